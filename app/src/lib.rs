@@ -1,0 +1,106 @@
+//! The Clavis dashboard: server-rendered Leptos pages, hydrated in the browser, that
+//! also work with JavaScript disabled (every form posts to a server function).
+
+pub mod components;
+pub mod error;
+pub mod routes;
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Route, Router, Routes},
+    path,
+};
+use serde::{Deserialize, Serialize};
+
+pub use error::UiError;
+
+/// The signed-in person, as kept in the session and shown in pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub id: i64,
+    pub email: String,
+}
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr_headers::page_headers();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes, one page per file under `routes/`.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/clavis.css"/>
+        <Title formatter=|title: String| format!("{title} · Clavis")/>
+        <Router>
+            <Routes fallback=routes::not_found::NotFound>
+                <Route path=path!("/") view=routes::home::Home ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=routes::login::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=routes::signup::SignupPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/credentials")
+                    view=routes::credentials::CredentialsPage
+                    ssr=SsrMode::Async
+                />
+            </Routes>
+        </Router>
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr_headers {
+    use axum::http::{HeaderValue, header};
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+
+    /// Headers for every rendered page: a Content-Security-Policy whose only inline
+    /// scripts are the ones carrying this response's nonce (the hydration bootstrap),
+    /// and no caching, since pages show a person's own data.
+    pub fn page_headers() {
+        let Some(response) = use_context::<ResponseOptions>() else {
+            return;
+        };
+        if let Some(nonce) = leptos::nonce::use_nonce() {
+            let csp = format!(
+                "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+                 style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            );
+            if let Ok(value) = HeaderValue::from_str(&csp) {
+                response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+        response.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

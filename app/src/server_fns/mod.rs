@@ -1,0 +1,4 @@
+//! Server functions: the dashboard's HTTP API. They are public endpoints, so each one
+//! checks the session itself before touching data.
+
+pub mod auth;

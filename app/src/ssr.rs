@@ -1,0 +1,75 @@
+//! Server-only plumbing for server functions: the shared context the `server` crate
+//! provides, and the checks every server function starts with.
+
+use std::{net::IpAddr, sync::Arc};
+
+use axum::extract::ConnectInfo;
+use clavis::{store::Pool, throttle::Throttle};
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+use crate::{SessionUser, UiError};
+
+/// The session key under which the signed-in user is kept.
+pub const USER_KEY: &str = "user";
+
+/// What server functions need from the server, given to them as Leptos context
+/// (both when rendering pages and when answering server-function calls).
+#[derive(Clone)]
+pub struct ServerContext {
+    pub pool: Pool,
+    /// Whether anyone may create an account.
+    pub signup_open: bool,
+    /// Sign-in attempts per normalised email.
+    pub sign_in_per_account: Arc<Throttle<String>>,
+    /// Sign-in attempts per client address.
+    pub sign_in_per_address: Arc<Throttle<IpAddr>>,
+}
+
+/// The server context; its absence is a wiring bug, reported as an internal error.
+pub fn server_context() -> Result<ServerContext, UiError> {
+    use_context::<ServerContext>().ok_or_else(|| {
+        tracing::error!("ServerContext missing from the Leptos context");
+        UiError::Internal
+    })
+}
+
+/// The browser session of the current request.
+pub async fn session() -> Result<Session, UiError> {
+    leptos_axum::extract::<Session>().await.map_err(|_| {
+        tracing::error!("session layer missing in front of a server function");
+        UiError::Internal
+    })
+}
+
+/// The peer address of the current request, when the server recorded it.
+pub async fn client_ip() -> Option<IpAddr> {
+    leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The signed-in user, if any.
+pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
+    session()
+        .await?
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .map_err(internal("reading the session"))
+}
+
+/// The signed-in user, or [`UiError::SignedOut`]. Every server function that reads or
+/// changes a person's data starts here.
+pub async fn require_user() -> Result<SessionUser, UiError> {
+    session_user().await?.ok_or(UiError::SignedOut)
+}
+
+/// Logs an internal failure once, with its cause, and turns it into the generic
+/// [`UiError::Internal`] the browser sees.
+pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> UiError {
+    move |e| {
+        tracing::error!(error = %e, "{what} failed");
+        UiError::Internal
+    }
+}

@@ -1,0 +1,302 @@
+//! Configuration: command-line flags with `CLAVIS_*` (and `DATABASE_URL`) environment
+//! equivalents, parsed once at start and checked into a typed [`Config`]. A bad value
+//! stops the start with one line naming the setting.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::filter::Targets;
+
+/// Clavis: OAuth 2.0 client credentials for machine-to-machine access to MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "clavis", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; serving is the default.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard, the OAuth endpoints and the MCP endpoint (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create a dashboard account (for closed sign-up). Reads the password from the first
+    /// line of standard input, so that it never appears in the process list.
+    CreateUser {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// Settings shared by every subcommand, as given (checked by [`Config::from_settings`]).
+#[derive(Debug, Args)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "CLAVIS_ADDR",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
+    pub addr: String,
+    /// Database URL; the SQLite file (and its directory) is created when missing.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/clavis.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Public base URL of this server, the OAuth `issuer` [default: http://<addr>].
+    #[arg(long, env = "CLAVIS_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// Access-token lifetime in seconds (1 to 86400).
+    #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600", global = true)]
+    pub token_ttl: String,
+    /// Whether anyone may create an dashboard account: `open` or `closed`.
+    #[arg(long, env = "CLAVIS_SIGNUP", default_value = "open", global = true)]
+    pub signup: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "CLAVIS_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+    /// Log filter, e.g. `info` or `warn,clavis=debug`.
+    #[arg(long, env = "CLAVIS_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
+    #[arg(
+        long,
+        env = "LEPTOS_SITE_ROOT",
+        default_value = "target/site",
+        global = true
+    )]
+    pub site_root: PathBuf,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    /// The issuer URL without a trailing slash.
+    pub issuer: String,
+    /// `scheme://host[:port]` of the issuer, what browsers send as `Origin`.
+    pub issuer_origin: String,
+    pub token_ttl_secs: u32,
+    pub signup_open: bool,
+    pub log_format: LogFormat,
+    pub log_filter: Targets,
+    pub site_root: PathBuf,
+}
+
+/// A setting that cannot be used; its `Display` is the one line printed at start.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The longest access-token lifetime accepted, in seconds (one day).
+pub const MAX_TOKEN_TTL_SECS: u32 = 86_400;
+
+impl Config {
+    /// Checks every setting; the first bad one is reported by its flag and variable name.
+    pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        let addr: SocketAddr = s.addr.trim().parse().map_err(|_| {
+            ConfigError::new(
+                "--addr (CLAVIS_ADDR)",
+                format!(
+                    "{:?} is not an address and port such as 127.0.0.1:3000",
+                    s.addr
+                ),
+            )
+        })?;
+        if !(s.database_url.starts_with("sqlite:")) {
+            return Err(ConfigError::new(
+                "--database-url (DATABASE_URL)",
+                "only sqlite: URLs are supported, e.g. sqlite://data/clavis.db",
+            ));
+        }
+        let issuer_raw = s.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let (issuer, issuer_origin) = parse_issuer(&issuer_raw)?;
+        let token_ttl_secs = s
+            .token_ttl
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|ttl| (1..=MAX_TOKEN_TTL_SECS).contains(ttl))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "--token-ttl (CLAVIS_TOKEN_TTL)",
+                    format!(
+                        "{:?} is not a number of seconds from 1 to {MAX_TOKEN_TTL_SECS}",
+                        s.token_ttl
+                    ),
+                )
+            })?;
+        let signup_open = match s.signup.trim().to_ascii_lowercase().as_str() {
+            "open" => true,
+            "closed" => false,
+            _ => {
+                return Err(ConfigError::new(
+                    "--signup (CLAVIS_SIGNUP)",
+                    format!("{:?} is neither `open` nor `closed`", s.signup),
+                ));
+            }
+        };
+        let log_format = match s.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ConfigError::new(
+                    "--log-format (CLAVIS_LOG_FORMAT)",
+                    format!("{:?} is neither `text` nor `json`", s.log_format),
+                ));
+            }
+        };
+        let log_filter = s.log.parse::<Targets>().map_err(|_| {
+            ConfigError::new(
+                "--log (CLAVIS_LOG)",
+                format!(
+                    "{:?} is not a filter such as `info` or `warn,clavis=debug`",
+                    s.log
+                ),
+            )
+        })?;
+        Ok(Self {
+            addr,
+            database_url: s.database_url.clone(),
+            issuer,
+            issuer_origin,
+            token_ttl_secs,
+            signup_open,
+            log_format,
+            log_filter,
+            site_root: s.site_root.clone(),
+        })
+    }
+
+    /// Whether cookies must be `Secure` (the issuer is served over https).
+    #[must_use]
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// The issuer must be an absolute http(s) URL without query or fragment. Returns it
+/// without a trailing slash, and its origin.
+fn parse_issuer(raw: &str) -> Result<(String, String), ConfigError> {
+    let bad = |why: &str| ConfigError::new("--issuer (CLAVIS_ISSUER)", format!("{raw:?} {why}"));
+    let url = url::Url::parse(raw.trim())
+        .map_err(|_| bad("is not an absolute URL such as https://clavis.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("must be an http:// or https:// URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad("must not have a query, fragment or user name"));
+    }
+    let issuer = url.as_str().trim_end_matches('/').to_owned();
+    Ok((issuer, url.origin().ascii_serialization()))
+}
+
+/// A database URL fit for messages: any password replaced.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["clavis"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).settings
+    }
+
+    #[test]
+    fn defaults_listen_locally_and_derive_the_issuer_from_the_address() {
+        let config = Config::from_settings(&settings(&[])).map_err(|e| e.to_string());
+        let config = config.as_ref();
+        assert_eq!(
+            config.map(|c| c.issuer.as_str()),
+            Ok("http://127.0.0.1:3000")
+        );
+        assert_eq!(config.map(|c| c.token_ttl_secs), Ok(3600));
+        assert_eq!(config.map(|c| c.signup_open), Ok(true));
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        for (args, named) in [
+            (&["--addr", "nope"][..], "CLAVIS_ADDR"),
+            (&["--issuer", "not a url"][..], "CLAVIS_ISSUER"),
+            (&["--issuer", "ftp://x.example"][..], "CLAVIS_ISSUER"),
+            (&["--token-ttl", "86401"][..], "CLAVIS_TOKEN_TTL"),
+            (&["--token-ttl", "0"][..], "CLAVIS_TOKEN_TTL"),
+            (&["--signup", "maybe"][..], "CLAVIS_SIGNUP"),
+            (&["--log-format", "xml"][..], "CLAVIS_LOG_FORMAT"),
+            (&["--database-url", "mysql://x"][..], "DATABASE_URL"),
+        ] {
+            let error = Config::from_settings(&settings(args))
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert!(
+                matches!(&error, Err(e) if e.contains(named) && !e.contains('\n')),
+                "{args:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_keeps_its_path_and_drops_a_trailing_slash() {
+        let config =
+            Config::from_settings(&settings(&["--issuer", "https://id.example.com/clavis/"]));
+        let config = config.map_err(|e| e.to_string());
+        assert_eq!(
+            config.as_ref().map(|c| c.issuer.as_str()),
+            Ok("https://id.example.com/clavis")
+        );
+        assert_eq!(
+            config.as_ref().map(|c| c.issuer_origin.as_str()),
+            Ok("https://id.example.com")
+        );
+        assert_eq!(config.map(|c| c.is_https()), Ok(true));
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db/clavis"),
+            "postgres://u:redacted@db/clavis"
+        );
+    }
+}

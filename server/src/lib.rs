@@ -1,0 +1,230 @@
+//! The `clavis` server: configuration, the axum router with the Leptos dashboard, and
+//! the middleware around it. Handlers are thin; the logic lives in the `clavis` core.
+
+pub mod config;
+pub mod middleware;
+pub mod telemetry;
+
+use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use app::{App, shell, ssr::ServerContext};
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::get,
+};
+use clavis::{store, throttle::Throttle};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_sessions::{
+    Expiry, SessionManagerLayer,
+    cookie::{SameSite, time::Duration as CookieDuration},
+};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::{Config, redact_url};
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "clavis_session";
+/// Largest request body accepted anywhere.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+    pub server: ServerContext,
+    pub session_store: SqliteStore,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Why the server could not start; the message is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database at DATABASE_URL={url}: {cause}")]
+    Database { url: String, cause: String },
+    #[error("database migrations failed: {0}")]
+    Migrate(String),
+    #[error("cannot listen on CLAVIS_ADDR={addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StartError {
+    /// Exit status: 2 for a setting that cannot be used, 1 otherwise.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Database { .. } | Self::Bind { .. } => 2,
+            Self::Migrate(_) | Self::Other(_) => 1,
+        }
+    }
+}
+
+/// Opens the database and applies every migration (ours and the session store's).
+pub async fn open_database(config: &Config) -> Result<(store::Pool, SqliteStore), StartError> {
+    let pool = store::connect(&config.database_url)
+        .await
+        .map_err(|e| StartError::Database {
+            url: redact_url(&config.database_url),
+            cause: e.to_string(),
+        })?;
+    store::migrate(&pool)
+        .await
+        .map_err(|e| StartError::Migrate(e.to_string()))?;
+    let session_store = SqliteStore::new(pool.clone());
+    session_store
+        .migrate()
+        .await
+        .map_err(|e| StartError::Migrate(e.to_string()))?;
+    Ok((pool, session_store))
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl AppState {
+    /// Builds the state from checked configuration and an open database.
+    #[must_use]
+    pub fn new(config: Config, pool: store::Pool, session_store: SqliteStore) -> Self {
+        let leptos_options = LeptosOptions::builder()
+            .output_name(env!("LEPTOS_OUTPUT_NAME"))
+            .site_root(config.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(config.addr)
+            .build();
+        let server = ServerContext {
+            pool,
+            signup_open: config.signup_open,
+            // A person mistyping gets 5 tries at once, then one every 20 s; a whole
+            // address (an office behind NAT) 50, then one a second.
+            sign_in_per_account: Arc::new(Throttle::new(nonzero(5), Duration::from_secs(20))),
+            sign_in_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(1))),
+        };
+        Self {
+            config: Arc::new(config),
+            leptos_options,
+            server,
+            session_store,
+        }
+    }
+}
+
+/// The whole HTTP surface of Clavis.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = state.server.clone();
+    let options = state.leptos_options.clone();
+    let sessions = SessionManagerLayer::new(state.session_store.clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.is_https())
+        .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.clone(),
+            middleware::same_origin,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match store::ping(&state.server.pool).await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let (pool, session_store) = open_database(&config).await?;
+    let addr = config.addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr,
+            cause: e.to_string(),
+        })?;
+    let state = AppState::new(config, pool, session_store);
+    spawn_housekeeping(&state);
+    tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| StartError::Other(format!("server error: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Periodic clean-up: expired sessions out of the database, idle throttle buckets out of
+/// memory.
+fn spawn_housekeeping(state: &AppState) {
+    let store = state.session_store.clone();
+    let server = state.server.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&store).await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+            server.sign_in_per_account.prune();
+            server.sign_in_per_address.prune();
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

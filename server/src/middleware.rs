@@ -1,0 +1,128 @@
+//! Middleware around every request: access logs without secrets, security headers,
+//! the same-origin check for browser writes, and HTTP statuses for server-function errors.
+
+use std::{sync::Arc, time::Instant};
+
+use app::UiError;
+use axum::{
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::config::Config;
+
+/// One log line per request: method, path (never the query string, headers or body),
+/// status and latency.
+pub async fn log_requests(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        tracing::error!(%method, %path, status, micros, "request");
+    } else {
+        tracing::info!(%method, %path, status, micros, "request");
+    }
+    response
+}
+
+/// Headers every response carries. Pages set their own nonce-based CSP; anything else
+/// gets a policy that allows nothing to run or frame it.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    response
+}
+
+/// Paths called by programs with their own authentication (client credentials, Bearer
+/// tokens), never by the browser with a cookie: not subject to the origin check.
+fn is_programmatic(path: &str) -> bool {
+    path == "/mcp" || path.starts_with("/mcp/")
+}
+
+/// Cross-site request forgery protection: a state-changing browser request must come
+/// from the issuer's origin, by its `Origin` header or, without one, its `Referer`.
+pub async fn same_origin(
+    State(config): State<Arc<Config>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe
+        || is_programmatic(request.uri().path())
+        || from_origin(request.headers(), &config.issuer_origin)
+    {
+        return next.run(request).await;
+    }
+    tracing::warn!(path = %request.uri().path(), "cross-origin request refused");
+    ui_error_response(&UiError::Forbidden)
+}
+
+fn from_origin(headers: &HeaderMap, origin: &str) -> bool {
+    if let Some(sent) = headers.get(header::ORIGIN) {
+        return sent.as_bytes() == origin.as_bytes();
+    }
+    headers
+        .get(header::REFERER)
+        .and_then(|referer| referer.to_str().ok())
+        .and_then(|referer| url::Url::parse(referer).ok())
+        .is_some_and(|url| url.origin().ascii_serialization() == origin)
+}
+
+/// Server functions answer every error with 500; this gives each [`UiError`] its own
+/// status (400 for a malformed form, 401 signed out, 429 throttled, …), so only real
+/// server faults are 5xx.
+pub async fn server_fn_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<UiError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A [`UiError`] as a server-function client expects it: its status and JSON body.
+pub fn ui_error_response(error: &UiError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(error).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}

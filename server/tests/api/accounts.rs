@@ -1,0 +1,327 @@
+//! Sign-up, sign-in, sign-out, sessions and the same-origin check.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use reqwest::{StatusCode, header::HeaderMap};
+
+use crate::helpers::{PASSWORD, TestApp, session_cookie, set_cookies, unique_email};
+
+#[tokio::test]
+async fn sign_up_signs_in_with_a_hardened_cookie_and_lands_on_credentials() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+
+    let response = app
+        .call(
+            "sign_up",
+            &[("email", &email), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["location"], "/credentials");
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("clavis_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert!(
+        !session.contains("Secure"),
+        "no Secure over http: {session}"
+    );
+    let cookie = session_cookie(&response).unwrap();
+    assert_eq!(
+        app.signed_in_as(&cookie).await.as_deref(),
+        Some(email.as_str())
+    );
+    let page = app.get("/credentials", Some(&cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&email) && html.contains("Sign out"), "{html}");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_issuer_is_https() {
+    let app = TestApp::spawn_with(&["--issuer", "https://clavis.example.com"]).await;
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", "https://clavis.example.com".parse().unwrap());
+    let form = [("email", "secure@example.com"), ("password", PASSWORD)];
+
+    let response = app.post_form("sign_up", &form, None, headers).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("clavis_session=") && c.contains("Secure")),
+        "{cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn signed_out_visits_redirect_to_login_with_next() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/credentials", None).await;
+
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["location"], "/login?next=/credentials");
+}
+
+#[tokio::test]
+async fn emails_are_unique_regardless_of_case() {
+    let app = TestApp::spawn().await;
+    app.sign_up("Dup@Example.com").await;
+
+    let response = app
+        .call(
+            "sign_up",
+            &[("email", "dup@EXAMPLE.com "), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("already exists"));
+    // …and signing in works with any case.
+    let response = app.sign_in("DUP@example.COM", PASSWORD, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn short_and_overlong_passwords_are_refused_with_a_message() {
+    let app = TestApp::spawn().await;
+    let long = "x".repeat(2048);
+    for (password, message) in [
+        ("ninechars", "at least 10"),
+        (long.as_str(), "at most 1024"),
+    ] {
+        let response = app
+            .call(
+                "sign_up",
+                &[("email", &unique_email()), ("password", password)],
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.text().await.unwrap().contains(message));
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_account_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+
+    let wrong = app.sign_in(&email, "not the password", None).await;
+    let unknown = app.sign_in("nobody@example.com", PASSWORD, None).await;
+
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let (wrong, unknown) = (wrong.text().await.unwrap(), unknown.text().await.unwrap());
+    assert_eq!(wrong, unknown);
+    assert!(wrong.contains("WrongCredentials"), "{wrong}");
+}
+
+#[tokio::test]
+async fn sign_in_issues_a_new_session_id_and_the_old_one_stops_working() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let first = app.sign_up(&email).await;
+
+    let response = app.sign_in(&email, PASSWORD, Some(&first)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let second = session_cookie(&response).expect("a new session cookie");
+    assert_ne!(first, second);
+    assert_eq!(
+        app.signed_in_as(&second).await.as_deref(),
+        Some(email.as_str())
+    );
+    assert_eq!(app.signed_in_as(&first).await, None);
+}
+
+#[tokio::test]
+async fn sign_out_destroys_the_session() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+
+    let response = app.call("sign_out", &[], Some(&cookie)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["location"], "/login");
+    assert_eq!(app.signed_in_as(&cookie).await, None);
+    assert_eq!(
+        app.get("/credentials", Some(&cookie)).await.status(),
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let cookie = app.sign_up(&email).await;
+
+    let app = TestApp::spawn_in(app.stop(), &[]).await;
+
+    assert_eq!(
+        app.signed_in_as(&cookie).await.as_deref(),
+        Some(email.as_str())
+    );
+}
+
+#[tokio::test]
+async fn cross_origin_writes_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let form = [("email", email.as_str()), ("password", PASSWORD)];
+    let mut foreign = HeaderMap::new();
+    foreign.insert("origin", "http://evil.example".parse().unwrap());
+    let mut foreign_referer = HeaderMap::new();
+    foreign_referer.insert("referer", "http://evil.example/page".parse().unwrap());
+
+    for headers in [foreign, foreign_referer, HeaderMap::new()] {
+        let response = app.post_form("sign_up", &form, None, headers).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(session_cookie(&response).is_none());
+    }
+    assert_eq!(
+        app.sign_in(&email, PASSWORD, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A same-origin Referer without Origin is accepted.
+    let mut own_referer = HeaderMap::new();
+    own_referer.insert("referer", app.url("/signup").parse().unwrap());
+    assert_eq!(
+        app.post_form("sign_up", &form, None, own_referer)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn closed_sign_up_refuses_new_accounts() {
+    let app = TestApp::spawn_with(&["--signup", "closed"]).await;
+
+    let response = app
+        .call(
+            "sign_up",
+            &[("email", &unique_email()), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("SignupClosed"));
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_throttled_per_account() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.sign_in(&email, "wrong password!", None).await.status());
+    }
+
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    // Another account from the same address is not affected.
+    let other = unique_email();
+    app.sign_up(&other).await;
+    assert_eq!(
+        app.sign_in(&other, PASSWORD, None).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn hostile_input_gets_a_4xx_never_a_5xx() {
+    let app = TestApp::spawn().await;
+    let long_email = format!("{}@example.com", "a".repeat(10_000));
+    let long_password = "p".repeat(2_000);
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("sign_up", vec![("email", ""), ("password", PASSWORD)]),
+        (
+            "sign_up",
+            vec![("email", &long_email), ("password", PASSWORD)],
+        ),
+        ("sign_up", vec![("email", "x@example.com")]),
+        ("sign_up", vec![]),
+        (
+            "sign_in",
+            vec![("email", &long_email), ("password", &long_password)],
+        ),
+        ("sign_in", vec![("password", PASSWORD)]),
+    ];
+    for (endpoint, form) in cases {
+        let status = app.call(endpoint, &form, None).await.status();
+        assert!(
+            status.is_client_error(),
+            "{endpoint} {:?}: {status}",
+            form.iter().map(|f| f.0).collect::<Vec<_>>()
+        );
+    }
+
+    // Not UTF-8, not form-encoded, and too large.
+    for body in [
+        vec![0xff, 0xfe, b'=', 0x80],
+        b"email=%zz&password=%".to_vec(),
+        vec![b'a'; 70_000],
+    ] {
+        let status = app
+            .client
+            .post(app.url("/api/sign_in"))
+            .header("origin", &app.base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_without_javascript_comes_back_with_the_message() {
+    let app = TestApp::spawn().await;
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", app.base.parse().unwrap());
+    headers.insert("accept", "text/html".parse().unwrap());
+    headers.insert("referer", app.url("/login").parse().unwrap());
+    let form = [
+        ("email", "nobody@example.com"),
+        ("password", PASSWORD),
+        ("next", ""),
+    ];
+
+    let response = app.post_form("sign_in", &form, None, headers).await;
+
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&app.url("/login?")), "{location}");
+    let page = app
+        .client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"role="alert""#) && page.contains("Wrong email or password."),
+        "{page}"
+    );
+}

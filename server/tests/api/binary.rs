@@ -1,0 +1,175 @@
+//! The `clavis` binary itself: bad configuration, serving, graceful shutdown, log hygiene.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::helpers::form_urlencoded;
+
+const BIN: &str = env!("CARGO_BIN_EXE_clavis");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let output = Command::new(BIN)
+        .args(args)
+        .env_remove("CLAVIS_ADDR")
+        .env("DATABASE_URL", &db)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_stop_the_start_with_one_line_and_exit_2() {
+    for (args, env, named) in [
+        (&["--addr", "nope"][..], &[][..], "CLAVIS_ADDR"),
+        (
+            &[][..],
+            &[("CLAVIS_ADDR", "999.1.1.1:80")][..],
+            "CLAVIS_ADDR",
+        ),
+        (&["--issuer", "relative/path"][..], &[][..], "CLAVIS_ISSUER"),
+        (&["--token-ttl", "forever"][..], &[][..], "CLAVIS_TOKEN_TTL"),
+        (
+            &[][..],
+            &[("DATABASE_URL", "sqlite:///proc/no/such/dir/c.db")][..],
+            "DATABASE_URL",
+        ),
+    ] {
+        let (code, stderr) = run(args, env);
+        assert_eq!(code, Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(named) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn help_documents_every_setting_and_subcommand() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for item in [
+        "CLAVIS_ADDR",
+        "DATABASE_URL",
+        "CLAVIS_ISSUER",
+        "CLAVIS_TOKEN_TTL",
+        "CLAVIS_SIGNUP",
+        "CLAVIS_LOG_FORMAT",
+        "serve",
+        "migrate",
+        "create-user",
+    ] {
+        assert!(help.contains(item), "--help lacks {item}:\n{help}");
+    }
+}
+
+/// Starts the binary, signs up, signs in with a wrong password, stops it with SIGTERM,
+/// and reads its log: no password or session id, and a clean exit.
+#[tokio::test]
+async fn serves_until_sigterm_and_never_logs_passwords_or_session_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "debug",
+            "--log-format",
+            "json",
+        ])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}/data/c.db", dir.path().display()),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let password = "a very secret passphrase 7781";
+    let post = |endpoint: &str, form: &[(&str, &str)]| {
+        client
+            .post(format!("{base}/api/{endpoint}"))
+            .header("origin", &base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_urlencoded(form))
+            .send()
+    };
+    let response = post(
+        "sign_up",
+        &[("email", "log@example.com"), ("password", password)],
+    )
+    .await
+    .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let session_id = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    post(
+        "sign_in",
+        &[
+            ("email", "log@example.com"),
+            ("password", "wrong wrong wrong"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+
+    assert!(output.status.success(), "exit {:?}: {log}", output.status);
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("/api/sign_up"), "requests are logged: {log}");
+    for secret in [password, "wrong wrong wrong", session_id.as_str()] {
+        assert!(!log.contains(secret), "the log contains {secret:?}");
+    }
+    assert!(
+        dir.path().join("data/c.db").exists(),
+        "the database directory is created"
+    );
+}

@@ -1,0 +1,201 @@
+//! `TestApp`: a Clavis server on a random loopback port with its own database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+use reqwest::{
+    Response, StatusCode,
+    header::{HeaderMap, HeaderValue},
+    redirect::Policy,
+};
+use server::{
+    AppState, SESSION_COOKIE,
+    config::{Cli, Config},
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A server with extra command-line settings.
+    pub async fn spawn_with(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(dir, args).await
+    }
+
+    /// A server on the database in `dir` (to restart on the same data).
+    pub async fn spawn_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
+        let db_path = dir.path().join("clavis.db");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let database_url = format!("sqlite://{}", db_path.display());
+        let mut argv = vec![
+            "clavis",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &database_url,
+        ];
+        if !args.contains(&"--issuer") {
+            argv.extend(["--issuer", &base]);
+        }
+        argv.extend_from_slice(args);
+        let config = Config::from_settings(&Cli::parse_from(argv).settings).unwrap();
+        let (pool, sessions) = server::open_database(&config).await.unwrap();
+        let router = server::router(AppState::new(config, pool, sessions));
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base,
+            client,
+            db_path,
+            dir: Some(dir),
+            server,
+        }
+    }
+
+    /// Stops the server, keeping its database directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.server.abort();
+        self.dir.take().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A page visit as a browser makes it.
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .get(self.url(path))
+            .header("accept", "text/html,*/*;q=0.8");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Calls a server function the way the hydrated app does (same origin, JSON answer).
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert("origin", HeaderValue::from_str(&self.base).unwrap());
+        self.post_form(endpoint, form, cookie, headers).await
+    }
+
+    pub async fn post_form(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+        headers: HeaderMap,
+    ) -> Response {
+        let body = form_urlencoded(form);
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .headers(headers)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs up and returns the session cookie (`name=value`).
+    pub async fn sign_up(&self, email: &str) -> String {
+        let response = self
+            .call("sign_up", &[("email", email), ("password", PASSWORD)], None)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "sign-up failed: {}",
+            response.text().await.unwrap()
+        );
+        session_cookie(&response).expect("sign-up sets a session cookie")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str, cookie: Option<&str>) -> Response {
+        self.call(
+            "sign_in",
+            &[("email", email), ("password", password)],
+            cookie,
+        )
+        .await
+    }
+
+    /// Whether this cookie belongs to a signed-in session.
+    pub async fn signed_in_as(&self, cookie: &str) -> Option<String> {
+        let response = self.call("me", &[], Some(cookie)).await;
+        let user: Option<serde_json::Value> =
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        user.and_then(|u| u["email"].as_str().map(str::to_owned))
+    }
+}
+
+pub fn form_urlencoded(form: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
+}
+
+/// All `Set-Cookie` headers of a response.
+pub fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The session cookie a response sets, as `name=value`.
+pub fn session_cookie(response: &Response) -> Option<String> {
+    set_cookies(response)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+}
+
+pub fn unique_email() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("person{}@example.com", N.fetch_add(1, Ordering::Relaxed))
+}

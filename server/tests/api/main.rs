@@ -1,0 +1,7 @@
+//! The server's integration tests, one binary: the real router on a random port, over
+//! HTTP, with a fresh database per test.
+
+mod accounts;
+mod binary;
+mod helpers;
+mod pages;

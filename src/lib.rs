@@ -1,0 +1,20 @@
+//! Clavis core: the domain logic behind the dashboard, the OAuth endpoints and the MCP
+//! endpoint, free of any web framework so that it is tested without HTTP.
+//!
+//! Time is always a parameter ([`UnixTime`]); nothing here reads the clock except
+//! [`now`], which callers at the edge use to obtain it.
+
+pub mod accounts;
+pub mod store;
+pub mod throttle;
+
+/// Seconds since the Unix epoch, the one time representation in the core and the database.
+pub type UnixTime = i64;
+
+/// The current time, for callers at the edge (handlers, CLI); the core takes time as a parameter.
+#[must_use]
+pub fn now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
