@@ -103,4 +103,8 @@ mod ssr_headers {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // A marker for tests (and curious people) that the page is now interactive.
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "");
+    }
 }

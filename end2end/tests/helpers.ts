@@ -1,0 +1,31 @@
+import { expect, type Page } from "@playwright/test";
+
+export const PASSWORD = "correct horse battery staple";
+
+let counter = 0;
+/** An email no other test uses. */
+export function uniqueEmail(): string {
+  counter += 1;
+  return `e2e-${process.pid}-${Date.now()}-${counter}@example.com`;
+}
+
+/** Waits until the wasm bundle has hydrated the page (only with JavaScript on). */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator("body[data-hydrated]")).toBeAttached();
+}
+
+export async function signUp(page: Page, email: string, password = PASSWORD, js = true): Promise<void> {
+  await page.goto("/signup");
+  if (js) await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+}
+
+export async function signIn(page: Page, email: string, password = PASSWORD, js = true): Promise<void> {
+  if (!page.url().includes("/login")) await page.goto("/login");
+  if (js) await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: toolchain and browser (skipped when
+# present), format and lint checks for both feature sets, the Rust unit and
+# integration tests, then the release build driven by Playwright in Chromium.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "toolchain"
+bash scripts/setup.sh --test
+
+step "format and lints (ssr and hydrate)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p app --lib --locked --target wasm32-unknown-unknown --no-default-features \
+    --features hydrate --target-dir target/front -- -D warnings
+
+step "release build (server + wasm bundle)"
+cargo leptos build --release
+
+step "end-to-end tests (Playwright, Chromium)"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd end2end && CLAVIS_E2E_PORT=$port npx playwright test)
+
+step "unit and integration tests"
+cargo test --workspace --locked
