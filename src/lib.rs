@@ -5,6 +5,8 @@
 //! [`now`], which callers at the edge use to obtain it.
 
 pub mod accounts;
+pub mod civil;
+pub mod credentials;
 pub mod store;
 pub mod throttle;
 

@@ -26,6 +26,8 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -41,13 +43,14 @@ pub async fn connect(url: &str) -> Result<Pool, StoreError> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let file = options.get_filename();
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if file.as_os_str() != ":memory:" && !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+        && file.as_os_str() != ":memory:"
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
@@ -116,4 +119,154 @@ pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, StoreEr
     .bind(id)
     .fetch_optional(pool)
     .await?)
+}
+
+/// A stored credential (never the secret: only its keyed hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CredentialRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub client_id: String,
+    pub secret_hash: Vec<u8>,
+    pub name: String,
+    pub description: String,
+    /// Space-delimited, as in OAuth.
+    pub scopes: String,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+    pub last_used_at: Option<UnixTime>,
+    pub tokens_issued: i64,
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
+     created_at, expires_at, revoked_at, last_used_at, tokens_issued";
+
+/// The values of a new credential row.
+#[derive(Debug, Clone)]
+pub struct NewCredentialRow<'a> {
+    pub user_id: i64,
+    pub client_id: &'a str,
+    pub secret_hash: &'a [u8],
+    pub name: &'a str,
+    pub description: &'a str,
+    pub scopes: &'a str,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// Inserts a credential and returns its row id.
+pub async fn insert_credential(pool: &Pool, new: &NewCredentialRow<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "INSERT INTO credentials
+             (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id",
+    )
+    .bind(new.user_id)
+    .bind(new.client_id)
+    .bind(new.secret_hash)
+    .bind(new.name)
+    .bind(new.description)
+    .bind(new.scopes)
+    .bind(new.created_at)
+    .bind(new.expires_at)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// One page of a user's credentials, newest first, and how many they have in all.
+pub async fn list_credentials(
+    pool: &Pool,
+    user_id: i64,
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<CredentialRow>, i64), StoreError> {
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let rows = sqlx::query_as::<_, CredentialRow>(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(user_id)
+    .bind(i64::from(limit))
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credentials WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// A credential by client id, whoever owns it (for client authentication).
+pub async fn credential_by_client_id(
+    pool: &Pool,
+    client_id: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
+    ))
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Revokes a credential of this user (the first revocation time is kept, so repeating
+/// it is harmless). `false` when the user has no such credential: another user's
+/// credential is indistinguishable from a missing one.
+pub async fn revoke_credential(
+    pool: &Pool,
+    user_id: i64,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $3)
+         WHERE user_id = $1 AND client_id = $2",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Revokes a credential by client id alone (operator CLI). `false` when unknown.
+pub async fn revoke_credential_by_client_id(
+    pool: &Pool,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The named server secret, created with `generate` on first use. Concurrent first
+/// starts agree on one value (the first insert wins).
+pub async fn server_secret(
+    pool: &Pool,
+    name: &str,
+    generate: impl FnOnce() -> Vec<u8>,
+    now: UnixTime,
+) -> Result<Vec<u8>, StoreError> {
+    sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(generate())
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await?,
+    )
 }

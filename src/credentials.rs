@@ -1,0 +1,537 @@
+//! OAuth client credentials: generation, formats, hashing and verification.
+//!
+//! A `client_id` is a public identifier (`clv_` + 24 base62 characters). A
+//! `client_secret` is `clvs_` + 43 base62 characters drawn from the OS CSPRNG (256 bits),
+//! followed by a 6-character base62 CRC-32 of everything before it. The prefix lets secret
+//! scanners find leaked secrets; the checksum tells a mistyped or truncated secret from
+//! a wrong one without touching the database. Base62 keeps the value selectable with a
+//! double click and safe in URLs, headers and shells.
+//!
+//! Only an HMAC-SHA-256 of the secret, keyed with a server-side key (the "pepper",
+//! kept in the database), is stored. A slow password KDF such as argon2 exists to make
+//! guessing *low-entropy human passwords* expensive; a 256-bit random secret cannot be
+//! guessed however fast the hash, so a KDF would add only cost: tens of milliseconds
+//! of CPU on every token request, and a cheap denial of service for anyone who can
+//! send requests. The key means a stolen database alone does not even allow checking
+//! a candidate secret offline. Digests are compared in constant time.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::{Rng, TryRngCore};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    UnixTime,
+    store::{self, CredentialRow, NewCredentialRow, Pool, StoreError},
+};
+
+/// Prefix of every client id.
+pub const CLIENT_ID_PREFIX: &str = "clv_";
+/// Prefix of every client secret.
+pub const SECRET_PREFIX: &str = "clvs_";
+const CLIENT_ID_RANDOM_CHARS: usize = 24;
+/// 43 base62 characters carry 43 · log2(62) ≈ 256.03 bits.
+const SECRET_RANDOM_CHARS: usize = 43;
+const CHECKSUM_CHARS: usize = 6;
+/// Total length of a well-formed secret.
+pub const SECRET_LEN: usize = SECRET_PREFIX.len() + SECRET_RANDOM_CHARS + CHECKSUM_CHARS;
+/// Total length of a well-formed client id.
+pub const CLIENT_ID_LEN: usize = CLIENT_ID_PREFIX.len() + CLIENT_ID_RANDOM_CHARS;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// `n` uniformly random base62 characters from the OS CSPRNG (rejection sampling, so
+/// no character is more likely than another).
+fn random_base62(n: usize) -> String {
+    let mut rng = rand::rngs::OsRng.unwrap_err();
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        // 62 · 4 = 248: bytes 248..=255 would bias the modulo, so they are redrawn.
+        let byte: u8 = rng.random();
+        if byte < 248 {
+            out.push(char::from(BASE62[usize::from(byte % 62)]));
+        }
+    }
+    out
+}
+
+/// The CRC-32 of `body` as exactly six base62 characters.
+fn checksum(body: &str) -> String {
+    let mut value = CRC32.checksum(body.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    digits.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Generates a new public client id.
+#[must_use]
+pub fn generate_client_id() -> String {
+    format!(
+        "{CLIENT_ID_PREFIX}{}",
+        random_base62(CLIENT_ID_RANDOM_CHARS)
+    )
+}
+
+/// Whether `value` has the shape of a client id (cheap check before any lookup).
+#[must_use]
+pub fn is_client_id(value: &str) -> bool {
+    value.len() == CLIENT_ID_LEN
+        && value.starts_with(CLIENT_ID_PREFIX)
+        && value[CLIENT_ID_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A client secret in clear. It exists between generation and the one response that
+/// shows it, and while a token request is verified; its `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// A new random secret.
+    #[must_use]
+    pub fn generate() -> Self {
+        let body = format!("{SECRET_PREFIX}{}", random_base62(SECRET_RANDOM_CHARS));
+        let sum = checksum(&body);
+        Self(body + &sum)
+    }
+
+    /// Checks the format and checksum of a presented secret, without any lookup.
+    pub fn parse(presented: &str) -> Result<Self, SecretFormatError> {
+        if !presented.starts_with(SECRET_PREFIX) {
+            return Err(SecretFormatError::Prefix);
+        }
+        if presented.len() != SECRET_LEN || !presented.is_ascii() {
+            return Err(SecretFormatError::Length);
+        }
+        let (body, sum) = presented.split_at(SECRET_LEN - CHECKSUM_CHARS);
+        if !presented[SECRET_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(SecretFormatError::Characters);
+        }
+        if checksum(body).as_bytes().ct_eq(sum.as_bytes()).into() {
+            Ok(Self(presented.to_owned()))
+        } else {
+            Err(SecretFormatError::Checksum)
+        }
+    }
+
+    /// The secret in clear, for the one response that shows it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// Why a presented secret is not even well-formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecretFormatError {
+    #[error("the secret does not start with {SECRET_PREFIX}")]
+    Prefix,
+    #[error("the secret has the wrong length (truncated?)")]
+    Length,
+    #[error("the secret contains characters outside A-Z, a-z, 0-9")]
+    Characters,
+    #[error("the secret's checksum does not match (mistyped?)")]
+    Checksum,
+}
+
+/// The server-side key secrets are hashed with. Its `Debug` never prints it.
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    /// A new random key.
+    #[must_use]
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.unwrap_err().fill(&mut key);
+        Self(key)
+    }
+
+    /// A key from stored bytes; `None` unless exactly 32 bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The stored form of a secret: HMAC-SHA-256 under this key.
+    #[must_use]
+    pub fn digest(&self, secret: &ClientSecret) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(secret.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `secret` hashes to `stored`, compared in constant time.
+    #[must_use]
+    pub fn verify(&self, secret: &ClientSecret, stored: &[u8]) -> bool {
+        self.digest(secret).ct_eq(stored).into()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// A credential's state at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// The status of a credential with these dates at time `now`. Revocation wins over expiry.
+#[must_use]
+pub fn status(expires_at: Option<UnixTime>, revoked_at: Option<UnixTime>, now: UnixTime) -> Status {
+    if revoked_at.is_some() {
+        Status::Revoked
+    } else if expires_at.is_some_and(|at| at <= now) {
+        Status::Expired
+    } else {
+        Status::Active
+    }
+}
+
+/// The scopes this server offers, in display order.
+pub const SCOPES: &[&str] = &["mcp", "introspect"];
+/// Maximum name length, in characters.
+pub const NAME_MAX_CHARS: usize = 100;
+/// Maximum description length, in characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+/// Expiry choices offered in days.
+pub const EXPIRY_DAYS: &[u32] = &[30, 90, 365];
+
+/// When a new credential expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    /// After this many days from creation.
+    Days(u32),
+    /// At this Unix time (the end of a chosen date).
+    At(UnixTime),
+}
+
+impl Expiry {
+    /// The expiry time for a credential created at `now`.
+    #[must_use]
+    pub fn at(self, now: UnixTime) -> Option<UnixTime> {
+        match self {
+            Self::Never => None,
+            Self::Days(days) => Some(now + i64::from(days) * 86_400),
+            Self::At(at) => Some(at),
+        }
+    }
+}
+
+/// Why a credential cannot be created. The texts are shown to people as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCredential {
+    #[error("Enter a name.")]
+    NameEmpty,
+    #[error("The name must be at most {NAME_MAX_CHARS} characters (it has {0}).")]
+    NameTooLong(usize),
+    #[error("The description must be at most {DESCRIPTION_MAX_CHARS} characters (it has {0}).")]
+    DescriptionTooLong(usize),
+    #[error("Choose at least one scope.")]
+    NoScope,
+    #[error("Unknown scope {0:?}.")]
+    UnknownScope(String),
+    #[error("Choose when the credential expires.")]
+    ExpiryInvalid,
+    #[error("Pick an expiry date in the future (YYYY-MM-DD).")]
+    ExpiryDate,
+}
+
+/// A checked request to create a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub expiry: Expiry,
+}
+
+impl NewCredential {
+    /// Checks and normalises the inputs: the name is trimmed and 1 to 100 characters
+    /// (Unicode scalar values, so 100 emoji fit), the description at most 500, the
+    /// scopes a non-empty subset of [`SCOPES`] (kept in that order), the expiry
+    /// `never`, one of [`EXPIRY_DAYS`], or `date` with a future `YYYY-MM-DD`.
+    pub fn parse(
+        name: &str,
+        description: &str,
+        scopes: &[&str],
+        expires: &str,
+        expires_on: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Self, InvalidCredential> {
+        let name = name.trim();
+        let name_chars = name.chars().count();
+        if name_chars == 0 {
+            return Err(InvalidCredential::NameEmpty);
+        }
+        if name_chars > NAME_MAX_CHARS {
+            return Err(InvalidCredential::NameTooLong(name_chars));
+        }
+        let description = description.trim();
+        let description_chars = description.chars().count();
+        if description_chars > DESCRIPTION_MAX_CHARS {
+            return Err(InvalidCredential::DescriptionTooLong(description_chars));
+        }
+        if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
+            return Err(InvalidCredential::UnknownScope((*unknown).to_owned()));
+        }
+        let scopes: Vec<String> = SCOPES
+            .iter()
+            .filter(|s| scopes.contains(s))
+            .map(|s| (*s).to_owned())
+            .collect();
+        if scopes.is_empty() {
+            return Err(InvalidCredential::NoScope);
+        }
+        let expiry = match expires.trim() {
+            "never" => Expiry::Never,
+            "date" => {
+                let at = expires_on
+                    .and_then(crate::civil::parse_date_end_of_day)
+                    .filter(|at| *at > now)
+                    .ok_or(InvalidCredential::ExpiryDate)?;
+                Expiry::At(at)
+            }
+            days => days
+                .parse::<u32>()
+                .ok()
+                .filter(|d| EXPIRY_DAYS.contains(d))
+                .map(Expiry::Days)
+                .ok_or(InvalidCredential::ExpiryInvalid)?,
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            scopes,
+            expiry,
+        })
+    }
+}
+
+/// The name of the secret-hashing key in the server's stored secrets.
+const KEY_NAME: &str = "client_secret_hmac_key";
+
+/// The key client secrets are hashed with, created on first start.
+pub async fn load_key(pool: &Pool, now: UnixTime) -> Result<SecretKey, StoreError> {
+    let bytes = store::server_secret(
+        pool,
+        KEY_NAME,
+        || SecretKey::generate().as_bytes().to_vec(),
+        now,
+    )
+    .await?;
+    SecretKey::from_bytes(&bytes)
+        .ok_or_else(|| StoreError::Corrupt("the client-secret key is not 32 bytes"))
+}
+
+/// Creates a credential for `user_id`. The secret is returned once, here, and only its
+/// keyed hash is stored.
+pub async fn create(
+    pool: &Pool,
+    key: &SecretKey,
+    user_id: i64,
+    new: &NewCredential,
+    now: UnixTime,
+) -> Result<(CredentialRow, ClientSecret), StoreError> {
+    let client_id = generate_client_id();
+    let secret = ClientSecret::generate();
+    let secret_hash = key.digest(&secret);
+    let scopes = new.scopes.join(" ");
+    let expires_at = new.expiry.at(now);
+    let row = NewCredentialRow {
+        user_id,
+        client_id: &client_id,
+        secret_hash: &secret_hash,
+        name: &new.name,
+        description: &new.description,
+        scopes: &scopes,
+        created_at: now,
+        expires_at,
+    };
+    let id = store::insert_credential(pool, &row).await?;
+    let row = CredentialRow {
+        id,
+        user_id,
+        client_id,
+        secret_hash: secret_hash.to_vec(),
+        name: new.name.clone(),
+        description: new.description.clone(),
+        scopes,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+        tokens_issued: 0,
+    };
+    Ok((row, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_have_the_documented_shape_and_entropy() {
+        let secret = ClientSecret::generate();
+        let value = secret.expose();
+        assert_eq!(value.len(), SECRET_LEN);
+        assert!(value.starts_with("clvs_"));
+        assert!(value[5..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(43.0 * 62f64.log2() >= 256.0);
+        assert_ne!(ClientSecret::generate(), secret);
+        assert_eq!(ClientSecret::parse(value), Ok(secret.clone()));
+    }
+
+    #[test]
+    fn client_ids_are_prefixed_url_safe_and_recognised() {
+        let id = generate_client_id();
+        assert!(id.starts_with("clv_") && is_client_id(&id));
+        assert!(!is_client_id("clv_short") && !is_client_id(&id.replace("clv_", "xyz_")));
+        assert_ne!(generate_client_id(), id);
+    }
+
+    #[test]
+    fn any_one_character_change_or_truncation_is_caught_by_format_checks() {
+        let secret = ClientSecret::generate();
+        let value = secret.expose();
+        for i in 5..value.len() {
+            let mut bytes = value.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let changed = String::from_utf8(bytes).unwrap_or_default();
+            assert_eq!(
+                ClientSecret::parse(&changed),
+                Err(SecretFormatError::Checksum),
+                "position {i}"
+            );
+        }
+        assert_eq!(
+            ClientSecret::parse(&value[..value.len() - 1]),
+            Err(SecretFormatError::Length)
+        );
+        assert_eq!(
+            ClientSecret::parse(&value.replacen("clvs_", "clvx_", 1)),
+            Err(SecretFormatError::Prefix)
+        );
+        let mut odd = value[..SECRET_LEN - 7].to_owned();
+        odd.push('-');
+        odd.push_str(&value[SECRET_LEN - 6..]);
+        assert_eq!(
+            ClientSecret::parse(&odd),
+            Err(SecretFormatError::Characters)
+        );
+    }
+
+    #[test]
+    fn verification_accepts_only_the_right_secret_under_the_right_key() {
+        let key = SecretKey::generate();
+        let secret = ClientSecret::generate();
+        let stored = key.digest(&secret);
+        assert!(key.verify(&secret, &stored));
+        assert!(!key.verify(&ClientSecret::generate(), &stored));
+        assert!(!SecretKey::generate().verify(&secret, &stored));
+        assert!(!key.verify(&secret, &stored[..31]));
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets_or_keys() {
+        let secret = ClientSecret::generate();
+        let shown = format!("{secret:?} {:?}", SecretKey::generate());
+        assert!(!shown.contains(secret.expose()) && shown.contains("redacted"));
+    }
+
+    #[test]
+    fn status_follows_revocation_then_expiry_with_time_as_a_parameter() {
+        assert_eq!(status(None, None, 100), Status::Active);
+        assert_eq!(status(Some(101), None, 100), Status::Active);
+        assert_eq!(status(Some(100), None, 100), Status::Expired);
+        assert_eq!(status(Some(200), Some(50), 100), Status::Revoked);
+    }
+
+    #[test]
+    fn new_credentials_are_validated_and_normalised() {
+        let now = 1_700_000_000;
+        let ok = NewCredential::parse(
+            "  ci  ",
+            " deploys ",
+            &["introspect", "mcp"],
+            "30",
+            None,
+            now,
+        );
+        let ok = ok.map_err(|e| e.to_string());
+        assert_eq!(ok.as_ref().map(|c| c.name.as_str()), Ok("ci"));
+        assert_eq!(
+            ok.as_ref().map(|c| c.scopes.clone()),
+            Ok(vec!["mcp".to_owned(), "introspect".to_owned()])
+        );
+        assert_eq!(ok.map(|c| c.expiry.at(now)), Ok(Some(now + 30 * 86_400)));
+
+        let emoji = "🔑".repeat(100);
+        assert!(NewCredential::parse(&emoji, "", &["mcp"], "never", None, now).is_ok());
+        let cases = [
+            (String::new(), InvalidCredential::NameEmpty),
+            ("   ".to_owned(), InvalidCredential::NameEmpty),
+            ("x".repeat(101), InvalidCredential::NameTooLong(101)),
+            ("🔑".repeat(101), InvalidCredential::NameTooLong(101)),
+        ];
+        for (name, error) in cases {
+            assert_eq!(
+                NewCredential::parse(&name, "", &["mcp"], "never", None, now),
+                Err(error)
+            );
+        }
+        let long = "d".repeat(501);
+        assert_eq!(
+            NewCredential::parse("n", &long, &["mcp"], "never", None, now),
+            Err(InvalidCredential::DescriptionTooLong(501))
+        );
+        assert_eq!(
+            NewCredential::parse("n", "", &[], "never", None, now),
+            Err(InvalidCredential::NoScope)
+        );
+        assert_eq!(
+            NewCredential::parse("n", "", &["admin"], "never", None, now),
+            Err(InvalidCredential::UnknownScope("admin".into()))
+        );
+        assert_eq!(
+            NewCredential::parse("n", "", &["mcp"], "7", None, now),
+            Err(InvalidCredential::ExpiryInvalid)
+        );
+        assert_eq!(
+            NewCredential::parse("n", "", &["mcp"], "date", Some("2001-01-01"), now),
+            Err(InvalidCredential::ExpiryDate)
+        );
+        let dated = NewCredential::parse("n", "", &["mcp"], "date", Some("2099-12-31"), now);
+        assert_eq!(dated.map(|c| c.expiry), Ok(Expiry::At(4_102_444_799)));
+    }
+}
