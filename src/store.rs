@@ -270,3 +270,18 @@ pub async fn server_secret(
             .await?,
     )
 }
+
+/// One credential of this user; `None` for a missing one and for another user's alike.
+pub async fn credential_for_user(
+    pool: &Pool,
+    user_id: i64,
+    client_id: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1 AND client_id = $2"
+    ))
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?)
+}

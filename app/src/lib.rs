@@ -28,6 +28,16 @@ pub struct SessionUser {
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    html_document(options, true)
+}
+
+/// The document without the hydration bootstrap: for pages rendered in answer to a
+/// form posted without JavaScript, which the browser will not hydrate.
+pub fn shell_without_hydration(options: LeptosOptions) -> impl IntoView {
+    html_document(options, false)
+}
+
+fn html_document(options: LeptosOptions, hydrate: bool) -> impl IntoView {
     #[cfg(feature = "ssr")]
     ssr_headers::page_headers();
     view! {
@@ -38,7 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                {hydrate.then(|| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>
             <body>
@@ -63,6 +73,16 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=path!("/credentials")
                     view=routes::credentials::CredentialsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/credentials/new")
+                    view=routes::credential_new::NewCredentialPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/credentials/revoke")
+                    view=routes::credential_revoke::RevokeCredentialPage
                     ssr=SsrMode::Async
                 />
             </Routes>

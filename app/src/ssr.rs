@@ -4,7 +4,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use axum::extract::ConnectInfo;
-use clavis::{store::Pool, throttle::Throttle};
+use clavis::{credentials::SecretKey, store::Pool, throttle::Throttle};
 use leptos::prelude::*;
 use tower_sessions::Session;
 
@@ -18,6 +18,11 @@ pub const USER_KEY: &str = "user";
 #[derive(Clone)]
 pub struct ServerContext {
     pub pool: Pool,
+    /// The server's public base URL (the OAuth issuer), for the snippets shown with a
+    /// new credential.
+    pub issuer: Arc<str>,
+    /// The key client secrets are hashed with.
+    pub secret_key: Arc<SecretKey>,
     /// Whether anyone may create an account.
     pub signup_open: bool,
     /// Sign-in attempts per normalised email.

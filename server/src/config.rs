@@ -31,6 +31,45 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Manage client credentials from scripts (output is JSON).
+    Credential {
+        #[command(subcommand)]
+        action: CredentialCommand,
+    },
+}
+
+/// Credential management without the dashboard.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create a credential for an account and print its id and secret (shown once).
+    Create {
+        /// Email of the owning account.
+        #[arg(long)]
+        user: String,
+        /// Name of the credential.
+        #[arg(long)]
+        name: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A scope to grant; repeat for several.
+        #[arg(long = "scope", default_values_t = [String::from("mcp")])]
+        scopes: Vec<String>,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Revoke a credential, at once and for good.
+    Revoke {
+        /// The credential's client id.
+        client_id: String,
+    },
+    /// List an account's credentials (no secrets).
+    List {
+        /// Email of the owning account.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 /// Settings shared by every subcommand, as given (checked by [`Config::from_settings`]).

@@ -2,6 +2,7 @@
 //! the middleware around it. Handlers are thin; the logic lives in the `clavis` core.
 
 pub mod config;
+pub mod forms;
 pub mod middleware;
 pub mod telemetry;
 
@@ -15,7 +16,11 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use clavis::{store, throttle::Throttle};
+use clavis::{
+    credentials::{self, SecretKey},
+    store,
+    throttle::Throttle,
+};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_sessions::{
@@ -70,8 +75,17 @@ impl StartError {
     }
 }
 
-/// Opens the database and applies every migration (ours and the session store's).
-pub async fn open_database(config: &Config) -> Result<(store::Pool, SqliteStore), StartError> {
+/// An open, migrated database and what the server keeps in it.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: store::Pool,
+    pub sessions: SqliteStore,
+    pub secret_key: SecretKey,
+}
+
+/// Opens the database, applies every migration (ours and the session store's) and
+/// loads (or creates, on first start) the server's keys.
+pub async fn open_database(config: &Config) -> Result<Database, StartError> {
     let pool = store::connect(&config.database_url)
         .await
         .map_err(|e| StartError::Database {
@@ -86,7 +100,14 @@ pub async fn open_database(config: &Config) -> Result<(store::Pool, SqliteStore)
         .migrate()
         .await
         .map_err(|e| StartError::Migrate(e.to_string()))?;
-    Ok((pool, session_store))
+    let secret_key = credentials::load_key(&pool, clavis::now())
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the server keys: {e}")))?;
+    Ok(Database {
+        pool,
+        sessions: session_store,
+        secret_key,
+    })
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -96,7 +117,7 @@ fn nonzero(n: u32) -> NonZeroU32 {
 impl AppState {
     /// Builds the state from checked configuration and an open database.
     #[must_use]
-    pub fn new(config: Config, pool: store::Pool, session_store: SqliteStore) -> Self {
+    pub fn new(config: Config, database: Database) -> Self {
         let leptos_options = LeptosOptions::builder()
             .output_name(env!("LEPTOS_OUTPUT_NAME"))
             .site_root(config.site_root.to_string_lossy().into_owned())
@@ -104,7 +125,9 @@ impl AppState {
             .site_addr(config.addr)
             .build();
         let server = ServerContext {
-            pool,
+            pool: database.pool,
+            issuer: config.issuer.as_str().into(),
+            secret_key: Arc::new(database.secret_key),
             signup_open: config.signup_open,
             // A person mistyping gets 5 tries at once, then one every 20 s; a whole
             // address (an office behind NAT) 50, then one a second.
@@ -115,7 +138,7 @@ impl AppState {
             config: Arc::new(config),
             leptos_options,
             server,
-            session_store,
+            session_store: database.sessions,
         }
     }
 }
@@ -133,6 +156,10 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/credentials/new",
+            axum::routing::post(forms::create_credential),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -165,7 +192,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    let (pool, session_store) = open_database(&config).await?;
+    let database = open_database(&config).await?;
     let addr = config.addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -173,7 +200,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr,
             cause: e.to_string(),
         })?;
-    let state = AppState::new(config, pool, session_store);
+    let state = AppState::new(config, database);
     spawn_housekeeping(&state);
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
     axum::serve(

@@ -5,7 +5,7 @@ use std::{io::BufRead, process::ExitCode};
 use clap::Parser;
 use server::{
     StartError,
-    config::{Cli, Command, Config},
+    config::{Cli, Command, Config, CredentialCommand},
 };
 
 fn main() -> ExitCode {
@@ -46,7 +46,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
         Command::CreateUser { email } => {
-            let (pool, _) = server::open_database(&config).await?;
+            let pool = server::open_database(&config).await?.pool;
             let mut password = String::new();
             std::io::stdin()
                 .lock()
@@ -61,5 +61,97 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             println!("created account {} (id {})", user.email, user.id);
             Ok(())
         }
+        Command::Credential { action } => credential_command(action, &config).await,
     }
+}
+
+async fn credential_command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
+    use clavis::{
+        accounts::Email,
+        credentials::{self, Expiry, NewCredential},
+        store,
+    };
+
+    let database = server::open_database(config).await?;
+    let pool = &database.pool;
+    let failed = |what: &str| {
+        let what = what.to_owned();
+        move |e: store::StoreError| StartError::Other(format!("{what}: {e}"))
+    };
+    let owner = |email: String| async move {
+        let email = Email::parse(&email).map_err(|e| StartError::Other(e.to_string()))?;
+        store::user_by_email(pool, email.as_str())
+            .await
+            .map_err(failed("looking up the account"))?
+            .ok_or_else(|| StartError::Other(format!("no account with the email {email}")))
+    };
+    let now = clavis::now();
+    match action {
+        CredentialCommand::Create {
+            user,
+            name,
+            description,
+            scopes,
+            expires_days,
+        } => {
+            let owner = owner(user).await?;
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let mut new = NewCredential::parse(&name, &description, &scopes, "never", None, now)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            if let Some(days) = expires_days {
+                new.expiry = Expiry::Days(days);
+            }
+            let (row, secret) =
+                credentials::create(pool, &database.secret_key, owner.id, &new, now)
+                    .await
+                    .map_err(failed("creating the credential"))?;
+            let created = serde_json::json!({
+                "client_id": row.client_id,
+                "client_secret": secret.expose(),
+                "name": row.name,
+                "scope": row.scopes,
+                "expires_at": row.expires_at,
+            });
+            println!("{created}");
+        }
+        CredentialCommand::Revoke { client_id } => {
+            let found = store::revoke_credential_by_client_id(pool, &client_id, now)
+                .await
+                .map_err(failed("revoking the credential"))?;
+            if !found {
+                return Err(StartError::Other(format!(
+                    "no credential with the client id {client_id}"
+                )));
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "client_id": client_id, "revoked": true })
+            );
+        }
+        CredentialCommand::List { user } => {
+            let owner = owner(user).await?;
+            let (rows, _) = store::list_credentials(pool, owner.id, u32::MAX, 0)
+                .await
+                .map_err(failed("listing credentials"))?;
+            let list: Vec<_> = rows
+                .iter()
+                .map(|row| {
+                    serde_json::json!({
+                        "client_id": row.client_id,
+                        "name": row.name,
+                        "description": row.description,
+                        "scope": row.scopes,
+                        "created_at": row.created_at,
+                        "expires_at": row.expires_at,
+                        "revoked_at": row.revoked_at,
+                        "last_used_at": row.last_used_at,
+                        "tokens_issued": row.tokens_issued,
+                        "status": format!("{:?}", credentials::status(row.expires_at, row.revoked_at, now)).to_lowercase(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(list));
+        }
+    }
+    Ok(())
 }

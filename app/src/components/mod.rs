@@ -1,5 +1,7 @@
 //! Pieces shared by several pages.
 
 pub mod alert;
+pub mod copy;
 pub mod header;
+pub mod one_time;
 pub mod signed_in;

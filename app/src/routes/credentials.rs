@@ -1,9 +1,15 @@
-//! `/credentials`: the signed-in person's OAuth client credentials.
+//! `/credentials`: the signed-in person's OAuth client credentials, newest first.
 
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_query_map};
 
-use crate::components::signed_in::SignedIn;
+use crate::{
+    components::{alert::ActionError, signed_in::SignedIn},
+    server_fns::credentials::{
+        CredentialPage, CredentialStatus, CredentialView, RevokeCredential, list_credentials,
+    },
+};
 
 /// Where a signed-in person lands.
 #[component]
@@ -11,11 +17,206 @@ pub fn CredentialsPage() -> impl IntoView {
     view! {
         <Title text="Credentials"/>
         <SignedIn>
-            <h1>"Credentials"</h1>
-            <p class="empty">
-                "Client credentials let your programs get access tokens for MCP servers. "
-                "You have none yet."
-            </p>
+            <CredentialList/>
         </SignedIn>
+    }
+}
+
+#[component]
+fn CredentialList() -> impl IntoView {
+    let query = use_query_map();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(1)
+    };
+    let revoke = ServerAction::<RevokeCredential>::new();
+    let list = Resource::new(
+        move || (page(), revoke.version().get()),
+        |(page, _)| list_credentials(page),
+    );
+    view! {
+        <div class="page-head">
+            <h1>"Credentials"</h1>
+            <A href="/credentials/new" attr:class="button">
+                "New credential"
+            </A>
+        </div>
+        <ActionError action=revoke/>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(page) => Either::Left(view! { <Listing page=page revoke=revoke/> }),
+                    Err(error) => {
+                        Either::Right(
+                            view! {
+                                <p class="alert" role="alert">
+                                    {error.to_string()}
+                                </p>
+                            },
+                        )
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Listing(page: CredentialPage, revoke: ServerAction<RevokeCredential>) -> impl IntoView {
+    if page.total == 0 {
+        return Either::Left(view! {
+            <div class="empty-state">
+                <p>
+                    "Client credentials let your programs — backend services, CI pipelines, AI agents — "
+                    "get short-lived access tokens for MCP servers, without anyone signing in."
+                </p>
+                <p>"You have none yet. Create one to get a client ID and secret."</p>
+            </div>
+        });
+    }
+    let (current, pages, total) = (page.page, page.pages, page.total);
+    Either::Right(view! {
+        <p class="aside">{format!("{total} credential{}", if total == 1 { "" } else { "s" })}</p>
+        <ul class="credentials">
+            {page
+                .items
+                .into_iter()
+                .map(|credential| view! { <Row credential=credential revoke=revoke/> })
+                .collect_view()}
+        </ul>
+        {(pages > 1)
+            .then(|| {
+                view! {
+                    <nav class="pager" aria-label="Pages">
+                        {(current > 1)
+                            .then(|| {
+                                view! {
+                                    <A href=format!("/credentials?page={}", current - 1)>"← Newer"</A>
+                                }
+                            })}
+                        <span>{format!("Page {current} of {pages}")}</span>
+                        {(current < pages)
+                            .then(|| {
+                                view! {
+                                    <A href=format!("/credentials?page={}", current + 1)>"Older →"</A>
+                                }
+                            })}
+                    </nav>
+                }
+            })}
+    })
+}
+
+#[component]
+fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> impl IntoView {
+    let CredentialView {
+        client_id,
+        name,
+        description,
+        scopes,
+        created,
+        expires,
+        last_used,
+        tokens_issued,
+        status,
+    } = credential;
+    let status_class = format!("status status-{}", status.label().to_lowercase());
+    let control = (status != CredentialStatus::Revoked).then(|| {
+        view! { <RevokeControl client_id=client_id.clone() name=name.clone() revoke=revoke/> }
+    });
+    view! {
+        <li data-testid="credential-row" class="credential">
+            <div class="credential-head">
+                <h2 class="credential-name">{name}</h2>
+                <span class=status_class>{status.label()}</span>
+            </div>
+            {(!description.is_empty()).then(|| view! { <p class="description">{description}</p> })}
+            <dl class="facts">
+                <div>
+                    <dt>"Client ID"</dt>
+                    <dd>
+                        <code>{client_id}</code>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"Scopes"</dt>
+                    <dd>{scopes.join(" ")}</dd>
+                </div>
+                <div>
+                    <dt>"Created"</dt>
+                    <dd>{created}</dd>
+                </div>
+                <div>
+                    <dt>"Expires"</dt>
+                    <dd>{expires}</dd>
+                </div>
+                <div>
+                    <dt>"Last used"</dt>
+                    <dd>{last_used}</dd>
+                </div>
+                <div>
+                    <dt>"Tokens issued"</dt>
+                    <dd>{tokens_issued}</dd>
+                </div>
+            </dl>
+            {control}
+        </li>
+    }
+}
+
+/// **Revoke**, then a confirmation with **Revoke credential**. With JavaScript the
+/// confirmation opens in place; without it, the button leads to a confirmation page.
+#[component]
+fn RevokeControl(
+    client_id: String,
+    name: String,
+    revoke: ServerAction<RevokeCredential>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let question = format!("Revoke “{name}”? ");
+    let id = StoredValue::new(client_id);
+    let ask = {
+        move || {
+            view! {
+                <form
+                    method="get"
+                    action="/credentials/revoke"
+                    class="revoke"
+                    on:submit=move |ev| {
+                        ev.prevent_default();
+                        confirming.set(true);
+                    }
+                >
+                    <input type="hidden" name="client_id" value=id.get_value()/>
+                    <button type="submit" class="secondary">
+                        "Revoke"
+                    </button>
+                </form>
+            }
+        }
+    };
+    view! {
+        <Show when=move || confirming.get() fallback=ask>
+            <div class="confirm" role="group" aria-label="Confirm revocation">
+                <p>
+                    {question.clone()}
+                    "Programs using it lose access at once. This cannot be undone."
+                </p>
+                <div class="actions">
+                    <ActionForm action=revoke>
+                        <input type="hidden" name="client_id" value=id.get_value()/>
+                        <button type="submit" class="danger">
+                            "Revoke credential"
+                        </button>
+                    </ActionForm>
+                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
+            </div>
+        </Show>
     }
 }

@@ -1,5 +1,7 @@
 //! One page per file.
 
+pub mod credential_new;
+pub mod credential_revoke;
 pub mod credentials;
 pub mod home;
 pub mod login;

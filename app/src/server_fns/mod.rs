@@ -2,3 +2,4 @@
 //! checks the session itself before touching data.
 
 pub mod auth;
+pub mod credentials;

@@ -61,8 +61,8 @@ impl TestApp {
         }
         argv.extend_from_slice(args);
         let config = Config::from_settings(&Cli::parse_from(argv).settings).unwrap();
-        let (pool, sessions) = server::open_database(&config).await.unwrap();
-        let router = server::router(AppState::new(config, pool, sessions));
+        let database = server::open_database(&config).await.unwrap();
+        let router = server::router(AppState::new(config, database));
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,

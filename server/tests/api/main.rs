@@ -3,5 +3,6 @@
 
 mod accounts;
 mod binary;
+mod credentials;
 mod helpers;
 mod pages;

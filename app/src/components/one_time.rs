@@ -1,0 +1,89 @@
+//! The one-time view of a new credential: its id and secret, and ready-to-paste
+//! snippets. Nothing can show the secret again once this view is gone.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::{components::copy::CopyButton, server_fns::credentials::CreatedCredential};
+
+#[component]
+pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
+    let CreatedCredential {
+        client_id,
+        client_secret,
+        name,
+        scopes,
+        issuer,
+    } = created;
+    let token_url = format!("{issuer}/mcp/oauth/token");
+    let mcp_url = format!("{issuer}/mcp");
+    let scope = scopes.join(" ");
+    let env = format!(
+        "export CLAVIS_CLIENT_ID='{client_id}'\nexport CLAVIS_CLIENT_SECRET='{client_secret}'\nexport CLAVIS_TOKEN_URL='{token_url}'"
+    );
+    let curl = format!(
+        "curl -s -X POST \"$CLAVIS_TOKEN_URL\" \\\n  -u \"$CLAVIS_CLIENT_ID:$CLAVIS_CLIENT_SECRET\" \\\n  -d grant_type=client_credentials -d scope='{scope}'"
+    );
+    let python = format!(
+        "import os, httpx\n\ntoken = httpx.post(\n    os.environ[\"CLAVIS_TOKEN_URL\"],\n    auth=(os.environ[\"CLAVIS_CLIENT_ID\"], os.environ[\"CLAVIS_CLIENT_SECRET\"]),\n    data={{\"grant_type\": \"client_credentials\", \"scope\": \"{scope}\"}},\n).raise_for_status().json()[\"access_token\"]"
+    );
+    let typescript = format!(
+        "const basic = btoa(`${{process.env.CLAVIS_CLIENT_ID}}:${{process.env.CLAVIS_CLIENT_SECRET}}`);\nconst response = await fetch(process.env.CLAVIS_TOKEN_URL!, {{\n  method: \"POST\",\n  headers: {{\n    Authorization: `Basic ${{basic}}`,\n    \"Content-Type\": \"application/x-www-form-urlencoded\",\n  }},\n  body: new URLSearchParams({{ grant_type: \"client_credentials\", scope: \"{scope}\" }}),\n}});\nconst {{ access_token }} = await response.json();"
+    );
+    let mcp = format!(
+        "MCP server URL:  {mcp_url}\nHeader:          Authorization: Bearer <access_token>\n\nSDKs that do the client-credentials flow themselves need only:\n  server URL     {mcp_url}\n  client_id      {client_id}\n  client_secret  (the secret above)"
+    );
+    let snippets = [
+        ("Environment variables", "Copy environment variables", env),
+        ("curl: get an access token", "Copy curl command", curl),
+        ("Python (httpx)", "Copy Python snippet", python),
+        ("TypeScript (fetch)", "Copy TypeScript snippet", typescript),
+        ("Use with MCP clients", "Copy MCP client settings", mcp),
+    ];
+    view! {
+        <section class="one-time" aria-labelledby="created-title">
+            <h1 id="created-title">{format!("Credential “{name}” created")}</h1>
+            <p class="warning">
+                <strong>"Copy the client secret now."</strong>
+                " You will not see this secret again: Clavis keeps only a one-way hash of it. "
+                "If you lose it, revoke this credential and create a new one."
+            </p>
+            <dl class="secret-values">
+                <div>
+                    <dt>"Client ID"</dt>
+                    <dd>
+                        <code data-testid="client-id">{client_id.clone()}</code>
+                        <CopyButton text=client_id label="Copy"/>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"Client secret"</dt>
+                    <dd>
+                        <code data-testid="client-secret">{client_secret.clone()}</code>
+                        <CopyButton text=client_secret label="Copy"/>
+                    </dd>
+                </div>
+            </dl>
+            <h2>"Use it"</h2>
+            {snippets
+                .into_iter()
+                .map(|(title, copy_label, code)| {
+                    view! {
+                        <figure class="snippet">
+                            <figcaption>
+                                <span>{title}</span>
+                                <CopyButton text=code.clone() label=copy_label/>
+                            </figcaption>
+                            <pre><code>{code}</code></pre>
+                        </figure>
+                    }
+                })
+                .collect_view()}
+            <p>
+                <A href="/credentials" attr:class="button">
+                    "Done"
+                </A>
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,138 @@
+//! `/credentials/new`: create a credential, then show its secret once.
+//!
+//! With JavaScript the form calls the `create_credential` server function and the
+//! one-time view replaces the form. Without it the form posts to this same URL and the
+//! server answers with the rendered result (see [`NoJsCreate`]). Either way the secret
+//! travels only in the response to the create request: never in a resource, a URL, a
+//! cookie or a later page.
+
+use leptos::{either::Either, prelude::*};
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::{
+    UiError,
+    components::{one_time::OneTimeView, signed_in::SignedIn},
+    server_fns::credentials::{CreateCredential, CreatedCredential},
+};
+
+/// The outcome of a create form posted without JavaScript, given as context to the
+/// server-side render that answers it.
+#[derive(Clone)]
+pub struct NoJsCreate {
+    pub input: CreateCredential,
+    pub result: Result<CreatedCredential, UiError>,
+}
+
+#[component]
+pub fn NewCredentialPage() -> impl IntoView {
+    view! {
+        <Title text="New credential"/>
+        <SignedIn>
+            <Create/>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn Create() -> impl IntoView {
+    let create = ServerAction::<CreateCredential>::new();
+    let submitted = use_context::<NoJsCreate>();
+    if let Some(submitted) = &submitted {
+        create.value().set(Some(submitted.result.clone()));
+    }
+    let prefill = submitted.map(|s| s.input);
+    move || match create.value().get() {
+        Some(Ok(created)) => Either::Left(view! { <OneTimeView created=created/> }),
+        other => {
+            let error = other.and_then(Result::err);
+            Either::Right(view! { <CreateForm create=create error=error prefill=prefill.clone()/> })
+        }
+    }
+}
+
+#[component]
+fn CreateForm(
+    create: ServerAction<CreateCredential>,
+    error: Option<UiError>,
+    prefill: Option<CreateCredential>,
+) -> impl IntoView {
+    let name = prefill.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+    let description = prefill
+        .as_ref()
+        .and_then(|p| p.description.clone())
+        .unwrap_or_default();
+    // A fresh form has `mcp` checked; a re-shown one keeps what was sent.
+    let mcp = prefill.as_ref().is_none_or(|p| p.mcp.is_some());
+    let introspect = prefill.as_ref().is_some_and(|p| p.introspect.is_some());
+    let expires = prefill
+        .as_ref()
+        .map_or_else(|| "never".to_owned(), |p| p.expires.clone());
+    let expires_on = prefill
+        .as_ref()
+        .and_then(|p| p.expires_on.clone())
+        .unwrap_or_default();
+    let option = move |value: &'static str, label: &'static str| {
+        view! {
+            <option value=value selected=expires == value>
+                {label}
+            </option>
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match <CreateCredential as leptos::form::FromFormData>::from_event(&ev) {
+            Ok(input) => {
+                create.dispatch(input);
+            }
+            Err(_) => create.value().set(Some(Err(UiError::BadRequest))),
+        }
+    };
+    view! {
+        <div class="narrow-block">
+            <h1>"New credential"</h1>
+            <form method="post" action="/credentials/new" class="stack" on:submit=on_submit>
+                {error.map(|e| view! { <p class="alert" role="alert">{e.to_string()}</p> })}
+                <label>
+                    "Name" <input type="text" name="name" value=name autocomplete="off" aria-describedby="name-hint"/>
+                </label>
+                <p id="name-hint" class="hint">"Up to 100 characters, e.g. “CI deploy bot”."</p>
+                <label>
+                    "Description" <textarea name="description" rows="3">{description}</textarea>
+                </label>
+                <fieldset>
+                    <legend>"Scopes"</legend>
+                    <label class="check">
+                        <input type="checkbox" name="mcp" value="on" checked=mcp/>
+                        "mcp"
+                    </label>
+                    <p class="hint">"Call MCP servers."</p>
+                    <label class="check">
+                        <input type="checkbox" name="introspect" value="on" checked=introspect/>
+                        "introspect"
+                    </label>
+                    <p class="hint">"Introspect any token issued by this server."</p>
+                </fieldset>
+                <label>
+                    "Expires"
+                    <select name="expires">
+                        {option("never", "Never")}
+                        {option("30", "In 30 days")}
+                        {option("90", "In 90 days")}
+                        {option("365", "In 365 days")}
+                        {option("date", "On a date…")}
+                    </select>
+                </label>
+                <label>
+                    "Expiry date (for “On a date…”)" <input type="date" name="expires_on" value=expires_on/>
+                </label>
+                <div class="actions">
+                    <button type="submit" disabled=move || create.pending().get()>
+                        "Create credential"
+                    </button>
+                    <A href="/credentials">"Cancel"</A>
+                </div>
+            </form>
+        </div>
+    }
+}

@@ -1,0 +1,234 @@
+//! Creating, listing and revoking the signed-in person's client credentials. Every
+//! function starts from the session user, and every query is filtered by that user:
+//! another person's credential behaves exactly like one that does not exist.
+
+use std::fmt;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::UiError;
+
+/// Credentials shown per page of the list.
+pub const PAGE_SIZE: u32 = 25;
+
+/// A credential's state, as the list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CredentialStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl CredentialStatus {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Expired => "Expired",
+            Self::Revoked => "Revoked",
+        }
+    }
+}
+
+/// One credential as the dashboard shows it (dates already formatted, in UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialView {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub tokens_issued: i64,
+    pub status: CredentialStatus,
+}
+
+/// One page of the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialPage {
+    pub items: Vec<CredentialView>,
+    /// 1-based.
+    pub page: u32,
+    pub pages: u32,
+    pub total: i64,
+}
+
+/// A credential just created: the only value that ever carries the secret in clear.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedCredential {
+    pub client_id: String,
+    pub client_secret: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// The issuer, for the snippets (token endpoint, MCP endpoint).
+    pub issuer: String,
+}
+
+impl fmt::Debug for CreatedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedCredential")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of the signed-in person's credentials, newest first.
+#[server(endpoint = "credentials/list")]
+pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let page = page.max(1);
+    let offset = u64::from(page - 1) * u64::from(PAGE_SIZE);
+    let (rows, total) = clavis::store::list_credentials(&ctx.pool, user.id, PAGE_SIZE, offset)
+        .await
+        .map_err(internal("listing credentials"))?;
+    let now = clavis::now();
+    let total_u32 = u32::try_from(total).unwrap_or(u32::MAX);
+    Ok(CredentialPage {
+        items: rows.iter().map(|row| ssr::view(row, now)).collect(),
+        page,
+        pages: total_u32.div_ceil(PAGE_SIZE).max(1),
+        total,
+    })
+}
+
+/// One of the signed-in person's credentials (for the revoke confirmation page).
+#[server(endpoint = "credentials/get")]
+pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError> {
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let row = clavis::store::credential_for_user(&ctx.pool, user.id, &client_id)
+        .await
+        .map_err(internal("reading a credential"))?
+        .ok_or(UiError::NotFound)?;
+    Ok(ssr::view(&row, clavis::now()))
+}
+
+/// Creates a credential. The checkboxes `mcp` and `introspect` send a value only when
+/// checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`).
+#[server(endpoint = "credentials/create")]
+pub async fn create_credential(
+    name: String,
+    description: Option<String>,
+    mcp: Option<String>,
+    introspect: Option<String>,
+    expires: String,
+    expires_on: Option<String>,
+) -> Result<CreatedCredential, UiError> {
+    ssr::create(CreateCredential {
+        name,
+        description,
+        mcp,
+        introspect,
+        expires,
+        expires_on,
+    })
+    .await
+}
+
+/// Revokes one of the signed-in person's credentials, at once and for good. Repeating
+/// it is harmless; a credential that is not theirs is "not found".
+#[server(endpoint = "credentials/revoke")]
+pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let found = clavis::store::revoke_credential(&ctx.pool, user.id, &client_id, clavis::now())
+        .await
+        .map_err(internal("revoking a credential"))?;
+    if !found {
+        return Err(UiError::NotFound);
+    }
+    tracing::info!(user_id = user.id, %client_id, "credential revoked");
+    leptos_axum::redirect("/credentials");
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The server side shared by the server functions and the no-JavaScript create form.
+
+    use clavis::{
+        civil,
+        credentials::{self, NewCredential, Status},
+        store::CredentialRow,
+    };
+
+    use super::{CreateCredential, CreatedCredential, CredentialStatus, CredentialView};
+    use crate::{
+        SessionUser, UiError,
+        ssr::{ServerContext, internal, require_user, server_context},
+    };
+
+    pub fn view(row: &CredentialRow, now: clavis::UnixTime) -> CredentialView {
+        CredentialView {
+            client_id: row.client_id.clone(),
+            name: row.name.clone(),
+            description: row.description.clone(),
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            created: civil::format_date(row.created_at),
+            expires: row
+                .expires_at
+                .map_or_else(|| "Never".to_owned(), civil::format_date),
+            last_used: row
+                .last_used_at
+                .map_or_else(|| "Never".to_owned(), civil::format_date_time),
+            tokens_issued: row.tokens_issued,
+            status: match credentials::status(row.expires_at, row.revoked_at, now) {
+                Status::Active => CredentialStatus::Active,
+                Status::Expired => CredentialStatus::Expired,
+                Status::Revoked => CredentialStatus::Revoked,
+            },
+        }
+    }
+
+    /// Creates a credential for the session user from the form's fields.
+    pub async fn create(input: CreateCredential) -> Result<CreatedCredential, UiError> {
+        let user = require_user().await?;
+        create_for(&server_context()?, &user, input).await
+    }
+
+    /// Creates a credential for `user` from the form's fields.
+    pub async fn create_for(
+        ctx: &ServerContext,
+        user: &SessionUser,
+        input: CreateCredential,
+    ) -> Result<CreatedCredential, UiError> {
+        let now = clavis::now();
+        let mut scopes = Vec::new();
+        if input.mcp.is_some() {
+            scopes.push("mcp");
+        }
+        if input.introspect.is_some() {
+            scopes.push("introspect");
+        }
+        let new = NewCredential::parse(
+            &input.name,
+            input.description.as_deref().unwrap_or_default(),
+            &scopes,
+            &input.expires,
+            input.expires_on.as_deref(),
+            now,
+        )
+        .map_err(|e| UiError::Invalid(e.to_string()))?;
+        let (row, secret) = credentials::create(&ctx.pool, &ctx.secret_key, user.id, &new, now)
+            .await
+            .map_err(internal("creating a credential"))?;
+        tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
+        Ok(CreatedCredential {
+            client_id: row.client_id,
+            client_secret: secret.expose().to_owned(),
+            name: row.name,
+            scopes: new.scopes,
+            issuer: ctx.issuer.to_string(),
+        })
+    }
+}

@@ -1,0 +1,366 @@
+//! Credentials through the dashboard's server functions and forms.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use reqwest::{StatusCode, header::HeaderMap};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, unique_email};
+
+async fn json(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+impl TestApp {
+    /// Creates a credential through the server function; returns its JSON.
+    pub async fn create_credential(
+        &self,
+        cookie: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.call("credentials/create", form, Some(cookie)).await
+    }
+
+    pub async fn new_credential(&self, cookie: &str, name: &str) -> Value {
+        let response = self
+            .create_credential(
+                cookie,
+                &[
+                    ("name", name),
+                    ("description", ""),
+                    ("mcp", "on"),
+                    ("expires", "never"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        json(response).await
+    }
+
+    pub async fn list(&self, cookie: &str, page: u32) -> Value {
+        let response = self
+            .call(
+                "credentials/list",
+                &[("page", &page.to_string())],
+                Some(cookie),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        json(response).await
+    }
+}
+
+#[tokio::test]
+async fn a_created_credential_is_listed_without_its_secret() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+
+    let created = app
+        .create_credential(
+            &cookie,
+            &[
+                ("name", "  CI deploy  "),
+                ("description", "deploys"),
+                ("mcp", "on"),
+                ("introspect", "on"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+
+    assert_eq!(created.status(), StatusCode::OK);
+    let created = json(created).await;
+    let (client_id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    assert!(client_id.starts_with("clv_") && secret.starts_with("clvs_") && secret.len() == 54);
+    assert_eq!(created["scopes"], serde_json::json!(["mcp", "introspect"]));
+
+    let list = app.list(&cookie, 1).await;
+    assert_eq!(list["total"], 1);
+    let item = &list["items"][0];
+    assert_eq!(
+        (item["name"].as_str(), item["client_id"].as_str()),
+        (Some("CI deploy"), Some(client_id))
+    );
+    assert_eq!(
+        (item["status"].as_str(), item["last_used"].as_str()),
+        (Some("Active"), Some("Never"))
+    );
+    assert_eq!(item["tokens_issued"], 0);
+
+    // The secret is in no later response: list, page, or the database file.
+    assert!(!list.to_string().contains(secret));
+    for path in ["/credentials", "/credentials?page=1", "/credentials/new"] {
+        let page = app.get(path, Some(&cookie)).await;
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains(secret), "{path} shows the secret");
+        assert!(path != "/credentials" || html.contains(client_id));
+    }
+    let mut stored = std::fs::read(&app.db_path).unwrap();
+    stored.extend(std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default());
+    assert!(
+        !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the database holds the secret"
+    );
+    let checkless = &secret[5..48];
+    assert!(
+        !stored
+            .windows(checkless.len())
+            .any(|w| w == checkless.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_with_a_message_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let long = "n".repeat(101);
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("name", ""), ("mcp", "on"), ("expires", "never")],
+            "Enter a name.",
+        ),
+        (
+            &[("name", "   "), ("mcp", "on"), ("expires", "never")],
+            "Enter a name.",
+        ),
+        (
+            &[("name", &long), ("mcp", "on"), ("expires", "never")],
+            "at most 100 characters",
+        ),
+        (&[("name", "x"), ("expires", "never")], "at least one scope"),
+        (&[("name", "x"), ("mcp", "on"), ("expires", "7")], "expires"),
+        (
+            &[
+                ("name", "x"),
+                ("mcp", "on"),
+                ("expires", "date"),
+                ("expires_on", "2001-01-01"),
+            ],
+            "future",
+        ),
+    ];
+    for (form, message) in cases {
+        let response = app.create_credential(&cookie, form).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(message), "{form:?}: {body}");
+    }
+    assert_eq!(app.list(&cookie, 1).await["total"], 0);
+
+    let emoji = "🔑".repeat(100);
+    let created = app.new_credential(&cookie, &emoji).await;
+    assert_eq!(created["name"].as_str(), Some(emoji.as_str()));
+}
+
+#[tokio::test]
+async fn another_users_credential_behaves_as_missing_and_stays_active() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up(&unique_email()).await;
+    let bob = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&alice, "alice's").await;
+    let client_id = created["client_id"].as_str().unwrap();
+
+    let revoke = app
+        .call(
+            "credentials/revoke",
+            &[("client_id", client_id)],
+            Some(&bob),
+        )
+        .await;
+    let get = app
+        .call("credentials/get", &[("client_id", client_id)], Some(&bob))
+        .await;
+    let missing = app
+        .call(
+            "credentials/revoke",
+            &[("client_id", "clv_000000000000000000000000")],
+            Some(&bob),
+        )
+        .await;
+
+    assert_eq!(revoke.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let (revoke, missing) = (revoke.text().await.unwrap(), missing.text().await.unwrap());
+    assert_eq!(revoke, missing);
+    assert_eq!(app.list(&bob, 1).await["total"], 0);
+    assert_eq!(app.list(&alice, 1).await["items"][0]["status"], "Active");
+    let page = app
+        .get(
+            &format!("/credentials/revoke?client_id={client_id}"),
+            Some(&bob),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("alice's"));
+}
+
+#[tokio::test]
+async fn revocation_is_immediate_permanent_repeatable_and_keeps_the_row() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let client_id = app.new_credential(&cookie, "to revoke").await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for _ in 0..2 {
+        let response = app
+            .call(
+                "credentials/revoke",
+                &[("client_id", &client_id)],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    let list = app.list(&cookie, 1).await;
+    assert_eq!(list["items"][0]["status"], "Revoked");
+    let html = app
+        .get("/credentials", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Revoked") && html.contains(&client_id));
+}
+
+#[tokio::test]
+async fn credential_writes_from_another_origin_are_refused() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let client_id = app.new_credential(&cookie, "kept").await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut foreign = HeaderMap::new();
+    foreign.insert("origin", "http://evil.example".parse().unwrap());
+    foreign.insert("cookie", cookie.parse().unwrap());
+
+    let revoke = app
+        .post_form(
+            "credentials/revoke",
+            &[("client_id", &client_id)],
+            None,
+            foreign.clone(),
+        )
+        .await;
+    let create = app
+        .client
+        .post(app.url("/credentials/new"))
+        .headers(foreign)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=evil&mcp=on&expires=never")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(revoke.status(), StatusCode::FORBIDDEN);
+    assert_eq!(create.status(), StatusCode::FORBIDDEN);
+    let list = app.list(&cookie, 1).await;
+    assert_eq!(
+        (list["total"].as_i64(), list["items"][0]["status"].as_str()),
+        (Some(1), Some("Active"))
+    );
+}
+
+#[tokio::test]
+async fn signed_out_callers_get_401_and_nothing() {
+    let app = TestApp::spawn().await;
+
+    assert_eq!(
+        app.call("credentials/list", &[("page", "1")], None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let create = app
+        .call(
+            "credentials/create",
+            &[("name", "x"), ("mcp", "on"), ("expires", "never")],
+            None,
+        )
+        .await;
+    assert_eq!(create.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_list_pages_25_at_a_time_newest_first() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    for i in 0..30 {
+        app.new_credential(&cookie, &format!("cred {i:02}")).await;
+    }
+
+    let (first, second) = (app.list(&cookie, 1).await, app.list(&cookie, 2).await);
+
+    assert_eq!(
+        (first["total"].as_i64(), first["pages"].as_i64()),
+        (Some(30), Some(2))
+    );
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(25));
+    assert_eq!(second["items"].as_array().map(Vec::len), Some(5));
+    assert_eq!(first["items"][0]["name"], "cred 29");
+    assert_eq!(second["items"][4]["name"], "cred 00");
+    let html = app
+        .get("/credentials?page=2", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches(r#"data-testid="credential-row""#).count(), 5);
+    assert!(html.contains("Page 2 of 2"));
+}
+
+#[tokio::test]
+async fn without_javascript_the_create_form_answers_with_the_one_time_page() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let post = |body: &'static str| {
+        app.client
+            .post(app.url("/credentials/new"))
+            .header("origin", &app.base)
+            .header("cookie", &cookie)
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    let response = post("name=no-js&description=&mcp=on&expires=90&expires_on=")
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let secret = html
+        .split(r#"data-testid="client-secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap();
+    assert!(secret.starts_with("clvs_") && secret.len() == 54, "{html}");
+    assert!(!html.contains("hydrate"), "the answer page is not hydrated");
+    let list = app.list(&cookie, 1).await;
+    assert_eq!(list["items"][0]["name"], "no-js");
+
+    let response = post("name=&description=kept%20text&mcp=on&expires=never")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"role="alert""#)
+            && html.contains("Enter a name.")
+            && html.contains("kept text"),
+        "{html}"
+    );
+    assert_eq!(app.list(&cookie, 1).await["total"], 1);
+}
