@@ -58,6 +58,9 @@ pub enum CredentialCommand {
         /// Expire after this many days (default: never).
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Create this many credentials ("NAME #1", "NAME #2", …), one JSON line each.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
     },
     /// Revoke a credential, at once and for good.
     Revoke {

@@ -93,26 +93,35 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             description,
             scopes,
             expires_days,
+            count,
         } => {
             let owner = owner(user).await?;
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let mut new = NewCredential::parse(&name, &description, &scopes, "never", None, now)
-                .map_err(|e| StartError::Other(e.to_string()))?;
-            if let Some(days) = expires_days {
-                new.expiry = Expiry::Days(days);
+            for i in 1..=count {
+                let name = if count == 1 {
+                    name.clone()
+                } else {
+                    format!("{name} #{i}")
+                };
+                let mut new =
+                    NewCredential::parse(&name, &description, &scopes, "never", None, now)
+                        .map_err(|e| StartError::Other(e.to_string()))?;
+                if let Some(days) = expires_days {
+                    new.expiry = Expiry::Days(days);
+                }
+                let (row, secret) =
+                    credentials::create(pool, &database.secret_key, owner.id, &new, now)
+                        .await
+                        .map_err(failed("creating the credential"))?;
+                let created = serde_json::json!({
+                    "client_id": row.client_id,
+                    "client_secret": secret.expose(),
+                    "name": row.name,
+                    "scope": row.scopes,
+                    "expires_at": row.expires_at,
+                });
+                println!("{created}");
             }
-            let (row, secret) =
-                credentials::create(pool, &database.secret_key, owner.id, &new, now)
-                    .await
-                    .map_err(failed("creating the credential"))?;
-            let created = serde_json::json!({
-                "client_id": row.client_id,
-                "client_secret": secret.expose(),
-                "name": row.name,
-                "scope": row.scopes,
-                "expires_at": row.expires_at,
-            });
-            println!("{created}");
         }
         CredentialCommand::Revoke { client_id } => {
             let found = store::revoke_credential_by_client_id(pool, &client_id, now)

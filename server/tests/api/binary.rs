@@ -173,3 +173,89 @@ async fn serves_until_sigterm_and_never_logs_passwords_or_session_ids() {
         "the database directory is created"
     );
 }
+
+/// Accounts and credentials from the command line, as scripts and benchmarks use them.
+#[test]
+fn cli_creates_users_and_credentials_lists_and_revokes_them() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let clavis = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let mut child = Command::new(BIN)
+        .env("DATABASE_URL", &db)
+        .args(["create-user", "--email", "Ops@Example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long operator password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let created: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "bench",
+        "--scope",
+        "mcp",
+        "--scope",
+        "introspect",
+    ]))
+    .unwrap();
+    let many = clavis(&[
+        "credential",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "bulk",
+        "--count",
+        "3",
+    ]);
+
+    let client_id = created["client_id"].as_str().unwrap();
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("clvs_")
+    );
+    assert_eq!(created["scope"], "mcp introspect");
+    assert_eq!(many.lines().count(), 3);
+    assert!(many.contains("bulk #3"));
+    let listed: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "list",
+        "--user",
+        "ops@example.com",
+    ]))
+    .unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+    assert!(
+        !listed.to_string().contains("clvs_"),
+        "list shows no secret"
+    );
+    clavis(&["credential", "revoke", client_id]);
+    let listed = clavis(&["credential", "list", "--user", "ops@example.com"]);
+    assert!(listed.contains(r#""status":"revoked""#), "{listed}");
+}
