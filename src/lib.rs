@@ -7,8 +7,10 @@
 pub mod accounts;
 pub mod civil;
 pub mod credentials;
+pub mod oauth;
 pub mod store;
 pub mod throttle;
+pub mod tokens;
 
 /// Seconds since the Unix epoch, the one time representation in the core and the database.
 pub type UnixTime = i64;

@@ -285,3 +285,141 @@ pub async fn credential_for_user(
     .fetch_optional(pool)
     .await?)
 }
+
+/// A stored signing key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: UnixTime,
+    pub retired_at: Option<UnixTime>,
+}
+
+/// Every signing key, newest first.
+pub async fn signing_keys(pool: &Pool) -> Result<Vec<SigningKeyRow>, StoreError> {
+    Ok(sqlx::query_as::<_, SigningKeyRow>(
+        "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Adds a signing key.
+pub async fn insert_signing_key(
+    pool: &Pool,
+    kid: &str,
+    private_key: &[u8],
+    public_key: &[u8],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(kid)
+        .bind(private_key)
+        .bind(public_key)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Retires the current keys and adds a new one, in one transaction.
+pub async fn rotate_signing_key(
+    pool: &Pool,
+    kid: &str,
+    private_key: &[u8],
+    public_key: &[u8],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(kid)
+        .bind(private_key)
+        .bind(public_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds batched usage counts: `(client_id, (tokens issued, last issued at))`.
+pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for (client_id, (count, last_used)) in batch {
+        sqlx::query(
+            "UPDATE credentials SET tokens_issued = tokens_issued + $1,
+                 last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END
+             WHERE client_id = $3",
+        )
+        .bind(count)
+        .bind(last_used)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a revoked access token until it expires.
+pub async fn revoke_token(
+    pool: &Pool,
+    jti: &str,
+    client_id: &str,
+    expires_at: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Whether a token id was revoked.
+pub async fn is_token_revoked(pool: &Pool, jti: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Forgets revoked tokens that have expired anyway.
+pub async fn prune_revoked_tokens(pool: &Pool, now: UnixTime) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Rows in one of Clavis's own tables (for checks that traffic does not grow them).
+pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
+    if ![
+        "credentials",
+        "revoked_tokens",
+        "signing_keys",
+        "users",
+        "server_secrets",
+    ]
+    .contains(&table)
+    {
+        return Err(StoreError::Corrupt("not a Clavis table"));
+    }
+    Ok(
+        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(pool)
+            .await?,
+    )
+}

@@ -31,11 +31,24 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Manage the access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Manage client credentials from scripts (output is JSON).
     Credential {
         #[command(subcommand)]
         action: CredentialCommand,
     },
+}
+
+/// Signing-key management.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key current. The previous key stays published until every
+    /// token it signed has expired; running servers pick the new key up within seconds.
+    Rotate,
 }
 
 /// Credential management without the dashboard.
@@ -109,6 +122,38 @@ pub struct Settings {
     /// Log filter, e.g. `info` or `warn,clavis=debug`.
     #[arg(long, env = "CLAVIS_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Failed client authentications allowed at once per client id.
+    #[arg(
+        long,
+        env = "CLAVIS_CLIENT_FAILURE_BURST",
+        default_value_t = 20,
+        global = true
+    )]
+    pub client_failure_burst: u32,
+    /// Then one more per this many milliseconds, per client id.
+    #[arg(
+        long,
+        env = "CLAVIS_CLIENT_FAILURE_PERIOD_MS",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub client_failure_period_ms: u32,
+    /// Failed client authentications allowed at once per client address.
+    #[arg(
+        long,
+        env = "CLAVIS_ADDRESS_FAILURE_BURST",
+        default_value_t = 300,
+        global = true
+    )]
+    pub address_failure_burst: u32,
+    /// Then one more per this many milliseconds, per client address.
+    #[arg(
+        long,
+        env = "CLAVIS_ADDRESS_FAILURE_PERIOD_MS",
+        default_value_t = 200,
+        global = true
+    )]
+    pub address_failure_period_ms: u32,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(
         long,
@@ -140,6 +185,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_filter: Targets,
     pub site_root: PathBuf,
+    /// Failed client authentications: (burst, period) per client id and per address.
+    pub client_failures: (u32, u32),
+    pub address_failures: (u32, u32),
 }
 
 /// A setting that cannot be used; its `Display` is the one line printed at start.
@@ -236,6 +284,26 @@ impl Config {
             log_format,
             log_filter,
             site_root: s.site_root.clone(),
+            client_failures: (
+                positive(
+                    "--client-failure-burst (CLAVIS_CLIENT_FAILURE_BURST)",
+                    s.client_failure_burst,
+                )?,
+                positive(
+                    "--client-failure-period-ms (CLAVIS_CLIENT_FAILURE_PERIOD_MS)",
+                    s.client_failure_period_ms,
+                )?,
+            ),
+            address_failures: (
+                positive(
+                    "--address-failure-burst (CLAVIS_ADDRESS_FAILURE_BURST)",
+                    s.address_failure_burst,
+                )?,
+                positive(
+                    "--address-failure-period-ms (CLAVIS_ADDRESS_FAILURE_PERIOD_MS)",
+                    s.address_failure_period_ms,
+                )?,
+            ),
         })
     }
 
@@ -243,6 +311,14 @@ impl Config {
     #[must_use]
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+}
+
+fn positive(setting: &'static str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(setting, "must be at least 1"))
+    } else {
+        Ok(value)
     }
 }
 

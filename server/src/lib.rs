@@ -3,7 +3,9 @@
 
 pub mod config;
 pub mod forms;
+pub mod metrics;
 pub mod middleware;
+pub mod oauth;
 pub mod telemetry;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
@@ -18,8 +20,10 @@ use axum::{
 };
 use clavis::{
     credentials::{self, SecretKey},
+    oauth::Issuer,
     store,
     throttle::Throttle,
+    tokens::Keyring,
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -43,6 +47,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub server: ServerContext,
     pub session_store: SqliteStore,
+    pub oauth: Arc<oauth::OAuthState>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -81,6 +86,7 @@ pub struct Database {
     pub pool: store::Pool,
     pub sessions: SqliteStore,
     pub secret_key: SecretKey,
+    pub keys: Arc<Keyring>,
 }
 
 /// Opens the database, applies every migration (ours and the session store's) and
@@ -103,11 +109,20 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
     let secret_key = credentials::load_key(&pool, clavis::now())
         .await
         .map_err(|e| StartError::Other(format!("cannot load the server keys: {e}")))?;
+    let keys = load_keys(&pool)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the signing keys: {e}")))?;
     Ok(Database {
         pool,
         sessions: session_store,
         secret_key,
+        keys: Arc::new(keys),
     })
+}
+
+/// The signing keys, with retired keys kept as long as the longest token lifetime.
+pub async fn load_keys(pool: &store::Pool) -> Result<Keyring, store::StoreError> {
+    Keyring::load(pool, i64::from(config::MAX_TOKEN_TTL_SECS), clavis::now()).await
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -124,6 +139,25 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
             .build();
+        let oauth = Arc::new(oauth::OAuthState {
+            pool: database.pool.clone(),
+            issuer: Issuer {
+                issuer: config.issuer.clone(),
+                token_ttl: i64::from(config.token_ttl_secs),
+            },
+            secret_key: database.secret_key.clone(),
+            keys: std::sync::RwLock::new(database.keys),
+            usage: clavis::oauth::Usage::default(),
+            metrics: metrics::Metrics::default(),
+            per_client: Throttle::new(
+                nonzero(config.client_failures.0),
+                Duration::from_millis(u64::from(config.client_failures.1)),
+            ),
+            per_address: Throttle::new(
+                nonzero(config.address_failures.0),
+                Duration::from_millis(u64::from(config.address_failures.1)),
+            ),
+        });
         let server = ServerContext {
             pool: database.pool,
             issuer: config.issuer.as_str().into(),
@@ -139,6 +173,7 @@ impl AppState {
             leptos_options,
             server,
             session_store: database.sessions,
+            oauth,
         }
     }
 }
@@ -156,6 +191,8 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .merge(oauth::routes())
         .route(
             "/credentials/new",
             axum::routing::post(forms::create_credential),
@@ -175,8 +212,22 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.oauth.clone(),
+            middleware::log_requests,
+        ))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.oauth.metrics.render(),
+    )
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
@@ -202,6 +253,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         })?;
     let state = AppState::new(config, database);
     spawn_housekeeping(&state);
+    let oauth = state.oauth.clone();
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
     axum::serve(
         listener,
@@ -210,15 +262,39 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| StartError::Other(format!("server error: {e}")))?;
+    if let Err(e) = oauth.usage.flush(&oauth.pool).await {
+        tracing::error!(error = %e, "writing usage counts at shutdown failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Periodic clean-up: expired sessions out of the database, idle throttle buckets out of
-/// memory.
+/// Periodic work: usage counts written every few seconds (and signing keys reloaded, so
+/// a rotation elsewhere is seen); once a minute expired sessions and revoked-token ids
+/// leave the database and idle throttle buckets leave memory.
 fn spawn_housekeeping(state: &AppState) {
     let store = state.session_store.clone();
     let server = state.server.clone();
+    let oauth = state.oauth.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(oauth::FLUSH_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = oauth.usage.flush(&oauth.pool).await {
+                tracing::warn!(error = %e, "writing usage counts failed; will retry");
+            }
+            match load_keys(&oauth.pool).await {
+                Ok(keys) => {
+                    *oauth
+                        .keys
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys)
+                }
+                Err(e) => tracing::warn!(error = %e, "reloading signing keys failed"),
+            }
+        }
+    });
+    let oauth = state.oauth.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -228,6 +304,11 @@ fn spawn_housekeeping(state: &AppState) {
             }
             server.sign_in_per_account.prune();
             server.sign_in_per_address.prune();
+            oauth.per_client.prune();
+            oauth.per_address.prune();
+            if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
+                tracing::warn!(error = %e, "pruning revoked tokens failed");
+            }
         }
     });
 }

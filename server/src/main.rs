@@ -5,7 +5,7 @@ use std::{io::BufRead, process::ExitCode};
 use clap::Parser;
 use server::{
     StartError,
-    config::{Cli, Command, Config, CredentialCommand},
+    config::{Cli, Command, Config, CredentialCommand, KeysCommand},
 };
 
 fn main() -> ExitCode {
@@ -62,6 +62,16 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
         Command::Credential { action } => credential_command(action, &config).await,
+        Command::Keys {
+            action: KeysCommand::Rotate,
+        } => {
+            let pool = server::open_database(&config).await?.pool;
+            let kid = clavis::tokens::Keyring::rotate(&pool, clavis::now())
+                .await
+                .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
+            println!("{}", serde_json::json!({ "kid": kid }));
+            Ok(())
+        }
     }
 }
 

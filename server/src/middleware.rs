@@ -6,21 +6,30 @@ use std::{sync::Arc, time::Instant};
 use app::UiError;
 use axum::{
     body::{Body, to_bytes},
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use crate::config::Config;
+use crate::{config::Config, oauth::OAuthState};
 
 /// One log line per request: method, path (never the query string, headers or body),
-/// status and latency.
-pub async fn log_requests(request: Request, next: Next) -> Response {
+/// status and latency; and the latency histogram by route.
+pub async fn log_requests(
+    State(oauth): State<Arc<OAuthState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
+    oauth.metrics.observe(&route, started.elapsed());
     let status = response.status().as_u16();
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {

@@ -21,6 +21,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
+    pub state: AppState,
     dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -62,7 +63,8 @@ impl TestApp {
         argv.extend_from_slice(args);
         let config = Config::from_settings(&Cli::parse_from(argv).settings).unwrap();
         let database = server::open_database(&config).await.unwrap();
-        let router = server::router(AppState::new(config, database));
+        let state = AppState::new(config, database);
+        let router = server::router(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -79,6 +81,7 @@ impl TestApp {
             base,
             client,
             db_path,
+            state,
             dir: Some(dir),
             server,
         }

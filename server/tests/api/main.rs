@@ -5,4 +5,5 @@ mod accounts;
 mod binary;
 mod credentials;
 mod helpers;
+mod oauth;
 mod pages;

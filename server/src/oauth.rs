@@ -1,0 +1,358 @@
+//! The OAuth endpoints over HTTP: token (RFC 6749 §4.4), introspection (RFC 7662),
+//! revocation (RFC 7009), discovery (RFC 8414), keys (JWKS) and the authorization
+//! endpoint stub the MCP SDKs' metadata schemas require. Thin: read the form, call the
+//! core, shape the answer.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use clavis::{
+    credentials::SecretKey,
+    oauth::{self, AuthFailure, ClientAuth, Issuer, OAuthError, Params, Usage},
+    store::{CredentialRow, Pool},
+    throttle::Throttle,
+    tokens::Keyring,
+};
+use serde_json::json;
+
+use crate::{AppState, metrics::Metrics};
+
+/// Largest token, introspection or revocation request body.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
+/// Everything the OAuth endpoints share.
+pub struct OAuthState {
+    pub pool: Pool,
+    pub issuer: Issuer,
+    pub secret_key: SecretKey,
+    /// Reloaded periodically, so a rotation by another instance or the CLI is seen.
+    pub keys: RwLock<Arc<Keyring>>,
+    pub usage: Usage,
+    pub metrics: Metrics,
+    pub per_client: Throttle<String>,
+    pub per_address: Throttle<IpAddr>,
+}
+
+impl OAuthState {
+    #[must_use]
+    pub fn keys(&self) -> Arc<Keyring> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts a failed client authentication against the client id and the address;
+    /// once either bucket is empty the answer becomes 429.
+    fn failed(
+        &self,
+        reason: AuthFailure,
+        client_id: Option<&str>,
+        address: IpAddr,
+    ) -> Option<OAuthError> {
+        self.metrics.auth_failed(reason);
+        tracing::info!(
+            reason = reason.label(),
+            client_id = client_id.unwrap_or("-"),
+            "client authentication failed"
+        );
+        let mut wait = self.per_address.check(&address).err();
+        if let Some(client_id) = client_id {
+            // Bounded key, so arbitrary input cannot grow the map's entries.
+            let key: String = client_id.chars().take(64).collect();
+            wait = wait.max(self.per_client.check(&key).err());
+        }
+        wait.map(|wait| OAuthError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1),
+        })
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mcp/oauth/token", post(token))
+        .route("/mcp/oauth/introspect", post(introspect))
+        .route("/mcp/oauth/revoke", post(revoke))
+        .route("/mcp/oauth/authorize", get(authorize).post(authorize))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An RFC 6749 §5.2 error answer.
+fn error_response(error: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({ "error": error.code(), "error_description": error.to_string() });
+    let mut response = no_store((status, Json(body)).into_response());
+    match error {
+        OAuthError::InvalidClient { basic: true, .. } => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"clavis\""),
+            );
+        }
+        OAuthError::TooManyRequests { retry_after_secs } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// Why a form could not even be read.
+enum FormError {
+    TooLarge,
+    OAuth(OAuthError),
+}
+
+/// Reads a form body: the content type must be form encoding, the body at most
+/// [`FORM_LIMIT`] bytes.
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Params, FormError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(FormError::OAuth(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded",
+        )));
+    }
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+        .await
+        .map_err(|_| FormError::TooLarge)?;
+    Params::parse(&bytes).map_err(FormError::OAuth)
+}
+
+fn answer(result: Result<Response, FormError>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(FormError::OAuth(error)) => error_response(&error),
+        Err(FormError::TooLarge) => no_store(
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({ "error": "invalid_request", "error_description": "the request body is larger than 16 KiB" })),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+impl From<OAuthError> for FormError {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+/// Reads the form and authenticates the client, counting failures.
+async fn authenticated(
+    state: &OAuthState,
+    headers: &HeaderMap,
+    address: IpAddr,
+    body: Body,
+    before_auth: impl FnOnce(&Params) -> Result<(), OAuthError>,
+) -> Result<(Params, CredentialRow), FormError> {
+    let params = read_form(headers, body).await?;
+    before_auth(&params)?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let auth: ClientAuth = match oauth::client_auth(authorization, &params) {
+        Ok(auth) => auth,
+        Err(error) => {
+            if matches!(error, OAuthError::InvalidClient { .. })
+                && let Some(throttled) =
+                    state.failed(AuthFailure::Missing, params.get("client_id"), address)
+            {
+                return Err(throttled.into());
+            }
+            return Err(error.into());
+        }
+    };
+    let outcome = oauth::authenticate(&state.pool, &state.secret_key, &auth, clavis::now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "client authentication: database error");
+            OAuthError::Server
+        })?;
+    match outcome {
+        Ok(row) => Ok((params, row)),
+        Err(reason) => Err(state
+            .failed(reason, Some(&auth.client_id), address)
+            .unwrap_or_else(|| oauth::auth_failed(&auth))
+            .into()),
+    }
+}
+
+/// `POST /mcp/oauth/token`.
+async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let state = &state.oauth;
+    answer(
+        async {
+            let (params, client) = authenticated(state, &headers, peer.ip(), body, oauth::require_grant_type).await?;
+            let now = clavis::now();
+            let (response, claims) = oauth::grant(&state.issuer, &state.keys(), &client, &params, now)?;
+            state.usage.record(&client.client_id, now);
+            state.metrics.token_issued();
+            tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %claims.scope, "token issued");
+            Ok(no_store(Json(response).into_response()))
+        }
+        .await,
+    )
+}
+
+/// `POST /mcp/oauth/introspect` (RFC 7662).
+async fn introspect(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let state = &state.oauth;
+    answer(
+        async {
+            let (params, caller) =
+                authenticated(state, &headers, peer.ip(), body, require_token).await?;
+            let token = params.get("token").unwrap_or_default();
+            let claims = oauth::introspect(
+                &state.pool,
+                &state.issuer,
+                &state.keys(),
+                &caller,
+                token,
+                clavis::now(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "introspection: database error");
+                OAuthError::Server
+            })?;
+            let body = match claims {
+                Some(c) => json!({
+                    "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
+                    "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+                    "token_type": "Bearer",
+                }),
+                None => json!({ "active": false }),
+            };
+            Ok(no_store(Json(body).into_response()))
+        }
+        .await,
+    )
+}
+
+fn require_token(params: &Params) -> Result<(), OAuthError> {
+    params
+        .get("token")
+        .map(|_| ())
+        .ok_or(OAuthError::InvalidRequest("token is required"))
+}
+
+/// `POST /mcp/oauth/revoke` (RFC 7009): 200 for every well-formed request.
+async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let state = &state.oauth;
+    answer(
+        async {
+            let (params, caller) =
+                authenticated(state, &headers, peer.ip(), body, require_token).await?;
+            oauth::revoke(
+                &state.pool,
+                &state.keys(),
+                &caller,
+                params.get("token").unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "revocation: database error");
+                OAuthError::Server
+            })?;
+            Ok(no_store(StatusCode::OK.into_response()))
+        }
+        .await,
+    )
+}
+
+/// `/mcp/oauth/authorize`: published because the MCP SDKs' metadata schemas require an
+/// authorization endpoint; there is no interactive flow.
+async fn authorize() -> Response {
+    no_store(
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "unsupported_response_type",
+                "error_description": "Clavis offers only the client_credentials grant: there is no interactive authorization. \
+                    Exchange a client_id and client_secret at the token endpoint.",
+            })),
+        )
+            .into_response(),
+    )
+}
+
+/// RFC 8414 authorization server metadata.
+async fn metadata(State(state): State<AppState>) -> Response {
+    let issuer = &state.oauth.issuer.issuer;
+    let methods = ["client_secret_basic", "client_secret_post"];
+    let body = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/mcp/oauth/authorize"),
+        "token_endpoint": format!("{issuer}/mcp/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": methods,
+        "scopes_supported": clavis::credentials::SCOPES,
+        "introspection_endpoint": format!("{issuer}/mcp/oauth/introspect"),
+        "introspection_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint": format!("{issuer}/mcp/oauth/revoke"),
+        "revocation_endpoint_auth_methods_supported": methods,
+    });
+    cacheable(Json(body).into_response())
+}
+
+/// The public signing keys (RFC 7517).
+async fn jwks(State(state): State<AppState>) -> Response {
+    cacheable(Json(json!({ "keys": state.oauth.keys().jwks() })).into_response())
+}
+
+fn cacheable(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}
+
+/// How often usage counts are written and keys reloaded.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);

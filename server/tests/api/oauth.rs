@@ -1,0 +1,757 @@
+//! The OAuth endpoints: the token endpoint against a real client library, every row of
+//! the error table, tokens verified against the published keys, introspection,
+//! revocation, throttling, usage counting, key rotation, discovery and metrics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use base64::Engine as _;
+use oauth2::{
+    AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl, basic::BasicClient,
+};
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, unique_email};
+
+/// A credential (client id, secret) for a new user, with these scopes.
+async fn credential(app: &TestApp, scopes: &[&str]) -> (String, String) {
+    let cookie = app.sign_up(&unique_email()).await;
+    credential_for(app, &cookie, scopes).await
+}
+
+async fn credential_for(app: &TestApp, cookie: &str, scopes: &[&str]) -> (String, String) {
+    let mut form = vec![("name", "client"), ("expires", "never")];
+    form.extend(scopes.iter().map(|s| (*s, "on")));
+    let created: Value = serde_json::from_slice(
+        &app.call("credentials/create", &form, Some(cookie))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+impl TestApp {
+    fn form(&self, path: &str, body: &str) -> RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+    }
+
+    /// A token request with Basic authentication; returns (status, headers, JSON).
+    async fn token(
+        &self,
+        id: &str,
+        secret: &str,
+        body: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        send(
+            self.form("/mcp/oauth/token", body)
+                .header("authorization", basic(id, secret)),
+        )
+        .await
+    }
+
+    async fn access_token(&self, id: &str, secret: &str, body: &str) -> String {
+        let (status, _, json) = self.token(id, secret, body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
+        let (status, _, json) = send(
+            self.form("/mcp/oauth/introspect", &format!("token={token}"))
+                .header("authorization", basic(id, secret)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        json
+    }
+}
+
+async fn send(request: RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_oauth2_crate_gets_tokens_with_both_authentication_methods() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp", "introspect"]).await;
+    let http = oauth2::reqwest::ClientBuilder::new()
+        .redirect(oauth2::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    for auth_type in [AuthType::BasicAuth, AuthType::RequestBody] {
+        let client = BasicClient::new(ClientId::new(id.clone()))
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_token_uri(TokenUrl::new(app.url("/mcp/oauth/token")).unwrap())
+            .set_auth_type(auth_type.clone());
+        let token = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("mcp".into()))
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{auth_type:?}: {e:?}"));
+        assert_eq!(token.token_type(), &oauth2::basic::BasicTokenType::Bearer);
+        assert_eq!(token.expires_in().map(|d| d.as_secs()), Some(3600));
+        assert_eq!(
+            token
+                .scopes()
+                .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            Some(vec!["mcp".into()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_rfc9068_jwts_that_verify_against_the_published_keys() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+
+    let (status, headers, body) = app
+        .token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        (
+            body["token_type"].as_str(),
+            body["expires_in"].as_i64(),
+            body["scope"].as_str()
+        ),
+        (Some("Bearer"), Some(3600), Some("mcp"))
+    );
+    let token = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(
+        (header.typ.as_deref(), header.alg),
+        (Some("at+jwt"), jsonwebtoken::Algorithm::EdDSA)
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the signing key is published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&[app.url("/mcp")]);
+    validation.set_issuer(&[&app.base]);
+    let claims = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(
+        (claims["sub"].as_str(), claims["client_id"].as_str()),
+        (Some(id.as_str()), Some(id.as_str()))
+    );
+    assert_eq!(claims["scope"], "mcp");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    let other = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let other_jti = jsonwebtoken::dangerous::insecure_decode::<Value>(&other)
+        .unwrap()
+        .claims["jti"]
+        .clone();
+    assert_ne!(claims["jti"], other_jti, "jti is unique");
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, code, no-store.
+fn assert_error(
+    (status, headers, body): &(StatusCode, reqwest::header::HeaderMap, Value),
+    expected: StatusCode,
+    code: &str,
+) {
+    assert_eq!(
+        (*status, body["error"].as_str()),
+        (expected, Some(code)),
+        "{body}"
+    );
+    assert!(body["error_description"].is_string());
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_request() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let auth = basic(&id, &secret);
+    for body in [
+        "",
+        "scope=mcp",
+        "grant_type=client_credentials&grant_type=client_credentials",
+        "grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb",
+        "grant_type=client_credentials&scope=%zz",
+        "grant_type=client_credentials&scope=%FF",
+    ] {
+        let answer = send(
+            app.form("/mcp/oauth/token", body)
+                .header("authorization", &auth),
+        )
+        .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let json_body = app
+        .client
+        .post(app.url("/mcp/oauth/token"))
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .body(r#"{"grant_type":"client_credentials"}"#);
+    assert_error(
+        &send(json_body).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+    let two_methods = app
+        .form(
+            "/mcp/oauth/token",
+            &format!("grant_type=client_credentials&client_secret={secret}"),
+        )
+        .header("authorization", &auth);
+    assert_error(
+        &send(two_methods).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+}
+
+#[tokio::test]
+async fn failed_client_authentication_is_invalid_client() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let grant = "grant_type=client_credentials";
+
+    let none = send(app.form("/mcp/oauth/token", grant)).await;
+    assert_error(&none, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(!none.1.contains_key("www-authenticate"));
+    let id_only = send(app.form("/mcp/oauth/token", &format!("{grant}&client_id={id}"))).await;
+    assert_error(&id_only, StatusCode::UNAUTHORIZED, "invalid_client");
+
+    let mut wrong = secret.clone().into_bytes();
+    wrong[10] = if wrong[10] == b'a' { b'b' } else { b'a' };
+    let other_valid = credential(&app, &["mcp"]).await.1;
+    let cases = [
+        ("clv_unknownunknownunknown1".to_owned(), secret.clone()),
+        (id.clone(), other_valid.clone()),
+        (id.clone(), secret[..secret.len() - 3].to_owned()),
+        (id.clone(), String::from_utf8(wrong).unwrap()),
+        (id.clone(), "not-a-secret".to_owned()),
+    ];
+    let mut bodies = Vec::new();
+    for (client_id, client_secret) in &cases {
+        let answer = app.token(client_id, client_secret, grant).await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "invalid_client");
+        assert_eq!(answer.1["www-authenticate"], r#"Basic realm="clavis""#);
+        bodies.push(answer.2);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every failure answers alike: {bodies:?}"
+    );
+    let post = send(app.form(
+        "/mcp/oauth/token",
+        &format!("{grant}&client_id={id}&client_secret={other_valid}"),
+    ))
+    .await;
+    assert_error(&post, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(
+        !post.1.contains_key("www-authenticate"),
+        "no Basic challenge after client_secret_post"
+    );
+    let mismatched = app
+        .form(
+            "/mcp/oauth/token",
+            &format!("{grant}&client_id={}", "clv_someoneelse000000000000"),
+        )
+        .header("authorization", basic(&id, &secret));
+    assert_error(
+        &send(mismatched).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    );
+    let matching = app
+        .form("/mcp/oauth/token", &format!("{grant}&client_id={id}"))
+        .header("authorization", basic(&id, &secret));
+    assert_eq!(send(matching).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoked_and_expired_credentials_are_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let (id, secret) = credential_for(&app, &cookie, &["mcp"]).await;
+    app.access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    app.call("credentials/revoke", &[("client_id", &id)], Some(&cookie))
+        .await;
+
+    assert_error(
+        &app.token(&id, &secret, "grant_type=client_credentials")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    );
+
+    let pool = &app.state.server.pool;
+    let expired = clavis::credentials::NewCredential {
+        name: "old".into(),
+        description: String::new(),
+        scopes: vec!["mcp".into()],
+        expiry: clavis::credentials::Expiry::At(clavis::now() - 1),
+    };
+    let user = clavis::store::list_credentials(pool, 1, 1, 0)
+        .await
+        .unwrap()
+        .0[0]
+        .user_id;
+    let (row, secret) = clavis::credentials::create(
+        pool,
+        &app.state.server.secret_key,
+        user,
+        &expired,
+        clavis::now() - 100,
+    )
+    .await
+    .unwrap();
+    let answer = app
+        .token(
+            &row.client_id,
+            secret.expose(),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_error(&answer, StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+#[tokio::test]
+async fn grant_scope_and_resource_errors_have_their_codes() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+
+    assert_error(
+        &app.token(&id, &secret, "grant_type=password").await,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+    );
+    assert_error(
+        &app.token(
+            &id,
+            &secret,
+            "grant_type=client_credentials&scope=introspect",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+    );
+    assert_error(
+        &app.token(
+            &id,
+            &secret,
+            "grant_type=client_credentials&scope=mcp+admin",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+    );
+    for resource in ["https%3A%2F%2Fother.example%2Fmcp", "%2Fmcp", "mcp"] {
+        let answer = app
+            .token(
+                &id,
+                &secret,
+                &format!("grant_type=client_credentials&resource={resource}"),
+            )
+            .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_target");
+    }
+    let resource =
+        url::form_urlencoded::byte_serialize(app.url("/mcp").as_bytes()).collect::<String>();
+    let token = app
+        .access_token(
+            &id,
+            &secret,
+            &format!("grant_type=client_credentials&resource={resource}"),
+        )
+        .await;
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&token)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["aud"].as_str(), Some(app.url("/mcp").as_str()));
+}
+
+#[tokio::test]
+async fn scope_is_narrowed_to_what_is_asked() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp", "introspect"]).await;
+
+    let (_, _, narrowed) = app
+        .token(&id, &secret, "grant_type=client_credentials&scope=mcp")
+        .await;
+    let (_, _, everything) = app
+        .token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    assert_eq!(narrowed["scope"], "mcp");
+    assert_eq!(everything["scope"], "mcp introspect");
+}
+
+#[tokio::test]
+async fn bodies_over_16_kib_get_413() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let body = format!(
+        "grant_type=client_credentials&pad={}",
+        "a".repeat(17 * 1024)
+    );
+
+    let (status, headers, _) = app.token(&id, &secret, &body).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn failed_authentication_is_throttled_and_recovers_and_success_is_not() {
+    let app = TestApp::spawn_with(&[
+        "--client-failure-burst",
+        "3",
+        "--client-failure-period-ms",
+        "400",
+    ])
+    .await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let wrong = credential(&app, &["mcp"]).await.1;
+    let grant = "grant_type=client_credentials";
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(app.token(&id, &wrong, grant).await);
+    }
+
+    assert!(
+        statuses[..3]
+            .iter()
+            .all(|s| s.0 == StatusCode::UNAUTHORIZED)
+    );
+    assert_error(&statuses[3], StatusCode::TOO_MANY_REQUESTS, "slow_down");
+    assert!(
+        statuses[3].1["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        app.token(&id, &secret, grant).await.0,
+        StatusCode::OK,
+        "success is not throttled"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert_eq!(
+        app.token(&id, &wrong, grant).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the bucket refills"
+    );
+}
+
+#[tokio::test]
+async fn introspection_shows_each_client_only_what_it_may_see() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let (other, other_secret) = credential(&app, &["mcp"]).await;
+    let (admin, admin_secret) = credential(&app, &["mcp", "introspect"]).await;
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    let own = app.introspect(&id, &secret, &token).await;
+    assert_eq!(
+        (
+            own["active"].as_bool(),
+            own["client_id"].as_str(),
+            own["token_type"].as_str()
+        ),
+        (Some(true), Some(id.as_str()), Some("Bearer"))
+    );
+    for field in ["scope", "sub", "aud", "iss", "exp", "iat", "jti"] {
+        assert!(!own[field].is_null(), "{field}");
+    }
+    assert_eq!(
+        app.introspect(&other, &other_secret, &token).await,
+        serde_json::json!({ "active": false })
+    );
+    assert_eq!(
+        app.introspect(&admin, &admin_secret, &token).await["active"],
+        true
+    );
+    assert_eq!(
+        app.introspect(&id, &secret, "garbage.token.here").await,
+        serde_json::json!({ "active": false })
+    );
+}
+
+#[tokio::test]
+async fn revocation_affects_only_the_callers_own_tokens() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let (other, other_secret) = credential(&app, &["mcp"]).await;
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let revoke = |who: &str, secret: &str, token: &str| {
+        app.form("/mcp/oauth/revoke", &format!("token={token}"))
+            .header("authorization", basic(who, secret))
+            .send()
+    };
+
+    assert_eq!(
+        revoke(&other, &other_secret, &token)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.introspect(&id, &secret, &token).await["active"], true);
+    assert_eq!(
+        revoke(&id, &secret, "not-a-token").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(&id, &secret, &token).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.introspect(&id, &secret, &token).await["active"], false);
+    let missing = send(
+        app.form("/mcp/oauth/revoke", "")
+            .header("authorization", basic(&id, &secret)),
+    )
+    .await;
+    assert_error(&missing, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test]
+async fn revoking_a_credential_deactivates_its_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let (id, secret) = credential_for(&app, &cookie, &["mcp", "introspect"]).await;
+    let (admin, admin_secret) = credential(&app, &["introspect", "mcp"]).await;
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    app.call("credentials/revoke", &[("client_id", &id)], Some(&cookie))
+        .await;
+
+    assert_eq!(
+        app.introspect(&admin, &admin_secret, &token).await,
+        serde_json::json!({ "active": false })
+    );
+}
+
+#[tokio::test]
+async fn usage_is_counted_in_memory_and_flushed_without_a_row_per_token() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let (id, secret) = credential_for(&app, &cookie, &["mcp"]).await;
+    let tables_before = table_sizes(&app).await;
+
+    for _ in 0..5 {
+        app.access_token(&id, &secret, "grant_type=client_credentials")
+            .await;
+    }
+    let oauth = &app.state.oauth;
+    oauth.usage.flush(&oauth.pool).await.unwrap();
+
+    let list: Value = serde_json::from_slice(
+        &app.call("credentials/list", &[("page", "1")], Some(&cookie))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(list["items"][0]["tokens_issued"], 5);
+    assert_ne!(list["items"][0]["last_used"], "Never");
+    assert_eq!(
+        table_sizes(&app).await,
+        tables_before,
+        "token traffic adds no rows"
+    );
+}
+
+async fn table_sizes(app: &TestApp) -> Vec<i64> {
+    let mut sizes = Vec::new();
+    for table in ["credentials", "revoked_tokens", "signing_keys", "users"] {
+        let count: i64 = sqlx_count(app, table).await;
+        sizes.push(count);
+    }
+    sizes
+}
+
+async fn sqlx_count(app: &TestApp, table: &str) -> i64 {
+    clavis::store::count_rows(&app.state.server.pool, table)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn after_key_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let old = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let pool = &app.state.oauth.pool;
+
+    let kid = clavis::tokens::Keyring::rotate(pool, clavis::now())
+        .await
+        .unwrap();
+    *app.state.oauth.keys.write().unwrap() =
+        std::sync::Arc::new(server::load_keys(pool).await.unwrap());
+
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["use"] == "sig" && k["alg"] == "EdDSA" && k["kid"].is_string())
+    );
+    assert_eq!(app.introspect(&id, &secret, &old).await["active"], true);
+    let new = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(),
+        Some(kid.as_str())
+    );
+}
+
+#[tokio::test]
+async fn discovery_metadata_and_the_authorization_endpoint_stub() {
+    let app = TestApp::spawn().await;
+
+    let meta: Value = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = send(
+        app.client
+            .get(app.url("/mcp/oauth/authorize?response_type=code")),
+    )
+    .await;
+
+    assert_eq!(meta["issuer"].as_str(), Some(app.base.as_str()));
+    assert_eq!(
+        meta["token_endpoint"].as_str(),
+        Some(app.url("/mcp/oauth/token").as_str())
+    );
+    assert_eq!(
+        meta["jwks_uri"].as_str(),
+        Some(app.url("/.well-known/jwks.json").as_str())
+    );
+    assert_eq!(
+        meta["authorization_endpoint"].as_str(),
+        Some(app.url("/mcp/oauth/authorize").as_str())
+    );
+    assert_eq!(
+        meta["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(meta["response_types_supported"], serde_json::json!([]));
+    assert!(meta["introspection_endpoint"].is_string() && meta["revocation_endpoint"].is_string());
+    assert_eq!(
+        (authorize.0, authorize.2["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_response_type"))
+    );
+    assert!(
+        authorize.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client_credentials")
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_tokens_and_failures_by_reason() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    app.access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    app.token(&id, "clvs_wrong", "grant_type=client_credentials")
+        .await;
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(text.contains("clavis_tokens_issued_total 1"), "{text}");
+    assert!(
+        text.contains(r#"clavis_client_auth_failures_total{reason="malformed_secret"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"clavis_http_request_duration_seconds_count{route="/mcp/oauth/token"} 2"#),
+        "{text}"
+    );
+}

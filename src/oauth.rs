@@ -1,0 +1,623 @@
+//! The OAuth 2.0 authorization server logic, free of HTTP framework types: request
+//! parsing (RFC 6749 §3.2, §2.3.1), client authentication, the client credentials grant
+//! (§4.4), resource indicators (RFC 8707), introspection (RFC 7662) and revocation
+//! (RFC 7009). The server crate only moves bytes and headers in and out.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use base64::Engine as _;
+
+use crate::{
+    UnixTime,
+    credentials::{self, ClientSecret, SecretKey, Status},
+    store::{self, CredentialRow, Pool, StoreError},
+    tokens::{self, Claims, Keyring},
+};
+
+/// The one grant this server offers.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// An error response of the token, introspection or revocation endpoint
+/// (RFC 6749 §5.2). It knows its status code and RFC error code; the server adds
+/// `Cache-Control: no-store` and, for Basic authentication failures, the
+/// `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// `basic` says whether the client tried HTTP Basic (which earns a challenge).
+    #[error("{description}")]
+    InvalidClient {
+        description: &'static str,
+        basic: bool,
+    },
+    #[error("only the client_credentials grant is supported")]
+    UnsupportedGrantType,
+    #[error("the requested scope is not granted to this client")]
+    InvalidScope,
+    #[error("{0}")]
+    InvalidTarget(&'static str),
+    #[error("too many failed client authentications; retry later")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("the server could not complete the request")]
+    Server,
+}
+
+impl OAuthError {
+    /// The RFC 6749 §5.2 `error` code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::TooManyRequests { .. } => "slow_down",
+            Self::Server => "server_error",
+        }
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient { .. } => 401,
+            Self::TooManyRequests { .. } => 429,
+            Self::Server => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// Why client authentication failed, for metrics and logs (never sent to clients,
+/// which all get the same `invalid_client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    MalformedSecret,
+    UnknownClient,
+    WrongSecret,
+    Revoked,
+    Expired,
+}
+
+impl AuthFailure {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::MalformedSecret => "malformed_secret",
+            Self::UnknownClient => "unknown_client",
+            Self::WrongSecret => "wrong_secret",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// Form parameters, each name at most once (RFC 6749 §3.2). Parameters sent with an
+/// empty value count as omitted.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Strict `application/x-www-form-urlencoded` decoding of one name or value: `+` is a
+/// space, every `%` must start two hex digits, and the result must be UTF-8.
+pub fn form_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex(*raw.get(i + 1)?)?;
+                let lo = hex(*raw.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+impl Params {
+    /// Parses a form body; duplicated parameters and malformed encoding are
+    /// `invalid_request`.
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut params = HashMap::new();
+        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let malformed =
+                OAuthError::InvalidRequest("the request body is not valid form encoding");
+            let name = form_decode(name).ok_or(malformed.clone())?;
+            let value = form_decode(value).ok_or(malformed)?;
+            if params.insert(name, value).is_some() {
+                return Err(OAuthError::InvalidRequest(
+                    "a parameter is given more than once",
+                ));
+            }
+        }
+        Ok(Self(params))
+    }
+
+    /// A parameter's value, `None` when absent or empty.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// How the client authenticated (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+}
+
+/// The client's presented credentials. `Debug` never shows the secret.
+pub struct ClientAuth {
+    pub client_id: String,
+    pub secret: String,
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_client(description: &'static str, basic: bool) -> OAuthError {
+    OAuthError::InvalidClient { description, basic }
+}
+
+/// Finds the client's credentials in the `Authorization` header (Basic) or the body
+/// (`client_secret_post`), per SPEC §4: both at once is `invalid_request`; a body
+/// `client_id` next to Basic must match it; none at all is `invalid_client`.
+pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<ClientAuth, OAuthError> {
+    let basic = authorization.and_then(|value| {
+        let (scheme, rest) = value.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+    });
+    if let Some(encoded) = basic {
+        if params.get("client_secret").is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two",
+            ));
+        }
+        let malformed = || invalid_client("malformed Basic credentials", true);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| malformed())?;
+        let at = decoded
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or_else(malformed)?;
+        let client_id = form_decode(&decoded[..at]).ok_or_else(malformed)?;
+        let secret = form_decode(&decoded[at + 1..]).ok_or_else(malformed)?;
+        if params.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(invalid_client(
+                "the client_id in the body differs from the authenticated one",
+                true,
+            ));
+        }
+        return Ok(ClientAuth {
+            client_id,
+            secret,
+            method: AuthMethod::Basic,
+        });
+    }
+    match (params.get("client_id"), params.get("client_secret")) {
+        (Some(client_id), Some(secret)) => Ok(ClientAuth {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+            method: AuthMethod::Post,
+        }),
+        (Some(_), None) => Err(invalid_client(
+            "client authentication failed: no client_secret",
+            false,
+        )),
+        _ => Err(invalid_client("client authentication required", false)),
+    }
+}
+
+/// Authenticates a client: the secret's format and checksum first (no lookup), then
+/// the stored keyed hash in constant time. An unknown client costs the same digest as
+/// a wrong secret.
+pub async fn authenticate(
+    pool: &Pool,
+    key: &SecretKey,
+    auth: &ClientAuth,
+    now: UnixTime,
+) -> Result<Result<CredentialRow, AuthFailure>, StoreError> {
+    let Ok(secret) = ClientSecret::parse(&auth.secret) else {
+        return Ok(Err(AuthFailure::MalformedSecret));
+    };
+    let row = if credentials::is_client_id(&auth.client_id) {
+        store::credential_by_client_id(pool, &auth.client_id).await?
+    } else {
+        None
+    };
+    let Some(row) = row else {
+        // Same work as a wrong secret: one digest and one comparison.
+        let _ = key.verify(&secret, &[0u8; 32]);
+        return Ok(Err(AuthFailure::UnknownClient));
+    };
+    if !key.verify(&secret, &row.secret_hash) {
+        return Ok(Err(AuthFailure::WrongSecret));
+    }
+    Ok(
+        match credentials::status(row.expires_at, row.revoked_at, now) {
+            Status::Active => Ok(row),
+            Status::Revoked => Err(AuthFailure::Revoked),
+            Status::Expired => Err(AuthFailure::Expired),
+        },
+    )
+}
+
+/// The `invalid_client` answer for an authentication failure.
+#[must_use]
+pub fn auth_failed(auth: &ClientAuth) -> OAuthError {
+    invalid_client(
+        "client authentication failed",
+        auth.method == AuthMethod::Basic,
+    )
+}
+
+/// What the server issues for: its issuer and the resources it serves.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// The issuer URL, without a trailing slash.
+    pub issuer: String,
+    /// Access-token lifetime in seconds.
+    pub token_ttl: i64,
+}
+
+impl Issuer {
+    /// The one resource this server's tokens are for: its MCP endpoint.
+    #[must_use]
+    pub fn mcp_resource(&self) -> String {
+        format!("{}/mcp", self.issuer)
+    }
+
+    /// Checks an RFC 8707 `resource`: an absolute URI without fragment that this server
+    /// serves. Returns the audience for the token.
+    pub fn audience(&self, resource: Option<&str>) -> Result<String, OAuthError> {
+        let mcp = self.mcp_resource();
+        let Some(resource) = resource else {
+            return Ok(mcp);
+        };
+        let absolute = resource.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && !rest.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        });
+        if !absolute || resource.contains('#') {
+            return Err(OAuthError::InvalidTarget(
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if resource.trim_end_matches('/') == mcp {
+            Ok(mcp)
+        } else {
+            Err(OAuthError::InvalidTarget(
+                "this server issues tokens only for its MCP endpoint",
+            ))
+        }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// The client credentials grant for an authenticated client: checks `grant_type`,
+/// narrows the scope, resolves the audience and signs the token.
+pub fn grant(
+    issuer: &Issuer,
+    keys: &Keyring,
+    client: &CredentialRow,
+    params: &Params,
+    now: UnixTime,
+) -> Result<(TokenResponse, Claims), OAuthError> {
+    if params.get("grant_type") != Some(CLIENT_CREDENTIALS) {
+        return Err(OAuthError::UnsupportedGrantType);
+    }
+    let granted: Vec<&str> = client.scopes.split_whitespace().collect();
+    let scope = match params.get("scope") {
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+            if requested.is_empty() || requested.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::InvalidScope);
+            }
+            granted
+                .iter()
+                .filter(|s| requested.contains(s))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        None => granted.join(" "),
+    };
+    let aud = issuer.audience(params.get("resource"))?;
+    let claims = Claims {
+        iss: issuer.issuer.clone(),
+        sub: client.client_id.clone(),
+        client_id: client.client_id.clone(),
+        aud,
+        iat: now,
+        exp: now + issuer.token_ttl,
+        jti: tokens::new_jti(),
+        scope: scope.clone(),
+    };
+    let access_token = keys.sign(&claims).map_err(|_| OAuthError::Server)?;
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: issuer.token_ttl,
+            scope,
+        },
+        claims,
+    ))
+}
+
+/// Checks the parameters every token request needs before authentication:
+/// `grant_type` present.
+pub fn require_grant_type(params: &Params) -> Result<(), OAuthError> {
+    params
+        .get("grant_type")
+        .map(|_| ())
+        .ok_or(OAuthError::InvalidRequest("grant_type is required"))
+}
+
+/// Token usage counted in memory and written in batches, so that token traffic does
+/// not write to the database per request (the database grows with credentials, not
+/// with traffic).
+#[derive(Debug, Default)]
+pub struct Usage(Mutex<HashMap<String, (i64, UnixTime)>>);
+
+impl Usage {
+    /// Counts one token issued to `client_id` at `now`.
+    pub fn record(&self, client_id: &str, now: UnixTime) {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = counts.entry(client_id.to_owned()).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = entry.1.max(now);
+    }
+
+    /// Writes the counts gathered so far in one transaction; on failure they are kept
+    /// for the next flush.
+    pub async fn flush(&self, pool: &Pool) -> Result<usize, StoreError> {
+        let batch: Vec<(String, (i64, UnixTime))> = {
+            let mut counts = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            counts.drain().collect()
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = store::add_usage(pool, &batch).await {
+            let mut counts = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (client_id, (n, at)) in batch {
+                let entry = counts.entry(client_id).or_insert((0, at));
+                entry.0 += n;
+                entry.1 = entry.1.max(at);
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+}
+
+/// The RFC 7662 answer for `token`, as seen by the authenticated `caller`. Anything not
+/// currently valid, or not the caller's to see, is inactive.
+pub async fn introspect(
+    pool: &Pool,
+    issuer: &Issuer,
+    keys: &Keyring,
+    caller: &CredentialRow,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Claims>, StoreError> {
+    let Ok(claims) = keys.verify_signature(token) else {
+        return Ok(None);
+    };
+    let may_see = caller.client_id == claims.client_id
+        || caller.scopes.split_whitespace().any(|s| s == "introspect");
+    if !may_see || claims.iss != issuer.issuer || claims.exp <= now {
+        return Ok(None);
+    }
+    if !token_usable(pool, &claims, now).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// Whether a token with valid signature and times is still usable: not revoked itself,
+/// and its credential neither revoked nor expired.
+pub async fn token_usable(pool: &Pool, claims: &Claims, now: UnixTime) -> Result<bool, StoreError> {
+    if store::is_token_revoked(pool, &claims.jti).await? {
+        return Ok(false);
+    }
+    Ok(store::credential_by_client_id(pool, &claims.client_id)
+        .await?
+        .is_some_and(|row| {
+            credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
+        }))
+}
+
+/// RFC 7009: revokes `token` if it is the caller's own access token; anything else is
+/// left untouched. The answer is the same either way.
+pub async fn revoke(
+    pool: &Pool,
+    keys: &Keyring,
+    caller: &CredentialRow,
+    token: &str,
+) -> Result<(), StoreError> {
+    if let Ok(claims) = keys.verify_signature(token)
+        && claims.client_id == caller.client_id
+    {
+        store::revoke_token(pool, &claims.jti, &claims.client_id, claims.exp).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(body: &str) -> Result<Params, OAuthError> {
+        Params::parse(body.as_bytes())
+    }
+
+    #[test]
+    fn forms_are_decoded_strictly() {
+        let p = params("grant_type=client_credentials&scope=mcp+introspect&x=%C3%A9")
+            .unwrap_or_default();
+        assert_eq!(p.get("scope"), Some("mcp introspect"));
+        assert_eq!(p.get("x"), Some("é"));
+        assert_eq!(
+            params("scope=&grant_type=a").map(|p| p.get("scope").is_none()),
+            Ok(true)
+        );
+        for bad in [
+            "a=%zz",
+            "a=%4",
+            "a=%FF%FE",
+            "a=1&a=2",
+            "resource=x&resource=y",
+        ] {
+            assert_eq!(
+                params(bad).map(|_| ()).map_err(|e| e.code()),
+                Err("invalid_request"),
+                "{bad}"
+            );
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    }
+
+    #[test]
+    fn client_authentication_follows_the_spec_table() {
+        let empty = Params::default();
+        let ok = client_auth(Some(&basic("clv_a", "clvs_b")), &empty);
+        assert_eq!(
+            ok.map(|a| (a.client_id, a.method)).map_err(|e| e.code()),
+            Ok(("clv_a".into(), AuthMethod::Basic))
+        );
+        let with_id = params("client_id=clv_a").unwrap_or_default();
+        assert!(client_auth(Some(&basic("clv_a", "s")), &with_id).is_ok());
+        let other_id = params("client_id=clv_b").unwrap_or_default();
+        assert_eq!(
+            client_auth(Some(&basic("clv_a", "s")), &other_id).map(|_| ()),
+            Err(invalid_client(
+                "the client_id in the body differs from the authenticated one",
+                true
+            ))
+        );
+        let both = params("client_id=clv_a&client_secret=s").unwrap_or_default();
+        assert_eq!(
+            client_auth(Some(&basic("clv_a", "s")), &both)
+                .map(|_| ())
+                .map_err(|e| e.code()),
+            Err("invalid_request")
+        );
+        assert_eq!(
+            client_auth(None, &both)
+                .map(|a| a.method)
+                .map_err(|e| e.code()),
+            Ok(AuthMethod::Post)
+        );
+        assert_eq!(
+            client_auth(None, &with_id)
+                .map(|_| ())
+                .map_err(|e| e.code()),
+            Err("invalid_client")
+        );
+        assert_eq!(
+            client_auth(None, &empty)
+                .map(|_| ())
+                .map_err(|e| e.status()),
+            Err(401)
+        );
+        assert_eq!(
+            client_auth(Some("Basic !!!"), &empty).map(|_| ()),
+            Err(invalid_client("malformed Basic credentials", true))
+        );
+        // RFC 6749 §2.3.1: both parts are form-encoded inside Basic.
+        let encoded = client_auth(Some(&basic("clv%5Fa", "a%2Bb")), &empty);
+        assert_eq!(
+            encoded
+                .map(|a| (a.client_id, a.secret))
+                .map_err(|e| e.code()),
+            Ok(("clv_a".into(), "a+b".into()))
+        );
+    }
+
+    #[test]
+    fn resources_must_be_absolute_and_served_here() {
+        let issuer = Issuer {
+            issuer: "https://c.example".into(),
+            token_ttl: 60,
+        };
+        assert_eq!(issuer.audience(None), Ok("https://c.example/mcp".into()));
+        assert_eq!(
+            issuer.audience(Some("https://c.example/mcp/")),
+            Ok("https://c.example/mcp".into())
+        );
+        for bad in [
+            "/mcp",
+            "mcp",
+            "https://other.example/mcp",
+            "https://c.example/mcp#x",
+            "://x",
+        ] {
+            assert_eq!(
+                issuer.audience(Some(bad)).map_err(|e| e.code()),
+                Err("invalid_target"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Access tokens: RFC 9068 JWTs signed with Ed25519 (`alg: EdDSA`), and the keys that
+//! sign them. Keys live in the database so that every instance signs and verifies
+//! alike; rotation makes a new current key and keeps retired ones published until
+//! every token they signed has expired.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    UnixTime,
+    store::{self, Pool, StoreError},
+};
+
+/// The JWT `typ` of access tokens (RFC 9068 §2.1).
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub aud: String,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
+    pub jti: String,
+    pub scope: String,
+}
+
+/// Why a token is not accepted. Deliberately coarse: callers answer `invalid_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed or its signature does not verify")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is for another audience or issuer")]
+    WrongAudience,
+}
+
+/// A public key as published in the JWKS (RFC 8037 OKP key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicJwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub kid: String,
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub x: String,
+}
+
+/// The signing key and every key whose tokens may still be valid.
+pub struct Keyring {
+    current_kid: String,
+    current: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    published: Vec<PublicJwk>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410 §7), the form `EncodingKey` reads.
+fn pkcs8(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = PREFIX.to_vec();
+    der.extend_from_slice(seed);
+    der
+}
+
+/// A new Ed25519 key: (kid, seed, public key).
+fn generate_key() -> (String, [u8; 32], [u8; 32]) {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let mut kid = [0u8; 12];
+    rand::fill(&mut kid);
+    (b64(&kid), seed, public)
+}
+
+impl Keyring {
+    /// Loads the keys, creating the first one on first start. Keys retired more than
+    /// `max_token_ttl` ago verify nothing any more and are left out.
+    pub async fn load(pool: &Pool, max_token_ttl: i64, now: UnixTime) -> Result<Self, StoreError> {
+        let mut keys = store::signing_keys(pool).await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            let (kid, seed, public) = generate_key();
+            store::insert_signing_key(pool, &kid, &seed, &public, now).await?;
+            keys = store::signing_keys(pool).await?;
+        }
+        Self::from_rows(&keys, max_token_ttl, now)
+    }
+
+    fn from_rows(
+        keys: &[store::SigningKeyRow],
+        max_token_ttl: i64,
+        now: UnixTime,
+    ) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt("a signing key has the wrong length");
+        let current = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .max_by_key(|k| k.created_at)
+            .ok_or(StoreError::Corrupt("no current signing key"))?;
+        let seed: [u8; 32] = current
+            .private_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt())?;
+        let mut verifying = HashMap::new();
+        let mut published = Vec::new();
+        for key in keys
+            .iter()
+            .filter(|k| k.retired_at.is_none_or(|at| at + max_token_ttl > now))
+        {
+            let x = b64(&key.public_key);
+            verifying.insert(
+                key.kid.clone(),
+                DecodingKey::from_ed_components(&x).map_err(|_| corrupt())?,
+            );
+            published.push(PublicJwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                kid: key.kid.clone(),
+                alg: "EdDSA",
+                use_: "sig",
+                x,
+            });
+        }
+        Ok(Self {
+            current_kid: current.kid.clone(),
+            current: EncodingKey::from_ed_der(&pkcs8(&seed)),
+            verifying,
+            published,
+        })
+    }
+
+    /// Makes a new current key and retires the others (they stay published until their
+    /// tokens expire). Returns the new key id.
+    pub async fn rotate(pool: &Pool, now: UnixTime) -> Result<String, StoreError> {
+        let (kid, seed, public) = generate_key();
+        store::rotate_signing_key(pool, &kid, &seed, &public, now).await?;
+        Ok(kid)
+    }
+
+    /// The public keys for `/.well-known/jwks.json`.
+    #[must_use]
+    pub fn jwks(&self) -> &[PublicJwk] {
+        &self.published
+    }
+
+    /// The id of the key that signs new tokens.
+    #[must_use]
+    pub fn current_kid(&self) -> &str {
+        &self.current_kid
+    }
+
+    /// Signs an access token.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(self.current_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.current).map_err(|_| TokenError::Invalid)
+    }
+
+    /// Verifies an access token's type, signature (by a published key), issuer,
+    /// audience and expiry at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: UnixTime,
+    ) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let key = header
+            .kid
+            .as_ref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        // Time is checked below against `now`, not the library's clock.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if claims.iss != issuer || claims.aud != audience {
+            return Err(TokenError::WrongAudience);
+        }
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Reads the claims of a token whose signature verifies, without judging expiry or
+    /// audience (for introspection and revocation, which decide themselves).
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let key = header
+            .kid
+            .as_ref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+}
+
+/// A new unique token id (128 random bits).
+#[must_use]
+pub fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    b64(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(rows: &[store::SigningKeyRow], now: UnixTime) -> Keyring {
+        Keyring::from_rows(rows, 3600, now).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn row(created_at: UnixTime, retired_at: Option<UnixTime>) -> store::SigningKeyRow {
+        let (kid, seed, public) = generate_key();
+        store::SigningKeyRow {
+            kid,
+            private_key: seed.to_vec(),
+            public_key: public.to_vec(),
+            created_at,
+            retired_at,
+        }
+    }
+
+    fn claims(now: UnixTime) -> Claims {
+        Claims {
+            iss: "https://clavis.example".into(),
+            sub: "clv_x".into(),
+            client_id: "clv_x".into(),
+            aud: "https://clavis.example/mcp".into(),
+            iat: now,
+            exp: now + 60,
+            jti: new_jti(),
+            scope: "mcp".into(),
+        }
+    }
+
+    #[test]
+    fn tokens_verify_until_they_expire_and_only_for_their_audience() {
+        let keys = keyring(&[row(0, None)], 1000);
+        let token = keys.sign(&claims(1000)).unwrap_or_default();
+        let header = jsonwebtoken::decode_header(&token).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (header.typ.as_deref(), header.alg),
+            (Some("at+jwt"), Algorithm::EdDSA)
+        );
+        assert_eq!(header.kid.as_deref(), Some(keys.current_kid()));
+        let ok = keys.verify(
+            &token,
+            "https://clavis.example",
+            "https://clavis.example/mcp",
+            1059,
+        );
+        assert_eq!(ok.map(|c| c.scope), Ok("mcp".into()));
+        assert_eq!(
+            keys.verify(
+                &token,
+                "https://clavis.example",
+                "https://clavis.example/mcp",
+                1060
+            ),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            keys.verify(&token, "https://clavis.example", "https://other/mcp", 1000),
+            Err(TokenError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn tampered_unsigned_and_foreign_tokens_are_refused() {
+        let keys = keyring(&[row(0, None)], 1000);
+        let other = keyring(&[row(0, None)], 1000);
+        let token = keys.sign(&claims(1000)).unwrap_or_default();
+        let foreign = other.sign(&claims(1000)).unwrap_or_default();
+        let (aud, iss) = ("https://clavis.example/mcp", "https://clavis.example");
+        assert_eq!(
+            keys.verify(&foreign, iss, aud, 1000),
+            Err(TokenError::Invalid)
+        );
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = b64(br#"{"iss":"https://clavis.example","scope":"mcp introspect"}"#);
+        parts[1] = &forged;
+        assert_eq!(
+            keys.verify(&parts.join("."), iss, aud, 1000),
+            Err(TokenError::Invalid)
+        );
+        let none_header = b64(br#"{"alg":"none","typ":"at+jwt"}"#);
+        let unsigned = format!(
+            "{none_header}.{}.",
+            token.split('.').nth(1).unwrap_or_default()
+        );
+        assert_eq!(
+            keys.verify(&unsigned, iss, aud, 1000),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn retired_keys_verify_until_their_tokens_expire_then_disappear() {
+        let old = row(0, Some(5000));
+        let new = row(5000, None);
+        let signed_before = keyring(&[row_clone(&old, None)], 4000)
+            .sign(&claims(4000))
+            .unwrap_or_default();
+        let keys = keyring(&[row_clone(&old, Some(5000)), row_clone(&new, None)], 5000);
+        assert_eq!(keys.jwks().len(), 2);
+        assert_eq!(keys.current_kid(), new.kid);
+        let (iss, aud) = ("https://clavis.example", "https://clavis.example/mcp");
+        assert!(keys.verify(&signed_before, iss, aud, 4050).is_ok());
+        let later = keyring(
+            &[row_clone(&old, Some(5000)), row_clone(&new, None)],
+            5000 + 3600,
+        );
+        assert_eq!(later.jwks().len(), 1);
+    }
+
+    fn row_clone(r: &store::SigningKeyRow, retired_at: Option<UnixTime>) -> store::SigningKeyRow {
+        store::SigningKeyRow {
+            retired_at,
+            ..r.clone()
+        }
+    }
+}
