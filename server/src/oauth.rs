@@ -166,6 +166,14 @@ impl From<OAuthError> for FormError {
     }
 }
 
+/// Logs a database failure once, with its cause; the client sees `server_error`.
+fn database_error(what: &'static str) -> impl FnOnce(clavis::store::StoreError) -> OAuthError {
+    move |e| {
+        tracing::error!(error = %e, "{what}: database error");
+        OAuthError::Server
+    }
+}
+
 /// Reads the form and authenticates the client, counting failures.
 async fn authenticated(
     state: &OAuthState,
@@ -193,10 +201,7 @@ async fn authenticated(
     };
     let outcome = oauth::authenticate(&state.pool, &state.secret_key, &auth, clavis::now())
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "client authentication: database error");
-            OAuthError::Server
-        })?;
+        .map_err(database_error("client authentication"))?;
     match outcome {
         Ok(row) => Ok((params, row)),
         Err(reason) => Err(state
@@ -250,10 +255,7 @@ async fn introspect(
                 clavis::now(),
             )
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "introspection: database error");
-                OAuthError::Server
-            })?;
+            .map_err(database_error("introspection"))?;
             let body = match claims {
                 Some(c) => json!({
                     "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
@@ -294,10 +296,7 @@ async fn revoke(
                 params.get("token").unwrap_or_default(),
             )
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "revocation: database error");
-                OAuthError::Server
-            })?;
+            .map_err(database_error("revocation"))?;
             Ok(no_store(StatusCode::OK.into_response()))
         }
         .await,
