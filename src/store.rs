@@ -307,7 +307,7 @@ pub async fn signing_keys(pool: &Pool) -> Result<Vec<SigningKeyRow>, StoreError>
 
 /// Adds a signing key.
 pub async fn insert_signing_key(
-    pool: &Pool,
+    executor: impl sqlx::SqliteExecutor<'_>,
     kid: &str,
     private_key: &[u8],
     public_key: &[u8],
@@ -318,7 +318,7 @@ pub async fn insert_signing_key(
         .bind(private_key)
         .bind(public_key)
         .bind(now)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
@@ -336,13 +336,7 @@ pub async fn rotate_signing_key(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(kid)
-        .bind(private_key)
-        .bind(public_key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    insert_signing_key(&mut *tx, kid, private_key, public_key, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -43,7 +43,7 @@ pub async fn create_credential(State(state): State<AppState>, request: Request) 
     };
     let status = match &result {
         Ok(_) => StatusCode::OK,
-        Err(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        Err(e) => crate::middleware::status_of(e),
     };
     let context = state.server.clone();
     let submitted = NoJsCreate { input, result };

@@ -115,15 +115,19 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(error) = serde_json::from_slice::<UiError>(&bytes) {
-        parts.status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status = status_of(&error);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The HTTP status of a [`UiError`].
+pub fn status_of(error: &UiError) -> StatusCode {
+    StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// A [`UiError`] as a server-function client expects it: its status and JSON body.
 pub fn ui_error_response(error: &UiError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = status_of(error);
     let body = serde_json::to_vec(error).unwrap_or_default();
     (
         status,
