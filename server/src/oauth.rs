@@ -62,9 +62,14 @@ impl OAuthState {
         address: IpAddr,
     ) -> Option<OAuthError> {
         self.metrics.auth_failed(reason);
+        // Only a value shaped like a client id is logged: whatever else was sent there
+        // (a secret pasted into the wrong field, say) stays out of the log.
+        let logged_id = client_id
+            .filter(|id| clavis::credentials::is_client_id(id))
+            .unwrap_or("-");
         tracing::info!(
             reason = reason.label(),
-            client_id = client_id.unwrap_or("-"),
+            client_id = logged_id,
             "client authentication failed"
         );
         let mut wait = self.per_address.check(&address).err();
