@@ -73,6 +73,19 @@ pub fn format_date_time(at: UnixTime) -> String {
     )
 }
 
+/// RFC 3339 `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
+#[must_use]
+pub fn format_rfc3339(at: UnixTime) -> String {
+    let secs = at.rem_euclid(SECS_PER_DAY);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        format_date(at),
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +120,11 @@ mod tests {
             assert_eq!(parse_date_end_of_day(bad), None, "{bad}");
         }
         assert!(parse_date_end_of_day("2028-02-29").is_some());
+    }
+
+    #[test]
+    fn rfc3339_has_seconds_and_zulu() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_795_964_399), "2026-11-29T14:59:59Z");
     }
 }

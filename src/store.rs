@@ -212,6 +212,22 @@ pub async fn credential_by_client_id(
     .await?)
 }
 
+/// The credential a token was issued to, unless the token's id has been revoked.
+pub async fn credential_for_token(
+    pool: &Pool,
+    client_id: &str,
+    jti: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
+    ))
+    .bind(client_id)
+    .bind(jti)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Revokes a credential of this user (the first revocation time is kept, so repeating
 /// it is harmless). `false` when the user has no such credential: another user's
 /// credential is indistinguishable from a missing one.
@@ -374,17 +390,6 @@ pub async fn revoke_token(
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// Whether a token id was revoked.
-pub async fn is_token_revoked(pool: &Pool, jti: &str) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM revoked_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(pool)
-            .await?
-            .is_some(),
-    )
 }
 
 /// Forgets revoked tokens that have expired anyway.

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod forms;
+pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;
@@ -38,7 +39,7 @@ use crate::config::{Config, redact_url};
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "clavis_session";
 /// Largest request body accepted anywhere.
-const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything handlers share.
 #[derive(Clone)]
@@ -193,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .merge(oauth::routes())
+        .merge(mcp::routes(&state))
         .route(
             "/credentials/new",
             axum::routing::post(forms::create_credential),

@@ -5,5 +5,6 @@ mod accounts;
 mod binary;
 mod credentials;
 mod helpers;
+mod mcp;
 mod oauth;
 mod pages;

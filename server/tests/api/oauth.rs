@@ -4,94 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use base64::Engine as _;
 use oauth2::{
     AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl, basic::BasicClient,
 };
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, unique_email};
-
-/// A credential (client id, secret) for a new user, with these scopes.
-async fn credential(app: &TestApp, scopes: &[&str]) -> (String, String) {
-    let cookie = app.sign_up(&unique_email()).await;
-    credential_for(app, &cookie, scopes).await
-}
-
-async fn credential_for(app: &TestApp, cookie: &str, scopes: &[&str]) -> (String, String) {
-    let mut form = vec![("name", "client"), ("expires", "never")];
-    form.extend(scopes.iter().map(|s| (*s, "on")));
-    let created: Value = serde_json::from_slice(
-        &app.call("credentials/create", &form, Some(cookie))
-            .await
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
-}
-
-impl TestApp {
-    fn form(&self, path: &str, body: &str) -> RequestBuilder {
-        self.client
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
-    }
-
-    /// A token request with Basic authentication; returns (status, headers, JSON).
-    async fn token(
-        &self,
-        id: &str,
-        secret: &str,
-        body: &str,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        send(
-            self.form("/mcp/oauth/token", body)
-                .header("authorization", basic(id, secret)),
-        )
-        .await
-    }
-
-    async fn access_token(&self, id: &str, secret: &str, body: &str) -> String {
-        let (status, _, json) = self.token(id, secret, body).await;
-        assert_eq!(status, StatusCode::OK, "{json}");
-        json["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
-        let (status, _, json) = send(
-            self.form("/mcp/oauth/introspect", &format!("token={token}"))
-                .header("authorization", basic(id, secret)),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-        json
-    }
-}
-
-async fn send(request: RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.unwrap();
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use crate::helpers::{TestApp, basic, credential, credential_for, send, unique_email};
 
 #[tokio::test]
 async fn the_oauth2_crate_gets_tokens_with_both_authentication_methods() {
