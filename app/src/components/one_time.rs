@@ -31,7 +31,7 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         "const basic = btoa(`${{process.env.CLAVIS_CLIENT_ID}}:${{process.env.CLAVIS_CLIENT_SECRET}}`);\nconst response = await fetch(process.env.CLAVIS_TOKEN_URL!, {{\n  method: \"POST\",\n  headers: {{\n    Authorization: `Basic ${{basic}}`,\n    \"Content-Type\": \"application/x-www-form-urlencoded\",\n  }},\n  body: new URLSearchParams({{ grant_type: \"client_credentials\", scope: \"{scope}\" }}),\n}});\nconst {{ access_token }} = await response.json();"
     );
     let mcp = format!(
-        "MCP server URL:  {mcp_url}\nHeader:          Authorization: Bearer <access_token>\n\nSDKs that do the client-credentials flow themselves need only:\n  server URL     {mcp_url}\n  client_id      {client_id}\n  client_secret  (the secret above)"
+        "MCP server URL:  {mcp_url}\nHeader:          Authorization: Bearer <access_token>\n\nClients configured with a URL and headers:\n{{\n  \"mcpServers\": {{\n    \"clavis\": {{\n      \"type\": \"http\",\n      \"url\": \"{mcp_url}\",\n      \"headers\": {{ \"Authorization\": \"Bearer ${{CLAVIS_ACCESS_TOKEN}}\" }}\n    }}\n  }}\n}}\n\nSDKs that do the client-credentials flow themselves (TypeScript\nClientCredentialsProvider, Python ClientCredentialsOAuthProvider) need only:\n  server URL     {mcp_url}\n  client_id      {client_id}\n  client_secret  (the secret above)"
     );
     let snippets = [
         ("Environment variables", "Copy environment variables", env),
