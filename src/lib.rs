@@ -5,6 +5,7 @@
 //! [`now`], which callers at the edge use to obtain it.
 
 pub mod accounts;
+pub mod cache;
 pub mod civil;
 pub mod credentials;
 pub mod oauth;

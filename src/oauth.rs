@@ -3,12 +3,17 @@
 //! (§4.4), resource indicators (RFC 8707), introspection (RFC 7662) and revocation
 //! (RFC 7009). The server crate only moves bytes and headers in and out.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use base64::Engine as _;
 
 use crate::{
     UnixTime,
+    cache::CredentialCache,
     credentials::{self, ClientSecret, SecretKey, Status},
     store::{self, CredentialRow, Pool, StoreError},
     tokens::{self, Claims, Keyring},
@@ -243,18 +248,21 @@ pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<Clien
 
 /// Authenticates a client: the secret's format and checksum first (no lookup), then
 /// the stored keyed hash in constant time. An unknown client costs the same digest as
-/// a wrong secret.
+/// a wrong secret. The credential comes from `cache` when it was read within its time
+/// to live (`at` is the monotonic clock for that; `now` judges expiry).
 pub async fn authenticate(
     pool: &Pool,
+    cache: &CredentialCache,
     key: &SecretKey,
     auth: &ClientAuth,
     now: UnixTime,
-) -> Result<Result<CredentialRow, AuthFailure>, StoreError> {
+    at: Instant,
+) -> Result<Result<Arc<CredentialRow>, AuthFailure>, StoreError> {
     let Ok(secret) = ClientSecret::parse(&auth.secret) else {
         return Ok(Err(AuthFailure::MalformedSecret));
     };
     let row = if credentials::is_client_id(&auth.client_id) {
-        store::credential_by_client_id(pool, &auth.client_id).await?
+        cache.lookup(pool, &auth.client_id, at).await?
     } else {
         None
     };

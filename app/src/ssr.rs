@@ -4,7 +4,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use axum::extract::ConnectInfo;
-use clavis::{credentials::SecretKey, store::Pool, throttle::Throttle};
+use clavis::{cache::CredentialCache, credentials::SecretKey, store::Pool, throttle::Throttle};
 use leptos::prelude::*;
 use tower_sessions::Session;
 
@@ -29,6 +29,8 @@ pub struct ServerContext {
     pub sign_in_per_account: Arc<Throttle<String>>,
     /// Sign-in attempts per client address.
     pub sign_in_per_address: Arc<Throttle<IpAddr>>,
+    /// The token endpoint's credential cache, told about revocations made here.
+    pub credentials: Arc<CredentialCache>,
 }
 
 /// The server context; its absence is a wiring bug, reported as an internal error.

@@ -20,6 +20,7 @@ use axum::{
     routing::get,
 };
 use clavis::{
+    cache::CredentialCache,
     credentials::{self, SecretKey},
     oauth::Issuer,
     store,
@@ -140,6 +141,10 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
             .build();
+        let credentials = Arc::new(CredentialCache::new(
+            oauth::CREDENTIAL_CACHE_TTL,
+            oauth::CREDENTIAL_CACHE_CAPACITY,
+        ));
         let oauth = Arc::new(oauth::OAuthState {
             pool: database.pool.clone(),
             issuer: Issuer {
@@ -147,6 +152,7 @@ impl AppState {
                 token_ttl: i64::from(config.token_ttl_secs),
             },
             secret_key: database.secret_key.clone(),
+            credentials: credentials.clone(),
             keys: std::sync::RwLock::new(database.keys),
             usage: clavis::oauth::Usage::default(),
             metrics: metrics::Metrics::default(),
@@ -168,6 +174,7 @@ impl AppState {
             // address (an office behind NAT) 50, then one a second.
             sign_in_per_account: Arc::new(Throttle::new(nonzero(5), Duration::from_secs(20))),
             sign_in_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(1))),
+            credentials,
         };
         Self {
             config: Arc::new(config),
@@ -308,6 +315,7 @@ fn spawn_housekeeping(state: &AppState) {
             server.sign_in_per_address.prune();
             oauth.per_client.prune();
             oauth.per_address.prune();
+            oauth.credentials.prune(std::time::Instant::now());
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
             }

@@ -6,7 +6,7 @@
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, PoisonError, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -18,6 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use clavis::{
+    cache::CredentialCache,
     credentials::SecretKey,
     oauth::{self, AuthFailure, ClientAuth, Issuer, OAuthError, Params, Usage},
     store::{CredentialRow, Pool},
@@ -36,6 +37,8 @@ pub struct OAuthState {
     pub pool: Pool,
     pub issuer: Issuer,
     pub secret_key: SecretKey,
+    /// Shared with the dashboard, which forgets a credential when it revokes it.
+    pub credentials: Arc<CredentialCache>,
     /// Reloaded periodically, so a rotation by another instance or the CLI is seen.
     pub keys: RwLock<Arc<Keyring>>,
     pub usage: Usage,
@@ -186,7 +189,7 @@ async fn authenticated(
     address: IpAddr,
     body: Body,
     before_auth: impl FnOnce(&Params) -> Result<(), OAuthError>,
-) -> Result<(Params, CredentialRow), FormError> {
+) -> Result<(Params, Arc<CredentialRow>), FormError> {
     let params = read_form(headers, body).await?;
     before_auth(&params)?;
     let authorization = headers
@@ -204,9 +207,16 @@ async fn authenticated(
             return Err(error.into());
         }
     };
-    let outcome = oauth::authenticate(&state.pool, &state.secret_key, &auth, clavis::now())
-        .await
-        .map_err(database_error("client authentication"))?;
+    let outcome = oauth::authenticate(
+        &state.pool,
+        &state.credentials,
+        &state.secret_key,
+        &auth,
+        clavis::now(),
+        Instant::now(),
+    )
+    .await
+    .map_err(database_error("client authentication"))?;
     match outcome {
         Ok(row) => Ok((params, row)),
         Err(reason) => Err(state
@@ -357,6 +367,12 @@ fn cacheable(mut response: Response) -> Response {
     );
     response
 }
+
+/// How long the token endpoint trusts a credential it read: a revocation through the
+/// CLI or another instance takes effect within this (one through the dashboard at once).
+pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most credentials kept in the cache.
+pub const CREDENTIAL_CACHE_CAPACITY: usize = 50_000;
 
 /// How often usage counts are written and keys reloaded.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);

@@ -147,6 +147,7 @@ pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
     if !found {
         return Err(UiError::NotFound);
     }
+    ctx.credentials.forget(&client_id);
     tracing::info!(user_id = user.id, %client_id, "credential revoked");
     leptos_axum::redirect("/credentials");
     Ok(())

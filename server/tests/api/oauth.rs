@@ -485,6 +485,26 @@ async fn revocation_affects_only_the_callers_own_tokens() {
 }
 
 #[tokio::test]
+async fn a_revocation_by_another_process_is_seen_within_the_cache_ttl() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    app.access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+
+    // What `clavis credential revoke` does from its own process: only the database
+    // changes; this server's cache does not hear of it.
+    clavis::store::revoke_credential_by_client_id(&app.state.oauth.pool, &id, clavis::now())
+        .await
+        .unwrap();
+    tokio::time::sleep(server::oauth::CREDENTIAL_CACHE_TTL).await;
+
+    let answer = app
+        .token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    assert_error(&answer, StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+#[tokio::test]
 async fn revoking_a_credential_deactivates_its_tokens_at_once() {
     let app = TestApp::spawn().await;
     let cookie = app.sign_up(&unique_email()).await;
