@@ -4,7 +4,10 @@
 #
 #   scripts/setup.sh          toolchain for building and running (wasm target, cargo-leptos,
 #                             wasm-bindgen CLI, wasm-opt)
-#   scripts/setup.sh --test   also the browser and the end-to-end test dependencies
+#   scripts/setup.sh --test   also the browser and the end-to-end test dependencies, and
+#                             what the benchmark needs (its smoke run is part of the tests)
+#   scripts/setup.sh --bench  also the benchmark's load generator (wrk) and peer (node
+#                             oidc-provider)
 set -euo pipefail
 
 CARGO_LEPTOS_VERSION=0.3.11
@@ -74,13 +77,23 @@ if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
     install_from_source cargo-leptos "$CARGO_LEPTOS_VERSION" -p cargo-util-schemas 0.14.1
 fi
 
-if [ "${1:-}" = "--test" ]; then
-    if ! command -v chromium >/dev/null; then
-        log "installing Debian's chromium"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq chromium >/dev/null
+apt_install() {
+    log "installing Debian's $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
+    command -v wrk >/dev/null || apt_install wrk
+    if [ ! -d "$ROOT/bench/peer/node_modules" ] || [ "$ROOT/bench/peer/package-lock.json" -nt "$ROOT/bench/peer/node_modules/.package-lock.json" ]; then
+        log "installing the benchmark's peer (npm ci)"
+        (cd "$ROOT/bench/peer" && npm ci --no-fund --no-audit)
     fi
+fi
+
+if [ "${1:-}" = "--test" ]; then
+    command -v chromium >/dev/null || apt_install chromium
     if [ ! -d "$ROOT/end2end/node_modules" ] || [ "$ROOT/end2end/package-lock.json" -nt "$ROOT/end2end/node_modules/.package-lock.json" ]; then
         log "installing end-to-end test dependencies (npm ci)"
         (cd "$ROOT/end2end" && npm ci --no-fund --no-audit)

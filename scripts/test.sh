@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: toolchain and browser (skipped when
 # present), format and lint checks for both feature sets, the Rust unit and
-# integration tests, then the release build driven by Playwright in Chromium.
+# integration tests, then the release build driven by Playwright in Chromium, and a
+# smoke run of the benchmark.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -22,6 +23,9 @@ cargo leptos build --release
 step "end-to-end tests (Playwright, Chromium)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd end2end && CLAVIS_E2E_PORT=$port npx playwright test)
+
+step "benchmark smoke run (a few seconds: checks bench/ still works, asserts no figures)"
+python3 bench/bench.py --smoke
 
 step "unit and integration tests"
 cargo test --workspace --locked
