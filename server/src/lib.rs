@@ -52,6 +52,14 @@ pub struct AppState {
     pub oauth: Arc<oauth::OAuthState>,
 }
 
+/// The OAuth and MCP handlers take only what they use (cloning one `Arc` per request
+/// rather than the whole state).
+impl FromRef<AppState> for Arc<oauth::OAuthState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.oauth.clone()
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
@@ -318,6 +326,9 @@ fn spawn_housekeeping(state: &AppState) {
             oauth.credentials.prune(std::time::Instant::now());
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
+            }
+            if let Err(e) = store::checkpoint(&oauth.pool).await {
+                tracing::warn!(error = %e, "checkpointing the database failed");
             }
         }
     });

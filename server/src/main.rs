@@ -131,6 +131,11 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     "expires_at": row.expires_at,
                 });
                 println!("{created}");
+                if i % 1000 == 0 {
+                    store::checkpoint(pool)
+                        .await
+                        .map_err(failed("checkpointing the database"))?;
+                }
             }
         }
         CredentialCommand::Revoke { client_id } => {
@@ -172,5 +177,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             println!("{}", serde_json::Value::Array(list));
         }
     }
+    // Closing lets the last connection checkpoint the write-ahead log into the database.
+    database.pool.close().await;
     Ok(())
 }

@@ -153,8 +153,8 @@ fn allowed_hosts(issuer_origin: &str) -> Vec<String> {
 }
 
 /// RFC 9728 protected-resource metadata for `<issuer>/mcp`.
-async fn metadata(State(state): State<AppState>) -> Response {
-    let issuer = &state.oauth.issuer;
+async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
+    let issuer = &state.issuer;
     let body = json!({
         "resource": issuer.mcp_resource(),
         "authorization_servers": [issuer.issuer],

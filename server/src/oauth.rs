@@ -228,15 +228,14 @@ async fn authenticated(
 
 /// `POST /mcp/oauth/token`.
 async fn token(
-    State(state): State<AppState>,
+    State(state): State<Arc<OAuthState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let state = &state.oauth;
     answer(
         async {
-            let (params, client) = authenticated(state, &headers, peer.ip(), body, oauth::require_grant_type).await?;
+            let (params, client) = authenticated(&state, &headers, peer.ip(), body, oauth::require_grant_type).await?;
             let now = clavis::now();
             let (response, claims) = oauth::grant(&state.issuer, &state.keys(), &client, &params, now)?;
             state.usage.record(&client.client_id, now);
@@ -250,16 +249,15 @@ async fn token(
 
 /// `POST /mcp/oauth/introspect` (RFC 7662).
 async fn introspect(
-    State(state): State<AppState>,
+    State(state): State<Arc<OAuthState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let state = &state.oauth;
     answer(
         async {
             let (params, caller) =
-                authenticated(state, &headers, peer.ip(), body, require_token).await?;
+                authenticated(&state, &headers, peer.ip(), body, require_token).await?;
             let token = params.get("token").unwrap_or_default();
             let claims = oauth::introspect(
                 &state.pool,
@@ -294,16 +292,15 @@ fn require_token(params: &Params) -> Result<(), OAuthError> {
 
 /// `POST /mcp/oauth/revoke` (RFC 7009): 200 for every well-formed request.
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Arc<OAuthState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let state = &state.oauth;
     answer(
         async {
             let (params, caller) =
-                authenticated(state, &headers, peer.ip(), body, require_token).await?;
+                authenticated(&state, &headers, peer.ip(), body, require_token).await?;
             oauth::revoke(
                 &state.pool,
                 &state.keys(),
@@ -335,8 +332,8 @@ async fn authorize() -> Response {
 }
 
 /// RFC 8414 authorization server metadata.
-async fn metadata(State(state): State<AppState>) -> Response {
-    let issuer = &state.oauth.issuer.issuer;
+async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
+    let issuer = &state.issuer.issuer;
     let methods = ["client_secret_basic", "client_secret_post"];
     let body = json!({
         "issuer": issuer,
@@ -356,8 +353,8 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The public signing keys (RFC 7517).
-async fn jwks(State(state): State<AppState>) -> Response {
-    cacheable(Json(json!({ "keys": state.oauth.keys().jwks() })).into_response())
+async fn jwks(State(state): State<Arc<OAuthState>>) -> Response {
+    cacheable(Json(json!({ "keys": state.keys().jwks() })).into_response())
 }
 
 fn cacheable(mut response: Response) -> Response {
