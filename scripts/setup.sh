@@ -94,6 +94,14 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null || apt_install chromium
+    # The official Python MCP SDK, for the end-to-end test that it finds its own way in.
+    venv="$ROOT/end2end/.venv"
+    if [ ! -x "$venv/bin/python" ] || [ "$ROOT/end2end/python/requirements.txt" -nt "$venv/.installed" ]; then
+        log "installing the Python MCP SDK into end2end/.venv (pip)"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/end2end/python/requirements.txt"
+        touch "$venv/.installed"
+    fi
     if [ ! -d "$ROOT/end2end/node_modules" ] || [ "$ROOT/end2end/package-lock.json" -nt "$ROOT/end2end/node_modules/.package-lock.json" ]; then
         log "installing end-to-end test dependencies (npm ci)"
         (cd "$ROOT/end2end" && npm ci --no-fund --no-audit)

@@ -1,4 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
@@ -48,6 +51,16 @@ function sdkClient(serverUrl: string, clientId: string, clientSecret: string) {
   return { client, transport, requests };
 }
 
+/** What an SDK does by itself, given only the URL, client id and secret: 401 ->
+ * protected-resource metadata -> authorization server metadata -> token -> MCP again. */
+const DISCOVERY = [
+  "POST /mcp 401",
+  "GET /.well-known/oauth-protected-resource/mcp 200",
+  "GET /.well-known/oauth-authorization-server 200",
+  "POST /mcp/oauth/token 200",
+  "POST /mcp 200",
+];
+
 test.describe("MCP with the TypeScript SDK", () => {
   test("discovers, gets a token with client credentials and calls whoami", async ({ page, baseURL }) => {
     const { clientId, clientSecret } = await createCredential(page, baseURL, "TS agent");
@@ -68,16 +81,7 @@ test.describe("MCP with the TypeScript SDK", () => {
     expect(text.type).toBe("text");
     expect(JSON.parse(text.text)).toEqual(result.structuredContent);
 
-    // It found its way by itself: 401 -> protected-resource metadata -> authorization
-    // server metadata -> token -> the MCP call again.
-    const discovery = [
-      "POST /mcp 401",
-      "GET /.well-known/oauth-protected-resource/mcp 200",
-      "GET /.well-known/oauth-authorization-server 200",
-      "POST /mcp/oauth/token 200",
-      "POST /mcp 200",
-    ];
-    expect(requests.slice(0, discovery.length)).toEqual(discovery);
+    expect(requests.slice(0, DISCOVERY.length)).toEqual(DISCOVERY);
     expect(requests.filter((r) => r.startsWith("POST /mcp/oauth/token"))).toHaveLength(1);
     await client.close();
   });
@@ -101,5 +105,25 @@ test.describe("MCP with the TypeScript SDK", () => {
     expect(requests.slice(before)).toContain("POST /mcp 401");
     expect(requests.slice(before)).toContain("POST /mcp/oauth/token 401");
     await client.close();
+  });
+});
+
+test.describe("MCP with the Python SDK", () => {
+  test("discovers, gets a token with client credentials and calls whoami", async ({ page, baseURL }) => {
+    const { clientId, clientSecret } = await createCredential(page, baseURL, "Python agent");
+    // The official `mcp` package, pinned in end2end/python/requirements.txt and installed
+    // into end2end/.venv by scripts/setup.sh --test.
+    const python = path.join(__dirname, "..", ".venv", "bin", "python");
+    const script = path.join(__dirname, "..", "python", "mcp_sdk_check.py");
+    const { stdout } = await promisify(execFile)(python, [script, `${baseURL}/mcp`, clientId, clientSecret], {
+      timeout: 30_000,
+    });
+    const result = JSON.parse(stdout);
+
+    expect(result.tools).toEqual(["whoami"]);
+    expect(result.is_error).toBe(false);
+    expect(result.structured).toMatchObject({ credential_name: "Python agent", client_id: clientId, scopes: ["mcp"] });
+    expect(JSON.parse(result.text[0])).toEqual(result.structured);
+    expect(result.requests.slice(0, DISCOVERY.length)).toEqual(DISCOVERY);
   });
 });

@@ -1,0 +1,75 @@
+"""The official Python MCP SDK against Clavis, given only the server URL, a client id and
+a secret: it must discover (401 -> protected-resource metadata -> authorization-server
+metadata -> token) and call `whoami` by itself. Run by end2end/tests/mcp.spec.ts, which
+creates the credential in the dashboard.
+
+    python mcp_sdk_check.py MCP_URL CLIENT_ID CLIENT_SECRET
+
+Prints the structured result and the requests made as JSON; exits 1 on any failure.
+"""
+
+import asyncio
+import json
+import sys
+from urllib.parse import urlsplit
+
+import httpx2
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+
+class MemoryStorage:
+    def __init__(self):
+        self.tokens = None
+        self.client_info = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client_info
+
+    async def set_client_info(self, client_info):
+        self.client_info = client_info
+
+
+async def main(url: str, client_id: str, client_secret: str) -> dict:
+    requests: list[str] = []
+
+    async def record(response):
+        requests.append(f"{response.request.method} {response.request.url.path} {response.status_code}")
+
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    auth = ClientCredentialsOAuthProvider(
+        server_url=url,
+        storage=MemoryStorage(),
+        client_id=client_id,
+        client_secret=client_secret,
+        # Derived from the server URL alone: the credentials go only to this origin.
+        issuer=origin,
+    )
+    async with httpx2.AsyncClient(auth=auth, event_hooks={"response": [record]}) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write, *_):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                result = await session.call_tool("whoami", {})
+    return {
+        "tools": [tool.name for tool in tools.tools],
+        "is_error": bool(result.is_error),
+        "structured": result.structured_content,
+        "text": [c.text for c in result.content if getattr(c, "type", None) == "text"],
+        "requests": requests,
+    }
+
+
+if __name__ == "__main__":
+    try:
+        print(json.dumps(asyncio.run(main(*sys.argv[1:4]))))
+    except Exception as error:  # noqa: BLE001 - report any failure as exit 1
+        print(f"MCP SDK check failed: {error!r}", file=sys.stderr)
+        sys.exit(1)
