@@ -18,6 +18,7 @@ use axum::{
     http::StatusCode,
     response::IntoResponse,
     routing::get,
+    serve::ListenerExt as _,
 };
 use clavis::{
     cache::CredentialCache,
@@ -268,6 +269,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr,
             cause: e.to_string(),
         })?;
+    // Without TCP_NODELAY a page streamed in several writes waits for the browser's
+    // delayed ACK (40 ms on Linux) before its last chunk: p95 44 ms for a 2 ms page.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let state = AppState::new(config, database);
     spawn_housekeeping(&state);
     let oauth = state.oauth.clone();
