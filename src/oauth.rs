@@ -196,14 +196,19 @@ fn invalid_client(description: &'static str, basic: bool) -> OAuthError {
     OAuthError::InvalidClient { description, basic }
 }
 
+/// The credentials of an `Authorization` header value if it uses `scheme` (matched
+/// case-insensitively, RFC 9110 §11.1), trimmed; `None` for another scheme.
+#[must_use]
+pub fn scheme_credentials<'a>(authorization: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = authorization.trim().split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
 /// Finds the client's credentials in the `Authorization` header (Basic) or the body
 /// (`client_secret_post`), per SPEC §4: both at once is `invalid_request`; a body
 /// `client_id` next to Basic must match it; none at all is `invalid_client`.
 pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<ClientAuth, OAuthError> {
-    let basic = authorization.and_then(|value| {
-        let (scheme, rest) = value.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
-    });
+    let basic = authorization.and_then(|value| scheme_credentials(value, "basic"));
     if let Some(encoded) = basic {
         if params.get("client_secret").is_some() {
             return Err(OAuthError::InvalidRequest(

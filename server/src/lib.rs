@@ -308,14 +308,8 @@ fn spawn_housekeeping(state: &AppState) {
             if let Err(e) = oauth.usage.flush(&oauth.pool).await {
                 tracing::warn!(error = %e, "writing usage counts failed; will retry");
             }
-            match load_keys(&oauth.pool).await {
-                Ok(keys) => {
-                    *oauth
-                        .keys
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys)
-                }
-                Err(e) => tracing::warn!(error = %e, "reloading signing keys failed"),
+            if let Err(e) = oauth.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
             }
         }
     });

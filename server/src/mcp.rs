@@ -162,12 +162,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "bearer_methods_supported": ["header"],
         "resource_name": "Clavis MCP endpoint",
     });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
-    response
+    crate::oauth::cacheable(Json(body).into_response())
 }
 
 /// Why a request to `/mcp` is refused (RFC 6750 §3).
@@ -240,13 +235,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
     let value = value
         .to_str()
         .map_err(|_| Refusal::InvalidToken("the Authorization header is not ASCII".into()))?;
-    let Some((scheme, token)) = value.split_once(' ') else {
+    let Some(token) = oauth::scheme_credentials(value, "bearer") else {
         return Ok(None);
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
-    }
-    let token = token.trim();
     if token.is_empty() {
         return Err(Refusal::InvalidToken("the Bearer token is empty".into()));
     }

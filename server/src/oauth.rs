@@ -56,6 +56,13 @@ impl OAuthState {
             .clone()
     }
 
+    /// Reads the signing keys again (a rotation by the CLI or another instance).
+    pub async fn reload_keys(&self) -> Result<(), clavis::store::StoreError> {
+        let keys = crate::load_keys(&self.pool).await?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        Ok(())
+    }
+
     /// Counts a failed client authentication against the client id and the address;
     /// once either bucket is empty the answer becomes 429.
     fn failed(
@@ -357,7 +364,8 @@ async fn jwks(State(state): State<Arc<OAuthState>>) -> Response {
     cacheable(Json(json!({ "keys": state.keys().jwks() })).into_response())
 }
 
-fn cacheable(mut response: Response) -> Response {
+/// Public metadata: cacheable for a minute.
+pub(crate) fn cacheable(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),

@@ -166,6 +166,16 @@ impl TestApp {
         .await
     }
 
+    /// What `clavis keys rotate` does, then the server's periodic key reload; returns
+    /// the new key id.
+    pub async fn rotate_keys(&self) -> String {
+        let kid = clavis::tokens::Keyring::rotate(&self.state.oauth.pool, clavis::now())
+            .await
+            .unwrap();
+        self.state.oauth.reload_keys().await.unwrap();
+        kid
+    }
+
     /// Whether this cookie belongs to a signed-in session.
     pub async fn signed_in_as(&self, cookie: &str) -> Option<String> {
         let response = self.call("me", &[], Some(cookie)).await;

@@ -351,12 +351,7 @@ async fn tokens_of_the_previous_key_work_after_a_rotation() {
     let app = TestApp::spawn().await;
     let (id, secret) = credential(&app, &["mcp"]).await;
     let old = app.access_token(&id, &secret, GRANT).await;
-    let pool = &app.state.oauth.pool;
-    clavis::tokens::Keyring::rotate(pool, clavis::now())
-        .await
-        .unwrap();
-    *app.state.oauth.keys.write().unwrap() =
-        std::sync::Arc::new(server::load_keys(pool).await.unwrap());
+    app.rotate_keys().await;
     let new = app.access_token(&id, &secret, GRANT).await;
     assert_ne!(
         jsonwebtoken::decode_header(&old).unwrap().kid,

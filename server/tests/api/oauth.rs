@@ -576,13 +576,8 @@ async fn after_key_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key
     let old = app
         .access_token(&id, &secret, "grant_type=client_credentials")
         .await;
-    let pool = &app.state.oauth.pool;
 
-    let kid = clavis::tokens::Keyring::rotate(pool, clavis::now())
-        .await
-        .unwrap();
-    *app.state.oauth.keys.write().unwrap() =
-        std::sync::Arc::new(server::load_keys(pool).await.unwrap());
+    let kid = app.rotate_keys().await;
 
     let jwks: Value = app
         .client
