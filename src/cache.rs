@@ -29,6 +29,18 @@ struct Inner {
     entries: HashMap<String, (Instant, Arc<CredentialRow>)>,
 }
 
+/// Whether an entry read at `read_at` may still be used at `at`.
+fn fresh(read_at: Instant, at: Instant, ttl: Duration) -> bool {
+    at.saturating_duration_since(read_at) < ttl
+}
+
+impl Inner {
+    fn drop_stale(&mut self, at: Instant, ttl: Duration) {
+        self.entries
+            .retain(|_, (read_at, _)| fresh(*read_at, at, ttl));
+    }
+}
+
 impl CredentialCache {
     /// A cache whose entries live `ttl` and which holds at most `capacity` of them.
     #[must_use]
@@ -51,7 +63,7 @@ impl CredentialCache {
         let epoch = {
             let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
             if let Some((read_at, row)) = inner.entries.get(client_id)
-                && at.saturating_duration_since(*read_at) < self.ttl
+                && fresh(*read_at, at, self.ttl)
             {
                 return Ok(Some(row.clone()));
             }
@@ -72,10 +84,7 @@ impl CredentialCache {
             return;
         }
         if inner.entries.len() >= self.capacity {
-            let ttl = self.ttl;
-            inner
-                .entries
-                .retain(|_, (read_at, _)| at.saturating_duration_since(*read_at) < ttl);
+            inner.drop_stale(at, self.ttl);
             if inner.entries.len() >= self.capacity {
                 inner.entries.clear();
             }
@@ -93,12 +102,10 @@ impl CredentialCache {
 
     /// Drops entries older than the time to live.
     pub fn prune(&self, at: Instant) {
-        let ttl = self.ttl;
         self.inner
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .entries
-            .retain(|_, (read_at, _)| at.saturating_duration_since(*read_at) < ttl);
+            .drop_stale(at, self.ttl);
     }
 
     #[must_use]
