@@ -62,15 +62,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def connect(url: str, timeout: float) -> http.client.HTTPConnection:
+    parsed = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+
+
 def wait_until_up(url: str, process: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(f"{what} exited with {process.returncode} while starting")
         try:
-            parsed = urllib.parse.urlsplit(url)
-            conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=1)
-            conn.request("GET", parsed.path)
+            conn = connect(url, timeout=1)
+            conn.request("GET", urllib.parse.urlsplit(url).path)
             if conn.getresponse().status < 500:
                 return
         except OSError:
@@ -80,8 +84,7 @@ def wait_until_up(url: str, process: subprocess.Popen, what: str) -> None:
 
 
 def post_token(base: str, client_id: str, secret: str, body: str) -> dict:
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    conn = connect(base, timeout=10)
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     conn.request(
         "POST",
@@ -239,8 +242,7 @@ def db_sizes(db: Path) -> tuple[int, int]:
 
 
 def sign_in(base: str, email: str) -> str:
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    conn = connect(base, timeout=30)
     body = urllib.parse.urlencode({"email": email, "password": PASSWORD})
     conn.request(
         "POST",
@@ -257,8 +259,7 @@ def sign_in(base: str, email: str) -> str:
 
 
 def time_dashboard(base: str, cookie: str, requests: int) -> dict:
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    conn = connect(base, timeout=30)
     headers = {"Cookie": cookie, "Accept": "text/html"}
 
     def page() -> tuple[float, bytes]:
