@@ -9,7 +9,11 @@
 
 use std::{
     fmt,
-    sync::{LazyLock, Mutex, mpsc},
+    sync::{
+        Arc, LazyLock, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
 };
 
 use std::cell::RefCell;
@@ -47,6 +51,9 @@ pub enum AccountError {
     WrongCredentials,
     #[error("password hashing failed")]
     Hash,
+    /// The hashing queue is full: try again in a moment.
+    #[error("Too many sign-ins at once. Try again in a moment.")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -206,53 +213,102 @@ fn verify_phc(password: &[u8], phc: &str) -> Result<bool, AccountError> {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing pool's queue; workers start on first use.
-static HASHERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = std::sync::Arc::new(Mutex::new(receiver));
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    for i in 0..workers {
-        let receiver = receiver.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("argon2-{i}"))
-            .spawn(move || {
-                loop {
-                    let job = receiver
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start a password-hashing thread");
-        }
-    }
-    Mutex::new(sender)
-});
+/// Jobs waiting for a hashing worker before new ones are refused with
+/// [`AccountError::Busy`] (a few hundred milliseconds of work on two cores).
+pub const HASH_QUEUE: usize = 32;
 
-/// Runs `work` on the hashing pool and waits for it without blocking the runtime.
-async fn on_hashing_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, AccountError> + Send + 'static,
-) -> Result<T, AccountError> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = done.send(work());
-    });
-    HASHERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .send(job)
-        .map_err(|_| AccountError::Hash)?;
-    result.await.map_err(|_| AccountError::Hash)?
+/// The password-hashing pool: one worker per core, a bounded queue in front of it, and a
+/// count of the hashes it computed (so tests can check that every sign-in path does the
+/// same work). Dropping the last clone stops the workers.
+#[derive(Clone)]
+pub struct Hasher {
+    queue: mpsc::SyncSender<Job>,
+    computed: Arc<AtomicU64>,
 }
 
-/// Hashes a password into a PHC string, on the hashing pool.
-pub async fn hash_password(password: Password) -> Result<String, AccountError> {
-    on_hashing_pool(move || hash_phc(password.expose())).await
+impl Hasher {
+    /// Starts the workers (one per core) with room for `queue` waiting jobs.
+    #[must_use]
+    pub fn new(queue: usize) -> Self {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        for i in 0..workers {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password-hashing thread");
+            }
+        }
+        Self {
+            queue: sender,
+            computed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many argon2 hashes this pool has computed (hashing and verifying alike).
+    #[must_use]
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` (one argon2 computation) on the pool and waits for it without blocking
+    /// the runtime. A full queue is [`AccountError::Busy`] at once; a job whose caller
+    /// has gone away (the client disconnected) is skipped.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AccountError> + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let computed = self.computed.clone();
+        let job: Job = Box::new(move || {
+            if done.is_closed() {
+                return;
+            }
+            let outcome = work();
+            computed.fetch_add(1, Ordering::Relaxed);
+            let _ = done.send(outcome);
+        });
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => AccountError::Busy,
+            mpsc::TrySendError::Disconnected(_) => AccountError::Hash,
+        })?;
+        result.await.map_err(|_| AccountError::Hash)?
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash_password(&self, password: Password) -> Result<String, AccountError> {
+        self.run(move || hash_phc(password.expose())).await
+    }
+
+    /// Verifies a password against a PHC string. `None` verifies against the dummy hash
+    /// and always fails, after the same work.
+    async fn verify_password(
+        &self,
+        password: Password,
+        hash: Option<String>,
+    ) -> Result<bool, AccountError> {
+        self.run(move || {
+            let known = hash.is_some();
+            let phc = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+            let matches = verify_phc(password.expose(), &phc)?;
+            Ok(known && matches)
+        })
+        .await
+    }
 }
 
 /// A hash of a random password nobody knows, verified against when the account does
@@ -263,33 +319,24 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     hash_phc(&random).unwrap_or_default()
 });
 
-/// Verifies a password against a PHC string, on the hashing pool. `None` verifies
-/// against the dummy hash and always fails.
-async fn verify_password(password: Password, hash: Option<String>) -> Result<bool, AccountError> {
-    on_hashing_pool(move || {
-        let known = hash.is_some();
-        let phc = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let matches = verify_phc(password.expose(), &phc)?;
-        Ok(known && matches)
-    })
-    .await
-}
-
 /// Creates an account. The email must be new (case-insensitively).
 #[tracing::instrument(skip_all)]
 pub async fn sign_up(
     pool: &Pool,
+    hasher: &Hasher,
     email: &str,
     password: String,
     now: UnixTime,
 ) -> Result<User, AccountError> {
     let email = Email::parse(email)?;
     let password = Password::new_checked(password)?;
-    // Cheap early answer for a taken address; the unique constraint decides races.
-    if store::user_by_email(pool, email.as_str()).await?.is_some() {
+    // A taken address costs the same hashing as a new account, so its answer is not a
+    // cheap way to learn which emails have accounts; the unique constraint decides races.
+    let taken = store::user_by_email(pool, email.as_str()).await?.is_some();
+    let hash = hasher.hash_password(password).await?;
+    if taken {
         return Err(AccountError::EmailTaken);
     }
-    let hash = hash_password(password).await?;
     let id = store::insert_user(pool, email.as_str(), &hash, now)
         .await?
         .ok_or(AccountError::EmailTaken)?;
@@ -299,7 +346,12 @@ pub async fn sign_up(
 /// Checks an email and password. Every failure, including a malformed email, is
 /// [`AccountError::WrongCredentials`] after the same amount of hashing work.
 #[tracing::instrument(skip_all)]
-pub async fn sign_in(pool: &Pool, email: &str, password: String) -> Result<User, AccountError> {
+pub async fn sign_in(
+    pool: &Pool,
+    hasher: &Hasher,
+    email: &str,
+    password: String,
+) -> Result<User, AccountError> {
     let password = Password::new(password);
     let row = match Email::parse(email) {
         Ok(email) => store::user_by_email(pool, email.as_str()).await?,
@@ -321,7 +373,7 @@ pub async fn sign_in(pool: &Pool, email: &str, password: String) -> Result<User,
     } else {
         password
     };
-    match (verify_password(password, hash).await?, user) {
+    match (hasher.verify_password(password, hash).await?, user) {
         (true, Some(user)) => Ok(user),
         _ => Err(AccountError::WrongCredentials),
     }
@@ -376,21 +428,55 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify_only_the_right_password() {
-        let hash = hash_password(Password::new("correct horse battery".into())).await;
+        let hasher = Hasher::new(4);
+        let hash = hasher
+            .hash_password(Password::new("correct horse battery".into()))
+            .await;
         let hash = hash.unwrap_or_default();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        let right = verify_password(
+        let right = hasher.verify_password(
             Password::new("correct horse battery".into()),
             Some(hash.clone()),
         );
         assert!(right.await.unwrap_or(false));
-        let wrong = verify_password(Password::new("correct horse battery!".into()), Some(hash));
+        let wrong =
+            hasher.verify_password(Password::new("correct horse battery!".into()), Some(hash));
         assert!(!wrong.await.unwrap_or(true));
-        let unknown = verify_password(Password::new("anything".into()), None);
+        let unknown = hasher.verify_password(Password::new("anything".into()), None);
         assert!(!unknown.await.unwrap_or(true));
+        assert_eq!(
+            hasher.computed(),
+            4,
+            "one argon2 run per hash and per verification"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_hashing_queue_refuses_at_once() {
+        let hasher = Hasher::new(1);
+        let jobs: Vec<_> = (0..20)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move {
+                    hasher
+                        .hash_password(Password::new("queued password".into()))
+                        .await
+                })
+            })
+            .collect();
+        let (mut done, mut busy) = (0, 0);
+        for job in jobs {
+            match job.await {
+                Ok(Ok(_)) => done += 1,
+                Ok(Err(AccountError::Busy)) => busy += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(done >= 1 && busy >= 1, "done {done}, busy {busy}");
+        assert_eq!(hasher.computed(), done, "refused jobs cost no hashing");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum UiError {
     SignupClosed,
     #[error("Too many attempts. Try again in {0} seconds.")]
     Throttled(u64),
+    /// The server is too busy to hash a password right now.
+    #[error("The server is busy. Try again in a moment.")]
+    Busy,
     #[error("You are signed out. Sign in again.")]
     SignedOut,
     #[error("Not found.")]
@@ -46,6 +49,19 @@ impl UiError {
             Self::NotFound => 404,
             Self::Throttled(_) => 429,
             Self::Internal => 500,
+            Self::Busy => 503,
+        }
+    }
+}
+
+impl UiError {
+    /// Seconds a client should wait before trying again (`Retry-After`), if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled(secs) => Some(*secs),
+            Self::Busy => Some(1),
+            _ => None,
         }
     }
 }

@@ -4,7 +4,10 @@
 use std::{net::IpAddr, sync::Arc};
 
 use axum::extract::ConnectInfo;
-use clavis::{cache::CredentialCache, credentials::SecretKey, store::Pool, throttle::Throttle};
+use clavis::{
+    accounts::Hasher, cache::CredentialCache, credentials::SecretKey, store::Pool,
+    throttle::Throttle,
+};
 use leptos::prelude::*;
 use tower_sessions::Session;
 
@@ -25,10 +28,14 @@ pub struct ServerContext {
     pub secret_key: Arc<SecretKey>,
     /// Whether anyone may create an account.
     pub signup_open: bool,
-    /// Sign-in attempts per normalised email.
-    pub sign_in_per_account: Arc<Throttle<String>>,
-    /// Sign-in attempts per client address.
+    /// The password-hashing pool.
+    pub hasher: Hasher,
+    /// Failed sign-ins per (normalised email, client address key).
+    pub sign_in_per_account: Arc<Throttle<(String, IpAddr)>>,
+    /// Failed sign-ins per client address key.
     pub sign_in_per_address: Arc<Throttle<IpAddr>>,
+    /// Sign-ups per client address key.
+    pub sign_up_per_address: Arc<Throttle<IpAddr>>,
     /// The token endpoint's credential cache, told about revocations made here.
     pub credentials: Arc<CredentialCache>,
 }
@@ -55,6 +62,16 @@ pub async fn client_ip() -> Option<IpAddr> {
         .await
         .ok()
         .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The key the current request's address is throttled under (see
+/// [`clavis::throttle::address_key`]); requests without a recorded address share one.
+pub async fn client_address_key() -> IpAddr {
+    clavis::throttle::address_key(
+        client_ip()
+            .await
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+    )
 }
 
 /// The signed-in user, if any.

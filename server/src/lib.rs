@@ -179,10 +179,13 @@ impl AppState {
             issuer: config.issuer.as_str().into(),
             secret_key: Arc::new(database.secret_key),
             signup_open: config.signup_open,
-            // A person mistyping gets 5 tries at once, then one every 20 s; a whole
-            // address (an office behind NAT) 50, then one a second.
+            hasher: clavis::accounts::Hasher::new(clavis::accounts::HASH_QUEUE),
+            // Failures only. A person mistyping from one address gets 5 tries at once,
+            // then one every 20 s; a whole address (an office behind NAT) 100, then one
+            // a second. Sign-ups: 50 per address at once, then one a minute.
             sign_in_per_account: Arc::new(Throttle::new(nonzero(5), Duration::from_secs(20))),
-            sign_in_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(1))),
+            sign_in_per_address: Arc::new(Throttle::new(nonzero(100), Duration::from_secs(1))),
+            sign_up_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(60))),
             credentials,
         };
         Self {
@@ -223,6 +226,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(axum::middleware::from_fn(middleware::page_redirects))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
@@ -323,6 +327,7 @@ fn spawn_housekeeping(state: &AppState) {
             }
             server.sign_in_per_account.prune();
             server.sign_in_per_address.prune();
+            server.sign_up_per_address.prune();
             oauth.per_client.prune();
             oauth.per_address.prune();
             oauth.credentials.prune(std::time::Instant::now());

@@ -55,7 +55,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
                     StartError::Other(format!("cannot read the password from standard input: {e}"))
                 })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let user = clavis::accounts::sign_up(&pool, &email, password, clavis::now())
+            let hasher = clavis::accounts::Hasher::new(1);
+            let user = clavis::accounts::sign_up(&pool, &hasher, &email, password, clavis::now())
                 .await
                 .map_err(|e| StartError::Other(format!("cannot create the account: {e}")))?;
             println!("created account {} (id {})", user.email, user.id);

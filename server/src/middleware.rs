@@ -62,6 +62,32 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Pages that redirect (a signed-out visit to a signed-in page, say) answer `303 See
+/// Other` with an empty body. Leptos sets `Location` on a rendered page but keeps `200`
+/// unless the request's `Accept` names `text/html`, so curl, other HTTP clients and
+/// anything without JavaScript saw a blank page. Server-function calls (`/api/…`) keep
+/// Leptos's own redirect protocol.
+pub async fn page_redirects(request: Request, next: Next) -> Response {
+    let page = matches!(*request.method(), Method::GET | Method::HEAD)
+        && !request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if page
+        && (response.status().is_success() || response.status() == StatusCode::FOUND)
+        && let Some(location) = response.headers().get(header::LOCATION).cloned()
+    {
+        let mut redirect = StatusCode::SEE_OTHER.into_response();
+        let headers = redirect.headers_mut();
+        headers.insert(header::LOCATION, location);
+        for name in [header::SET_COOKIE, header::CACHE_CONTROL] {
+            for value in response.headers().get_all(&name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        response = redirect;
+    }
+    response
+}
+
 /// Paths called by programs with their own authentication (client credentials, Bearer
 /// tokens), never by the browser with a cookie: not subject to the origin check.
 fn is_programmatic(path: &str) -> bool {
@@ -116,6 +142,11 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
     };
     if let Ok(error) = serde_json::from_slice::<UiError>(&bytes) {
         parts.status = status_of(&error);
+        if let Some(secs) = error.retry_after() {
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -129,7 +160,7 @@ pub fn status_of(error: &UiError) -> StatusCode {
 pub fn ui_error_response(error: &UiError) -> Response {
     let status = status_of(error);
     let body = serde_json::to_vec(error).unwrap_or_default();
-    (
+    let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
@@ -137,5 +168,11 @@ pub fn ui_error_response(error: &UiError) -> Response {
         )],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some(secs) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }

@@ -22,7 +22,7 @@ use clavis::{
     credentials::SecretKey,
     oauth::{self, AuthFailure, ClientAuth, Issuer, OAuthError, Params, Usage},
     store::{CredentialRow, Pool},
-    throttle::Throttle,
+    throttle::{Throttle, address_key},
     tokens::Keyring,
 };
 use serde_json::json;
@@ -82,16 +82,34 @@ impl OAuthState {
             client_id = logged_id,
             "client authentication failed"
         );
-        let mut wait = self.per_address.check(&address).err();
+        let mut wait = self.per_address.take(&address_key(address)).err();
         if let Some(client_id) = client_id {
-            // Bounded key, so arbitrary input cannot grow the map's entries.
-            let key: String = client_id.chars().take(64).collect();
-            wait = wait.max(self.per_client.check(&key).err());
+            wait = wait.max(self.per_client.take(&client_key(client_id)).err());
         }
-        wait.map(|wait| OAuthError::TooManyRequests {
-            retry_after_secs: wait.as_secs().max(1),
-        })
+        wait.map(too_many)
     }
+
+    /// Whether this address has run out of failures already: checked before any lookup
+    /// or HMAC, so a flood of bad attempts from one address costs little. Takes nothing.
+    /// (The per-client bucket is not checked up front: anyone could then lock a client
+    /// out by failing in its name; it only turns further failures into 429s.)
+    fn exhausted(&self, address: IpAddr) -> Option<OAuthError> {
+        self.per_address
+            .check(&address_key(address))
+            .err()
+            .map(too_many)
+    }
+}
+
+fn too_many(wait: Duration) -> OAuthError {
+    OAuthError::TooManyRequests {
+        retry_after_secs: wait.as_secs().max(1),
+    }
+}
+
+/// The per-client throttle key: bounded, so arbitrary input cannot grow the map's entries.
+fn client_key(client_id: &str) -> String {
+    client_id.chars().take(64).collect()
 }
 
 pub fn routes() -> Router<AppState> {
@@ -202,6 +220,9 @@ async fn authenticated(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    if let Some(throttled) = state.exhausted(address) {
+        return Err(throttled.into());
+    }
     let auth: ClientAuth = match oauth::client_auth(authorization, &params) {
         Ok(auth) => auth,
         Err(error) => {

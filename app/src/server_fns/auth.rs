@@ -27,22 +27,22 @@ pub async fn current_user() -> Result<Option<SessionUser>, UiError> {
     crate::ssr::session_user().await
 }
 
-/// Creates an account and signs it in.
+/// Creates an account and signs it in. Throttled per client address (every attempt
+/// counts: each costs an argon2 hash, taken or not).
 #[server(endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
-    use crate::ssr::{internal, server_context};
-    use clavis::accounts::{self, AccountError};
+    use crate::ssr::{client_address_key, server_context};
 
     let ctx = server_context()?;
     if !ctx.signup_open {
         return Err(UiError::SignupClosed);
     }
-    let user = accounts::sign_up(&ctx.pool, &email, password, clavis::now())
+    ctx.sign_up_per_address
+        .take(&client_address_key().await)
+        .map_err(throttled("sign-up"))?;
+    let user = clavis::accounts::sign_up(&ctx.pool, &ctx.hasher, &email, password, clavis::now())
         .await
-        .map_err(|e| match e {
-            AccountError::Store(_) | AccountError::Hash => internal("sign-up")(e),
-            other => UiError::Invalid(other.to_string()),
-        })?;
+        .map_err(account_error("sign-up"))?;
     tracing::info!(user_id = user.id, "account created");
     start_session(user).await?;
     leptos_axum::redirect("/credentials");
@@ -51,37 +51,67 @@ pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
 
 /// Signs in with email and password, then goes to `next` (a local path) or the
 /// credentials page.
+///
+/// Only failures are counted, per (account, address) and per address: an attempt is
+/// reserved in both buckets before the hash (so parallel guesses cannot overrun them)
+/// and given back when it succeeds. Someone guessing from elsewhere therefore cannot
+/// lock a person out, and an unknown email is counted exactly like a known one.
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), UiError> {
-    use crate::ssr::{client_ip, internal, server_context};
-    use clavis::accounts::{self, AccountError};
+    use crate::ssr::{client_address_key, server_context};
 
     let ctx = server_context()?;
-    let throttled = |wait: std::time::Duration| {
-        tracing::warn!("sign-in throttled");
-        UiError::Throttled(wait.as_secs().max(1))
-    };
-    if let Some(ip) = client_ip().await {
-        ctx.sign_in_per_address.check(&ip).map_err(throttled)?;
+    let address = client_address_key().await;
+    let account = (
+        email
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(300)
+            .collect::<String>(),
+        address,
+    );
+    ctx.sign_in_per_address
+        .take(&address)
+        .map_err(throttled("sign-in"))?;
+    if let Err(wait) = ctx.sign_in_per_account.take(&account) {
+        ctx.sign_in_per_address.give_back(&address);
+        return Err(throttled("sign-in")(wait));
     }
-    let account_key: String = email.trim().to_lowercase().chars().take(300).collect();
-    ctx.sign_in_per_account
-        .check(&account_key)
-        .map_err(throttled)?;
-
-    let user = accounts::sign_in(&ctx.pool, &email, password)
-        .await
-        .map_err(|e| match e {
-            AccountError::Store(_) | AccountError::Hash => internal("sign-in")(e),
-            _ => {
-                tracing::info!("sign-in failed");
-                UiError::WrongCredentials
-            }
-        })?;
+    let outcome = clavis::accounts::sign_in(&ctx.pool, &ctx.hasher, &email, password).await;
+    if matches!(outcome, Ok(_) | Err(clavis::accounts::AccountError::Busy)) {
+        ctx.sign_in_per_address.give_back(&address);
+        ctx.sign_in_per_account.give_back(&account);
+    }
+    let user = outcome.map_err(account_error("sign-in"))?;
     tracing::info!(user_id = user.id, "signed in");
     start_session(user).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
+}
+
+/// A throttled attempt, logged without the email or address.
+#[cfg(feature = "ssr")]
+fn throttled(what: &'static str) -> impl FnOnce(std::time::Duration) -> UiError {
+    move |wait| {
+        tracing::warn!("{what} throttled");
+        UiError::Throttled(wait.as_secs().max(1))
+    }
+}
+
+/// What a person sees for a failed sign-up or sign-in.
+#[cfg(feature = "ssr")]
+fn account_error(what: &'static str) -> impl Fn(clavis::accounts::AccountError) -> UiError {
+    use clavis::accounts::AccountError;
+    move |e| match e {
+        AccountError::Store(_) | AccountError::Hash => crate::ssr::internal(what)(e),
+        AccountError::Busy => UiError::Busy,
+        AccountError::WrongCredentials => {
+            tracing::info!("{what} failed");
+            UiError::WrongCredentials
+        }
+        other => UiError::Invalid(other.to_string()),
+    }
 }
 
 /// Ends the session and goes to the sign-in page.

@@ -68,8 +68,55 @@ async fn signed_out_visits_redirect_to_login_with_next() {
 
     let response = app.get("/credentials", None).await;
 
-    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/login?next=/credentials");
+}
+
+/// What curl, any HTTP client and a browser without JavaScript see: a real redirect
+/// with an empty body, whatever `Accept` says, with no session or a signed-out one.
+#[tokio::test]
+async fn signed_out_visits_get_a_303_for_every_client_and_every_signed_in_page() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let signed_out = app.call("sign_out", &[], Some(&cookie)).await;
+    assert!(signed_out.status().is_success() || signed_out.status().is_redirection());
+
+    for path in [
+        "/credentials",
+        "/credentials?page=2",
+        "/credentials/new",
+        "/credentials/revoke?client_id=clv_000000000000000000000000",
+    ] {
+        for accept in [None, Some("*/*"), Some("text/html")] {
+            for session in [None, Some(cookie.as_str())] {
+                let mut request = app.client.get(app.url(path));
+                if let Some(accept) = accept {
+                    request = request.header("accept", accept);
+                }
+                if let Some(session) = session {
+                    request = request.header("cookie", session);
+                }
+                let response = request.send().await.unwrap();
+                let what = format!("{path} accept={accept:?} session={}", session.is_some());
+                assert_eq!(response.status(), StatusCode::SEE_OTHER, "{what}");
+                let location = response.headers()["location"].to_str().unwrap().to_owned();
+                assert!(
+                    location.starts_with("/login?next=/credentials"),
+                    "{what}: {location}"
+                );
+                assert!(
+                    !response.headers().contains_key("serverfnredirect"),
+                    "{what}"
+                );
+                assert!(response.bytes().await.unwrap().is_empty(), "{what}");
+            }
+        }
+    }
+    // A signed-in visit is the page itself.
+    let cookie = app.sign_up(&unique_email()).await;
+    let response = app.get("/credentials", Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("New credential"));
 }
 
 #[tokio::test]
@@ -158,7 +205,7 @@ async fn sign_out_destroys_the_session() {
     assert_eq!(app.signed_in_as(&cookie).await, None);
     assert_eq!(
         app.get("/credentials", Some(&cookie)).await.status(),
-        StatusCode::FOUND
+        StatusCode::SEE_OTHER
     );
 }
 
@@ -221,6 +268,70 @@ async fn closed_sign_up_refuses_new_accounts() {
 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("SignupClosed"));
+}
+
+/// Only failures count: a person who signs in and out often is never throttled, and a
+/// known and an unknown email are answered alike in every state of the throttle.
+#[tokio::test]
+async fn successful_sign_ins_are_not_counted_and_known_and_unknown_emails_stay_alike() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+    for _ in 0..12 {
+        assert_eq!(
+            app.sign_in(&email, PASSWORD, None).await.status(),
+            StatusCode::OK
+        );
+    }
+    let unknown = unique_email();
+    for attempt in 0..6 {
+        let known = app.sign_in(&email, "wrong password!", None).await;
+        let nobody = app.sign_in(&unknown, "wrong password!", None).await;
+        let expected = if attempt < 5 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(known.status(), expected, "attempt {attempt}");
+        assert_eq!(nobody.status(), expected, "attempt {attempt}");
+        assert_eq!(
+            known.text().await.unwrap(),
+            nobody.text().await.unwrap(),
+            "attempt {attempt}"
+        );
+    }
+}
+
+/// Removing the dummy hash (an unknown email answered without argon2) or the hashing of
+/// a taken email at sign-up fails this test: the work is counted, not timed.
+#[tokio::test]
+async fn every_sign_in_and_sign_up_failure_costs_one_argon2_hash() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let hasher = app.state.server.hasher.clone();
+    let cost = |before: u64| hasher.computed() - before;
+
+    for (what, login, password) in [
+        ("right password", email.as_str(), PASSWORD),
+        ("wrong password", email.as_str(), "wrong password!"),
+        ("unknown email", "nobody@example.com", PASSWORD),
+        ("malformed email", "not an email", PASSWORD),
+    ] {
+        let before = hasher.computed();
+        app.sign_in(login, password, None).await;
+        assert_eq!(cost(before), 1, "{what}");
+    }
+    let before = hasher.computed();
+    let taken = app
+        .call(
+            "sign_up",
+            &[("email", &email), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(cost(before), 1, "sign-up with a taken email");
 }
 
 #[tokio::test]

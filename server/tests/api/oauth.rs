@@ -364,6 +364,72 @@ async fn bodies_over_16_kib_get_413() {
     assert_eq!(headers["cache-control"], "no-store");
 }
 
+/// Removing the dummy HMAC for an unknown client fails this test: the digests computed
+/// are counted, not timed.
+#[tokio::test]
+async fn an_unknown_client_costs_the_same_hmac_as_a_wrong_secret() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let other_secret = credential(&app, &["mcp"]).await.1;
+    let key = app.state.oauth.secret_key.clone();
+    let grant = "grant_type=client_credentials";
+
+    for (what, client_id, client_secret, digests) in [
+        ("right secret", id.as_str(), secret.as_str(), 1),
+        ("wrong secret", id.as_str(), other_secret.as_str(), 1),
+        (
+            "unknown client",
+            "clv_unknownunknownunknown1",
+            secret.as_str(),
+            1,
+        ),
+        ("client id of another shape", "someone", secret.as_str(), 1),
+        // A malformed secret is refused by its checksum, before any lookup or digest.
+        (
+            "malformed secret",
+            id.as_str(),
+            &secret[..secret.len() - 1],
+            0,
+        ),
+    ] {
+        let before = key.digests_computed();
+        app.token(client_id, client_secret, grant).await;
+        assert_eq!(key.digests_computed() - before, digests, "{what}");
+    }
+}
+
+/// A flood from one address stops costing lookups and HMACs once its bucket is empty.
+#[tokio::test]
+async fn an_exhausted_address_is_refused_before_any_work() {
+    let app = TestApp::spawn_with(&[
+        "--address-failure-burst",
+        "3",
+        "--address-failure-period-ms",
+        "60000",
+    ])
+    .await;
+    let (id, _) = credential(&app, &["mcp"]).await;
+    let wrong = credential(&app, &["mcp"]).await.1;
+    let key = app.state.oauth.secret_key.clone();
+    let grant = "grant_type=client_credentials";
+    for _ in 0..3 {
+        assert_eq!(
+            app.token(&id, &wrong, grant).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    let before = key.digests_computed();
+    let refused = app.token(&id, &wrong, grant).await;
+
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "slow_down");
+    assert_eq!(
+        key.digests_computed(),
+        before,
+        "no HMAC for a throttled address"
+    );
+}
+
 #[tokio::test]
 async fn failed_authentication_is_throttled_and_recovers_and_success_is_not() {
     let app = TestApp::spawn_with(&[
