@@ -1,8 +1,12 @@
 //! All SQL lives here. The rest of the core and the server call these functions with the
 //! pool they were given; nothing opens connections on its own.
 //!
-//! Queries are written in SQL that SQLite and PostgreSQL both accept (`$n` parameters,
-//! `RETURNING`, `BIGINT` Unix times), so a PostgreSQL backend changes this module only.
+//! The store is SQLite-only today: [`Pool`] is an `SqlitePool` that the server, the
+//! session store and the tests use directly, `connect` sets SQLite `PRAGMA`s, and the
+//! migrations are SQLite's. Most queries are written in SQL that PostgreSQL accepts too
+//! (`$n` parameters, `RETURNING`, `BIGINT` Unix times), which keeps a PostgreSQL
+//! backend (SPEC §9, §15) within reach, but adding one will change more than this
+//! module: the pool type, the session store and the migrations.
 
 use std::{str::FromStr, time::Duration};
 

@@ -163,9 +163,24 @@ impl Keyring {
 
     /// Signs an access token: `header.payload.signature`, base64url without padding.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.sign_under(&self.header, claims)
+    }
+
+    /// Signs `claims` with the current key under another JOSE header — for tests and
+    /// tools that need a correctly signed token the verifier must still refuse (a
+    /// `typ` other than `at+jwt`, say). The server never issues these.
+    pub fn sign_with_header(
+        &self,
+        header: &serde_json::Value,
+        claims: &Claims,
+    ) -> Result<String, TokenError> {
+        self.sign_under(&b64(header.to_string().as_bytes()), claims)
+    }
+
+    fn sign_under(&self, header: &str, claims: &Claims) -> Result<String, TokenError> {
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Invalid)?;
-        let mut token = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 92);
-        token.push_str(&self.header);
+        let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(header);
         token.push('.');
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let signature = self.current.sign(token.as_bytes());
@@ -317,6 +332,30 @@ mod tests {
             keys.verify(&unsigned, iss, aud, 1000),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_correctly_signed_token_of_another_type_is_refused() {
+        let keys = keyring(&[row(0, None)], 1000);
+        let (iss, aud) = ("https://clavis.example", "https://clavis.example/mcp");
+        let kid = keys.current_kid().to_owned();
+        let sign = |typ: Option<&str>| {
+            let mut header = serde_json::json!({ "alg": "EdDSA", "kid": kid });
+            if let Some(typ) = typ {
+                header["typ"] = typ.into();
+            }
+            keys.sign_with_header(&header, &claims(1000))
+                .unwrap_or_default()
+        };
+        // The same header and key with the right type verify: only `typ` differs.
+        assert!(keys.verify(&sign(Some("at+jwt")), iss, aud, 1000).is_ok());
+        for typ in [Some("JWT"), Some("at+JWT+x"), None] {
+            assert_eq!(
+                keys.verify(&sign(typ), iss, aud, 1000),
+                Err(TokenError::Invalid),
+                "{typ:?}"
+            );
+        }
     }
 
     #[test]

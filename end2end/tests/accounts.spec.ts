@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { PASSWORD, hydrated, signIn, signUp, uniqueEmail } from "./helpers";
 
 test.describe("accounts with JavaScript", () => {
@@ -87,5 +87,35 @@ test.describe("accounts without JavaScript", () => {
   test("a short password is refused with a visible message", async ({ page }) => {
     await signUp(page, uniqueEmail(), "tooshort", false);
     await expect(page.getByRole("alert")).toContainText("at least 10 characters");
+  });
+});
+
+test.describe("narrow screens", () => {
+  test.use({ viewport: { width: 390, height: 844 } });
+
+  /** Nothing wider than the viewport, and the Sign out button wholly inside it. */
+  async function fitsTheViewport(page: Page) {
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    const box = await page.getByRole("button", { name: "Sign out" }).boundingBox();
+    expect(box).not.toBeNull();
+    expect((box?.x ?? -1) >= 0 && (box?.x ?? 0) + (box?.width ?? 0) <= 390).toBe(true);
+  }
+
+  test("at 390 px the header, the list and the one-time view fit the width", async ({ page }) => {
+    // A long address is the worst case for the header.
+    await signUp(page, `a-rather-long-name-for-a-person-${uniqueEmail()}`);
+    await expect(page).toHaveURL(/\/credentials$/);
+    await hydrated(page);
+    await fitsTheViewport(page);
+    await page.getByRole("link", { name: "New credential" }).click();
+    await hydrated(page);
+    await page.getByLabel("Name").fill("phone-sized");
+    await page.getByRole("button", { name: "Create credential" }).click();
+    await expect(page.getByTestId("client-secret")).toBeVisible();
+    await fitsTheViewport(page);
+    await page.goto("/credentials");
+    await expect(page.getByTestId("credential-row")).toHaveCount(1);
+    await fitsTheViewport(page);
   });
 });

@@ -216,14 +216,23 @@ async fn every_bad_token_is_invalid_token() {
         ..app.claims_for(&id)
     });
     let unknown_client = app.forge(&app.claims_for("clv_000000000000000000000000"));
-    let wrong_typ = {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(kid.clone());
-        format!(
-            "{}.{payload}.{signature}",
-            b64(&serde_json::to_value(&header).unwrap())
-        )
+    // Signed by the real key: refused for its type alone (the same claims and key under
+    // `typ: at+jwt` are accepted below).
+    let typed = |typ: &str| {
+        app.state
+            .oauth
+            .keys()
+            .sign_with_header(
+                &json!({ "alg": "EdDSA", "typ": typ, "kid": kid }),
+                &app.claims_for(&id),
+            )
+            .unwrap()
     };
+    let wrong_typ = typed("JWT");
+    let (status, _, body) = app
+        .mcp_post(Some(&format!("Bearer {}", typed("at+jwt"))), &tools_call())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     for (what, token) in [
         ("garbage", "not-a-jwt".to_owned()),

@@ -18,6 +18,17 @@ async fn healthz_answers_when_the_database_does() {
 }
 
 #[tokio::test]
+async fn healthz_is_503_when_the_database_does_not_answer() {
+    let app = TestApp::spawn().await;
+
+    app.state.server.pool.close().await;
+    let response = app.get("/healthz", None).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.text().await.unwrap(), "database unavailable");
+}
+
+#[tokio::test]
 async fn pages_carry_a_nonce_csp_and_security_headers() {
     let app = TestApp::spawn().await;
 
