@@ -319,13 +319,15 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     hash_phc(&random).unwrap_or_default()
 });
 
-/// Creates an account. The email must be new (case-insensitively).
+/// Creates an account. The email must be new (case-insensitively). The first account
+/// of an installation is its administrator; `admin` makes this one an administrator too.
 #[tracing::instrument(skip_all)]
 pub async fn sign_up(
     pool: &Pool,
     hasher: &Hasher,
     email: &str,
     password: String,
+    admin: bool,
     now: UnixTime,
 ) -> Result<User, AccountError> {
     let email = Email::parse(email)?;
@@ -337,7 +339,7 @@ pub async fn sign_up(
     if taken {
         return Err(AccountError::EmailTaken);
     }
-    let id = store::insert_user(pool, email.as_str(), &hash, now)
+    let id = store::insert_user(pool, email.as_str(), &hash, admin, now)
         .await?
         .ok_or(AccountError::EmailTaken)?;
     Ok(User { id, email: email.0 })

@@ -100,6 +100,14 @@ impl CredentialCache {
         inner.entries.remove(client_id);
     }
 
+    /// Forgets every credential (after a change that affects many, such as removing an
+    /// MCP server they were granted).
+    pub fn forget_all(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.epoch += 1;
+        inner.entries.clear();
+    }
+
     /// Drops entries older than the time to live.
     pub fn prune(&self, at: Instant) {
         self.inner
@@ -148,7 +156,7 @@ mod tests {
         store::migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let user = store::insert_user(&pool, "a@example.com", "hash", 0)
+        let user = store::insert_user(&pool, "a@example.com", "hash", false, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("a new user"));
@@ -157,6 +165,9 @@ mod tests {
             description: String::new(),
             scopes: vec!["mcp".into()],
             expiry: Expiry::Never,
+            builtin_mcp: true,
+            server_ids: Vec::new(),
+            allowed_tools: Vec::new(),
         };
         let (row, _) = credentials::create(&pool, &SecretKey::generate(), user, &new, 0)
             .await

@@ -294,6 +294,39 @@ pub enum InvalidCredential {
     ExpiryInvalid,
     #[error("Pick an expiry date in the future (YYYY-MM-DD).")]
     ExpiryDate,
+    #[error("Choose at least one server.")]
+    NoServer,
+    #[error("Unknown server {0:?}.")]
+    UnknownServer(String),
+    #[error(
+        "Allowed tools: at most {MAX_ALLOWED_TOOLS} tool names of at most {TOOL_NAME_MAX_CHARS} characters, separated by commas."
+    )]
+    AllowedTools,
+}
+
+/// Most tool names in a credential's allowed list.
+pub const MAX_ALLOWED_TOOLS: usize = 100;
+/// Longest tool name, in characters.
+pub const TOOL_NAME_MAX_CHARS: usize = 128;
+
+/// Parses a comma- (or whitespace-) separated list of tool names; empty means every tool.
+pub fn parse_allowed_tools(raw: &str) -> Result<Vec<String>, InvalidCredential> {
+    let mut tools: Vec<String> = Vec::new();
+    for name in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+    {
+        if name.chars().count() > TOOL_NAME_MAX_CHARS || name.chars().any(char::is_control) {
+            return Err(InvalidCredential::AllowedTools);
+        }
+        if !tools.iter().any(|t| t == name) {
+            tools.push(name.to_owned());
+        }
+    }
+    if tools.len() > MAX_ALLOWED_TOOLS {
+        return Err(InvalidCredential::AllowedTools);
+    }
+    Ok(tools)
 }
 
 /// A checked request to create a credential.
@@ -303,6 +336,12 @@ pub struct NewCredential {
     pub description: String,
     pub scopes: Vec<String>,
     pub expiry: Expiry,
+    /// Whether the built-in `<issuer>/mcp` is granted (the default).
+    pub builtin_mcp: bool,
+    /// Ids of the MCP servers granted.
+    pub server_ids: Vec<i64>,
+    /// Tool names the credential may call at the gateway; empty: every tool.
+    pub allowed_tools: Vec<String>,
 }
 
 impl NewCredential {
@@ -363,7 +402,37 @@ impl NewCredential {
             description: description.to_owned(),
             scopes,
             expiry,
+            builtin_mcp: true,
+            server_ids: Vec::new(),
+            allowed_tools: Vec::new(),
         })
+    }
+
+    /// Grants the servers chosen in the form: `servers` holds [`crate::servers::BUILTIN`]
+    /// and slugs, `known` every registered server as `(slug, id)`. At least one is needed.
+    pub fn grant(
+        mut self,
+        servers: &[&str],
+        known: &[(String, i64)],
+        allowed_tools: &str,
+    ) -> Result<Self, InvalidCredential> {
+        self.builtin_mcp = servers.contains(&crate::servers::BUILTIN);
+        self.server_ids = Vec::new();
+        for slug in servers.iter().filter(|s| **s != crate::servers::BUILTIN) {
+            let id = known
+                .iter()
+                .find(|(known, _)| known == slug)
+                .map(|(_, id)| *id)
+                .ok_or_else(|| InvalidCredential::UnknownServer((*slug).to_owned()))?;
+            if !self.server_ids.contains(&id) {
+                self.server_ids.push(id);
+            }
+        }
+        if !self.builtin_mcp && self.server_ids.is_empty() {
+            return Err(InvalidCredential::NoServer);
+        }
+        self.allowed_tools = parse_allowed_tools(allowed_tools)?;
+        Ok(self)
     }
 }
 
@@ -397,6 +466,7 @@ pub async fn create(
     let secret_hash = key.digest(&secret);
     let scopes = new.scopes.join(" ");
     let expires_at = new.expiry.at(now);
+    let allowed_tools = new.allowed_tools.join(" ");
     let row = NewCredentialRow {
         user_id,
         client_id: &client_id,
@@ -406,8 +476,16 @@ pub async fn create(
         scopes: &scopes,
         created_at: now,
         expires_at,
+        builtin_mcp: new.builtin_mcp,
+        allowed_tools: &allowed_tools,
+        server_ids: &new.server_ids,
     };
-    let id = store::insert_credential(pool, &row).await?;
+    let id = store::insert_credential(pool, &row)
+        .await?
+        .ok_or(StoreError::Conflict(
+            "a granted MCP server was removed meanwhile",
+        ))?;
+    let servers = store::granted_servers(pool, id).await?;
     let row = CredentialRow {
         id,
         user_id,
@@ -421,6 +499,9 @@ pub async fn create(
         revoked_at: None,
         last_used_at: None,
         tokens_issued: 0,
+        builtin_mcp: new.builtin_mcp,
+        allowed_tools,
+        servers,
     };
     Ok((row, secret))
 }

@@ -313,12 +313,30 @@ impl Issuer {
         format!("{}/mcp", self.issuer)
     }
 
-    /// Checks an RFC 8707 `resource`: an absolute URI without fragment that this server
-    /// serves. Returns the audience for the token.
-    pub fn audience(&self, resource: Option<&str>) -> Result<String, OAuthError> {
-        let mcp = self.mcp_resource();
+    /// Resolves a token request's RFC 8707 `resource` for `client` (SPEC §10.1) and
+    /// returns the token audience. A resource must be an absolute URI without fragment
+    /// that the client is granted: the built-in `<issuer>/mcp` or one of its servers
+    /// (`<issuer>/mcp/<slug>` for a gateway, the resource URL of an external one). An
+    /// unknown resource and one not granted get the same answer. Without `resource`: the
+    /// client's only resource, else the built-in one if granted, else `invalid_target`.
+    pub fn audience(
+        &self,
+        client: &CredentialRow,
+        resource: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let mut granted: Vec<String> = Vec::with_capacity(client.servers.len() + 1);
+        if client.builtin_mcp {
+            granted.push(self.mcp_resource());
+        }
+        granted.extend(client.servers.iter().map(|s| self.server_resource(s)));
         let Some(resource) = resource else {
-            return Ok(mcp);
+            return match granted.as_slice() {
+                [only] => Ok(only.clone()),
+                _ if client.builtin_mcp => Ok(self.mcp_resource()),
+                _ => Err(OAuthError::InvalidTarget(
+                    "this credential is granted several MCP servers: name one with the resource parameter",
+                )),
+            };
         };
         let absolute = resource.split_once("://").is_some_and(|(scheme, rest)| {
             !scheme.is_empty()
@@ -332,12 +350,22 @@ impl Issuer {
                 "resource must be an absolute URI without a fragment",
             ));
         }
-        if resource.trim_end_matches('/') == mcp {
-            Ok(mcp)
-        } else {
-            Err(OAuthError::InvalidTarget(
-                "this server issues tokens only for its MCP endpoint",
+        let wanted = resource.trim_end_matches('/');
+        granted
+            .into_iter()
+            .find(|g| g.trim_end_matches('/') == wanted)
+            .ok_or(OAuthError::InvalidTarget(
+                "this credential is not granted that resource",
             ))
+    }
+
+    /// The resource identifier of a granted server.
+    #[must_use]
+    pub fn server_resource(&self, server: &store::GrantedServer) -> String {
+        if server.mode == crate::servers::Mode::External.as_str() {
+            server.resource_url.clone().unwrap_or_default()
+        } else {
+            crate::servers::gateway_resource(&self.issuer, &server.slug)
         }
     }
 }
@@ -379,7 +407,7 @@ pub fn grant(
         }
         None => granted.join(" "),
     };
-    let aud = issuer.audience(params.get("resource"))?;
+    let aud = issuer.audience(client, params.get("resource"))?;
     let claims = Claims {
         iss: issuer.issuer.clone(),
         sub: client.client_id.clone(),
@@ -476,22 +504,24 @@ pub async fn introspect(
     if !may_see || claims.iss != issuer.issuer || claims.exp <= now {
         return Ok(None);
     }
-    if token_credential(pool, &claims, now).await?.is_none() {
+    if token_credential(pool, &claims, now, None).await?.is_none() {
         return Ok(None);
     }
     Ok(Some(claims))
 }
 
 /// The credential behind a token whose signature and times are valid, if the token is
-/// still usable: not revoked itself, and its credential neither revoked nor expired.
+/// still usable: not revoked itself, its credential neither revoked nor expired, and —
+/// at a gateway server (`server_id`) — the credential still granted that server.
 /// One query, so the MCP endpoint pays a single indexed lookup per call.
 pub async fn token_credential(
     pool: &Pool,
     claims: &Claims,
     now: UnixTime,
+    server_id: Option<i64>,
 ) -> Result<Option<CredentialRow>, StoreError> {
     Ok(
-        store::credential_for_token(pool, &claims.client_id, &claims.jti)
+        store::credential_for_token(pool, &claims.client_id, &claims.jti, server_id)
             .await?
             .filter(|row| {
                 credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
@@ -612,15 +642,49 @@ mod tests {
         );
     }
 
+    fn client(builtin_mcp: bool, servers: &[(&str, &str, Option<&str>)]) -> CredentialRow {
+        CredentialRow {
+            id: 1,
+            user_id: 1,
+            client_id: "clv_x".into(),
+            secret_hash: Vec::new(),
+            name: "c".into(),
+            description: String::new(),
+            scopes: "mcp".into(),
+            created_at: 0,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            tokens_issued: 0,
+            builtin_mcp,
+            allowed_tools: String::new(),
+            servers: servers
+                .iter()
+                .enumerate()
+                .map(|(i, (slug, mode, url))| store::GrantedServer {
+                    id: i64::try_from(i).unwrap_or_default() + 1,
+                    slug: (*slug).into(),
+                    name: (*slug).into(),
+                    mode: (*mode).into(),
+                    resource_url: url.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+
     #[test]
-    fn resources_must_be_absolute_and_served_here() {
+    fn resources_must_be_absolute_and_granted() {
         let issuer = Issuer {
             issuer: "https://c.example".into(),
             token_ttl: 60,
         };
-        assert_eq!(issuer.audience(None), Ok("https://c.example/mcp".into()));
+        let builtin = client(true, &[]);
         assert_eq!(
-            issuer.audience(Some("https://c.example/mcp/")),
+            issuer.audience(&builtin, None),
+            Ok("https://c.example/mcp".into())
+        );
+        assert_eq!(
+            issuer.audience(&builtin, Some("https://c.example/mcp/")),
             Ok("https://c.example/mcp".into())
         );
         for bad in [
@@ -629,12 +693,60 @@ mod tests {
             "https://other.example/mcp",
             "https://c.example/mcp#x",
             "://x",
+            "https://c.example/mcp/docs",
         ] {
             assert_eq!(
-                issuer.audience(Some(bad)).map_err(|e| e.code()),
+                issuer.audience(&builtin, Some(bad)).map_err(|e| e.code()),
                 Err("invalid_target"),
                 "{bad}"
             );
         }
+
+        let both = client(
+            true,
+            &[
+                ("docs", "gateway", None),
+                ("ext", "external", Some("https://mcp.example.com/mcp")),
+            ],
+        );
+        assert_eq!(
+            issuer.audience(&both, None),
+            Ok("https://c.example/mcp".into())
+        );
+        assert_eq!(
+            issuer.audience(&both, Some("https://c.example/mcp/docs")),
+            Ok("https://c.example/mcp/docs".into())
+        );
+        assert_eq!(
+            issuer.audience(&both, Some("https://mcp.example.com/mcp")),
+            Ok("https://mcp.example.com/mcp".into())
+        );
+        assert_eq!(
+            issuer
+                .audience(&both, Some("https://c.example/mcp/wiki"))
+                .map_err(|e| e.code()),
+            Err("invalid_target")
+        );
+
+        let only_docs = client(false, &[("docs", "gateway", None)]);
+        assert_eq!(
+            issuer.audience(&only_docs, None),
+            Ok("https://c.example/mcp/docs".into())
+        );
+        assert_eq!(
+            issuer
+                .audience(&only_docs, Some("https://c.example/mcp"))
+                .map_err(|e| e.code()),
+            Err("invalid_target")
+        );
+        let two = client(
+            false,
+            &[("docs", "gateway", None), ("wiki", "gateway", None)],
+        );
+        let error = issuer.audience(&two, None);
+        assert!(
+            matches!(&error, Err(OAuthError::InvalidTarget(d)) if d.contains("resource")),
+            "{error:?}"
+        );
     }
 }

@@ -32,6 +32,9 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// A write lost a race with another change (the message says which).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -90,29 +93,45 @@ pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
 }
 
 /// A stored user, with the password hash (PHC string) for verification.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub email: String,
     pub password_hash: String,
     pub created_at: UnixTime,
+    pub is_admin: bool,
 }
 
-/// Inserts a user; `Ok(None)` when the (normalised) email is already taken.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("is_admin", &self.is_admin)
+            .finish_non_exhaustive()
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, password_hash, created_at, is_admin";
+
+/// Inserts a user; `Ok(None)` when the (normalised) email is already taken. The first
+/// account of an installation is its administrator, and so is one created with `admin`.
 pub async fn insert_user(
     pool: &Pool,
     email: &str,
     password_hash: &str,
+    admin: bool,
     now: UnixTime,
 ) -> Result<Option<i64>, StoreError> {
     let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3)
+        "INSERT INTO users (email, password_hash, created_at, is_admin)
+         VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM users))
          ON CONFLICT (email) DO NOTHING
          RETURNING id",
     )
     .bind(email)
     .bind(password_hash)
     .bind(now)
+    .bind(admin)
     .fetch_optional(pool)
     .await?;
     Ok(inserted)
@@ -120,9 +139,9 @@ pub async fn insert_user(
 
 /// Finds a user by normalised email.
 pub async fn user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(
-        "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
-    )
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
     .bind(email)
     .fetch_optional(pool)
     .await?)
@@ -130,12 +149,12 @@ pub async fn user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, 
 
 /// Finds a user by id.
 pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(
-        "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
 }
 
 /// A stored credential (never the secret: only its keyed hash).
@@ -154,10 +173,27 @@ pub struct CredentialRow {
     pub revoked_at: Option<UnixTime>,
     pub last_used_at: Option<UnixTime>,
     pub tokens_issued: i64,
+    /// Whether the built-in `<issuer>/mcp` is granted.
+    pub builtin_mcp: bool,
+    /// Tool names this credential may call at the gateway, space-separated; empty: all.
+    pub allowed_tools: String,
+    /// The MCP servers granted (filled by the lookups that need them).
+    #[sqlx(skip)]
+    pub servers: Vec<GrantedServer>,
+}
+
+/// A server a credential is granted: enough to resolve a token request's `resource`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GrantedServer {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub mode: String,
+    pub resource_url: Option<String>,
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
-     created_at, expires_at, revoked_at, last_used_at, tokens_issued";
+     created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools";
 
 /// The values of a new credential row.
 #[derive(Debug, Clone)]
@@ -170,14 +206,24 @@ pub struct NewCredentialRow<'a> {
     pub scopes: &'a str,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
+    pub builtin_mcp: bool,
+    pub allowed_tools: &'a str,
+    /// Ids of the MCP servers granted.
+    pub server_ids: &'a [i64],
 }
 
-/// Inserts a credential and returns its row id.
-pub async fn insert_credential(pool: &Pool, new: &NewCredentialRow<'_>) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
+/// Inserts a credential with its server grants, in one transaction, and returns its
+/// row id. `Ok(None)` when a granted server no longer exists.
+pub async fn insert_credential(
+    pool: &Pool,
+    new: &NewCredentialRow<'_>,
+) -> Result<Option<i64>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
-             (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
+              builtin_mcp, allowed_tools)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          RETURNING id",
     )
     .bind(new.user_id)
@@ -188,7 +234,39 @@ pub async fn insert_credential(pool: &Pool, new: &NewCredentialRow<'_>) -> Resul
     .bind(new.scopes)
     .bind(new.created_at)
     .bind(new.expires_at)
-    .fetch_one(pool)
+    .bind(new.builtin_mcp)
+    .bind(new.allowed_tools)
+    .fetch_one(&mut *tx)
+    .await?;
+    for server_id in new.server_ids {
+        let granted = sqlx::query(
+            "INSERT INTO credential_servers (credential_id, server_id)
+             SELECT $1, id FROM mcp_servers WHERE id = $2",
+        )
+        .bind(id)
+        .bind(server_id)
+        .execute(&mut *tx)
+        .await?;
+        if granted.rows_affected() == 0 {
+            return Ok(None);
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// The servers granted to a credential, by name.
+pub async fn granted_servers(
+    pool: &Pool,
+    credential_id: i64,
+) -> Result<Vec<GrantedServer>, StoreError> {
+    Ok(sqlx::query_as::<_, GrantedServer>(
+        "SELECT s.id, s.slug, s.name, s.mode, s.resource_url
+         FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
+         WHERE cs.credential_id = $1 ORDER BY s.name, s.id",
+    )
+    .bind(credential_id)
+    .fetch_all(pool)
     .await?)
 }
 
@@ -216,31 +294,47 @@ pub async fn list_credentials(
     Ok((rows, total))
 }
 
-/// A credential by client id, whoever owns it (for client authentication).
+/// A credential by client id, whoever owns it, with its granted servers (for client
+/// authentication and the token grant).
 pub async fn credential_by_client_id(
     pool: &Pool,
     client_id: &str,
 ) -> Result<Option<CredentialRow>, StoreError> {
-    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+    let row = sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
     ))
     .bind(client_id)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    row.servers = granted_servers(pool, row.id).await?;
+    Ok(Some(row))
 }
 
-/// The credential a token was issued to, unless the token's id has been revoked.
+/// The credential a token was issued to, unless the token's id has been revoked — and,
+/// for a token presented at a gateway server, unless that server's grant is gone (the
+/// server was removed). One query per call.
 pub async fn credential_for_token(
     pool: &Pool,
     client_id: &str,
     jti: &str,
+    server_id: Option<i64>,
 ) -> Result<Option<CredentialRow>, StoreError> {
+    let granted = if server_id.is_some() {
+        "AND EXISTS (SELECT 1 FROM credential_servers cs \
+         WHERE cs.credential_id = credentials.id AND cs.server_id = $3)"
+    } else {
+        "AND $3 IS NULL"
+    };
     Ok(sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
+         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted}"
     ))
     .bind(client_id)
     .bind(jti)
+    .bind(server_id)
     .fetch_optional(pool)
     .await?)
 }
@@ -420,6 +514,132 @@ pub async fn prune_revoked_tokens(pool: &Pool, now: UnixTime) -> Result<u64, Sto
     )
 }
 
+/// The stored form of an MCP server (see [`crate::servers`]).
+#[derive(Clone, sqlx::FromRow)]
+pub struct ServerRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub mode: String,
+    pub upstream_url: Option<String>,
+    pub resource_url: Option<String>,
+    pub header_name: Option<String>,
+    pub header_value_sealed: Option<Vec<u8>>,
+    pub created_at: UnixTime,
+}
+
+const SERVER_COLUMNS: &str = "id, slug, name, mode, upstream_url, resource_url, header_name, \
+     header_value_sealed, created_at";
+
+/// The values of a new server row.
+pub struct NewServerRow<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub mode: &'a str,
+    pub upstream_url: Option<&'a str>,
+    pub resource_url: Option<&'a str>,
+    pub header_name: Option<&'a str>,
+    pub header_value_sealed: Option<&'a [u8]>,
+    pub now: UnixTime,
+}
+
+/// Inserts a server; `Ok(None)` when its slug or resource URL is taken.
+pub async fn insert_server(pool: &Pool, new: &NewServerRow<'_>) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "INSERT INTO mcp_servers
+             (slug, name, mode, upstream_url, resource_url, header_name, header_value_sealed,
+              created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(new.slug)
+    .bind(new.name)
+    .bind(new.mode)
+    .bind(new.upstream_url)
+    .bind(new.resource_url)
+    .bind(new.header_name)
+    .bind(new.header_value_sealed)
+    .bind(new.now)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Every server, by name.
+pub async fn list_servers(pool: &Pool) -> Result<Vec<ServerRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ServerRow>(&format!(
+        "SELECT {SERVER_COLUMNS} FROM mcp_servers ORDER BY name, id"
+    ))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One server by slug.
+pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ServerRow>(&format!(
+        "SELECT {SERVER_COLUMNS} FROM mcp_servers WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Removes a server with its grants and usage; `false` when there is none.
+pub async fn remove_server(pool: &Pool, slug: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM mcp_servers WHERE slug = $1")
+        .bind(slug)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+/// One batch of gateway usage: `((credential id, server id, tool, day), (calls, errors))`.
+pub type GatewayUsageBatch = Vec<((i64, i64, String, i64), (i64, i64))>;
+
+/// Adds batched gateway usage counts, one row per credential, server, tool and day.
+pub async fn add_gateway_usage(pool: &Pool, batch: &GatewayUsageBatch) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
+        // A server or credential removed since the calls were counted takes its counts along.
+        sqlx::query(
+            "INSERT INTO gateway_usage (credential_id, server_id, tool, day, calls, errors)
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE EXISTS (SELECT 1 FROM mcp_servers WHERE id = $2)
+               AND EXISTS (SELECT 1 FROM credentials WHERE id = $1)
+             ON CONFLICT (credential_id, server_id, tool, day)
+             DO UPDATE SET calls = gateway_usage.calls + excluded.calls,
+                           errors = gateway_usage.errors + excluded.errors",
+        )
+        .bind(credential_id)
+        .bind(server_id)
+        .bind(tool)
+        .bind(day)
+        .bind(calls)
+        .bind(errors)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A credential's gateway usage: `(server name, tool, calls, errors)` summed over days.
+pub async fn gateway_usage_for(
+    pool: &Pool,
+    credential_id: i64,
+) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as::<_, (String, String, i64, i64)>(
+        "SELECT s.name, u.tool, SUM(u.calls), SUM(u.errors)
+         FROM gateway_usage u JOIN mcp_servers s ON s.id = u.server_id
+         WHERE u.credential_id = $1
+         GROUP BY s.name, u.tool ORDER BY s.name, u.tool",
+    )
+    .bind(credential_id)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Rows in one of Clavis's own tables (for checks that traffic does not grow them).
 pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
     if ![
@@ -428,6 +648,9 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
         "signing_keys",
         "users",
         "server_secrets",
+        "mcp_servers",
+        "credential_servers",
+        "gateway_usage",
     ]
     .contains(&table)
     {

@@ -28,6 +28,8 @@ pub enum UiError {
     SignedOut,
     #[error("Not found.")]
     NotFound,
+    #[error("Only administrators can do this.")]
+    AdminOnly,
     /// The request did not come from this site's pages (CSRF protection).
     #[error("This request did not come from Clavis's own pages.")]
     Forbidden,
@@ -45,7 +47,7 @@ impl UiError {
         match self {
             Self::Invalid(_) | Self::BadRequest => 400,
             Self::WrongCredentials | Self::SignedOut => 401,
-            Self::SignupClosed | Self::Forbidden => 403,
+            Self::SignupClosed | Self::Forbidden | Self::AdminOnly => 403,
             Self::NotFound => 404,
             Self::Throttled(_) => 429,
             Self::Internal => 500,

@@ -85,6 +85,22 @@ pub fn App() -> impl IntoView {
                     view=routes::credential_revoke::RevokeCredentialPage
                     ssr=SsrMode::Async
                 />
+                <Route path=path!("/servers") view=routes::servers::ServersPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/servers/new")
+                    view=routes::server_new::NewServerPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/servers/remove")
+                    view=routes::server_remove::RemoveServerPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/servers/:slug")
+                    view=routes::server::ServerPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

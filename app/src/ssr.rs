@@ -38,6 +38,10 @@ pub struct ServerContext {
     pub sign_up_per_address: Arc<Throttle<IpAddr>>,
     /// The token endpoint's credential cache, told about revocations made here.
     pub credentials: Arc<CredentialCache>,
+    /// The registered MCP servers as the gateway sees them, reloaded after each change.
+    pub servers: Arc<clavis::servers::Registry>,
+    /// Seals upstream header values.
+    pub master_key: clavis::sealed::MasterKey,
 }
 
 /// The server context; its absence is a wiring bug, reported as an internal error.
@@ -95,5 +99,25 @@ pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> U
     move |e| {
         tracing::error!(error = %e, "{what} failed");
         UiError::Internal
+    }
+}
+
+/// Whether `user` is an administrator (read from the database on every check, so a
+/// change of role takes effect at once).
+pub async fn is_admin(ctx: &ServerContext, user: &SessionUser) -> Result<bool, UiError> {
+    Ok(clavis::store::user_by_id(&ctx.pool, user.id)
+        .await
+        .map_err(internal("reading an account"))?
+        .is_some_and(|row| row.is_admin))
+}
+
+/// The signed-in user if they are an administrator, else [`UiError::AdminOnly`].
+pub async fn require_admin() -> Result<SessionUser, UiError> {
+    let user = require_user().await?;
+    if is_admin(&server_context()?, &user).await? {
+        Ok(user)
+    } else {
+        tracing::warn!(user_id = user.id, "administrator action refused");
+        Err(UiError::AdminOnly)
     }
 }

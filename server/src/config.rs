@@ -30,6 +30,14 @@ pub enum Command {
         /// The account's email address.
         #[arg(long)]
         email: String,
+        /// Make the account an administrator (the first account always is one).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Manage the MCP servers Clavis protects (output is JSON).
+    Server {
+        #[command(subcommand)]
+        action: ServerCommand,
     },
     /// Manage the access-token signing keys.
     Keys {
@@ -49,6 +57,41 @@ pub enum KeysCommand {
     /// Make a new signing key current. The previous key stays published until every
     /// token it signed has expired; running servers pick the new key up within seconds.
     Rotate,
+}
+
+/// MCP server management without the dashboard.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Register an MCP server. With `--upstream-header-name`, the header's value is read
+    /// from the first line of standard input (it never appears in the process list).
+    Add {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// URL path segment: the gateway serves it at <issuer>/mcp/<slug>.
+        #[arg(long)]
+        slug: String,
+        /// `gateway` (Clavis forwards to the upstream URL) or `external` (the server
+        /// checks Clavis tokens itself).
+        #[arg(long)]
+        mode: String,
+        /// Gateway: where Clavis forwards requests (http or https).
+        #[arg(long, default_value = "")]
+        upstream_url: String,
+        /// External: the server's resource identifier (token audience).
+        #[arg(long, default_value = "")]
+        resource_url: String,
+        /// Gateway: a header Clavis adds to every upstream request (value from stdin).
+        #[arg(long, default_value = "")]
+        upstream_header_name: String,
+    },
+    /// List the registered servers (no header values).
+    List,
+    /// Remove a server: its tokens stop working at the gateway at once.
+    Remove {
+        /// The server's slug.
+        slug: String,
+    },
 }
 
 /// Credential management without the dashboard.
@@ -154,6 +197,26 @@ pub struct Settings {
         global = true
     )]
     pub address_failure_period_ms: u32,
+    /// File holding the master key that seals stored secrets (created `0600` on first
+    /// start) [default: master.key beside the SQLite database, ./data/master.key otherwise].
+    #[arg(long, env = "CLAVIS_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Seconds the gateway waits for an upstream MCP server's answer headers (then 504).
+    #[arg(
+        long,
+        env = "CLAVIS_GATEWAY_TIMEOUT",
+        default_value_t = 60,
+        global = true
+    )]
+    pub gateway_timeout: u32,
+    /// Largest request body the gateway forwards, in bytes (larger: 413).
+    #[arg(
+        long,
+        env = "CLAVIS_GATEWAY_BODY_LIMIT",
+        default_value_t = 4 * 1024 * 1024,
+        global = true
+    )]
+    pub gateway_body_limit: u32,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(
         long,
@@ -188,6 +251,12 @@ pub struct Config {
     /// Failed client authentications: (burst, period) per client id and per address.
     pub client_failures: (u32, u32),
     pub address_failures: (u32, u32),
+    /// The master key file.
+    pub master_key_file: PathBuf,
+    /// How long the gateway waits for an upstream's answer headers.
+    pub gateway_timeout: std::time::Duration,
+    /// Largest gateway request body, in bytes.
+    pub gateway_body_limit: usize,
 }
 
 /// A setting that cannot be used; its `Display` is the one line printed at start.
@@ -274,7 +343,24 @@ impl Config {
                 ),
             )
         })?;
+        let master_key_file = s.master_key_file.clone().unwrap_or_else(|| {
+            sqlite_dir(&s.database_url)
+                .unwrap_or_else(|| PathBuf::from("data"))
+                .join("master.key")
+        });
+        let gateway_timeout = std::time::Duration::from_secs(u64::from(positive(
+            "--gateway-timeout (CLAVIS_GATEWAY_TIMEOUT)",
+            s.gateway_timeout,
+        )?));
+        let gateway_body_limit = usize::try_from(positive(
+            "--gateway-body-limit (CLAVIS_GATEWAY_BODY_LIMIT)",
+            s.gateway_body_limit,
+        )?)
+        .unwrap_or(usize::MAX);
         Ok(Self {
+            master_key_file,
+            gateway_timeout,
+            gateway_body_limit,
             addr,
             database_url: s.database_url.clone(),
             issuer,
@@ -336,6 +422,23 @@ fn parse_issuer(raw: &str) -> Result<(String, String), ConfigError> {
     }
     let issuer = url.as_str().trim_end_matches('/').to_owned();
     Ok((issuer, url.origin().ascii_serialization()))
+}
+
+/// The directory of an SQLite database file (`None` for other databases and in-memory
+/// SQLite).
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(
+        std::path::Path::new(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf),
+    )
 }
 
 /// A database URL fit for messages: any password replaced.
@@ -408,6 +511,24 @@ mod tests {
             Ok("https://id.example.com")
         );
         assert_eq!(config.map(|c| c.is_https()), Ok(true));
+    }
+
+    #[test]
+    fn the_master_key_defaults_to_the_database_directory() {
+        let key = |args: &[&str]| {
+            Config::from_settings(&settings(args))
+                .map(|c| c.master_key_file)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(key(&[]), Ok(PathBuf::from("data/master.key")));
+        assert_eq!(
+            key(&["--database-url", "sqlite:///var/lib/clavis/c.db?mode=rwc"]),
+            Ok(PathBuf::from("/var/lib/clavis/master.key"))
+        );
+        assert_eq!(
+            key(&["--master-key-file", "/etc/clavis/key"]),
+            Ok(PathBuf::from("/etc/clavis/key"))
+        );
     }
 
     #[test]

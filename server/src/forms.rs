@@ -9,8 +9,7 @@ use app::{
     ssr::USER_KEY,
 };
 use axum::{
-    Form,
-    body::Body,
+    body::{Body, Bytes},
     extract::{FromRequest, Request, State},
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
@@ -31,11 +30,13 @@ pub async fn create_credential(State(state): State<AppState>, request: Request) 
         return Redirect::to("/login?next=/credentials/new").into_response();
     };
     let (parts, body) = request.into_parts();
-    let form =
-        Form::<CreateCredential>::from_request(Request::from_parts(parts.clone(), body), &state)
-            .await;
+    let form = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await;
     let (input, result) = match form {
-        Ok(Form(input)) => {
+        Ok(bytes) => {
+            // Form encoding with a `server` field per server checked.
+            let input = CreateCredential::from_pairs(
+                url::form_urlencoded::parse(&bytes).map(|(k, v)| (k, v.into_owned())),
+            );
             let result = create_for(&state.server, &user, input.clone()).await;
             (input, result)
         }
@@ -68,11 +69,8 @@ pub async fn create_credential(State(state): State<AppState>, request: Request) 
 
 fn empty_form() -> CreateCredential {
     CreateCredential {
-        name: String::new(),
-        description: None,
         mcp: Some("on".into()),
-        introspect: None,
-        expires: "never".into(),
-        expires_on: None,
+        servers: None,
+        ..CreateCredential::from_pairs::<&str>([])
     }
 }

@@ -1,8 +1,10 @@
 //! The `clavis` server: configuration, the axum router with the Leptos dashboard, and
 //! the middleware around it. Handlers are thin; the logic lives in the `clavis` core.
 
+pub mod bearer;
 pub mod config;
 pub mod forms;
+pub mod gateway;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
@@ -24,6 +26,8 @@ use clavis::{
     cache::CredentialCache,
     credentials::{self, SecretKey},
     oauth::Issuer,
+    sealed::MasterKey,
+    servers::Registry,
     store,
     throttle::Throttle,
     tokens::Keyring,
@@ -98,6 +102,8 @@ pub struct Database {
     pub sessions: SqliteStore,
     pub secret_key: SecretKey,
     pub keys: Arc<Keyring>,
+    pub master_key: MasterKey,
+    pub servers: Arc<Registry>,
 }
 
 /// Opens the database, applies every migration (ours and the session store's) and
@@ -123,11 +129,21 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
     let keys = load_keys(&pool)
         .await
         .map_err(|e| StartError::Other(format!("cannot load the signing keys: {e}")))?;
+    let master_key = MasterKey::load_or_create(&config.master_key_file).map_err(|e| {
+        StartError::Other(format!("--master-key-file (CLAVIS_MASTER_KEY_FILE): {e}"))
+    })?;
+    let servers = Arc::new(Registry::default());
+    servers
+        .reload(&pool)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the MCP servers: {e}")))?;
     Ok(Database {
         pool,
         sessions: session_store,
         secret_key,
         keys: Arc::new(keys),
+        master_key,
+        servers,
     })
 }
 
@@ -173,6 +189,12 @@ impl AppState {
                 nonzero(config.address_failures.0),
                 Duration::from_millis(u64::from(config.address_failures.1)),
             ),
+            gateway: gateway::Gateway::new(
+                database.servers.clone(),
+                database.master_key.clone(),
+                config.gateway_timeout,
+                config.gateway_body_limit,
+            ),
         });
         let server = ServerContext {
             pool: database.pool,
@@ -187,6 +209,8 @@ impl AppState {
             sign_in_per_address: Arc::new(Throttle::new(nonzero(100), Duration::from_secs(1))),
             sign_up_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(60))),
             credentials,
+            servers: database.servers,
+            master_key: database.master_key,
         };
         Self {
             config: Arc::new(config),
@@ -209,7 +233,7 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.is_https())
         .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
-    Router::new()
+    let everything_else = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .merge(oauth::routes())
@@ -232,8 +256,12 @@ pub fn router(state: AppState) -> Router {
             state.config.clone(),
             middleware::same_origin,
         ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT));
+    // The gateway reads bodies up to its own (larger) limit and needs no session.
+    Router::new()
+        .merge(gateway::routes())
+        .merge(everything_else)
         .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.oauth.clone(),
             middleware::log_requests,
@@ -294,6 +322,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Err(e) = oauth.usage.flush(&oauth.pool).await {
         tracing::error!(error = %e, "writing usage counts at shutdown failed");
     }
+    if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
+        tracing::error!(error = %e, "writing gateway counts at shutdown failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -312,8 +343,14 @@ fn spawn_housekeeping(state: &AppState) {
             if let Err(e) = oauth.usage.flush(&oauth.pool).await {
                 tracing::warn!(error = %e, "writing usage counts failed; will retry");
             }
+            if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
+                tracing::warn!(error = %e, "writing gateway counts failed; will retry");
+            }
             if let Err(e) = oauth.reload_keys().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            if let Err(e) = oauth.gateway.servers.reload(&oauth.pool).await {
+                tracing::warn!(error = %e, "reloading MCP servers failed");
             }
         }
     });

@@ -5,7 +5,7 @@ use std::{io::BufRead, process::ExitCode};
 use clap::Parser;
 use server::{
     StartError,
-    config::{Cli, Command, Config, CredentialCommand, KeysCommand},
+    config::{Cli, Command, Config, CredentialCommand, KeysCommand, ServerCommand},
 };
 
 fn main() -> ExitCode {
@@ -45,7 +45,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             eprintln!("clavis: migrations applied");
             Ok(())
         }
-        Command::CreateUser { email } => {
+        Command::CreateUser { email, admin } => {
             let pool = server::open_database(&config).await?.pool;
             let mut password = String::new();
             std::io::stdin()
@@ -56,13 +56,15 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
                 })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let hasher = clavis::accounts::Hasher::new(1);
-            let user = clavis::accounts::sign_up(&pool, &hasher, &email, password, clavis::now())
-                .await
-                .map_err(|e| StartError::Other(format!("cannot create the account: {e}")))?;
+            let user =
+                clavis::accounts::sign_up(&pool, &hasher, &email, password, admin, clavis::now())
+                    .await
+                    .map_err(|e| StartError::Other(format!("cannot create the account: {e}")))?;
             println!("created account {} (id {})", user.email, user.id);
             Ok(())
         }
         Command::Credential { action } => credential_command(action, &config).await,
+        Command::Server { action } => server_command(action, &config).await,
         Command::Keys {
             action: KeysCommand::Rotate,
         } => {
@@ -179,6 +181,86 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
         }
     }
     // Closing lets the last connection checkpoint the write-ahead log into the database.
+    database.pool.close().await;
+    Ok(())
+}
+
+async fn server_command(action: ServerCommand, config: &Config) -> Result<(), StartError> {
+    use clavis::servers::{self, NewServer, ServerFields};
+
+    let database = server::open_database(config).await?;
+    let pool = &database.pool;
+    let failed = |what: &'static str| {
+        move |e: clavis::store::StoreError| StartError::Other(format!("{what}: {e}"))
+    };
+    let describe = |s: &servers::Server| {
+        serde_json::json!({
+            "slug": s.slug,
+            "name": s.name,
+            "mode": s.mode.as_str(),
+            "resource": s.resource(&config.issuer),
+            "upstream_url": s.upstream_url,
+            "upstream_header_name": s.header_name,
+        })
+    };
+    match action {
+        ServerCommand::Add {
+            name,
+            slug,
+            mode,
+            upstream_url,
+            resource_url,
+            upstream_header_name,
+        } => {
+            let mut header_value = String::new();
+            if !upstream_header_name.is_empty() {
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut header_value)
+                    .map_err(|e| {
+                        StartError::Other(format!(
+                            "cannot read the upstream header value from standard input: {e}"
+                        ))
+                    })?;
+            }
+            let fields = ServerFields {
+                name: &name,
+                slug: &slug,
+                mode: &mode,
+                upstream_url: &upstream_url,
+                resource_url: &resource_url,
+                header_name: &upstream_header_name,
+                header_value: header_value.trim_end_matches(['\r', '\n']),
+            };
+            let new = NewServer::parse(&fields, &config.issuer)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            let server = servers::create(pool, &database.master_key, &new, clavis::now())
+                .await
+                .map_err(failed("registering the server"))?
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            println!("{}", describe(&server));
+        }
+        ServerCommand::List => {
+            let list = servers::list(pool)
+                .await
+                .map_err(failed("listing servers"))?;
+            println!(
+                "{}",
+                serde_json::Value::Array(list.iter().map(describe).collect())
+            );
+        }
+        ServerCommand::Remove { slug } => {
+            let removed = clavis::store::remove_server(pool, &slug)
+                .await
+                .map_err(failed("removing the server"))?;
+            if !removed {
+                return Err(StartError::Other(format!(
+                    "no MCP server with the slug {slug}"
+                )));
+            }
+            println!("{}", serde_json::json!({ "slug": slug, "removed": true }));
+        }
+    }
     database.pool.close().await;
     Ok(())
 }

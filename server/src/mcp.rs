@@ -11,12 +11,12 @@ use std::sync::Arc;
 use axum::{
     Json, Router,
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    http::request::Parts,
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
 };
-use clavis::{UnixTime, civil, oauth, tokens::Claims};
+use clavis::civil;
 use rmcp::{
     ErrorData, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::Extension},
@@ -30,19 +30,9 @@ use rmcp::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{AppState, BODY_LIMIT, oauth::OAuthState};
+use crate::{AppState, BODY_LIMIT, bearer, oauth::OAuthState};
 
-/// The scope a token needs for `/mcp`.
-pub const SCOPE: &str = "mcp";
-
-/// Who is calling, as established by the Bearer middleware and read by the tools.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub credential_name: String,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    pub token_expires_at: UnixTime,
-}
+pub use crate::bearer::{Caller, SCOPE};
 
 /// What `whoami` answers (its structured content; the text content is the same JSON).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -154,144 +144,47 @@ fn allowed_hosts(issuer_origin: &str) -> Vec<String> {
 
 /// RFC 9728 protected-resource metadata for `<issuer>/mcp`.
 async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
-    let issuer = &state.issuer;
+    resource_metadata(
+        &state.issuer.issuer,
+        &state.issuer.mcp_resource(),
+        "Clavis MCP endpoint",
+    )
+}
+
+/// An RFC 9728 protected-resource metadata document for a resource this issuer protects.
+pub fn resource_metadata(issuer: &str, resource: &str, name: &str) -> Response {
     let body = json!({
-        "resource": issuer.mcp_resource(),
-        "authorization_servers": [issuer.issuer],
+        "resource": resource,
+        "authorization_servers": [issuer],
         "scopes_supported": [SCOPE],
         "bearer_methods_supported": ["header"],
-        "resource_name": "Clavis MCP endpoint",
+        "resource_name": name,
     });
     crate::oauth::cacheable(Json(body).into_response())
 }
 
-/// Why a request to `/mcp` is refused (RFC 6750 §3).
-enum Refusal {
-    /// No Bearer token in the `Authorization` header.
-    NoToken,
-    /// A token was sent and is not acceptable.
-    InvalidToken(String),
-    /// The token is valid but lacks the `mcp` scope.
-    InsufficientScope,
-    /// The database could not be asked.
-    Unavailable,
-}
-
-impl Refusal {
-    fn into_response(self, issuer: &oauth::Issuer) -> Response {
-        let metadata = format!("{}/.well-known/oauth-protected-resource/mcp", issuer.issuer);
-        let (status, challenge, body) = match self {
-            Self::NoToken => (
-                StatusCode::UNAUTHORIZED,
-                format!("Bearer resource_metadata=\"{metadata}\""),
-                json!({ "error_description": "send an access token in the Authorization header: Bearer <token>" }),
-            ),
-            Self::InvalidToken(why) => (
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "Bearer resource_metadata=\"{metadata}\", error=\"invalid_token\", error_description=\"{why}\""
-                ),
-                json!({ "error": "invalid_token", "error_description": why }),
-            ),
-            Self::InsufficientScope => (
-                StatusCode::FORBIDDEN,
-                format!(
-                    "Bearer resource_metadata=\"{metadata}\", error=\"insufficient_scope\", scope=\"{SCOPE}\""
-                ),
-                json!({ "error": "insufficient_scope", "error_description": "the token lacks the mcp scope", "scope": SCOPE }),
-            ),
-            Self::Unavailable => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(json!({ "error": "temporarily_unavailable" })),
-                )
-                    .into_response();
-            }
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    }
-}
-
-/// The Bearer token of an `Authorization` header (scheme matched case-insensitively).
-/// `None` when there is no header or it is not Bearer: RFC 6750 answers that without an
-/// error code. Tokens in the query string or the body are never looked at.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Refusal::InvalidToken(
-            "more than one Authorization header".into(),
-        ));
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| Refusal::InvalidToken("the Authorization header is not ASCII".into()))?;
-    let Some(token) = oauth::scheme_credentials(value, "bearer") else {
-        return Ok(None);
-    };
-    if token.is_empty() {
-        return Err(Refusal::InvalidToken("the Bearer token is empty".into()));
-    }
-    Ok(Some(token))
-}
-
-/// Checks the token in front of `/mcp`: signature by a published key, `typ`, issuer,
-/// audience `<issuer>/mcp`, expiry, its id not revoked, its credential active, scope
-/// `mcp`. The caller then travels to the tools in the request extensions.
+/// Checks the token in front of `/mcp` (see [`bearer::authorize`]); the caller then
+/// travels to the tools in the request extensions.
 async fn require_bearer(
     State(state): State<Arc<OAuthState>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match authorize(&state, request.headers()).await {
+    let audience = state.issuer.mcp_resource();
+    let metadata_url = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        state.issuer.issuer
+    );
+    let resource = bearer::Resource {
+        audience: &audience,
+        metadata_url: &metadata_url,
+        server_id: None,
+    };
+    match bearer::authorize(&state, request.headers(), &resource).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(refusal) => refusal.into_response(&state.issuer),
+        Err(refusal) => refusal.into_response(&metadata_url),
     }
-}
-
-async fn authorize(state: &OAuthState, headers: &HeaderMap) -> Result<Caller, Refusal> {
-    let token = bearer_token(headers)?.ok_or(Refusal::NoToken)?;
-    let now = clavis::now();
-    let claims: Claims = state
-        .keys()
-        .verify(
-            token,
-            &state.issuer.issuer,
-            &state.issuer.mcp_resource(),
-            now,
-        )
-        .map_err(|e| Refusal::InvalidToken(e.to_string()))?;
-    let credential = oauth::token_credential(&state.pool, &claims, now)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "checking an MCP token: database error");
-            Refusal::Unavailable
-        })?
-        .ok_or_else(|| {
-            Refusal::InvalidToken(
-                "the token or its credential has been revoked or has expired".into(),
-            )
-        })?;
-    let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
-    if !scopes.iter().any(|s| s == SCOPE) {
-        return Err(Refusal::InsufficientScope);
-    }
-    Ok(Caller {
-        credential_name: credential.name,
-        client_id: claims.client_id,
-        scopes,
-        token_expires_at: claims.exp,
-    })
 }

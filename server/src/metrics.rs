@@ -1,5 +1,6 @@
 //! Prometheus metrics in the text exposition format: tokens issued, client
-//! authentication failures by reason, and request latency per route.
+//! authentication failures by reason, request latency per route, and gateway calls,
+//! errors and latency (to the upstream's answer headers) per MCP server.
 
 use std::{
     collections::BTreeMap,
@@ -32,12 +33,49 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The bucket, sum and count lines of `name` with this label (`key="value"`).
+    fn render(&self, out: &mut String, name: &str, label: &str) {
+        for (le, count) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{label},le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{label},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{label}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{label}}} {}", self.count);
+    }
+}
+
+/// One gateway server's counters.
+#[derive(Default)]
+struct GatewayCounters {
+    calls: u64,
+    errors: u64,
+    latency: Histogram,
+}
+
+/// A label value with `\` and `"` escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// The server's counters.
 #[derive(Default)]
 pub struct Metrics {
     tokens_issued: AtomicU64,
     auth_failures: [AtomicU64; REASONS.len()],
     latency: Mutex<BTreeMap<String, Histogram>>,
+    gateway: Mutex<BTreeMap<String, GatewayCounters>>,
 }
 
 impl Metrics {
@@ -54,19 +92,27 @@ impl Metrics {
     /// Records a request's latency under its route (the matched path pattern, never
     /// the raw path, so the label set stays bounded).
     pub fn observe(&self, route: &str, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
         let mut latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        let histogram = match latency.get_mut(route) {
-            Some(h) => h,
-            None => latency.entry(route.to_owned()).or_default(),
-        };
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                histogram.counts[i] += 1;
-            }
+        match latency.get_mut(route) {
+            Some(h) => h.observe(elapsed),
+            None => latency
+                .entry(route.to_owned())
+                .or_default()
+                .observe(elapsed),
         }
-        histogram.count += 1;
-        histogram.sum += seconds;
+    }
+
+    /// Records a gateway call to the server `slug` (a bounded label: registered servers
+    /// only), whether it failed, and the time until the upstream's answer headers.
+    pub fn gateway_call(&self, slug: &str, error: bool, elapsed: Duration) {
+        let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+        let counters = match gateway.get_mut(slug) {
+            Some(c) => c,
+            None => gateway.entry(slug.to_owned()).or_default(),
+        };
+        counters.calls += 1;
+        counters.errors += u64::from(error);
+        counters.latency.observe(elapsed);
     }
 
     /// The text exposition of every metric.
@@ -103,28 +149,44 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE clavis_http_request_duration_seconds histogram");
         let latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
         for (route, h) in latency.iter() {
-            let route = route.replace('\\', "\\\\").replace('"', "\\\"");
-            for (le, count) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "clavis_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {count}"
-                );
+            let label = format!("route=\"{}\"", escape(route));
+            h.render(&mut out, "clavis_http_request_duration_seconds", &label);
+        }
+        drop(latency);
+        let gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, help, kind) in [
+            (
+                "clavis_gateway_calls_total",
+                "Gateway requests, by MCP server.",
+                "counter",
+            ),
+            (
+                "clavis_gateway_errors_total",
+                "Gateway requests answered with an error status (by Clavis or the upstream), by MCP server.",
+                "counter",
+            ),
+            (
+                "clavis_gateway_duration_seconds",
+                "Time to the upstream's answer headers, by MCP server.",
+                "histogram",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (server, c) in gateway.iter() {
+                let label = format!("server=\"{}\"", escape(server));
+                match kind {
+                    "histogram" => c.latency.render(&mut out, name, &label),
+                    _ => {
+                        let value = if name.contains("errors") {
+                            c.errors
+                        } else {
+                            c.calls
+                        };
+                        let _ = writeln!(out, "{name}{{{label}}} {value}");
+                    }
+                }
             }
-            let _ = writeln!(
-                out,
-                "clavis_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "clavis_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "clavis_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
         }
         out
     }

@@ -45,6 +45,8 @@ pub struct OAuthState {
     pub metrics: Metrics,
     pub per_client: Throttle<String>,
     pub per_address: Throttle<IpAddr>,
+    /// The MCP gateway (it shares the token check and the counters).
+    pub gateway: crate::gateway::Gateway,
 }
 
 impl OAuthState {

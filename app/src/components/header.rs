@@ -13,7 +13,16 @@ pub fn SiteHeader(user: Option<SessionUser>) -> impl IntoView {
             <A href="/" attr:class="brand">
                 "Clavis"
             </A>
-            {user.map(|user| view! { <SignOutForm email=user.email/> })}
+            {user
+                .map(|user| {
+                    view! {
+                        <nav class="site-nav" aria-label="Main">
+                            <A href="/credentials">"Credentials"</A>
+                            <A href="/servers">"MCP servers"</A>
+                        </nav>
+                        <SignOutForm email=user.email/>
+                    }
+                })}
         </header>
     }
 }

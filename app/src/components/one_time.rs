@@ -14,15 +14,24 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         name,
         scopes,
         issuer,
+        servers,
     } = created;
     let token_url = format!("{issuer}/mcp/oauth/token");
-    let mcp_url = format!("{issuer}/mcp");
+    // The URL MCP clients are given: the first server granted (the built-in one by default).
+    let mcp_url = servers
+        .first()
+        .map_or_else(|| format!("{issuer}/mcp"), |(_, url)| url.clone());
+    let resource = if servers.len() > 1 {
+        format!(" \\\n  -d resource='{mcp_url}'")
+    } else {
+        String::new()
+    };
     let scope = scopes.join(" ");
     let env = format!(
         "export CLAVIS_CLIENT_ID='{client_id}'\nexport CLAVIS_CLIENT_SECRET='{client_secret}'\nexport CLAVIS_TOKEN_URL='{token_url}'"
     );
     let curl = format!(
-        "curl -s -X POST \"$CLAVIS_TOKEN_URL\" \\\n  -u \"$CLAVIS_CLIENT_ID:$CLAVIS_CLIENT_SECRET\" \\\n  -d grant_type=client_credentials -d scope='{scope}'"
+        "curl -s -X POST \"$CLAVIS_TOKEN_URL\" \\\n  -u \"$CLAVIS_CLIENT_ID:$CLAVIS_CLIENT_SECRET\" \\\n  -d grant_type=client_credentials -d scope='{scope}'{resource}"
     );
     let python = format!(
         "import os, httpx\n\ntoken = httpx.post(\n    os.environ[\"CLAVIS_TOKEN_URL\"],\n    auth=(os.environ[\"CLAVIS_CLIENT_ID\"], os.environ[\"CLAVIS_CLIENT_SECRET\"]),\n    data={{\"grant_type\": \"client_credentials\", \"scope\": \"{scope}\"}},\n).raise_for_status().json()[\"access_token\"]"
@@ -33,6 +42,18 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
     let mcp = format!(
         "MCP server URL:  {mcp_url}\nHeader:          Authorization: Bearer <access_token>\n\nClients configured with a URL and headers:\n{{\n  \"mcpServers\": {{\n    \"clavis\": {{\n      \"type\": \"http\",\n      \"url\": \"{mcp_url}\",\n      \"headers\": {{ \"Authorization\": \"Bearer ${{CLAVIS_ACCESS_TOKEN}}\" }}\n    }}\n  }}\n}}\n\nSDKs that do the client-credentials flow themselves (TypeScript\nClientCredentialsProvider, Python ClientCredentialsOAuthProvider) need only:\n  server URL     {mcp_url}\n  client_id      {client_id}\n  client_secret  (the secret above)"
     );
+    let granted = servers
+        .iter()
+        .map(|(name, url)| format!("{name}: {url}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mcp = if servers.len() > 1 {
+        format!(
+            "{mcp}\n\nEvery MCP server this credential may call (a token is for one of them:\nask for it with resource=<URL>; the SDKs do that from the server URL):\n{granted}"
+        )
+    } else {
+        mcp
+    };
     let snippets = [
         ("Environment variables", "Copy environment variables", env),
         ("curl: get an access token", "Copy curl command", curl),

@@ -13,7 +13,10 @@ use leptos_router::components::A;
 use crate::{
     UiError,
     components::{one_time::OneTimeView, signed_in::SignedIn},
-    server_fns::credentials::{CreateCredential, CreatedCredential},
+    server_fns::{
+        credentials::{BUILTIN_LABEL, BUILTIN_VALUE, CreateCredential, CreatedCredential},
+        servers::list_servers,
+    },
 };
 
 /// The outcome of a create form posted without JavaScript, given as context to the
@@ -79,13 +82,35 @@ fn CreateForm(
             </option>
         }
     };
+    // A fresh form grants the built-in server; a re-shown one keeps what was sent.
+    let chosen = prefill
+        .as_ref()
+        .and_then(|p| p.servers.clone())
+        .unwrap_or_else(|| vec![BUILTIN_VALUE.to_owned()]);
+    let allowed_tools = prefill
+        .as_ref()
+        .and_then(|p| p.allowed_tools.clone())
+        .unwrap_or_default();
+    let servers = Resource::new(|| (), |()| list_servers());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match <CreateCredential as leptos::form::FromFormData>::from_event(&ev) {
-            Ok(input) => {
-                create.dispatch(input);
+        match form_pairs(&ev) {
+            Some(pairs) => {
+                create.dispatch(CreateCredential::from_pairs(pairs));
             }
-            Err(_) => create.value().set(Some(Err(UiError::BadRequest))),
+            None => create.value().set(Some(Err(UiError::BadRequest))),
+        }
+    };
+    let server_box = {
+        let chosen = chosen.clone();
+        move |value: String, label: String| {
+            let checked = chosen.contains(&value);
+            view! {
+                <label class="check">
+                    <input type="checkbox" name="server" value=value checked=checked/>
+                    {label}
+                </label>
+            }
         }
     };
     view! {
@@ -113,6 +138,37 @@ fn CreateForm(
                     </label>
                     <p class="hint">"Introspect any token issued by this server."</p>
                 </fieldset>
+                <fieldset>
+                    <legend>"Servers"</legend>
+                    {server_box(BUILTIN_VALUE.to_owned(), BUILTIN_LABEL.to_owned())}
+                    <Suspense fallback=|| ()>
+                        {
+                            let server_box = server_box.clone();
+                            move || {
+                                let server_box = server_box.clone();
+                                Suspend::new(async move {
+                                    servers
+                                        .await
+                                        .map(|list| {
+                                            list.servers
+                                                .into_iter()
+                                                .map(|s| server_box(s.slug, s.name))
+                                                .collect_view()
+                                        })
+                                        .ok()
+                                })
+                            }
+                        }
+                    </Suspense>
+                    <p class="hint">"The MCP servers this credential may get tokens for."</p>
+                </fieldset>
+                <label>
+                    "Allowed tools"
+                    <input type="text" name="allowed_tools" value=allowed_tools autocomplete="off" aria-describedby="tools-hint"/>
+                </label>
+                <p id="tools-hint" class="hint">
+                    "Comma-separated tool names this credential may call through the gateway; empty: every tool."
+                </p>
                 <label>
                     "Expires"
                     <select name="expires">
@@ -135,4 +191,26 @@ fn CreateForm(
             </form>
         </div>
     }
+}
+
+/// The submitted form's fields as `(name, value)` pairs, repeated names kept (one
+/// `server` per server checked).
+#[cfg(feature = "hydrate")]
+fn form_pairs(ev: &leptos::ev::SubmitEvent) -> Option<Vec<(String, String)>> {
+    use wasm_bindgen::JsCast as _;
+    use web_sys::js_sys;
+
+    let form = ev.target()?.dyn_into::<web_sys::HtmlFormElement>().ok()?;
+    let data = web_sys::FormData::new_with_form(&form).ok()?;
+    let mut pairs = Vec::new();
+    for entry in data.entries() {
+        let entry: js_sys::Array = entry.ok()?.dyn_into().ok()?;
+        pairs.push((entry.get(0).as_string()?, entry.get(1).as_string()?));
+    }
+    Some(pairs)
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn form_pairs(_ev: &leptos::ev::SubmitEvent) -> Option<Vec<(String, String)>> {
+    None
 }

@@ -122,6 +122,8 @@ fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> im
         last_used,
         tokens_issued,
         status,
+        servers,
+        allowed_tools,
     } = credential;
     let status_class = format!("status status-{}", status.label().to_lowercase());
     let control = (status != CredentialStatus::Revoked).then(|| {
@@ -145,6 +147,19 @@ fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> im
                     <dt>"Scopes"</dt>
                     <dd>{scopes.join(" ")}</dd>
                 </div>
+                <div>
+                    <dt>"Servers"</dt>
+                    <dd>{servers.join(", ")}</dd>
+                </div>
+                {(!allowed_tools.is_empty())
+                    .then(|| {
+                        view! {
+                            <div>
+                                <dt>"Allowed tools"</dt>
+                                <dd>{allowed_tools.join(", ")}</dd>
+                            </div>
+                        }
+                    })}
                 <div>
                     <dt>"Created"</dt>
                     <dd>{created}</dd>

@@ -6,4 +6,8 @@ pub mod credentials;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod server;
+pub mod server_new;
+pub mod server_remove;
+pub mod servers;
 pub mod signup;

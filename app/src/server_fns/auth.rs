@@ -40,9 +40,16 @@ pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
     ctx.sign_up_per_address
         .take(&client_address_key().await)
         .map_err(throttled("sign-up"))?;
-    let user = clavis::accounts::sign_up(&ctx.pool, &ctx.hasher, &email, password, clavis::now())
-        .await
-        .map_err(account_error("sign-up"))?;
+    let user = clavis::accounts::sign_up(
+        &ctx.pool,
+        &ctx.hasher,
+        &email,
+        password,
+        false,
+        clavis::now(),
+    )
+    .await
+    .map_err(account_error("sign-up"))?;
     tracing::info!(user_id = user.id, "account created");
     start_session(user).await?;
     leptos_axum::redirect("/credentials");

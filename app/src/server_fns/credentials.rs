@@ -2,12 +2,22 @@
 //! function starts from the session user, and every query is filtered by that user:
 //! another person's credential behaves exactly like one that does not exist.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "a server function takes one argument per form field"
+)]
+
 use std::fmt;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::UiError;
+
+/// How the built-in `/mcp` is labelled among a credential's servers.
+pub const BUILTIN_LABEL: &str = "Built-in (whoami)";
+/// Its value in the create form's Servers group (`clavis::servers::BUILTIN`; not a slug).
+pub const BUILTIN_VALUE: &str = "@builtin";
 
 /// Credentials shown per page of the list.
 pub const PAGE_SIZE: u32 = 25;
@@ -43,6 +53,10 @@ pub struct CredentialView {
     pub last_used: String,
     pub tokens_issued: i64,
     pub status: CredentialStatus,
+    /// Names of the MCP servers granted (the built-in one as "Built-in (whoami)").
+    pub servers: Vec<String>,
+    /// Tool names it may call at the gateway; empty: every tool.
+    pub allowed_tools: Vec<String>,
 }
 
 /// One page of the list.
@@ -62,8 +76,10 @@ pub struct CreatedCredential {
     pub client_secret: String,
     pub name: String,
     pub scopes: Vec<String>,
-    /// The issuer, for the snippets (token endpoint, MCP endpoint).
+    /// The issuer, for the snippets (token endpoint).
     pub issuer: String,
+    /// The MCP servers it may call: (name, URL for MCP clients or resource identifier).
+    pub servers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for CreatedCredential {
@@ -89,8 +105,15 @@ pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
         .map_err(internal("listing credentials"))?;
     let now = clavis::now();
     let total_u32 = u32::try_from(total).unwrap_or(u32::MAX);
+    let mut items = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        row.servers = clavis::store::granted_servers(&ctx.pool, row.id)
+            .await
+            .map_err(internal("listing granted servers"))?;
+        items.push(ssr::view(&row, now));
+    }
     Ok(CredentialPage {
-        items: rows.iter().map(|row| ssr::view(row, now)).collect(),
+        items,
         page,
         pages: total_u32.div_ceil(PAGE_SIZE).max(1),
         total,
@@ -112,7 +135,9 @@ pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError
 }
 
 /// Creates a credential. The checkboxes `mcp` and `introspect` send a value only when
-/// checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`).
+/// checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`);
+/// `servers` holds `@builtin` and the slugs of the MCP servers granted; `allowed_tools`
+/// is a comma-separated list (empty: every tool).
 #[server(endpoint = "credentials/create")]
 pub async fn create_credential(
     name: String,
@@ -121,6 +146,8 @@ pub async fn create_credential(
     introspect: Option<String>,
     expires: String,
     expires_on: Option<String>,
+    servers: Option<Vec<String>>,
+    allowed_tools: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -129,8 +156,42 @@ pub async fn create_credential(
         introspect,
         expires,
         expires_on,
+        servers,
+        allowed_tools,
     })
     .await
+}
+
+impl CreateCredential {
+    /// The input from form fields as `(name, value)` pairs, a field repeated for each
+    /// server checked (`server`): how both the browser and the no-JavaScript form post
+    /// read it.
+    pub fn from_pairs<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, String)>) -> Self {
+        let mut input = Self {
+            name: String::new(),
+            description: None,
+            mcp: None,
+            introspect: None,
+            expires: "never".to_owned(),
+            expires_on: None,
+            servers: Some(Vec::new()),
+            allowed_tools: None,
+        };
+        for (name, value) in pairs {
+            match name.as_ref() {
+                "name" => input.name = value,
+                "description" => input.description = Some(value),
+                "mcp" => input.mcp = Some(value),
+                "introspect" => input.introspect = Some(value),
+                "expires" => input.expires = value,
+                "expires_on" => input.expires_on = Some(value),
+                "server" => input.servers.get_or_insert_with(Vec::new).push(value),
+                "allowed_tools" => input.allowed_tools = Some(value),
+                _ => {}
+            }
+        }
+        input
+    }
 }
 
 /// Revokes one of the signed-in person's credentials, at once and for good. Repeating
@@ -163,13 +224,20 @@ pub mod ssr {
         store::CredentialRow,
     };
 
-    use super::{CreateCredential, CreatedCredential, CredentialStatus, CredentialView};
+    use super::{
+        BUILTIN_LABEL, CreateCredential, CreatedCredential, CredentialStatus, CredentialView,
+    };
     use crate::{
         SessionUser, UiError,
         ssr::{ServerContext, internal, require_user, server_context},
     };
 
     pub fn view(row: &CredentialRow, now: clavis::UnixTime) -> CredentialView {
+        let mut servers = Vec::new();
+        if row.builtin_mcp {
+            servers.push(BUILTIN_LABEL.to_owned());
+        }
+        servers.extend(row.servers.iter().map(|s| s.name.clone()));
         CredentialView {
             client_id: row.client_id.clone(),
             name: row.name.clone(),
@@ -188,6 +256,12 @@ pub mod ssr {
                 Status::Expired => CredentialStatus::Expired,
                 Status::Revoked => CredentialStatus::Revoked,
             },
+            servers,
+            allowed_tools: row
+                .allowed_tools
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
@@ -220,16 +294,50 @@ pub mod ssr {
             now,
         )
         .map_err(|e| UiError::Invalid(e.to_string()))?;
+        let known: Vec<(String, i64)> = clavis::servers::list(&ctx.pool)
+            .await
+            .map_err(internal("listing MCP servers"))?
+            .into_iter()
+            .map(|s| (s.slug, s.id))
+            .collect();
+        // A form without the Servers group (an older page, a script) grants the built-in one.
+        let chosen = input
+            .servers
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec![clavis::servers::BUILTIN.to_owned()]);
+        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+        let new = new
+            .grant(
+                &chosen,
+                &known,
+                input.allowed_tools.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| UiError::Invalid(e.to_string()))?;
         let (row, secret) = credentials::create(&ctx.pool, &ctx.secret_key, user.id, &new, now)
             .await
             .map_err(internal("creating a credential"))?;
         tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
+        let issuer = clavis::oauth::Issuer {
+            issuer: ctx.issuer.to_string(),
+            token_ttl: 0,
+        };
+        let mut servers = Vec::new();
+        if row.builtin_mcp {
+            servers.push((BUILTIN_LABEL.to_owned(), issuer.mcp_resource()));
+        }
+        servers.extend(
+            row.servers
+                .iter()
+                .map(|s| (s.name.clone(), issuer.server_resource(s))),
+        );
         Ok(CreatedCredential {
             client_id: row.client_id,
             client_secret: secret.expose().to_owned(),
             name: row.name,
             scopes: new.scopes,
-            issuer: ctx.issuer.to_string(),
+            issuer: issuer.issuer,
+            servers,
         })
     }
 }

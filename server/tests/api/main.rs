@@ -4,6 +4,7 @@
 mod accounts;
 mod binary;
 mod credentials;
+mod gateway;
 mod helpers;
 mod mcp;
 mod oauth;

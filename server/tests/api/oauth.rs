@@ -253,6 +253,9 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         description: String::new(),
         scopes: vec!["mcp".into()],
         expiry: clavis::credentials::Expiry::At(clavis::now() - 1),
+        builtin_mcp: true,
+        server_ids: Vec::new(),
+        allowed_tools: Vec::new(),
     };
     let user = clavis::store::list_credentials(pool, 1, 1, 0)
         .await

@@ -1,0 +1,188 @@
+//! `/servers`: the MCP servers Clavis protects. Everyone signed in sees them;
+//! administrators add and remove them.
+
+use leptos::{either::Either, prelude::*};
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::{
+    components::{alert::ActionError, signed_in::SignedIn},
+    server_fns::servers::{RemoveServer, ServerList, ServerView, list_servers},
+};
+
+#[component]
+pub fn ServersPage() -> impl IntoView {
+    view! {
+        <Title text="MCP servers"/>
+        <SignedIn>
+            <Servers/>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn Servers() -> impl IntoView {
+    let remove = ServerAction::<RemoveServer>::new();
+    let list = Resource::new(move || remove.version().get(), |_| list_servers());
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(list) => Either::Left(view! { <Listing list=list remove=remove/> }),
+                    Err(error) => {
+                        Either::Right(view! { <p class="alert" role="alert">{error.to_string()}</p> })
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Listing(list: ServerList, remove: ServerAction<RemoveServer>) -> impl IntoView {
+    let ServerList { is_admin, servers } = list;
+    view! {
+        <div class="page-head">
+            <h1>"MCP servers"</h1>
+            {is_admin
+                .then(|| {
+                    view! {
+                        <A href="/servers/new" attr:class="button">
+                            "Add server"
+                        </A>
+                    }
+                })}
+        </div>
+        <ActionError action=remove/>
+        {if servers.is_empty() {
+            Either::Left(view! {
+                <div class="empty-state">
+                    <p>
+                        "Clavis can protect your own MCP servers: as a gateway in front of them "
+                        "(programs call Clavis, Clavis forwards), or by issuing tokens that an "
+                        "external server checks itself."
+                    </p>
+                    <p>
+                        {if is_admin {
+                            "None is registered yet. Add one."
+                        } else {
+                            "None is registered yet; an administrator can add them."
+                        }}
+                    </p>
+                </div>
+            })
+        } else {
+            Either::Right(view! {
+                <ul class="credentials">
+                    {servers
+                        .into_iter()
+                        .map(|server| view! { <Row server=server is_admin=is_admin remove=remove/> })
+                        .collect_view()}
+                </ul>
+            })
+        }}
+    }
+}
+
+#[component]
+fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -> impl IntoView {
+    let ServerView {
+        slug,
+        name,
+        mode,
+        resource,
+        upstream_url,
+        header_name,
+    } = server;
+    let control = is_admin
+        .then(|| view! { <RemoveControl slug=slug.clone() name=name.clone() remove=remove/> });
+    view! {
+        <li data-testid="server-row" class="credential">
+            <div class="credential-head">
+                <h2 class="credential-name">
+                    <A href=format!("/servers/{slug}")>{name}</A>
+                </h2>
+                <span class="status">{mode}</span>
+            </div>
+            <dl class="facts">
+                <div>
+                    <dt>"Resource (token audience)"</dt>
+                    <dd>
+                        <code data-testid="resource-url">{resource}</code>
+                    </dd>
+                </div>
+                {upstream_url
+                    .map(|url| {
+                        view! {
+                            <div>
+                                <dt>"Upstream URL"</dt>
+                                <dd>
+                                    <code>{url}</code>
+                                </dd>
+                            </div>
+                        }
+                    })}
+                {header_name
+                    .map(|header| {
+                        view! {
+                            <div>
+                                <dt>"Upstream header"</dt>
+                                <dd>
+                                    <code>{format!("{header}: ••••••••")}</code>
+                                </dd>
+                            </div>
+                        }
+                    })}
+            </dl>
+            {control}
+        </li>
+    }
+}
+
+/// **Remove**, then a confirmation with **Remove server**; without JavaScript the button
+/// leads to a confirmation page.
+#[component]
+fn RemoveControl(slug: String, name: String, remove: ServerAction<RemoveServer>) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let question = format!("Remove “{name}”? ");
+    let slug = StoredValue::new(slug);
+    let ask = move || {
+        view! {
+            <form
+                method="get"
+                action="/servers/remove"
+                class="revoke"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    confirming.set(true);
+                }
+            >
+                <input type="hidden" name="slug" value=slug.get_value()/>
+                <button type="submit" class="secondary">
+                    "Remove"
+                </button>
+            </form>
+        }
+    };
+    view! {
+        <Show when=move || confirming.get() fallback=ask>
+            <div class="confirm" role="group" aria-label="Confirm removal">
+                <p>
+                    {question.clone()}
+                    "Its tokens stop working at the gateway at once, and credentials lose access to it."
+                </p>
+                <div class="actions">
+                    <ActionForm action=remove>
+                        <input type="hidden" name="slug" value=slug.get_value()/>
+                        <button type="submit" class="danger">
+                            "Remove server"
+                        </button>
+                    </ActionForm>
+                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
+            </div>
+        </Show>
+    }
+}

@@ -1,0 +1,173 @@
+//! MCP servers (SPEC §10): every signed-in person sees the list and each server's page;
+//! only administrators register and remove servers (an upstream URL is a request the
+//! server makes on their behalf), checked here on every call, not only in the UI.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::UiError;
+
+/// A server as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerView {
+    pub slug: String,
+    pub name: String,
+    /// `Gateway` or `External`.
+    pub mode: String,
+    /// The resource identifier (token audience).
+    pub resource: String,
+    /// Gateway: the upstream URL (shown to administrators only).
+    pub upstream_url: Option<String>,
+    /// The upstream header's name, if one is configured (its value is never shown).
+    pub header_name: Option<String>,
+}
+
+/// The list, and whether the viewer may change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerList {
+    pub is_admin: bool,
+    pub servers: Vec<ServerView>,
+}
+
+/// What an MCP server needs to verify Clavis tokens (SPEC §10.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerDetail {
+    pub server: ServerView,
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub scope: String,
+}
+
+/// Every registered server, by name.
+#[server(endpoint = "servers/list")]
+pub async fn list_servers() -> Result<ServerList, UiError> {
+    use crate::ssr::{internal, is_admin, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let is_admin = is_admin(&ctx, &user).await?;
+    let servers = clavis::servers::list(&ctx.pool)
+        .await
+        .map_err(internal("listing MCP servers"))?;
+    Ok(ServerList {
+        is_admin,
+        servers: servers
+            .iter()
+            .map(|s| ssr::view(s, &ctx.issuer, is_admin))
+            .collect(),
+    })
+}
+
+/// One server with what it takes to verify tokens for it.
+#[server(endpoint = "servers/get")]
+pub async fn get_server(slug: String) -> Result<ServerDetail, UiError> {
+    use crate::ssr::{internal, is_admin, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let is_admin = is_admin(&ctx, &user).await?;
+    let server = clavis::servers::by_slug(&ctx.pool, &slug)
+        .await
+        .map_err(internal("reading an MCP server"))?
+        .ok_or(UiError::NotFound)?;
+    let issuer = ctx.issuer.to_string();
+    Ok(ServerDetail {
+        server: ssr::view(&server, &issuer, is_admin),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{issuer}/mcp/oauth/introspect"),
+        issuer,
+        scope: "mcp".into(),
+    })
+}
+
+/// Registers a server (administrators only), then goes to the list.
+#[server(endpoint = "servers/add")]
+pub async fn add_server(
+    name: String,
+    slug: String,
+    mode: String,
+    upstream_url: Option<String>,
+    resource_url: Option<String>,
+    header_name: Option<String>,
+    header_value: Option<String>,
+) -> Result<(), UiError> {
+    use clavis::servers::{self, NewServer, ServerFields};
+
+    use crate::ssr::{internal, require_admin, server_context};
+
+    let user = require_admin().await?;
+    let ctx = server_context()?;
+    let fields = ServerFields {
+        name: &name,
+        slug: &slug,
+        mode: &mode,
+        upstream_url: upstream_url.as_deref().unwrap_or_default(),
+        resource_url: resource_url.as_deref().unwrap_or_default(),
+        header_name: header_name.as_deref().unwrap_or_default(),
+        header_value: header_value.as_deref().unwrap_or_default(),
+    };
+    let new =
+        NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
+    let server = servers::create(&ctx.pool, &ctx.master_key, &new, clavis::now())
+        .await
+        .map_err(internal("registering an MCP server"))?
+        .map_err(|e| UiError::Invalid(e.to_string()))?;
+    ssr::reload(&ctx).await;
+    tracing::info!(user_id = user.id, server = %server.slug, "MCP server registered");
+    leptos_axum::redirect("/servers");
+    Ok(())
+}
+
+/// Removes a server (administrators only): its tokens stop working at the gateway at once.
+#[server(endpoint = "servers/remove")]
+pub async fn remove_server(slug: String) -> Result<(), UiError> {
+    use crate::ssr::{internal, require_admin, server_context};
+
+    let user = require_admin().await?;
+    let ctx = server_context()?;
+    let removed = clavis::store::remove_server(&ctx.pool, &slug)
+        .await
+        .map_err(internal("removing an MCP server"))?;
+    if !removed {
+        return Err(UiError::NotFound);
+    }
+    ssr::reload(&ctx).await;
+    tracing::info!(user_id = user.id, server = %slug, "MCP server removed");
+    leptos_axum::redirect("/servers");
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side helpers.
+
+    use clavis::servers::{Mode, Server};
+
+    use super::ServerView;
+    use crate::ssr::ServerContext;
+
+    pub fn view(server: &Server, issuer: &str, is_admin: bool) -> ServerView {
+        ServerView {
+            slug: server.slug.clone(),
+            name: server.name.clone(),
+            mode: match server.mode {
+                Mode::Gateway => "Gateway",
+                Mode::External => "External",
+            }
+            .to_owned(),
+            resource: server.resource(issuer),
+            upstream_url: server.upstream_url.clone().filter(|_| is_admin),
+            header_name: server.header_name.clone(),
+        }
+    }
+
+    /// Tells the gateway about a change at once (and the token endpoint's cache, which
+    /// holds credentials with their granted servers).
+    pub async fn reload(ctx: &ServerContext) {
+        if let Err(e) = ctx.servers.reload(&ctx.pool).await {
+            tracing::error!(error = %e, "reloading MCP servers failed");
+        }
+        ctx.credentials.forget_all();
+    }
+}

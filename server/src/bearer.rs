@@ -1,0 +1,164 @@
+//! The one Bearer check in front of every protected resource Clavis serves: the built-in
+//! `/mcp` and each gateway server at `/mcp/<slug>` (SPEC §7, §10.2). A token is accepted
+//! when it is correctly signed by a published key, is an access token (`typ: at+jwt`)
+//! from this issuer for exactly this resource, has not expired, its id is not revoked,
+//! its credential is active (and, at a gateway server, still granted that server), and it
+//! carries the `mcp` scope. Refusals follow RFC 6750 §3 and point at the resource's
+//! RFC 9728 metadata.
+
+use axum::{
+    Json,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use clavis::{UnixTime, oauth};
+use serde_json::json;
+
+use crate::oauth::OAuthState;
+
+/// The scope a token needs at an MCP endpoint.
+pub const SCOPE: &str = "mcp";
+
+/// Who is calling, as established by the Bearer check.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub credential_id: i64,
+    pub credential_name: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub token_expires_at: UnixTime,
+    /// Tool names the credential may call at the gateway; empty: every tool.
+    pub allowed_tools: Vec<String>,
+}
+
+/// The resource a request is for.
+pub struct Resource<'a> {
+    /// Its identifier: the audience its tokens must carry.
+    pub audience: &'a str,
+    /// Its RFC 9728 metadata URL, for the `WWW-Authenticate` challenge.
+    pub metadata_url: &'a str,
+    /// The gateway server's id (`None` for the built-in `/mcp`).
+    pub server_id: Option<i64>,
+}
+
+/// Why a request is refused (RFC 6750 §3).
+#[derive(Debug)]
+pub enum Refusal {
+    /// No Bearer token in the `Authorization` header.
+    NoToken,
+    /// A token was sent and is not acceptable.
+    InvalidToken(String),
+    /// The token is valid but lacks the `mcp` scope.
+    InsufficientScope,
+    /// The database could not be asked.
+    Unavailable,
+}
+
+impl Refusal {
+    /// The answer: `401`/`403` with the challenge naming the resource's metadata, or `503`.
+    #[must_use]
+    pub fn into_response(self, metadata_url: &str) -> Response {
+        let (status, challenge, body) = match self {
+            Self::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer resource_metadata=\"{metadata_url}\""),
+                json!({ "error_description": "send an access token in the Authorization header: Bearer <token>" }),
+            ),
+            Self::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Bearer resource_metadata=\"{metadata_url}\", error=\"invalid_token\", error_description=\"{why}\""
+                ),
+                json!({ "error": "invalid_token", "error_description": why }),
+            ),
+            Self::InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Bearer resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{SCOPE}\""
+                ),
+                json!({ "error": "insufficient_scope", "error_description": "the token lacks the mcp scope", "scope": SCOPE }),
+            ),
+            Self::Unavailable => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({ "error": "temporarily_unavailable" })),
+                )
+                    .into_response();
+            }
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// The Bearer token of an `Authorization` header (scheme matched case-insensitively).
+/// `None` when there is no header or it is not Bearer: RFC 6750 answers that without an
+/// error code. Tokens in the query string or the body are never looked at.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Refusal::InvalidToken(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| Refusal::InvalidToken("the Authorization header is not ASCII".into()))?;
+    let Some(token) = oauth::scheme_credentials(value, "bearer") else {
+        return Ok(None);
+    };
+    if token.is_empty() {
+        return Err(Refusal::InvalidToken("the Bearer token is empty".into()));
+    }
+    Ok(Some(token))
+}
+
+/// Checks the request's token for `resource` (see the module documentation).
+pub async fn authorize(
+    state: &OAuthState,
+    headers: &HeaderMap,
+    resource: &Resource<'_>,
+) -> Result<Caller, Refusal> {
+    let token = bearer_token(headers)?.ok_or(Refusal::NoToken)?;
+    let now = clavis::now();
+    let claims = state
+        .keys()
+        .verify(token, &state.issuer.issuer, resource.audience, now)
+        .map_err(|e| Refusal::InvalidToken(e.to_string()))?;
+    let credential = oauth::token_credential(&state.pool, &claims, now, resource.server_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "checking an MCP token: database error");
+            Refusal::Unavailable
+        })?
+        .ok_or_else(|| {
+            Refusal::InvalidToken(
+                "the token or its credential has been revoked or has expired".into(),
+            )
+        })?;
+    let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
+    if !scopes.iter().any(|s| s == SCOPE) {
+        return Err(Refusal::InsufficientScope);
+    }
+    Ok(Caller {
+        credential_id: credential.id,
+        credential_name: credential.name,
+        client_id: claims.client_id,
+        scopes,
+        token_expires_at: claims.exp,
+        allowed_tools: credential
+            .allowed_tools
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    })
+}

@@ -1,0 +1,421 @@
+//! The MCP gateway (SPEC §10.2): `<issuer>/mcp/<slug>` checks the caller's token exactly
+//! like `/mcp` (one verifier, [`crate::bearer`]) and forwards the request to the server's
+//! upstream URL with a pooled HTTP client (reqwest).
+//!
+//! - Request bodies are read whole (they are single JSON-RPC messages, at most the
+//!   configured limit): their id goes into error answers, their tool name into the
+//!   counts and the allowed-tools rule. Answers stream back as they arrive: an SSE
+//!   event reaches the client as soon as the upstream sends it.
+//! - Forwarded: `Content-Type`, `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`,
+//!   `Last-Event-ID`, the server's upstream header, `X-Clavis-Client-Id` and
+//!   `X-Clavis-Scope`. Nothing else — never `Authorization` or `Cookie`. Back: the
+//!   status, `Content-Type` and `Mcp-Session-Id`.
+//! - A credential limited to some tools sees only those in `tools/list` (JSON or SSE,
+//!   event by event) and gets JSON-RPC `-32602` for any other `tools/call`, answered
+//!   here without reaching the upstream.
+//! - Upstream unreachable: `502`; no answer headers in time: `504`; the upstream's own
+//!   `401`/`403`: `502` (the caller's OAuth is with Clavis). Error bodies are JSON-RPC
+//!   errors naming the server, never its address.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use clavis::{
+    jsonrpc::{self, Inspection},
+    sealed::MasterKey,
+    servers::{self, GatewayUsage, Mode, Registry, Server},
+};
+use futures_util::StreamExt as _;
+use serde_json::Value;
+
+use crate::{AppState, bearer, oauth::OAuthState};
+
+/// Request headers passed to the upstream as they are.
+const FORWARDED: [HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+];
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const CLIENT_ID: HeaderName = HeaderName::from_static("x-clavis-client-id");
+const SCOPE: HeaderName = HeaderName::from_static("x-clavis-scope");
+/// Largest JSON answer read whole to narrow a `tools/list`.
+const TOOLS_LIST_LIMIT: usize = 16 * 1024 * 1024;
+
+/// What the gateway keeps: the servers, the HTTP client, the settings and the counts.
+pub struct Gateway {
+    pub servers: Arc<Registry>,
+    pub master_key: MasterKey,
+    pub usage: GatewayUsage,
+    client: reqwest::Client,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+impl Gateway {
+    /// A gateway waiting `timeout` for answer headers and forwarding bodies up to
+    /// `body_limit` bytes.
+    #[must_use]
+    pub fn new(
+        servers: Arc<Registry>,
+        master_key: MasterKey,
+        timeout: Duration,
+        body_limit: usize,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            // A redirect would send the request (and the upstream header) elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            servers,
+            master_key,
+            usage: GatewayUsage::default(),
+            client,
+            timeout,
+            body_limit,
+        }
+    }
+
+    /// Largest request body forwarded.
+    #[must_use]
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+}
+
+/// The gateway and each gateway server's RFC 9728 metadata.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mcp/{slug}", get(forward).post(forward).delete(forward))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{slug}",
+            get(metadata),
+        )
+}
+
+fn gateway_server(state: &OAuthState, slug: &str) -> Option<Arc<Server>> {
+    state
+        .gateway
+        .servers
+        .get(slug)
+        .filter(|s| s.mode == Mode::Gateway)
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(
+            serde_json::json!({ "error": "not_found", "error_description": "no MCP server here" }),
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/oauth-protected-resource/mcp/<slug>`.
+async fn metadata(State(state): State<Arc<OAuthState>>, Path(slug): Path<String>) -> Response {
+    match gateway_server(&state, &slug) {
+        Some(server) => crate::mcp::resource_metadata(
+            &state.issuer.issuer,
+            &servers::gateway_resource(&state.issuer.issuer, &server.slug),
+            &server.name,
+        ),
+        None => not_found(),
+    }
+}
+
+/// A JSON-RPC error answer with this HTTP status.
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    let mut response = (status, axum::Json(jsonrpc::error(id, code, message))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// What one forwarded request turned into, for the counts.
+struct Outcome {
+    response: Response,
+    error: bool,
+}
+
+/// `POST`, `GET` and `DELETE` on `/mcp/<slug>`.
+async fn forward(
+    State(state): State<Arc<OAuthState>>,
+    Path(slug): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(server) = gateway_server(&state, &slug) else {
+        return not_found();
+    };
+    let issuer = &state.issuer.issuer;
+    let audience = servers::gateway_resource(issuer, &server.slug);
+    let metadata_url = format!(
+        "{issuer}/.well-known/oauth-protected-resource/mcp/{}",
+        server.slug
+    );
+    let resource = bearer::Resource {
+        audience: &audience,
+        metadata_url: &metadata_url,
+        server_id: Some(server.id),
+    };
+    let caller = match bearer::authorize(&state, &headers, &resource).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(&metadata_url),
+    };
+    let started = Instant::now();
+    let body = match axum::body::to_bytes(body, state.gateway.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let message = format!(
+                "the request body is larger than the {} bytes MCP server \"{}\" accepts through Clavis",
+                state.gateway.body_limit, server.name
+            );
+            state
+                .metrics
+                .gateway_call(&server.slug, true, started.elapsed());
+            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &message);
+        }
+    };
+    let inspection = if method == Method::POST {
+        jsonrpc::inspect(&body)
+    } else {
+        Inspection::default()
+    };
+    let outcome = send(
+        &state,
+        &server,
+        &caller,
+        method,
+        &headers,
+        body,
+        &inspection,
+    )
+    .await;
+    state
+        .metrics
+        .gateway_call(&server.slug, outcome.error, started.elapsed());
+    let now = clavis::now();
+    let mut counted = false;
+    for tool in inspection.counted_tools() {
+        state
+            .gateway
+            .usage
+            .record(caller.credential_id, server.id, tool, now, outcome.error);
+        counted = true;
+    }
+    if !counted {
+        state
+            .gateway
+            .usage
+            .record(caller.credential_id, server.id, "", now, outcome.error);
+    }
+    outcome.response
+}
+
+async fn send(
+    state: &OAuthState,
+    server: &Server,
+    caller: &bearer::Caller,
+    method: Method,
+    headers: &HeaderMap,
+    body: Bytes,
+    inspection: &Inspection,
+) -> Outcome {
+    let id = inspection.error_id();
+    let failed = |status: StatusCode, code: i64, message: String| Outcome {
+        response: rpc_error(status, id.clone(), code, &message),
+        error: true,
+    };
+    if let Some(refused) = inspection.refused_call(&caller.allowed_tools) {
+        let refused_id = refused.id.clone().unwrap_or(Value::Null);
+        return Outcome {
+            response: rpc_error(
+                StatusCode::OK,
+                if inspection.batch {
+                    Value::Null
+                } else {
+                    refused_id
+                },
+                -32602,
+                "tool not allowed for this credential",
+            ),
+            error: true,
+        };
+    }
+    let Some(upstream) = server.upstream_url.as_deref() else {
+        return failed(
+            StatusCode::BAD_GATEWAY,
+            -32000,
+            format!("MCP server \"{}\" has no upstream URL", server.name),
+        );
+    };
+    let mut request = state.gateway.client.request(method, upstream);
+    for name in &FORWARDED {
+        for value in headers.get_all(name) {
+            request = request.header(name, value);
+        }
+    }
+    match server.header_value(&state.gateway.master_key) {
+        Ok(Some(value)) => {
+            if let (Some(name), Ok(value)) = (&server.header_name, HeaderValue::from_str(&value)) {
+                request = request.header(name.as_str(), value);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(server = %server.slug, error = %e, "cannot open the upstream header value");
+            return failed(
+                StatusCode::BAD_GATEWAY,
+                -32000,
+                format!("MCP server \"{}\" is misconfigured in Clavis", server.name),
+            );
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&caller.client_id) {
+        request = request.header(CLIENT_ID, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&caller.scopes.join(" ")) {
+        request = request.header(SCOPE, value);
+    }
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    let answer = match tokio::time::timeout(state.gateway.timeout, request.send()).await {
+        Err(_) => {
+            return failed(
+                StatusCode::GATEWAY_TIMEOUT,
+                -32001,
+                format!("MCP server \"{}\" did not answer in time", server.name),
+            );
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(server = %server.slug, error = %without_url(&e), "upstream request failed");
+            return failed(
+                StatusCode::BAD_GATEWAY,
+                -32000,
+                format!("MCP server \"{}\" is unreachable", server.name),
+            );
+        }
+        Ok(Ok(answer)) => answer,
+    };
+    let status = answer.status();
+    if matches!(status.as_u16(), 401 | 403) {
+        tracing::warn!(server = %server.slug, status = status.as_u16(), "upstream refused the gateway's request");
+        return failed(
+            StatusCode::BAD_GATEWAY,
+            -32000,
+            format!(
+                "MCP server \"{}\" refused Clavis's request ({status}): check its upstream header",
+                server.name
+            ),
+        );
+    }
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let session = answer.headers().get(&SESSION_ID).cloned();
+    let tools_list_ids = inspection.tools_list_ids();
+    let narrowing = !caller.allowed_tools.is_empty() && !tools_list_ids.is_empty();
+    let is_sse = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = if !narrowing {
+        Body::from_stream(answer.bytes_stream())
+    } else if is_sse {
+        let narrower = jsonrpc::SseNarrower::new(caller.allowed_tools.clone(), tools_list_ids);
+        let upstream = answer.bytes_stream();
+        Body::from_stream(futures_util::stream::unfold(
+            Some((narrower, upstream)),
+            |state| async move {
+                let (mut narrower, mut upstream) = state?;
+                loop {
+                    match upstream.next().await {
+                        Some(Ok(chunk)) => {
+                            let ready = narrower.push(&chunk);
+                            if !ready.is_empty() {
+                                return Some((Ok(Bytes::from(ready)), Some((narrower, upstream))));
+                            }
+                        }
+                        Some(Err(e)) => return Some((Err(e), None)),
+                        None => {
+                            let rest = narrower.finish();
+                            return (!rest.is_empty()).then(|| (Ok(Bytes::from(rest)), None));
+                        }
+                    }
+                }
+            },
+        ))
+    } else {
+        match read_limited(answer, TOOLS_LIST_LIMIT).await {
+            Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(mut value) => {
+                    jsonrpc::narrow_tools(&mut value, &caller.allowed_tools, &tools_list_ids);
+                    Body::from(value.to_string())
+                }
+                Err(_) => Body::from(bytes),
+            },
+            None => {
+                return failed(
+                    StatusCode::BAD_GATEWAY,
+                    -32000,
+                    format!(
+                        "MCP server \"{}\" sent an unreadable tool list",
+                        server.name
+                    ),
+                );
+            }
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Some(value) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    if let Some(value) = session {
+        response.headers_mut().insert(SESSION_ID, value);
+    }
+    Outcome {
+        response,
+        error: status.is_client_error() || status.is_server_error(),
+    }
+}
+
+/// A reqwest error without the URL it carries (the upstream's address stays in Clavis).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<upstream>");
+    }
+    text
+}
+
+async fn read_limited(answer: reqwest::Response, limit: usize) -> Option<Bytes> {
+    let mut stream = answer.bytes_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if out.len() + chunk.len() > limit {
+            return None;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Some(Bytes::from(out))
+}

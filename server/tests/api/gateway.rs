@@ -1,0 +1,825 @@
+//! The gateway (SPEC §10): a real rmcp MCP server started by each test as the upstream,
+//! reached through `<issuer>/mcp/<slug>` with the rmcp client and hand-built requests.
+//! The upstream records every request it sees, so tests assert what was (and was not)
+//! forwarded by what arrived there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{body::Bytes, http::HeaderMap};
+use futures_util::StreamExt as _;
+use reqwest::StatusCode;
+use rmcp::{
+    ErrorData, ServerHandler, ServiceExt,
+    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    model::{CallToolRequestParams, ProgressNotificationParam, RequestMetaObject},
+    schemars::JsonSchema,
+    tool, tool_handler, tool_router,
+    transport::{
+        StreamableHttpClientTransport,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+        streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        },
+    },
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, send, unique_email};
+
+/// The upstream's tools.
+#[derive(Clone)]
+struct Tools {
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct EchoArgs {
+    text: String,
+}
+
+#[tool_router]
+impl Tools {
+    fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Echoes its text.")]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String {
+        args.text
+    }
+
+    #[tool(description = "A tool some credentials may not call.")]
+    async fn secret(&self) -> String {
+        "the secret tool ran".into()
+    }
+
+    #[tool(description = "Three progress notifications 400 ms apart, then done.")]
+    async fn ticks(
+        &self,
+        meta: RequestMetaObject,
+        peer: rmcp::Peer<rmcp::RoleServer>,
+    ) -> Result<String, ErrorData> {
+        let token = meta
+            .get_progress_token()
+            .ok_or_else(|| ErrorData::invalid_params("send a progress token", None))?;
+        for step in 1..=3 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let _ = peer
+                .notify_progress(ProgressNotificationParam::new(
+                    token.clone(),
+                    f64::from(step),
+                ))
+                .await;
+        }
+        Ok("ticked".into())
+    }
+}
+
+#[tool_handler(router = self.tool_router, name = "upstream")]
+impl ServerHandler for Tools {}
+
+/// An upstream MCP server on a random port: rmcp's Streamable HTTP transport with
+/// sessions and SSE answers, behind a layer that records each request's headers and body.
+struct Upstream {
+    url: String,
+    seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    async fn start() -> Self {
+        let seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+        let service = StreamableHttpService::new(
+            || Ok(Tools::new()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().with_sse_keep_alive(None),
+        );
+        let record = seen.clone();
+        let router =
+            axum::Router::new()
+                .route_service("/mcp", service)
+                .layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let record = record.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                            record
+                                .lock()
+                                .unwrap()
+                                .push((parts.headers.clone(), bytes.clone()));
+                            next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                                .await
+                        }
+                    },
+                ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            url,
+            seen,
+            _server: server,
+        }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| String::from_utf8_lossy(body).into_owned())
+            .collect()
+    }
+}
+
+/// An app whose first account (the administrator) registered `slug` in front of
+/// `upstream_url`, with an upstream header; returns the app and the admin's cookie.
+async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, String) {
+    let app = TestApp::spawn_with(args).await;
+    let admin = app.sign_up(&unique_email()).await;
+    let added = app
+        .call(
+            "servers/add",
+            &[
+                ("name", "Docs search"),
+                ("slug", slug),
+                ("mode", "gateway"),
+                ("upstream_url", upstream_url),
+                ("header_name", "X-Api-Key"),
+                ("header_value", "upstream-key-123"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert!(
+        added.status().is_success(),
+        "{}",
+        added.text().await.unwrap()
+    );
+    (app, admin)
+}
+
+impl TestApp {
+    /// A credential of this cookie's person granted `servers` (`@builtin` or slugs).
+    async fn credential_with(
+        &self,
+        cookie: &str,
+        servers: &[&str],
+        allowed_tools: &str,
+    ) -> (String, String) {
+        let mut form = vec![
+            ("name", "gateway client".to_owned()),
+            ("expires", "never".to_owned()),
+            ("mcp", "on".to_owned()),
+            ("allowed_tools", allowed_tools.to_owned()),
+        ];
+        let keys: Vec<String> = (0..servers.len())
+            .map(|i| format!("servers[{i}]"))
+            .collect();
+        for (key, server) in keys.iter().zip(servers) {
+            form.push((key.as_str(), (*server).to_owned()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = self.call("credentials/create", &form, Some(cookie)).await;
+        let created: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        (
+            created["client_id"].as_str().expect("created").to_owned(),
+            created["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn gateway_url(&self, slug: &str) -> String {
+        self.url(&format!("/mcp/{slug}"))
+    }
+
+    async fn gateway_token(&self, id: &str, secret: &str, slug: &str) -> String {
+        self.access_token(
+            id,
+            secret,
+            &format!(
+                "grant_type=client_credentials&resource={}",
+                self.gateway_url(slug)
+            ),
+        )
+        .await
+    }
+}
+
+async fn rmcp_client(
+    url: &str,
+    token: &str,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token),
+    );
+    ().serve(transport).await.unwrap()
+}
+
+fn initialize() -> Value {
+    json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": { "name": "test", "version": "1" } } })
+}
+
+/// A POST to the gateway with a Bearer token and these extra headers.
+fn post(app: &TestApp, slug: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.gateway_url(slug))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string())
+}
+
+#[tokio::test]
+async fn the_rmcp_client_lists_and_calls_upstream_tools_through_the_gateway() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    // The only server granted: a token request without `resource` is for it.
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let claims = jsonwebtoken::dangerous::insecure_decode::<clavis::tokens::Claims>(&token)
+        .unwrap()
+        .claims;
+    assert_eq!(claims.aud, app.gateway_url("docs"));
+
+    let client = rmcp_client(&app.gateway_url("docs"), &token).await;
+    assert_eq!(
+        client
+            .peer_info()
+            .unwrap()
+            .server_info
+            .as_ref()
+            .unwrap()
+            .name,
+        "upstream"
+    );
+    let mut tools: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    tools.sort();
+    assert_eq!(tools, ["echo", "secret", "ticks"]);
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("echo").with_arguments(
+                json!({ "text": "through the gateway" })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result.content[0].as_text().unwrap().text,
+        "through the gateway"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_listed_headers_reach_the_upstream_and_clavis_sets_its_own() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let response = post(&app, "docs", &token, &initialize())
+        .header("cookie", "clavis_session=stolen")
+        .header("x-clavis-client-id", "clv_forged000000000000000000")
+        .header("x-clavis-scope", "mcp introspect")
+        .header("x-other", "not forwarded")
+        .header("last-event-id", "41")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("mcp-session-id"));
+    let (headers, _) = upstream.seen.lock().unwrap()[0].clone();
+    for absent in ["authorization", "cookie", "x-other"] {
+        assert!(
+            !headers.contains_key(absent),
+            "{absent} reached the upstream"
+        );
+    }
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(values("x-clavis-client-id"), [id.as_str()]);
+    assert_eq!(values("x-clavis-scope"), ["mcp"]);
+    assert_eq!(values("x-api-key"), ["upstream-key-123"]);
+    assert_eq!(values("content-type"), ["application/json"]);
+    assert_eq!(values("accept"), ["application/json, text/event-stream"]);
+    assert_eq!(values("mcp-protocol-version"), ["2025-06-18"]);
+    assert_eq!(values("last-event-id"), ["41"]);
+    // The header value is stored sealed: not in the database file in clear.
+    let db = std::fs::read(&app.db_path).unwrap();
+    assert!(!db.windows(16).any(|w| w == b"upstream-key-123"));
+}
+
+#[tokio::test]
+async fn sessions_pass_through_unchanged_and_delete_ends_them() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let init = post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init.bytes().await);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let ack = post(&app, "docs", &token, &initialized)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), StatusCode::ACCEPTED);
+    // The upstream saw the very id it issued.
+    let seen = upstream.seen.lock().unwrap().last().unwrap().0.clone();
+    assert_eq!(seen["mcp-session-id"], session.as_str());
+
+    let delete = app
+        .client
+        .delete(app.gateway_url("docs"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(delete.status().is_success(), "{}", delete.status());
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+    let gone = post(&app, "docs", &token, &list)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        StatusCode::NOT_FOUND,
+        "the upstream's answer for an ended session"
+    );
+}
+
+#[tokio::test]
+async fn sse_events_reach_the_client_as_the_upstream_sends_them() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let init = post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init.bytes().await);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    post(&app, "docs", &token, &initialized)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+
+    let call = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": { "name": "ticks", "arguments": {}, "_meta": { "progressToken": "p" } } });
+    let started = Instant::now();
+    let response = post(&app, "docs", &token, &call)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let mut progress_at = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while progress_at.len() < text.matches("notifications/progress").count() {
+            progress_at.push(started.elapsed());
+        }
+        if text.contains("ticked") {
+            break;
+        }
+    }
+
+    assert_eq!(progress_at.len(), 3, "{text}");
+    // Sent at about 0.4, 0.8 and 1.2 s: the first arrives long before the last is sent,
+    // and they arrive spread out, not in one buffered burst.
+    assert!(
+        progress_at[0] < Duration::from_millis(1000),
+        "{progress_at:?}"
+    );
+    assert!(
+        progress_at[2] - progress_at[0] >= Duration::from_millis(600),
+        "{progress_at:?}"
+    );
+}
+
+#[tokio::test]
+async fn allowed_tools_narrow_the_list_and_refuse_other_calls_without_the_upstream() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "echo, ticks").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let client = rmcp_client(&app.gateway_url("docs"), &token).await;
+    let mut tools: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    tools.sort();
+    assert_eq!(tools, ["echo", "ticks"]);
+    let refused = client
+        .call_tool(CallToolRequestParams::new("secret"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("tool not allowed"),
+        "{refused}"
+    );
+    client.cancel().await.unwrap();
+
+    // And over plain HTTP: -32602 with the request's id.
+    let call = json!({ "jsonrpc": "2.0", "id": 77, "method": "tools/call",
+        "params": { "name": "secret", "arguments": {} } });
+    let (status, _, body) = send(post(&app, "docs", &token, &call)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["id"], 77);
+    assert_eq!(body["error"]["code"], -32602);
+    assert!(
+        upstream.bodies().iter().all(|b| !b.contains("\"secret\"")),
+        "the upstream never saw a call of the refused tool"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_upstream_is_502_naming_the_server_not_its_address() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dead = format!("http://127.0.0.1:{port}/mcp");
+    let (app, admin) = gateway(&[], "docs", &dead).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let (status, _, body) = send(post(&app, "docs", &token, &initialize())).await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body["id"], 1);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Docs search"), "{message}");
+    assert!(!body.to_string().contains(&port.to_string()), "{body}");
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_is_504_after_the_configured_time() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            open.push(socket);
+        }
+    });
+    let (app, admin) = gateway(&["--gateway-timeout", "1"], "docs", &stalled).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let started = Instant::now();
+    let (status, _, body) = send(post(&app, "docs", &token, &initialize())).await;
+
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["id"], 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    held.abort();
+}
+
+#[tokio::test]
+async fn the_upstreams_own_401_is_a_502_without_its_challenge() {
+    let refusing = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(|| async {
+            (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Bearer realm=\"upstream\"")],
+                "no",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, refusing).await.unwrap() });
+    let (app, admin) = gateway(&[], "docs", &url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let (status, headers, body) = send(post(&app, "docs", &token, &initialize())).await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(!headers.contains_key("www-authenticate"));
+    assert_eq!(body["error"]["code"], -32000);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&["--gateway-body-limit", "2048"], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let big = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": { "name": "echo", "arguments": { "text": "x".repeat(4096) } } });
+
+    let (status, _, body) = send(post(&app, "docs", &token, &big)).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], -32600);
+    assert!(upstream.seen.lock().unwrap().is_empty());
+    // Bodies over the dashboard's 64 KiB but under the default 4 MiB pass.
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let large = json!({ "jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "x".repeat(200_000), "version": "1" } } });
+    let response = post(&app, "docs", &token, &large).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_for_another_resource_revoked_ones_and_removed_servers_are_refused() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["@builtin", "docs"], "").await;
+    let for_builtin = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let for_docs = app.gateway_token(&id, &secret, "docs").await;
+    let metadata = app.url("/.well-known/oauth-protected-resource/mcp/docs");
+
+    // Without a token: the challenge names this server's metadata, which names it.
+    let response = app
+        .client
+        .post(app.gateway_url("docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
+    );
+    let (status, _, document) = send(app.client.get(&metadata)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["resource"], app.gateway_url("docs"));
+    assert_eq!(document["authorization_servers"], json!([app.base]));
+    assert_eq!(document["scopes_supported"], json!(["mcp"]));
+
+    // A token for /mcp is not one for /mcp/docs, nor the reverse.
+    let (status, headers, _) = send(post(&app, "docs", &for_builtin, &initialize())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let wrong_way = app
+        .client
+        .post(app.url("/mcp"))
+        .header("authorization", format!("Bearer {for_docs}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize().to_string());
+    assert_eq!(send(wrong_way).await.0, StatusCode::UNAUTHORIZED);
+
+    // A credential not granted the server gets no token for it.
+    let (other_id, other_secret) = app.credential_with(&admin, &["@builtin"], "").await;
+    let (status, _, body) = app
+        .token(
+            &other_id,
+            &other_secret,
+            &format!(
+                "grant_type=client_credentials&resource={}",
+                app.gateway_url("docs")
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
+
+    // Removing the server stops its tokens at once.
+    assert_eq!(
+        send(post(&app, "docs", &for_docs, &initialize())).await.0,
+        StatusCode::OK
+    );
+    let removed = app
+        .call("servers/remove", &[("slug", "docs")], Some(&admin))
+        .await;
+    assert!(removed.status().is_success());
+    assert_eq!(
+        send(post(&app, "docs", &for_docs, &initialize())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // …even if a server with the same slug is registered again: the grant went with it.
+    let again = app
+        .call(
+            "servers/add",
+            &[
+                ("name", "Docs again"),
+                ("slug", "docs"),
+                ("mode", "gateway"),
+                ("upstream_url", &upstream.url),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert!(again.status().is_success());
+    let (status, _, _) = send(post(&app, "docs", &for_docs, &initialize())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Revoking the credential stops its gateway tokens at once.
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    assert_eq!(
+        send(post(&app, "docs", &token, &initialize())).await.0,
+        StatusCode::OK
+    );
+    app.call("credentials/revoke", &[("client_id", &id)], Some(&admin))
+        .await;
+    assert_eq!(
+        send(post(&app, "docs", &token, &initialize())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn only_administrators_register_or_remove_servers() {
+    let upstream = Upstream::start().await;
+    let (app, _admin) = gateway(&[], "docs", &upstream.url).await;
+    let person = app.sign_up(&unique_email()).await;
+
+    let add = app
+        .call(
+            "servers/add",
+            &[
+                ("name", "Mine"),
+                ("slug", "mine"),
+                ("mode", "gateway"),
+                ("upstream_url", "http://127.0.0.1:9/mcp"),
+            ],
+            Some(&person),
+        )
+        .await;
+    let remove = app
+        .call("servers/remove", &[("slug", "docs")], Some(&person))
+        .await;
+
+    assert_eq!(add.status(), StatusCode::FORBIDDEN);
+    assert_eq!(remove.status(), StatusCode::FORBIDDEN);
+    let list: Value = serde_json::from_slice(
+        &app.call("servers/list", &[], Some(&person))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(list["is_admin"], false);
+    let slugs: Vec<&str> = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["docs"], "nothing added, nothing removed");
+    assert!(
+        list["servers"][0]["upstream_url"].is_null(),
+        "upstream URLs are for administrators"
+    );
+    // The page shows no Add server to them, and the rows no Remove.
+    let page = app
+        .get("/servers", Some(&person))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-testid=\"server-row\"")
+            && !page.contains("Add server")
+            && !page.contains(">Remove<"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "echo").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let client = rmcp_client(&app.gateway_url("docs"), &token).await;
+    for _ in 0..3 {
+        client
+            .call_tool(
+                CallToolRequestParams::new("echo")
+                    .with_arguments(json!({ "text": "x" }).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+    }
+    let _ = client.call_tool(CallToolRequestParams::new("secret")).await;
+    client.cancel().await.unwrap();
+
+    app.state
+        .oauth
+        .gateway
+        .usage
+        .flush(&app.state.oauth.pool)
+        .await
+        .unwrap();
+
+    let credential = clavis::store::credential_by_client_id(&app.state.oauth.pool, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let usage = clavis::store::gateway_usage_for(&app.state.oauth.pool, credential.id)
+        .await
+        .unwrap();
+    let echo = usage.iter().find(|(_, tool, _, _)| tool == "echo").unwrap();
+    assert_eq!((echo.2, echo.3), (3, 0));
+    let refused = usage
+        .iter()
+        .find(|(_, tool, _, _)| tool == "secret")
+        .unwrap();
+    assert_eq!((refused.2, refused.3), (1, 1));
+    assert!(
+        usage
+            .iter()
+            .any(|(server, tool, calls, _)| server == "Docs search"
+                && tool.is_empty()
+                && *calls >= 2)
+    );
+    // One row per (credential, server, tool, day), whatever the number of calls.
+    let rows = clavis::store::count_rows(&app.state.oauth.pool, "gateway_usage")
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::try_from(usage.len()).unwrap());
+
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let calls = metrics
+        .lines()
+        .find(|l| l.starts_with("clavis_gateway_calls_total{server=\"docs\"}"))
+        .unwrap();
+    assert!(
+        calls.split(' ').nth(1).unwrap().parse::<u64>().unwrap() >= 6,
+        "{calls}"
+    );
+    assert!(
+        metrics.contains("clavis_gateway_errors_total{server=\"docs\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("clavis_gateway_duration_seconds_count{server=\"docs\"}"));
+}
