@@ -7,8 +7,9 @@ JWTs, then loads them with wrk (64 keep-alive connections, fixed duration after 
 warm-up) in interleaved rounds: Clavis tokens, peer tokens, Clavis /healthz, and a
 database-free Clavis endpoint. Then: tokens with 1,000 and 100,000 credentials in the
 database, the database size before and after 1,000,000 token requests, the server's
-memory under load, /mcp tools/call whoami, and the dashboard's first page with 10,000
-credentials. Prints a table and writes it to bench/results.md (bench/out/ for --smoke).
+memory under load, /mcp tools/call whoami, the gateway against calling its upstream
+directly (a small rmcp MCP server, server/examples/bench_upstream.rs) and an SSE answer of
+1,000 events through both, and the dashboard's first page with 10,000 credentials. Prints a table and writes it to bench/results.md (bench/out/ for --smoke).
 
 Any non-2xx answer or socket error under load fails the run: a broken endpoint must not
 look fast. Targets are reported, never asserted (machine noise must not fail CI).
@@ -34,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "clavis"
 PEER = ROOT / "bench" / "peer" / "server.mjs"
+UPSTREAM = ROOT / "target" / "release" / "examples" / "bench_upstream"
 PASSWORD = "bench password 1234"
 
 TOKEN_LUA = """
@@ -49,6 +51,18 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+"""
+
+ECHO_LUA = """
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
+local auth = os.getenv("BENCH_AUTH")
+if auth ~= nil and auth ~= "" then
+  wrk.headers["Authorization"] = auth
+end
 """
 
 
@@ -140,7 +154,7 @@ class Bench:
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
         self.scripts = {}
-        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA)):
+        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA)):
             path = workdir / f"{name}.lua"
             path.write_text(text)
             self.scripts[name] = path
@@ -175,9 +189,10 @@ class Bench:
             raise BenchError(f"clavis {' '.join(args[:2])} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def create_credentials(self, email: str, count: int) -> dict:
-        """Creates `count` credentials for `email`; returns the last one."""
-        out = self.clavis_cli("credential", "create", "--user", email, "--name", "bench", "--count", str(count))
+    def create_credentials(self, email: str, count: int, servers: tuple[str, ...] = ()) -> dict:
+        """Creates `count` credentials for `email` (granted `servers`); returns the last one."""
+        grants = [arg for slug in servers for arg in ("--server", slug)]
+        out = self.clavis_cli("credential", "create", "--user", email, "--name", "bench", "--count", str(count), *grants)
         return json.loads(out.strip().splitlines()[-1])
 
     # -- load --------------------------------------------------------------------------
@@ -291,6 +306,36 @@ def time_dashboard(base: str, cookie: str, requests: int) -> dict:
     }
 
 
+def sse_timing(url: str, token: str | None, count: int, gap_ms: int) -> dict:
+    """Calls the upstream's `stream` tool and times each progress event's arrival."""
+    conn = connect(url, timeout=60)
+    body = json.dumps({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "stream", "arguments": {"count": count, "gap_ms": gap_ms}, "_meta": {"progressToken": "bench"}},
+    })
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    started = time.perf_counter()
+    conn.request("POST", urllib.parse.urlsplit(url).path, body=body, headers=headers)
+    response = conn.getresponse()
+    if response.status != 200:
+        raise BenchError(f"stream at {url} answered {response.status}")
+    arrivals = []
+    while True:
+        line = response.readline()
+        if not line:
+            break
+        if b"notifications/progress" in line:
+            arrivals.append((time.perf_counter() - started) * 1000)
+        elif b'"result"' in line:
+            break
+    if len(arrivals) != count:
+        raise BenchError(f"stream at {url}: {len(arrivals)} of {count} events arrived")
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    return {"total": arrivals[-1], "first": arrivals[0], "max_gap": max(gaps), "median_gap": statistics.median(gaps)}
+
+
 def machine() -> dict:
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -392,6 +437,42 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     mcp_runs = [bench.load("clavis /mcp whoami") for _ in range(args.rounds)]
     print(f"  /mcp whoami        {fmt_rate(median_of(mcp_runs, 'rps')):>8} req/s  p99 {median_of(mcp_runs, 'p99'):.2f} ms")
 
+    # The gateway against its upstream called directly: same run, same connections.
+    up_port = free_port()
+    upstream_url = f"http://127.0.0.1:{up_port}/mcp"
+    bench.start([str(UPSTREAM), str(up_port)], {}, "upstream", upstream_url)
+    bench.clavis_cli("server", "add", "--name", "Bench upstream", "--slug", "bench", "--mode", "gateway", "--upstream-url", upstream_url)
+    gateway_url = f"{base}/mcp/bench"
+    deadline = time.monotonic() + 15
+    while True:  # the running server reloads its servers every 5 s
+        conn = connect(base, timeout=5)
+        conn.request("GET", "/.well-known/oauth-protected-resource/mcp/bench")
+        if conn.getresponse().status == 200:
+            break
+        if time.monotonic() > deadline:
+            raise BenchError("the running server did not pick up the registered gateway server")
+        time.sleep(0.5)
+    gw = bench.create_credentials("bench@example.com", 1, servers=("bench",))
+    gw_body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": gateway_url})
+    gw_token = post_token(base, gw["client_id"], gw["client_secret"], gw_body)["access_token"]
+    bench.targets["upstream direct"] = (upstream_url, "echo", {"BENCH_AUTH": ""})
+    bench.targets["through the gateway"] = (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {gw_token}"})
+    gateway_targets = ["upstream direct", "through the gateway"]
+    for target in gateway_targets:
+        bench.warm(target)
+    gateway_runs: dict[str, list[dict]] = {t: [] for t in gateway_targets}
+    for _ in range(args.rounds):
+        for target in gateway_targets:
+            gateway_runs[target].append(bench.load(target))
+    for target in gateway_targets:
+        print(f"  {target:<19} {fmt_rate(median_of(gateway_runs[target], 'rps')):>8} req/s  p50 {median_of(gateway_runs[target], 'p50'):.2f} ms")
+    events = 100 if args.smoke else 1000
+    sse = {
+        "direct": sse_timing(upstream_url, None, events, 1),
+        "gateway": sse_timing(gateway_url, gw_token, events, 1),
+    }
+    print(f"  SSE {events} events 1 ms apart: direct {sse['direct']['total']:.0f} ms, through the gateway {sse['gateway']['total']:.0f} ms; largest gap {sse['direct']['max_gap']:.1f} / {sse['gateway']['max_gap']:.1f} ms")
+
     # How cost grows with the number of credentials in the database.
     growth = {1: median_of(runs["clavis tokens"], "rps")}
     bench.create_credentials("bench@example.com", scale["mid"] - 1)
@@ -420,11 +501,11 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     dash = time_dashboard(base, sign_in(base, "dashboard@example.com"), 20 if args.smoke else 50)
     print(f"  dashboard first page with {scale['dashboard']:,} credentials: median {dash['median']:.1f} ms, p95 {dash['p95']:.1f} ms")
 
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash)
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse)
     return 0
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash):
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse):
     tokens = median_of(runs["clavis tokens"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
     healthz = median_of(runs["clavis /healthz"], "rps")
@@ -432,8 +513,12 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
     token_p99 = median_of(runs["clavis tokens"], "p99")
     flat = growth[scale["large"]] / growth[1]
 
-    def row(target: str) -> str:
-        r = runs[target]
+    direct, through = gateway_runs["upstream direct"], gateway_runs["through the gateway"]
+    gateway_share = median_of(through, "rps") / median_of(direct, "rps")
+    added_p50 = median_of(through, "p50") - median_of(direct, "p50")
+
+    def row(target: str, source: dict | None = None) -> str:
+        r = (source or runs)[target]
         return (
             f"| {target} | {fmt_rate(median_of(r, 'rps'))} | {median_of(r, 'p50'):.2f} | {median_of(r, 'p99'):.2f} | "
             + ", ".join(fmt_rate(x["rps"]) for x in r)
@@ -458,10 +543,15 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("clavis static"),
         f"| clavis /mcp tools/call whoami | {fmt_rate(median_of(mcp_runs, 'rps'))} | {median_of(mcp_runs, 'p50'):.2f} | "
         f"{median_of(mcp_runs, 'p99'):.2f} | " + ", ".join(fmt_rate(x["rps"]) for x in mcp_runs) + " |",
+        row("upstream direct", gateway_runs),
+        row("through the gateway", gateway_runs),
         "",
         "`peer tokens` is node oidc-provider (bench/peer, one worker per core) issuing ES256 JWT access tokens for a "
         "resource indicator with client_secret_basic. `/healthz` runs a database ping; `static` is "
-        "`/.well-known/oauth-protected-resource` (no database): the HTTP ceiling of this server on this machine.",
+        "`/.well-known/oauth-protected-resource` (no database): the HTTP ceiling of this server on this machine. "
+        "`upstream direct` is `tools/call echo` on a small rmcp MCP server (stateless, JSON; "
+        "server/examples/bench_upstream.rs) and `through the gateway` the same call through `/mcp/<slug>` with a "
+        "Bearer token, interleaved with it.",
         "",
         "| measure | value | target |",
         "|---|---|---|",
@@ -474,6 +564,11 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         f"| database file after {served:,} token requests | {before[0]:,} -> {after[0]:,} bytes (WAL {before[1]:,} -> {after[1]:,}) | unchanged: {mark(after[0] == before[0])} |",
         f"| server RSS | idle {idle_rss / 1024:.1f} MiB, under token load {load_rss / 1024:.1f} MiB, peak {peak_rss / 1024:.1f} MiB | |",
         f"| dashboard first page, {scale['dashboard']:,} credentials | median {dash['median']:.1f} ms, p95 {dash['p95']:.1f} ms ({dash['bytes']:,} bytes, {dash['rows']} rows) | |",
+        f"| gateway throughput vs the upstream direct | {gateway_share:.0%} ({fmt_rate(median_of(through, 'rps'))} vs {fmt_rate(median_of(direct, 'rps'))}) | >= 80%: {mark(gateway_share >= 0.8)} |",
+        f"| latency the gateway adds (p50) | {added_p50:.2f} ms ({median_of(through, 'p50'):.2f} vs {median_of(direct, 'p50'):.2f}) | <= 1 ms: {mark(added_p50 <= 1)} |",
+        f"| SSE answer, {100 if args.smoke else 1000} progress events 1 ms apart | last event after {sse['gateway']['total']:.0f} ms through the gateway, "
+        f"{sse['direct']['total']:.0f} ms direct; largest gap between events {sse['gateway']['max_gap']:.1f} ms vs {sse['direct']['max_gap']:.1f} ms, "
+        f"median gap {sse['gateway']['median_gap']:.2f} vs {sse['direct']['median_gap']:.2f} ms | no event held back |",
         "",
         "Reproduce: `bench/run.sh` (options: `--duration`, `--rounds`, `--smoke`).",
     ]

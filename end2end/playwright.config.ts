@@ -1,6 +1,7 @@
 import { defineConfig } from "@playwright/test";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./tests/helpers";
 
 // The test script picks a free port; each run gets a fresh database.
 const port = Number(process.env.CLAVIS_E2E_PORT ?? 3917);
@@ -34,7 +35,11 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `rm -rf ${dataDir} && ${binary} --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn`,
+    // An administrator first (the first account is one), then the server.
+    command:
+      `rm -rf ${dataDir} && printf '%s\n' '${ADMIN_PASSWORD}' | ${binary} create-user --admin --email ${ADMIN_EMAIL} ` +
+      `--database-url sqlite://${dataDir}/clavis.db --log warn && ` +
+      `${binary} --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn`,
     cwd: "..",
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,

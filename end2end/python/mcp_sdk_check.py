@@ -3,9 +3,12 @@ a secret: it must discover (401 -> protected-resource metadata -> authorization-
 metadata -> token) and call `whoami` by itself. Run by end2end/tests/mcp.spec.ts, which
 creates the credential in the dashboard.
 
-    python mcp_sdk_check.py MCP_URL CLIENT_ID CLIENT_SECRET
+    python mcp_sdk_check.py MCP_URL CLIENT_ID CLIENT_SECRET [TOOL [ARGUMENTS_JSON [ISSUER]]]
 
-Prints the structured result and the requests made as JSON; exits 1 on any failure.
+TOOL defaults to `whoami` with no arguments; ISSUER (the authorization server the SDK
+may send the credentials to) to the MCP URL's origin, which is Clavis for its own
+endpoint and its gateway. Prints the result and the requests made as JSON; exits 1 on
+any failure.
 """
 
 import asyncio
@@ -37,7 +40,14 @@ class MemoryStorage:
         self.client_info = client_info
 
 
-async def main(url: str, client_id: str, client_secret: str) -> dict:
+async def main(
+    url: str,
+    client_id: str,
+    client_secret: str,
+    tool: str = "whoami",
+    arguments: str = "{}",
+    issuer: str | None = None,
+) -> dict:
     requests: list[str] = []
 
     async def record(response):
@@ -49,15 +59,15 @@ async def main(url: str, client_id: str, client_secret: str) -> dict:
         storage=MemoryStorage(),
         client_id=client_id,
         client_secret=client_secret,
-        # Derived from the server URL alone: the credentials go only to this origin.
-        issuer=origin,
+        # Derived from the server URL alone unless given: the credentials go only there.
+        issuer=issuer or origin,
     )
     async with httpx2.AsyncClient(auth=auth, event_hooks={"response": [record]}) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 tools = await session.list_tools()
-                result = await session.call_tool("whoami", {})
+                result = await session.call_tool(tool, json.loads(arguments))
     return {
         "tools": [tool.name for tool in tools.tools],
         "is_error": bool(result.is_error),
@@ -69,7 +79,7 @@ async def main(url: str, client_id: str, client_secret: str) -> dict:
 
 if __name__ == "__main__":
     try:
-        print(json.dumps(asyncio.run(main(*sys.argv[1:4]))))
+        print(json.dumps(asyncio.run(main(*sys.argv[1:7]))))
     except Exception as error:  # noqa: BLE001 - report any failure as exit 1
         print(f"MCP SDK check failed: {error!r}", file=sys.stderr)
         sys.exit(1)

@@ -1,6 +1,9 @@
 import { expect, type Page } from "@playwright/test";
 
 export const PASSWORD = "correct horse battery staple";
+/** The administrator the test server is started with (playwright.config.ts). */
+export const ADMIN_EMAIL = "admin@clavis-e2e.test";
+export const ADMIN_PASSWORD = PASSWORD;
 
 let counter = 0;
 /** An email no other test uses. */

@@ -117,6 +117,13 @@ pub enum CredentialCommand {
         /// Create this many credentials ("NAME #1", "NAME #2", …), one JSON line each.
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Grant this MCP server (its slug, or `@builtin` for the built-in /mcp); repeat
+        /// for several [default: @builtin].
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// Tool names the credential may call at the gateway, comma-separated (default: all).
+        #[arg(long, default_value = "")]
+        allowed_tools: String,
     },
     /// Revoke a credential, at once and for good.
     Revoke {

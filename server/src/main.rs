@@ -107,9 +107,23 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             scopes,
             expires_days,
             count,
+            servers,
+            allowed_tools,
         } => {
             let owner = owner(user).await?;
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let known: Vec<(String, i64)> = clavis::servers::list(pool)
+                .await
+                .map_err(failed("listing MCP servers"))?
+                .into_iter()
+                .map(|s| (s.slug, s.id))
+                .collect();
+            let servers = if servers.is_empty() {
+                vec![clavis::servers::BUILTIN.to_owned()]
+            } else {
+                servers
+            };
+            let servers: Vec<&str> = servers.iter().map(String::as_str).collect();
             for i in 1..=count {
                 let name = if count == 1 {
                     name.clone()
@@ -118,6 +132,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 };
                 let mut new =
                     NewCredential::parse(&name, &description, &scopes, "never", None, now)
+                        .and_then(|new| new.grant(&servers, &known, &allowed_tools))
                         .map_err(|e| StartError::Other(e.to_string()))?;
                 if let Some(days) = expires_days {
                     new.expiry = Expiry::Days(days);

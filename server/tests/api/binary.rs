@@ -259,3 +259,127 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
     let listed = clavis(&["credential", "list", "--user", "ops@example.com"]);
     assert!(listed.contains(r#""status":"revoked""#), "{listed}");
 }
+
+/// MCP servers from the command line: the header value from standard input, sealed (not
+/// in the database file, not in any output), grants by slug, removal.
+#[test]
+fn cli_registers_lists_and_removes_servers_and_grants_them() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let clavis = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    assert!(
+        clavis(
+            &["create-user", "--email", "ops@example.com"],
+            "a long operator password\n"
+        )
+        .0
+    );
+    let (ok, added, err) = clavis(
+        &[
+            "server",
+            "add",
+            "--name",
+            "Docs",
+            "--slug",
+            "docs",
+            "--mode",
+            "gateway",
+            "--upstream-url",
+            "http://10.1.2.3:8000/mcp",
+            "--upstream-header-name",
+            "X-Api-Key",
+        ],
+        "very-secret-upstream-key\n",
+    );
+    assert!(ok, "{err}");
+    let added: serde_json::Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(added["resource"], "http://127.0.0.1:3000/mcp/docs");
+    assert_eq!(added["upstream_header_name"], "X-Api-Key");
+    let (ok, _, err) = clavis(
+        &[
+            "server",
+            "add",
+            "--name",
+            "Bad",
+            "--slug",
+            "oauth",
+            "--mode",
+            "gateway",
+            "--upstream-url",
+            "http://x/mcp",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("slug"), "{err}");
+
+    let (ok, created, err) = clavis(
+        &[
+            "credential",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            "agent",
+            "--server",
+            "docs",
+            "--allowed-tools",
+            "search",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(created.contains("clv_"));
+    let (ok, _, err) = clavis(
+        &[
+            "credential",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            "x",
+            "--server",
+            "nope",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("Unknown server"), "{err}");
+
+    let (_, listed, _) = clavis(&["server", "list"], "");
+    assert!(
+        listed.contains("\"docs\"") && !listed.contains("very-secret"),
+        "{listed}"
+    );
+    let file = std::fs::read(dir.path().join("c.db")).unwrap();
+    assert!(!file.windows(24).any(|w| w == b"very-secret-upstream-key"));
+    assert!(
+        dir.path().join("master.key").exists(),
+        "the master key sits beside the database"
+    );
+
+    assert!(clavis(&["server", "remove", "docs"], "").0);
+    let (ok, _, err) = clavis(&["server", "remove", "docs"], "");
+    assert!(!ok && err.contains("no MCP server"), "{err}");
+}
