@@ -9,5 +9,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh --bench
 cargo leptos build --release
-cargo build --release --locked -p server --example bench_upstream
+cargo build --release --locked -p bench-upstream
 exec python3 bench/bench.py "$@"

@@ -17,8 +17,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p app --lib --locked --target wasm32-unknown-unknown --no-default-features \
     --features hydrate --target-dir target/front -- -D warnings
 
-step "release build (server + wasm bundle)"
+step "release build (server + wasm bundle, and the benchmark's upstream MCP server)"
 cargo leptos build --release
+cargo build --release --locked -p bench-upstream
 
 step "end-to-end tests (Playwright, Chromium)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -131,8 +131,14 @@ pub async fn authorize(
     let token = bearer_token(headers)?.ok_or(Refusal::NoToken)?;
     let now = clavis::now();
     let claims = state
-        .keys()
-        .verify(token, &state.issuer.issuer, resource.audience, now)
+        .verified
+        .verify(
+            &state.keys(),
+            token,
+            &state.issuer.issuer,
+            resource.audience,
+            now,
+        )
         .map_err(|e| Refusal::InvalidToken(e.to_string()))?;
     let credential = oauth::token_credential(&state.pool, &claims, now, resource.server_id)
         .await
@@ -152,7 +158,7 @@ pub async fn authorize(
     Ok(Caller {
         credential_id: credential.id,
         credential_name: credential.name,
-        client_id: claims.client_id,
+        client_id: claims.client_id.clone(),
         scopes,
         token_expires_at: claims.exp,
         allowed_tools: credential

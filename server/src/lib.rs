@@ -44,6 +44,8 @@ use crate::config::{Config, redact_url};
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "clavis_session";
+/// Most access tokens remembered as verified (a few hundred bytes each).
+const VERIFIED_TOKENS: usize = 20_000;
 /// Largest request body accepted anywhere.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
@@ -189,6 +191,7 @@ impl AppState {
                 nonzero(config.address_failures.0),
                 Duration::from_millis(u64::from(config.address_failures.1)),
             ),
+            verified: clavis::tokens::VerifiedTokens::new(VERIFIED_TOKENS),
             gateway: gateway::Gateway::new(
                 database.servers.clone(),
                 database.master_key.clone(),

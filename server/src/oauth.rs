@@ -47,6 +47,8 @@ pub struct OAuthState {
     pub per_address: Throttle<IpAddr>,
     /// The MCP gateway (it shares the token check and the counters).
     pub gateway: crate::gateway::Gateway,
+    /// Access tokens whose signature was verified (for the MCP endpoints).
+    pub verified: clavis::tokens::VerifiedTokens,
 }
 
 impl OAuthState {
@@ -61,7 +63,11 @@ impl OAuthState {
     /// Reads the signing keys again (a rotation by the CLI or another instance).
     pub async fn reload_keys(&self) -> Result<(), clavis::store::StoreError> {
         let keys = crate::load_keys(&self.pool).await?;
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if current.jwks() != keys.jwks() {
+            self.verified.clear();
+        }
+        *current = Arc::new(keys);
         Ok(())
     }
 
