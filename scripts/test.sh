@@ -28,5 +28,13 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 step "benchmark smoke run (a few seconds: checks bench/ still works, asserts no figures)"
 python3 bench/bench.py --smoke
 
-step "unit and integration tests"
+step "unit and integration tests on SQLite"
 cargo test --workspace --locked
+
+step "the integration tests again on PostgreSQL (a fresh database per test)"
+pg=$(bash scripts/postgres.sh)
+# Databases left by earlier runs go first.
+command -v psql >/dev/null && for db in $(psql "$pg" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'clavis\_t\_%'"); do
+    psql "$pg" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
+done
+CLAVIS_TEST_DATABASE=$pg cargo test --locked -p server --test api

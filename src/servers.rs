@@ -84,6 +84,8 @@ pub enum InvalidServer {
     HeaderValue,
     #[error("A server with this slug or resource URL already exists.")]
     Taken,
+    #[error("There is no such server.")]
+    NotFound,
 }
 
 /// Whether `slug` matches `^[a-z0-9][a-z0-9-]{0,39}$` and is not reserved.
@@ -344,6 +346,64 @@ pub async fn create(
         })),
         None => Ok(Err(InvalidServer::Taken)),
     }
+}
+
+/// Changes a registered server: its name, its upstream or resource URL and its upstream
+/// header (slug and mode stay). An empty header value with a header name keeps the
+/// stored value, so the form never needs to show it; an empty header name removes it.
+pub async fn update(
+    pool: &Pool,
+    key: &MasterKey,
+    slug: &str,
+    fields: &ServerFields<'_>,
+    issuer: &str,
+    now: UnixTime,
+) -> Result<Result<Server, InvalidServer>, StoreError> {
+    let Some(existing) = by_slug(pool, slug).await? else {
+        return Ok(Err(InvalidServer::NotFound));
+    };
+    let keep = fields.header_value.trim().is_empty()
+        && !fields.header_name.trim().is_empty()
+        && existing.has_header();
+    let checked = ServerFields {
+        slug: &existing.slug,
+        mode: existing.mode.as_str(),
+        header_value: if keep { "kept" } else { fields.header_value },
+        ..*fields
+    };
+    let new = match NewServer::parse(&checked, issuer) {
+        Ok(new) => new,
+        Err(e) => return Ok(Err(e)),
+    };
+    let sealed = if keep {
+        existing.header_value_sealed.clone()
+    } else {
+        new.header
+            .as_ref()
+            .map(|(_, value)| key.seal(&header_purpose(&new.slug), value.as_bytes()))
+    };
+    let row = store::NewServerRow {
+        slug: &new.slug,
+        name: &new.name,
+        mode: new.mode.as_str(),
+        upstream_url: new.upstream_url.as_deref(),
+        resource_url: new.resource_url.as_deref(),
+        header_name: new.header.as_ref().map(|(name, _)| name.as_str()),
+        header_value_sealed: sealed.as_deref(),
+        now,
+    };
+    Ok(match store::update_server(pool, slug, &row).await? {
+        None => Err(InvalidServer::NotFound),
+        Some(false) => Err(InvalidServer::Taken),
+        Some(true) => Ok(Server {
+            name: new.name,
+            upstream_url: new.upstream_url,
+            resource_url: new.resource_url,
+            header_name: new.header.map(|(name, _)| name),
+            header_value_sealed: sealed,
+            ..existing
+        }),
+    })
 }
 
 /// Every registered server, by name.

@@ -1,21 +1,63 @@
 //! All SQL lives here. The rest of the core and the server call these functions with the
 //! pool they were given; nothing opens connections on its own.
 //!
-//! The store is SQLite-only today: [`Pool`] is an `SqlitePool` that the server, the
-//! session store and the tests use directly, `connect` sets SQLite `PRAGMA`s, and the
-//! migrations are SQLite's. Most queries are written in SQL that PostgreSQL accepts too
-//! (`$n` parameters, `RETURNING`, `BIGINT` Unix times), which keeps a PostgreSQL
-//! backend (SPEC §9, §15) within reach, but adding one will change more than this
-//! module: the pool type, the session store and the migrations.
+//! Two dialects, one store (SPEC §9, §15). [`Pool`] is an enum over an SQLite and a
+//! PostgreSQL pool, chosen once by the database URL; nothing outside this module names a
+//! pool type. Every query is written once, in SQL both accept (`$n` parameters,
+//! `RETURNING`, `ON CONFLICT`, `BIGINT` Unix times, explicit casts where PostgreSQL's
+//! types differ, such as `SUM` of a `BIGINT`), and run on either pool by the `on!`
+//! macro, which expands the same statement for each arm so that sqlx checks the row
+//! types against both drivers. What differs lives here side by side: `connect`
+//! (SQLite `PRAGMA`s, PostgreSQL pool sizing), `migrate` (one migration directory per
+//! dialect: `migrations/sqlite`, `migrations/postgres`) and `checkpoint` (SQLite only).
+//! I chose this over sqlx's `Any` driver because the session store needs the typed
+//! pools anyway and `Any` decodes fewer types (SQLite booleans, PostgreSQL `BYTEA`).
 
 use std::{str::FromStr, time::Duration};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
 
 use crate::UnixTime;
 
-/// The connection pool every part of Clavis shares.
-pub type Pool = sqlx::SqlitePool;
+/// The connection pool every part of Clavis shares: SQLite (the embedded default) or
+/// PostgreSQL (several instances), by the URL given to [`connect`].
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs the same statement on whichever pool this is: `on!(pool, p => query.fetch_one(p).await)`.
+macro_rules! on {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+impl Pool {
+    /// Whether this is PostgreSQL (several instances may share it).
+    #[must_use]
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Closes every connection (waits for those in use).
+    pub async fn close(&self) {
+        on!(self, p => p.close().await);
+    }
+}
+
+/// Whether a database URL names PostgreSQL (`postgres://` or `postgresql://`).
+#[must_use]
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
 
 /// Storage errors. Their text may name tables and constraints, never user data; callers
 /// log them once at the boundary and show a generic message.
@@ -39,14 +81,26 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens the pool: WAL journal, foreign keys on, a busy timeout, and the database file
-/// (with its directory) created when missing.
+/// Opens the pool for `url`. PostgreSQL: `postgres://` or `postgresql://`. SQLite: WAL
+/// journal with `synchronous=FULL` (an acknowledged write survives a power loss; token
+/// traffic writes only in batches, so the fsyncs are few), foreign keys on, a busy
+/// timeout, and the database file (with its directory, mode `0700`) created when missing.
 pub async fn connect(url: &str) -> Result<Pool, StoreError> {
+    if is_postgres_url(url) {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        return Ok(Pool::Postgres(pool));
+    }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
         // After a checkpoint the write-ahead log is cut back to this size; without it the
@@ -57,7 +111,7 @@ pub async fn connect(url: &str) -> Result<Pool, StoreError> {
         && file.as_os_str() != ":memory:"
         && !dir.exists()
     {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        create_private_dir(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),
             source,
         })?;
@@ -67,28 +121,50 @@ pub async fn connect(url: &str) -> Result<Pool, StoreError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
-    Ok(pool)
+    Ok(Pool::Sqlite(pool))
 }
 
-/// Copies the write-ahead log into the database and truncates it, as far as readers
-/// allow. SQLite's automatic checkpoints never shrink the file; under steady traffic or
-/// bulk writes they may not even restart it.
+#[cfg(unix)]
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Copies SQLite's write-ahead log into the database and truncates it, as far as readers
+/// allow (SQLite's automatic checkpoints never shrink the file; under steady traffic or
+/// bulk writes they may not even restart it). Nothing to do on PostgreSQL.
 pub async fn checkpoint(pool: &Pool) -> Result<(), StoreError> {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await?;
+    if let Pool::Sqlite(p) = pool {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(p)
+            .await?;
+    }
     Ok(())
 }
 
-/// Applies the migrations in `migrations/` (embedded at compile time).
+/// Applies the migrations of the pool's dialect (embedded at compile time). On
+/// PostgreSQL sqlx holds an advisory lock meanwhile, so instances starting at once apply
+/// each migration once.
 pub async fn migrate(pool: &Pool) -> Result<(), StoreError> {
-    sqlx::migrate!("./migrations").run(pool).await?;
+    match pool {
+        Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+        Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+    }
     Ok(())
 }
 
 /// Answers when the database does.
 pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(pool).await?;
+    on!(pool, p => sqlx::query("SELECT 1").execute(p).await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -122,7 +198,7 @@ pub async fn insert_user(
     admin: bool,
     now: UnixTime,
 ) -> Result<Option<i64>, StoreError> {
-    let inserted = sqlx::query_scalar::<_, i64>(
+    let inserted = on!(pool, p => sqlx::query_scalar::<_, i64>(
         "INSERT INTO users (email, password_hash, created_at, is_admin)
          VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM users))
          ON CONFLICT (email) DO NOTHING
@@ -132,28 +208,28 @@ pub async fn insert_user(
     .bind(password_hash)
     .bind(now)
     .bind(admin)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(p)
+    .await)?;
     Ok(inserted)
 }
 
 /// Finds a user by normalised email.
 pub async fn user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(&format!(
+    Ok(on!(pool, p => sqlx::query_as::<_, UserRow>(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     ))
     .bind(email)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// Finds a user by id.
 pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, StoreError> {
     Ok(
-        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        on!(pool, p => sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(pool)
-            .await?,
+            .fetch_optional(p)
+            .await)?,
     )
 }
 
@@ -218,7 +294,8 @@ pub async fn insert_credential(
     pool: &Pool,
     new: &NewCredentialRow<'_>,
 ) -> Result<Option<i64>, StoreError> {
-    let mut tx = pool.begin().await?;
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
@@ -253,6 +330,7 @@ pub async fn insert_credential(
     }
     tx.commit().await?;
     Ok(Some(id))
+    })
 }
 
 /// The servers granted to a credential, by name.
@@ -260,14 +338,14 @@ pub async fn granted_servers(
     pool: &Pool,
     credential_id: i64,
 ) -> Result<Vec<GrantedServer>, StoreError> {
-    Ok(sqlx::query_as::<_, GrantedServer>(
+    Ok(on!(pool, p => sqlx::query_as::<_, GrantedServer>(
         "SELECT s.id, s.slug, s.name, s.mode, s.resource_url
          FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
          WHERE cs.credential_id = $1 ORDER BY s.name, s.id",
     )
     .bind(credential_id)
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(p)
+    .await)?)
 }
 
 /// One page of a user's credentials, newest first, and how many they have in all.
@@ -278,19 +356,19 @@ pub async fn list_credentials(
     offset: u64,
 ) -> Result<(Vec<CredentialRow>, i64), StoreError> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let rows = sqlx::query_as::<_, CredentialRow>(&format!(
+    let rows = on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(user_id)
     .bind(i64::from(limit))
     .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let total = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credentials WHERE user_id = $1")
+    .fetch_all(p)
+    .await)?;
+    let total = on!(pool, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credentials WHERE user_id = $1")
         .bind(user_id)
-        .fetch_one(pool)
-        .await?;
+        .fetch_one(p)
+        .await)?;
     Ok((rows, total))
 }
 
@@ -300,12 +378,12 @@ pub async fn credential_by_client_id(
     pool: &Pool,
     client_id: &str,
 ) -> Result<Option<CredentialRow>, StoreError> {
-    let row = sqlx::query_as::<_, CredentialRow>(&format!(
+    let row = on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
     ))
     .bind(client_id)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(p)
+    .await)?;
     let Some(mut row) = row else {
         return Ok(None);
     };
@@ -328,15 +406,15 @@ pub async fn credential_for_token(
     } else {
         "AND $3 IS NULL"
     };
-    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+    Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted}"
     ))
     .bind(client_id)
     .bind(jti)
     .bind(server_id)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// Revokes a credential of this user (the first revocation time is kept, so repeating
@@ -348,16 +426,17 @@ pub async fn revoke_credential(
     client_id: &str,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = on!(pool, p => sqlx::query(
         "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $3)
          WHERE user_id = $1 AND client_id = $2",
     )
     .bind(user_id)
     .bind(client_id)
     .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
 }
 
 /// Revokes a credential by client id alone (operator CLI). `false` when unknown.
@@ -366,14 +445,15 @@ pub async fn revoke_credential_by_client_id(
     client_id: &str,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = on!(pool, p => sqlx::query(
         "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE client_id = $1",
     )
     .bind(client_id)
     .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
 }
 
 /// The named server secret, created with `generate` on first use. Concurrent first
@@ -384,17 +464,18 @@ pub async fn server_secret(
     generate: impl FnOnce() -> Vec<u8>,
     now: UnixTime,
 ) -> Result<Vec<u8>, StoreError> {
-    sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+    on!(pool, p => sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(generate())
         .bind(now)
-        .execute(pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(
-        sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM server_secrets WHERE name = $1")
+        on!(pool, p => sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
-            .fetch_one(pool)
-            .await?,
+            .fetch_one(p)
+            .await)?,
     )
 }
 
@@ -404,13 +485,13 @@ pub async fn credential_for_user(
     user_id: i64,
     client_id: &str,
 ) -> Result<Option<CredentialRow>, StoreError> {
-    Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+    Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1 AND client_id = $2"
     ))
     .bind(user_id)
     .bind(client_id)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// A stored signing key.
@@ -425,29 +506,38 @@ pub struct SigningKeyRow {
 
 /// Every signing key, newest first.
 pub async fn signing_keys(pool: &Pool) -> Result<Vec<SigningKeyRow>, StoreError> {
-    Ok(sqlx::query_as::<_, SigningKeyRow>(
+    Ok(on!(pool, p => sqlx::query_as::<_, SigningKeyRow>(
         "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC",
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(p)
+    .await)?)
 }
 
-/// Adds a signing key.
-pub async fn insert_signing_key(
-    executor: impl sqlx::SqliteExecutor<'_>,
+const INSERT_SIGNING_KEY: &str =
+    "INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)";
+
+/// Adds the first signing key. `false` when another process added one first (at most
+/// one key is current, by a unique index): then read theirs.
+pub async fn insert_first_signing_key(
+    pool: &Pool,
     kid: &str,
     private_key: &[u8],
     public_key: &[u8],
     now: UnixTime,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)")
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(INSERT_SIGNING_KEY)
         .bind(kid)
         .bind(private_key)
         .bind(public_key)
         .bind(now)
-        .execute(executor)
-        .await?;
-    Ok(())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()));
+    match done {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Retires the current keys and adds a new one, in one transaction.
@@ -458,19 +548,28 @@ pub async fn rotate_signing_key(
     public_key: &[u8],
     now: UnixTime,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    insert_signing_key(&mut *tx, kid, private_key, public_key, now).await?;
-    tx.commit().await?;
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT_SIGNING_KEY)
+            .bind(kid)
+            .bind(private_key)
+            .bind(public_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
     Ok(())
 }
 
 /// Adds batched usage counts: `(client_id, (tokens issued, last issued at))`.
 pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
     for (client_id, (count, last_used)) in batch {
         sqlx::query(
             "UPDATE credentials SET tokens_issued = tokens_issued + $1,
@@ -484,6 +583,7 @@ pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Resu
         .await?;
     }
     tx.commit().await?;
+    });
     Ok(())
 }
 
@@ -494,23 +594,24 @@ pub async fn revoke_token(
     client_id: &str,
     expires_at: UnixTime,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+    on!(pool, p => sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
         .bind(jti)
         .bind(client_id)
         .bind(expires_at)
-        .execute(pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Forgets revoked tokens that have expired anyway.
 pub async fn prune_revoked_tokens(pool: &Pool, now: UnixTime) -> Result<u64, StoreError> {
     Ok(
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+        on!(pool, p => sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
             .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+            .execute(p)
+            .await
+        .map(|r| r.rows_affected()))?,
     )
 }
 
@@ -545,7 +646,7 @@ pub struct NewServerRow<'a> {
 
 /// Inserts a server; `Ok(None)` when its slug or resource URL is taken.
 pub async fn insert_server(pool: &Pool, new: &NewServerRow<'_>) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
+    Ok(on!(pool, p => sqlx::query_scalar::<_, i64>(
         "INSERT INTO mcp_servers
              (slug, name, mode, upstream_url, resource_url, header_name, header_value_sealed,
               created_at, updated_at)
@@ -561,37 +662,69 @@ pub async fn insert_server(pool: &Pool, new: &NewServerRow<'_>) -> Result<Option
     .bind(new.header_name)
     .bind(new.header_value_sealed)
     .bind(new.now)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(p)
+    .await)?)
+}
+
+/// Changes a server's name, URLs and upstream header; `Ok(None)` when there is no such
+/// server, `Ok(Some(false))` when its new resource URL is another server's.
+pub async fn update_server(
+    pool: &Pool,
+    slug: &str,
+    new: &NewServerRow<'_>,
+) -> Result<Option<bool>, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "UPDATE mcp_servers SET name = $2, upstream_url = $3, resource_url = $4, header_name = $5,
+             header_value_sealed = $6, updated_at = $7
+         WHERE slug = $1",
+    )
+    .bind(slug)
+    .bind(new.name)
+    .bind(new.upstream_url)
+    .bind(new.resource_url)
+    .bind(new.header_name)
+    .bind(new.header_value_sealed)
+    .bind(new.now)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()));
+    match done {
+        Ok(0) => Ok(None),
+        Ok(_) => Ok(Some(true)),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Some(false)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every server, by name.
 pub async fn list_servers(pool: &Pool) -> Result<Vec<ServerRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ServerRow>(&format!(
+    Ok(on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers ORDER BY name, id"
     ))
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(p)
+    .await)?)
 }
 
 /// One server by slug.
 pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ServerRow>(&format!(
+    Ok(on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers WHERE slug = $1"
     ))
     .bind(slug)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// Removes a server with its grants and usage; `false` when there is none.
 pub async fn remove_server(pool: &Pool, slug: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query("DELETE FROM mcp_servers WHERE slug = $1")
+    Ok(
+        on!(pool, p => sqlx::query("DELETE FROM mcp_servers WHERE slug = $1")
         .bind(slug)
-        .execute(pool)
-        .await?
-        .rows_affected()
-        > 0)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?
+            > 0,
+    )
 }
 
 /// One batch of gateway usage: `((credential id, server id, tool, day), (calls, errors))`.
@@ -599,7 +732,8 @@ pub type GatewayUsageBatch = Vec<((i64, i64, String, i64), (i64, i64))>;
 
 /// Adds batched gateway usage counts, one row per credential, server, tool and day.
 pub async fn add_gateway_usage(pool: &Pool, batch: &GatewayUsageBatch) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
     for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
         // A server or credential removed since the calls were counted takes its counts along.
         sqlx::query(
@@ -621,6 +755,7 @@ pub async fn add_gateway_usage(pool: &Pool, batch: &GatewayUsageBatch) -> Result
         .await?;
     }
     tx.commit().await?;
+    });
     Ok(())
 }
 
@@ -629,15 +764,17 @@ pub async fn gateway_usage_for(
     pool: &Pool,
     credential_id: i64,
 ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
-    Ok(sqlx::query_as::<_, (String, String, i64, i64)>(
-        "SELECT s.name, u.tool, SUM(u.calls), SUM(u.errors)
+    Ok(
+        on!(pool, p => sqlx::query_as::<_, (String, String, i64, i64)>(
+        "SELECT s.name, u.tool, CAST(SUM(u.calls) AS BIGINT), CAST(SUM(u.errors) AS BIGINT)
          FROM gateway_usage u JOIN mcp_servers s ON s.id = u.server_id
          WHERE u.credential_id = $1
          GROUP BY s.name, u.tool ORDER BY s.name, u.tool",
     )
     .bind(credential_id)
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(p)
+    .await)?,
+    )
 }
 
 /// Rows in one of Clavis's own tables (for checks that traffic does not grow them).
@@ -657,8 +794,8 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
         return Err(StoreError::Corrupt("not a Clavis table"));
     }
     Ok(
-        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(pool)
-            .await?,
+        on!(pool, p => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(p)
+            .await)?,
     )
 }

@@ -103,7 +103,8 @@ impl Keyring {
         let mut keys = store::signing_keys(pool).await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             let (kid, seed, public) = generate_key();
-            store::insert_signing_key(pool, &kid, &seed, &public, now).await?;
+            // Another instance starting at the same time may win: then use its key.
+            store::insert_first_signing_key(pool, &kid, &seed, &public, now).await?;
             keys = store::signing_keys(pool).await?;
         }
         Self::from_rows(&keys, max_token_ttl, now)

@@ -101,6 +101,11 @@ pub fn App() -> impl IntoView {
                     view=routes::server::ServerPage
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=path!("/servers/:slug/edit")
+                    view=routes::server_edit::EditServerPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

@@ -298,10 +298,12 @@ impl Config {
                 ),
             )
         })?;
-        if !(s.database_url.starts_with("sqlite:")) {
+        if !(s.database_url.starts_with("sqlite:")
+            || clavis::store::is_postgres_url(&s.database_url))
+        {
             return Err(ConfigError::new(
                 "--database-url (DATABASE_URL)",
-                "only sqlite: URLs are supported, e.g. sqlite://data/clavis.db",
+                "use sqlite://PATH (e.g. sqlite://data/clavis.db) or postgres://USER:PASSWORD@HOST/DB",
             ));
         }
         let issuer_raw = s.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));

@@ -74,14 +74,27 @@ impl Gateway {
         timeout: Duration,
         body_limit: usize,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            // A redirect would send the request (and the upstream header) elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10).min(timeout))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .tcp_nodelay(true)
+                // A redirect would send the request (and the upstream header) elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let client = builder().build().or_else(|e| {
+            // Only the system's CA certificates can make this fail: go on without them
+            // (https upstreams then fail with 502, logged) rather than not start.
+            tracing::error!(error = %e, "cannot load the system's CA certificates for https upstreams");
+            builder().tls_built_in_native_certs(false).build()
+        });
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the gateway's HTTP client");
+                reqwest::Client::new()
+            }
+        };
         Self {
             servers,
             master_key,

@@ -9,10 +9,12 @@ pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;
+pub mod sessions;
 pub mod telemetry;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
+use crate::sessions::Sessions;
 use app::{App, shell, ssr::ServerContext};
 use axum::{
     Router,
@@ -38,7 +40,6 @@ use tower_sessions::{
     Expiry, SessionManagerLayer,
     cookie::{SameSite, time::Duration as CookieDuration},
 };
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::{Config, redact_url};
 
@@ -55,7 +56,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub server: ServerContext,
-    pub session_store: SqliteStore,
+    pub session_store: Sessions,
     pub oauth: Arc<oauth::OAuthState>,
 }
 
@@ -101,7 +102,7 @@ impl StartError {
 #[derive(Clone)]
 pub struct Database {
     pub pool: store::Pool,
-    pub sessions: SqliteStore,
+    pub sessions: Sessions,
     pub secret_key: SecretKey,
     pub keys: Arc<Keyring>,
     pub master_key: MasterKey,
@@ -120,7 +121,7 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
     store::migrate(&pool)
         .await
         .map_err(|e| StartError::Migrate(e.to_string()))?;
-    let session_store = SqliteStore::new(pool.clone());
+    let session_store = Sessions::new(&pool);
     session_store
         .migrate()
         .await

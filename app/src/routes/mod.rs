@@ -7,6 +7,7 @@ pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod server;
+pub mod server_edit;
 pub mod server_new;
 pub mod server_remove;
 pub mod servers;

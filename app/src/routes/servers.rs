@@ -93,9 +93,18 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
         resource,
         upstream_url,
         header_name,
+        editable: _,
     } = server;
-    let control = is_admin
-        .then(|| view! { <RemoveControl slug=slug.clone() name=name.clone() remove=remove/> });
+    let control = is_admin.then(|| {
+        view! {
+            <div class="actions">
+                <A href=format!("/servers/{slug}/edit") attr:class="secondary-link">
+                    "Edit"
+                </A>
+                <RemoveControl slug=slug.clone() name=name.clone() remove=remove/>
+            </div>
+        }
+    });
     view! {
         <li data-testid="server-row" class="credential">
             <div class="credential-head">

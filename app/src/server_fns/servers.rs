@@ -20,6 +20,8 @@ pub struct ServerView {
     pub upstream_url: Option<String>,
     /// The upstream header's name, if one is configured (its value is never shown).
     pub header_name: Option<String>,
+    /// Whether the viewer may change and remove it.
+    pub editable: bool,
 }
 
 /// The list, and whether the viewer may change it.
@@ -119,6 +121,51 @@ pub async fn add_server(
     Ok(())
 }
 
+/// Changes a server (administrators only): name, URL and upstream header. An empty
+/// header value keeps the stored one; then goes to the list.
+#[server(endpoint = "servers/edit")]
+pub async fn edit_server(
+    slug: String,
+    name: String,
+    upstream_url: Option<String>,
+    resource_url: Option<String>,
+    header_name: Option<String>,
+    header_value: Option<String>,
+) -> Result<(), UiError> {
+    use clavis::servers::{self, InvalidServer, ServerFields};
+
+    use crate::ssr::{internal, require_admin, server_context};
+
+    let user = require_admin().await?;
+    let ctx = server_context()?;
+    let fields = ServerFields {
+        name: &name,
+        upstream_url: upstream_url.as_deref().unwrap_or_default(),
+        resource_url: resource_url.as_deref().unwrap_or_default(),
+        header_name: header_name.as_deref().unwrap_or_default(),
+        header_value: header_value.as_deref().unwrap_or_default(),
+        ..ServerFields::default()
+    };
+    servers::update(
+        &ctx.pool,
+        &ctx.master_key,
+        &slug,
+        &fields,
+        &ctx.issuer,
+        clavis::now(),
+    )
+    .await
+    .map_err(internal("changing an MCP server"))?
+    .map_err(|e| match e {
+        InvalidServer::NotFound => UiError::NotFound,
+        other => UiError::Invalid(other.to_string()),
+    })?;
+    ssr::reload(&ctx).await;
+    tracing::info!(user_id = user.id, server = %slug, "MCP server changed");
+    leptos_axum::redirect("/servers");
+    Ok(())
+}
+
 /// Removes a server (administrators only): its tokens stop working at the gateway at once.
 #[server(endpoint = "servers/remove")]
 pub async fn remove_server(slug: String) -> Result<(), UiError> {
@@ -159,6 +206,7 @@ pub mod ssr {
             resource: server.resource(issuer),
             upstream_url: server.upstream_url.clone().filter(|_| is_admin),
             header_name: server.header_name.clone(),
+            editable: is_admin,
         }
     }
 

@@ -336,9 +336,12 @@ async fn only_the_listed_headers_reach_the_upstream_and_clavis_sets_its_own() {
     assert_eq!(values("accept"), ["application/json, text/event-stream"]);
     assert_eq!(values("mcp-protocol-version"), ["2025-06-18"]);
     assert_eq!(values("last-event-id"), ["41"]);
-    // The header value is stored sealed: not in the database file in clear.
-    let db = std::fs::read(&app.db_path).unwrap();
-    assert!(!db.windows(16).any(|w| w == b"upstream-key-123"));
+    // The header value is stored sealed: not in the database in clear.
+    assert!(!app.stored_contains(b"upstream-key-123").await);
+    assert!(
+        app.stored_contains(b"X-Api-Key").await,
+        "the check can fail"
+    );
 }
 
 #[tokio::test]
@@ -822,4 +825,90 @@ async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("clavis_gateway_duration_seconds_count{server=\"docs\"}"));
+}
+
+#[tokio::test]
+async fn editing_a_server_keeps_its_header_value_unless_replaced_and_never_shows_it() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let sent_key = |upstream: &Upstream| {
+        upstream.seen.lock().unwrap().last().unwrap().0["x-api-key"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let edit = |value: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        let url = upstream.url.clone();
+        async move {
+            app.call(
+                "servers/edit",
+                &[
+                    ("slug", "docs"),
+                    ("name", "Docs renamed"),
+                    ("upstream_url", &url),
+                    ("header_name", "X-Api-Key"),
+                    ("header_value", value),
+                ],
+                Some(&admin),
+            )
+            .await
+        }
+    };
+
+    // An empty value keeps the stored one.
+    assert!(edit("").await.status().is_success());
+    post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent_key(&upstream), "upstream-key-123");
+    // A new value replaces it.
+    assert!(edit("rotated-key-456").await.status().is_success());
+    post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent_key(&upstream), "rotated-key-456");
+    let page = app
+        .get("/servers/docs/edit", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Docs renamed") && page.contains("(unchanged)"),
+        "{page}"
+    );
+    assert!(!page.contains("rotated-key-456") && !page.contains("upstream-key-123"));
+
+    // People other than administrators cannot change it.
+    let person = app.sign_up(&unique_email()).await;
+    let refused = app
+        .call(
+            "servers/edit",
+            &[
+                ("slug", "docs"),
+                ("name", "Mine"),
+                ("upstream_url", "http://127.0.0.1:9/mcp"),
+            ],
+            Some(&person),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let missing = app
+        .call(
+            "servers/edit",
+            &[
+                ("slug", "nope"),
+                ("name", "x"),
+                ("upstream_url", "http://127.0.0.1:9/mcp"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }

@@ -45,13 +45,15 @@ impl TestApp {
         Self::spawn_in(dir, args).await
     }
 
-    /// A server on the database in `dir` (to restart on the same data).
+    /// A server on the database in `dir` (to restart on the same data). With
+    /// `CLAVIS_TEST_DATABASE` set to a PostgreSQL URL, the database is a fresh one on that
+    /// server instead (its name kept in `dir`, so a restart finds it again).
     pub async fn spawn_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
         let db_path = dir.path().join("clavis.db");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let database_url = format!("sqlite://{}", db_path.display());
+        let database_url = database_url(dir.path()).await;
         let mut argv = vec![
             "clavis",
             "--addr",
@@ -176,6 +178,36 @@ impl TestApp {
         kid
     }
 
+    /// Whether the database holds these bytes anywhere: the SQLite file and its
+    /// write-ahead log, or every PostgreSQL table as text (`bytea` as hex).
+    pub async fn stored_contains(&self, needle: &[u8]) -> bool {
+        if !on_postgres() {
+            let mut stored = std::fs::read(&self.db_path).unwrap();
+            stored.extend(std::fs::read(self.db_path.with_extension("db-wal")).unwrap_or_default());
+            return stored.windows(needle.len()).any(|w| w == needle);
+        }
+        let clavis::store::Pool::Postgres(pool) = &self.state.server.pool else {
+            unreachable!("on PostgreSQL")
+        };
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        let mut dump = String::new();
+        for table in tables {
+            let rows: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT string_agg(row_to_json(t)::text, ' ') FROM \"{table}\" t"
+            ))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            dump.push_str(&rows.unwrap_or_default());
+        }
+        let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+        dump.contains(&*String::from_utf8_lossy(needle)) || dump.contains(&hex)
+    }
+
     /// Whether this cookie belongs to a signed-in session.
     pub async fn signed_in_as(&self, cookie: &str) -> Option<String> {
         let response = self.call("me", &[], Some(cookie)).await;
@@ -183,6 +215,44 @@ impl TestApp {
             serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         user.and_then(|u| u["email"].as_str().map(str::to_owned))
     }
+}
+
+/// Whether the tests run on PostgreSQL (`CLAVIS_TEST_DATABASE`).
+pub fn on_postgres() -> bool {
+    std::env::var("CLAVIS_TEST_DATABASE").is_ok_and(|url| clavis::store::is_postgres_url(&url))
+}
+
+/// The database for a test server whose files live in `dir`: SQLite in `dir`, or a
+/// PostgreSQL database created for it (named in `dir/pg-database`).
+async fn database_url(dir: &std::path::Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", dir.join("clavis.db").display());
+    }
+    let admin = std::env::var("CLAVIS_TEST_DATABASE").unwrap();
+    let marker = dir.join("pg-database");
+    let name = match std::fs::read_to_string(&marker) {
+        Ok(name) => name,
+        Err(_) => {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "clavis_t_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            std::fs::write(&marker, &name).unwrap();
+            name
+        }
+    };
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
 pub fn form_urlencoded(form: &[(&str, &str)]) -> String {
