@@ -94,6 +94,8 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null || apt_install chromium
+    # The cluster test puts two instances behind a real load balancer.
+    command -v haproxy >/dev/null || apt_install haproxy
     # The official Python MCP SDK, for the end-to-end test that it finds its own way in.
     venv="$ROOT/end2end/.venv"
     if [ ! -x "$venv/bin/python" ] || [ "$ROOT/end2end/python/requirements.txt" -nt "$venv/.installed" ]; then

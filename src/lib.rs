@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod cache;
+pub mod changes;
 pub mod civil;
 pub mod credentials;
 pub mod jsonrpc;

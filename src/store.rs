@@ -161,6 +161,19 @@ pub async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Sends a PostgreSQL notification on `channel` (see [`crate::changes`]); nothing on
+/// SQLite.
+pub async fn notify(pool: &Pool, channel: &str, payload: &str) -> Result<(), StoreError> {
+    if let Pool::Postgres(p) = pool {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(p)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Answers when the database does.
 pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
     on!(pool, p => sqlx::query("SELECT 1").execute(p).await

@@ -121,3 +121,12 @@ pub async fn require_admin() -> Result<SessionUser, UiError> {
         Err(UiError::AdminOnly)
     }
 }
+
+/// Tells the other instances sharing the database about a change already made (see
+/// [`clavis::changes`]). A failure is logged, not shown: the change stands, and the
+/// others still see it within their polling bounds.
+pub async fn publish(ctx: &ServerContext, change: clavis::changes::Change) {
+    if let Err(e) = clavis::changes::publish(&ctx.pool, &change).await {
+        tracing::warn!(error = %e, "publishing a change notification failed");
+    }
+}

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
+pub mod notify;
 pub mod oauth;
 pub mod sessions;
 pub mod telemetry;
@@ -314,6 +315,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     });
     let state = AppState::new(config, database);
     spawn_housekeeping(&state);
+    notify::spawn_listener(state.oauth.clone());
     let oauth = state.oauth.clone();
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
     axum::serve(

@@ -3,6 +3,7 @@
 use std::{io::BufRead, process::ExitCode};
 
 use clap::Parser;
+use clavis::changes::Change;
 use server::{
     StartError,
     config::{Cli, Command, Config, CredentialCommand, KeysCommand, ServerCommand},
@@ -72,6 +73,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             let kid = clavis::tokens::Keyring::rotate(&pool, clavis::now())
                 .await
                 .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
+            announce(&pool, Change::Keys).await;
             println!("{}", serde_json::json!({ "kid": kid }));
             Ok(())
         }
@@ -165,6 +167,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     "no credential with the client id {client_id}"
                 )));
             }
+            announce(pool, Change::Credential(client_id.clone())).await;
             println!(
                 "{}",
                 serde_json::json!({ "client_id": client_id, "revoked": true })
@@ -253,6 +256,7 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
                 .await
                 .map_err(failed("registering the server"))?
                 .map_err(|e| StartError::Other(e.to_string()))?;
+            announce(pool, Change::Servers).await;
             println!("{}", describe(&server));
         }
         ServerCommand::List => {
@@ -278,4 +282,14 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
     }
     database.pool.close().await;
     Ok(())
+}
+
+/// Tells running servers (on PostgreSQL) about a change the CLI made; on SQLite they see
+/// it by polling. A failure is only a warning: the change is made.
+async fn announce(pool: &clavis::store::Pool, change: Change) {
+    if let Err(e) = clavis::changes::publish(pool, &change).await {
+        eprintln!(
+            "clavis: warning: running servers were not notified ({e}); they will see the change within seconds"
+        );
+    }
 }

@@ -209,6 +209,7 @@ pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
         return Err(UiError::NotFound);
     }
     ctx.credentials.forget(&client_id);
+    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
     tracing::info!(user_id = user.id, %client_id, "credential revoked");
     leptos_axum::redirect("/credentials");
     Ok(())

@@ -211,11 +211,12 @@ pub mod ssr {
     }
 
     /// Tells the gateway about a change at once (and the token endpoint's cache, which
-    /// holds credentials with their granted servers).
+    /// holds credentials with their granted servers), here and on every other instance.
     pub async fn reload(ctx: &ServerContext) {
         if let Err(e) = ctx.servers.reload(&ctx.pool).await {
             tracing::error!(error = %e, "reloading MCP servers failed");
         }
         ctx.credentials.forget_all();
+        crate::ssr::publish(ctx, clavis::changes::Change::Servers).await;
     }
 }

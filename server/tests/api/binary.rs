@@ -383,3 +383,131 @@ fn cli_registers_lists_and_removes_servers_and_grants_them() {
     let (ok, _, err) = clavis(&["server", "remove", "docs"], "");
     assert!(!ok && err.contains("no MCP server"), "{err}");
 }
+
+/// SPEC §9: every write the server acknowledged survives `kill -9` (SQLite here; the
+/// PostgreSQL pass kills one of two instances under load in `cluster`), and the database
+/// file and its directory are private.
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/data/c.db", dir.path().display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        Command::new(BIN)
+            .args(["--addr", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .env("DATABASE_URL", &db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let up = |client: reqwest::Client, base: String| async move {
+        let started = Instant::now();
+        while client.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let post = |endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>| {
+        let mut request = client
+            .post(format!("{base}/api/{endpoint}"))
+            .header("origin", &base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_urlencoded(form));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+
+    let mut server = start();
+    up(client.clone(), base.clone()).await;
+    let signed_up = post(
+        "sign_up",
+        &[
+            ("email", "durable@example.com"),
+            ("password", "a durable password"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    let cookie = crate::helpers::session_cookie(&signed_up).unwrap();
+    let mut credentials = Vec::new();
+    for i in 0..6 {
+        let created: serde_json::Value = post(
+            "credentials/create",
+            &[
+                ("name", &format!("c{i}")),
+                ("expires", "never"),
+                ("mcp", "on"),
+            ],
+            Some(&cookie),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        if i % 2 == 0 {
+            let revoked = post("credentials/revoke", &[("client_id", &id)], Some(&cookie))
+                .await
+                .unwrap();
+            assert!(revoked.status().is_success());
+        }
+        credentials.push((id, secret, i % 2 == 0));
+    }
+    server.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
+    server.wait().unwrap();
+
+    let mut server = start();
+    up(client.clone(), base.clone()).await;
+    let me: serde_json::Value = post("me", &[], Some(&cookie))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["email"], "durable@example.com",
+        "the account and the session survived"
+    );
+    for (id, secret, revoked) in &credentials {
+        let status = client
+            .post(format!("{base}/mcp/oauth/token"))
+            .header("authorization", crate::helpers::basic(id, secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let expected = if *revoked { 401 } else { 200 };
+        assert_eq!(status.as_u16(), expected, "{id}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "the database directory is private");
+    }
+}

@@ -224,7 +224,7 @@ pub fn on_postgres() -> bool {
 
 /// The database for a test server whose files live in `dir`: SQLite in `dir`, or a
 /// PostgreSQL database created for it (named in `dir/pg-database`).
-async fn database_url(dir: &std::path::Path) -> String {
+pub async fn database_url(dir: &std::path::Path) -> String {
     if !on_postgres() {
         return format!("sqlite://{}", dir.join("clavis.db").display());
     }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod binary;
+mod cluster;
 mod credentials;
 mod gateway;
 mod helpers;

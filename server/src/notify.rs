@@ -1,0 +1,72 @@
+//! Hearing other instances' changes (SPEC §15): on PostgreSQL every instance listens on
+//! the changes channel ([`clavis::changes`]) and applies what it hears at once — a
+//! revoked credential leaves the token endpoint's cache, servers and signing keys are
+//! read again. When the listening connection drops, everything cached is read afresh
+//! once it is back (notifications may have been missed meanwhile), and until then the
+//! periodic reloads (credentials every 1 s by their cache's lifetime, keys and servers
+//! every 5 s) bound how stale anything can be.
+
+use std::{sync::Arc, time::Duration};
+
+use clavis::changes::{Change, Heard, Listener};
+
+use crate::oauth::OAuthState;
+
+/// Starts listening (PostgreSQL only; nothing to do on SQLite).
+pub fn spawn_listener(oauth: Arc<OAuthState>) {
+    if !oauth.pool.is_postgres() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            match Listener::connect(&oauth.pool).await {
+                Ok(Some(mut listener)) => {
+                    // Anything changed before we listened is read afresh.
+                    refresh(&oauth).await;
+                    loop {
+                        match listener.next().await {
+                            Ok(Heard::Change(change)) => apply(&oauth, change).await,
+                            Ok(Heard::Reconnected) => {
+                                tracing::warn!(
+                                    "change notifications: reconnected; reading everything afresh"
+                                );
+                                refresh(&oauth).await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "change notifications lost; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for change notifications; retrying")
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+async fn apply(oauth: &OAuthState, change: Change) {
+    match change {
+        Change::Credential(client_id) => oauth.credentials.forget(&client_id),
+        Change::Servers => {
+            oauth.credentials.forget_all();
+            if let Err(e) = oauth.gateway.servers.reload(&oauth.pool).await {
+                tracing::warn!(error = %e, "reloading MCP servers failed");
+            }
+        }
+        Change::Keys => {
+            if let Err(e) = oauth.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    }
+}
+
+async fn refresh(oauth: &OAuthState) {
+    apply(oauth, Change::Servers).await;
+    apply(oauth, Change::Keys).await;
+}
