@@ -505,11 +505,80 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     dash = time_dashboard(base, sign_in(base, "dashboard@example.com"), 20 if args.smoke else 50)
     print(f"  dashboard first page with {scale['dashboard']:,} credentials: median {dash['median']:.1f} ms, p95 {dash['p95']:.1f} ms")
 
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse)
+    pg = measure_postgres(bench, workdir, scale, base, client_id, secret, token_body) if not args.no_postgres else None
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg)
     return 0
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse):
+def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str, sqlite_id: str, sqlite_secret: str, sqlite_body: str) -> dict:
+    """Tokens on PostgreSQL: one instance (interleaved with the SQLite instance), then two
+    instances behind HAProxy; and the database's size around a volume of token requests."""
+    args = bench.args
+    admin = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True, check=True).stdout.strip()
+    name = f"clavis_bench_{os.getpid()}"
+    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True, capture_output=True)
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(admin)._replace(path=f"/{name}"))
+    lb_port = free_port()
+    issuer = f"http://127.0.0.1:{lb_port}"
+    env = {"DATABASE_URL": url, "CLAVIS_ISSUER": issuer, "CLAVIS_MASTER_KEY_FILE": str(workdir / "pg-master.key")}
+    bases = []
+    for i in range(2):
+        port = free_port()
+        bases.append(f"http://127.0.0.1:{port}")
+        bench.start([str(BIN), "--addr", f"127.0.0.1:{port}", "--log", "warn"], env, f"clavis-pg-{i}", f"{bases[-1]}/healthz")
+    saved = bench.database_url
+    bench.database_url = url
+    os.environ["CLAVIS_MASTER_KEY_FILE"] = env["CLAVIS_MASTER_KEY_FILE"]
+    bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n")
+    credential = bench.create_credentials("bench@example.com", 1)
+    bench.database_url = saved
+    del os.environ["CLAVIS_MASTER_KEY_FILE"]
+    cid, sec = credential["client_id"], credential["client_secret"]
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "mcp"})
+    check_jwt(post_token(bases[0], cid, sec, body)["access_token"], "EdDSA", "Clavis on PostgreSQL")
+    config = workdir / "haproxy.cfg"
+    config.write_text(
+        "global\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n"
+        f"frontend lb\n  bind 127.0.0.1:{lb_port}\n  default_backend clavis\n"
+        "backend clavis\n  balance roundrobin\n  option httpchk GET /healthz\n  http-reuse always\n"
+        + "".join(f"  server i{i} {b[7:]} check\n" for i, b in enumerate(bases))
+    )
+    bench.start(["haproxy", "-db", "-f", str(config)], {}, "haproxy", f"{issuer}/healthz")
+
+    def basic(a: str, b: str) -> str:
+        return "Basic " + base64.b64encode(f"{a}:{b}".encode()).decode()
+
+    bench.targets["sqlite tokens"] = (f"{sqlite_base}/mcp/oauth/token", "token", {"BENCH_BODY": sqlite_body, "BENCH_AUTH": basic(sqlite_id, sqlite_secret)})
+    bench.targets["postgres tokens"] = (f"{bases[0]}/mcp/oauth/token", "token", {"BENCH_BODY": body, "BENCH_AUTH": basic(cid, sec)})
+    bench.targets["postgres, 2 instances + haproxy"] = (f"{issuer}/mcp/oauth/token", "token", {"BENCH_BODY": body, "BENCH_AUTH": basic(cid, sec)})
+    targets = ["sqlite tokens", "postgres tokens", "postgres, 2 instances + haproxy"]
+    for target in targets:
+        bench.warm(target)
+    runs: dict[str, list[dict]] = {t: [] for t in targets}
+    for _ in range(args.rounds):
+        for target in targets:
+            runs[target].append(bench.load(target))
+    for target in targets:
+        print(f"  {target:<32} {fmt_rate(median_of(runs[target], 'rps')):>8} req/s  p99 {median_of(runs[target], 'p99'):.2f} ms")
+
+    def size() -> int:
+        out = subprocess.run(["psql", url, "-Atqc", "SELECT pg_database_size(current_database())"], capture_output=True, text=True, check=True)
+        return int(out.stdout.strip())
+
+    time.sleep(6)
+    before = size()
+    served = 0
+    volume = scale["volume"] // 5
+    while served < volume:
+        served += bench.load("postgres tokens", max(1.0, min(60.0, (volume - served) / max(median_of(runs["postgres tokens"], "rps"), 1.0) * 1.05)))["requests"]
+    time.sleep(6)
+    after = size()
+    print(f"  postgres database after {served:,} token requests: {before:,} -> {after:,} bytes")
+    return {"runs": runs, "before": before, "after": after, "served": served}
+
+
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg):
     tokens = median_of(runs["clavis tokens"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
     healthz = median_of(runs["clavis /healthz"], "rps")
@@ -532,6 +601,28 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         )
 
     mark = lambda ok: "met" if ok else "missed"  # noqa: E731
+    pg_lines = []
+    if pg:
+        pg_runs = pg["runs"]
+        on_sqlite = median_of(pg_runs["sqlite tokens"], "rps")
+        on_pg = median_of(pg_runs["postgres tokens"], "rps")
+        two = median_of(pg_runs["postgres, 2 instances + haproxy"], "rps")
+        pg_lines = [
+            "",
+            "PostgreSQL (a local throwaway cluster, scripts/postgres.sh), interleaved with the SQLite instance:",
+            "",
+            "| target | req/s (median) | p50 ms | p99 ms | rounds (req/s) |",
+            "|---|---:|---:|---:|---|",
+            row("sqlite tokens", pg_runs),
+            row("postgres tokens", pg_runs),
+            row("postgres, 2 instances + haproxy", pg_runs),
+            "",
+            "| measure | value | target |",
+            "|---|---|---|",
+            f"| tokens/s on PostgreSQL vs SQLite, one instance | {on_pg / on_sqlite:.0%} ({fmt_rate(on_pg)} vs {fmt_rate(on_sqlite)}) | within 15%: {mark(on_pg >= 0.85 * on_sqlite)} |",
+            f"| two instances behind HAProxy | {fmt_rate(two)} tokens/s ({two / on_pg:.0%} of one instance: all share the same 2 cores) | |",
+            f"| PostgreSQL database after {pg['served']:,} token requests | {pg['before']:,} -> {pg['after']:,} bytes | unchanged by traffic: {mark(pg['after'] - pg['before'] <= 65536)} |",
+        ]
     lines = [
         f"# Clavis benchmark{' (smoke run: short, small, not figures)' if args.smoke else ''}",
         "",
@@ -579,8 +670,9 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         f"| SSE answer, {100 if args.smoke else 1000} progress events 1 ms apart | last event after {sse['gateway']['total']:.0f} ms through the gateway, "
         f"{sse['direct']['total']:.0f} ms direct; largest gap between events {sse['gateway']['max_gap']:.1f} ms vs {sse['direct']['max_gap']:.1f} ms, "
         f"median gap {sse['gateway']['median_gap']:.2f} vs {sse['direct']['median_gap']:.2f} ms | no event held back |",
+        *pg_lines,
         "",
-        "Reproduce: `bench/run.sh` (options: `--duration`, `--rounds`, `--smoke`).",
+        "Reproduce: `bench/run.sh` (options: `--duration`, `--rounds`, `--smoke`, `--no-postgres`).",
     ]
     text = "\n".join(lines) + "\n"
     print()
@@ -598,6 +690,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 1, 1
