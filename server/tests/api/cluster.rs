@@ -310,6 +310,40 @@ async fn two_instances_behind_haproxy_share_sessions_credentials_revocations_and
         }
         assert!(cluster.jwks_kids(base).await.contains(&kid));
     }
+
+    // Usage counted on both instances adds up, nothing lost or counted twice.
+    let (id, secret) = cluster.create_credential(&a, &cookie).await;
+    for (base, tokens) in [(&a, 5), (&b, 7)] {
+        for _ in 0..tokens {
+            assert_eq!(cluster.token(base, &id, &secret).await.0, StatusCode::OK);
+        }
+    }
+    let counted_at = Instant::now();
+    loop {
+        let list: Value = cluster
+            .call(&a, "credentials/list", &[("page", "1")], Some(&cookie))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let issued = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == id.as_str())
+            .unwrap()["tokens_issued"]
+            .as_i64()
+            .unwrap();
+        if issued == 12 {
+            break;
+        }
+        assert!(issued < 12, "counted twice: {issued}");
+        assert!(
+            counted_at.elapsed() < Duration::from_secs(12),
+            "{issued} of 12 counted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
