@@ -14,10 +14,9 @@
 //! of CPU on every token request, and a cheap denial of service for anyone who can
 //! send requests. Digests are compared in constant time.
 //!
-//! The key is stored in the database (`server_secrets`), in clear: a copy of the
-//! database therefore lets its holder check a candidate secret offline, though not
-//! recover one (each secret carries 256 random bits). Encrypting the key with a master
-//! key kept outside the database is planned (SPEC §16).
+//! The key is stored in the database (`server_secrets`) sealed with the master key, which
+//! lives outside the database ([`crate::sealed`]): a copy of the database alone cannot
+//! check a candidate secret offline.
 
 use std::{
     fmt,
@@ -34,6 +33,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     UnixTime,
+    sealed::MasterKey,
     store::{self, CredentialRow, NewCredentialRow, Pool, StoreError},
 };
 
@@ -439,16 +439,29 @@ impl NewCredential {
 /// The name of the secret-hashing key in the server's stored secrets.
 const KEY_NAME: &str = "client_secret_hmac_key";
 
-/// The key client secrets are hashed with, created on first start.
-pub async fn load_key(pool: &Pool, now: UnixTime) -> Result<SecretKey, StoreError> {
-    let bytes = store::server_secret(
+/// The key client secrets are hashed with, created on first start and stored sealed
+/// with the master key. A key stored in clear by an earlier version is sealed in place.
+pub async fn load_key(
+    pool: &Pool,
+    master: &MasterKey,
+    now: UnixTime,
+) -> Result<SecretKey, StoreError> {
+    let stored = store::server_secret(
         pool,
         KEY_NAME,
-        || SecretKey::generate().as_bytes().to_vec(),
+        || master.seal(KEY_NAME, SecretKey::generate().as_bytes()),
         now,
     )
     .await?;
-    SecretKey::from_bytes(&bytes)
+    if let Some(legacy) = SecretKey::from_bytes(&stored) {
+        store::replace_server_secret(pool, KEY_NAME, &master.seal(KEY_NAME, legacy.as_bytes()))
+            .await?;
+        return Ok(legacy);
+    }
+    let opened = master
+        .open(KEY_NAME, &stored)
+        .map_err(|_| StoreError::WrongMasterKey)?;
+    SecretKey::from_bytes(&opened)
         .ok_or_else(|| StoreError::Corrupt("the client-secret key is not 32 bytes"))
 }
 

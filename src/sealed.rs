@@ -1,5 +1,6 @@
 //! The master key and what it seals: values that must not be readable from a copy of
-//! the database alone (SPEC §16) — today the upstream header values of MCP servers.
+//! the database alone (SPEC §16) — the key client secrets are hashed with, the token
+//! signing keys, and the upstream header values of MCP servers.
 //!
 //! The master key is 32 random bytes kept in a file outside the database
 //! (`--master-key-file`), created with mode `0600` on first start. Sealing is
@@ -31,6 +32,10 @@ pub enum SealError {
     #[error("a sealed value does not open with this master key (wrong key, or corrupt)")]
     Open,
 }
+
+/// Length of a sealed 32-byte key (tag byte, nonce, key, authentication tag): what
+/// tells a sealed key from a raw one stored before sealing existed.
+pub const SEALED_KEY_LEN: usize = 1 + NONCE_LEN + 32 + 16;
 
 /// The master key. Its `Debug` never prints it.
 #[derive(Clone)]

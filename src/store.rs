@@ -79,6 +79,11 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A sealed key does not open: the master key is not the one it was sealed with.
+    #[error(
+        "the stored keys do not open with this master key: is --master-key-file (CLAVIS_MASTER_KEY_FILE) the file this database was created with?"
+    )]
+    WrongMasterKey,
 }
 
 /// Opens the pool for `url`. PostgreSQL: `postgres://` or `postgresql://`. SQLite: WAL
@@ -489,6 +494,48 @@ pub async fn server_secret(
             .bind(name)
             .fetch_one(p)
             .await)?,
+    )
+}
+
+/// Replaces a stored server secret's value (its sealing, on a database from before it).
+pub async fn replace_server_secret(
+    pool: &Pool,
+    name: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
+    on!(pool, p => sqlx::query("UPDATE server_secrets SET value = $2 WHERE name = $1")
+        .bind(name)
+        .bind(value)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a signing key's stored private key (its sealing, on a database from before it).
+pub async fn replace_signing_key(
+    pool: &Pool,
+    kid: &str,
+    private_key: &[u8],
+) -> Result<(), StoreError> {
+    on!(pool, p => sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
+        .bind(kid)
+        .bind(private_key)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes a signing key (`clavis keys revoke`); `false` when there is none.
+pub async fn delete_signing_key(pool: &Pool, kid: &str) -> Result<bool, StoreError> {
+    Ok(
+        on!(pool, p => sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+        .bind(kid)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?
+            > 0,
     )
 }
 

@@ -1,7 +1,7 @@
 //! Access tokens: RFC 9068 JWTs signed with Ed25519 (`alg: EdDSA`), and the keys that
-//! sign them. Keys live in the database so that every instance signs and verifies
-//! alike; rotation makes a new current key and keeps retired ones published until
-//! every token they signed has expired.
+//! sign them. Keys live in the database (private halves sealed with the master key) so
+//! that every instance signs and verifies alike; rotation makes a new current key and
+//! keeps retired ones published until every token they signed has expired.
 
 use std::collections::HashMap;
 
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     UnixTime,
+    sealed::MasterKey,
     store::{self, Pool, StoreError},
 };
 
@@ -84,6 +85,11 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The associated data a signing key's private half is sealed under.
+fn key_purpose(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
 /// A new Ed25519 key: (kid, seed, public key).
 fn generate_key() -> (String, [u8; 32], [u8; 32]) {
     let mut seed = [0u8; 32];
@@ -97,23 +103,42 @@ fn generate_key() -> (String, [u8; 32], [u8; 32]) {
 }
 
 impl Keyring {
-    /// Loads the keys, creating the first one on first start. Keys retired more than
-    /// `max_token_ttl` ago verify nothing any more and are left out.
-    pub async fn load(pool: &Pool, max_token_ttl: i64, now: UnixTime) -> Result<Self, StoreError> {
+    /// Loads the keys, creating the first one on first start. Private keys are stored
+    /// sealed with the master key; one stored in clear by an earlier version is sealed in
+    /// place. Keys retired more than `max_token_ttl` ago verify nothing any more and are
+    /// left out.
+    pub async fn load(
+        pool: &Pool,
+        master: &MasterKey,
+        max_token_ttl: i64,
+        now: UnixTime,
+    ) -> Result<Self, StoreError> {
         let mut keys = store::signing_keys(pool).await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             let (kid, seed, public) = generate_key();
             // Another instance starting at the same time may win: then use its key.
-            store::insert_first_signing_key(pool, &kid, &seed, &public, now).await?;
+            let sealed = master.seal(&key_purpose(&kid), &seed);
+            store::insert_first_signing_key(pool, &kid, &sealed, &public, now).await?;
             keys = store::signing_keys(pool).await?;
         }
-        Self::from_rows(&keys, max_token_ttl, now)
+        for key in keys.iter_mut().filter(|k| k.private_key.len() == 32) {
+            key.private_key = master.seal(&key_purpose(&key.kid), &key.private_key);
+            store::replace_signing_key(pool, &key.kid, &key.private_key).await?;
+        }
+        Self::from_rows(&keys, max_token_ttl, now, |key| {
+            let seed = master
+                .open(&key_purpose(&key.kid), &key.private_key)
+                .map_err(|_| StoreError::WrongMasterKey)?;
+            seed.try_into()
+                .map_err(|_| StoreError::Corrupt("a signing key has the wrong length"))
+        })
     }
 
     fn from_rows(
         keys: &[store::SigningKeyRow],
         max_token_ttl: i64,
         now: UnixTime,
+        open: impl Fn(&store::SigningKeyRow) -> Result<[u8; 32], StoreError>,
     ) -> Result<Self, StoreError> {
         let corrupt = || StoreError::Corrupt("a signing key has the wrong length");
         let current = keys
@@ -121,11 +146,7 @@ impl Keyring {
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
             .ok_or(StoreError::Corrupt("no current signing key"))?;
-        let seed: [u8; 32] = current
-            .private_key
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt())?;
+        let seed = open(current)?;
         let mut verifying = HashMap::new();
         let mut published = Vec::new();
         for key in keys
@@ -158,10 +179,32 @@ impl Keyring {
 
     /// Makes a new current key and retires the others (they stay published until their
     /// tokens expire). Returns the new key id.
-    pub async fn rotate(pool: &Pool, now: UnixTime) -> Result<String, StoreError> {
+    pub async fn rotate(
+        pool: &Pool,
+        master: &MasterKey,
+        now: UnixTime,
+    ) -> Result<String, StoreError> {
         let (kid, seed, public) = generate_key();
-        store::rotate_signing_key(pool, &kid, &seed, &public, now).await?;
+        let sealed = master.seal(&key_purpose(&kid), &seed);
+        store::rotate_signing_key(pool, &kid, &sealed, &public, now).await?;
         Ok(kid)
+    }
+
+    /// Withdraws a key at once (`clavis keys revoke`): its tokens stop verifying as
+    /// soon as the servers reload their keys. If it was the current key, a new one is
+    /// made current. `false` when there is no such key.
+    pub async fn revoke(
+        pool: &Pool,
+        master: &MasterKey,
+        kid: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if !store::delete_signing_key(pool, kid).await? {
+            return Ok(false);
+        }
+        // Loading creates a current key when the revoked one was it.
+        Self::load(pool, master, 0, now).await?;
+        Ok(true)
     }
 
     /// The public keys for `/.well-known/jwks.json`.
@@ -338,7 +381,13 @@ mod tests {
     use super::*;
 
     fn keyring(rows: &[store::SigningKeyRow], now: UnixTime) -> Keyring {
-        Keyring::from_rows(rows, 3600, now).unwrap_or_else(|e| panic!("{e}"))
+        Keyring::from_rows(rows, 3600, now, |row| {
+            row.private_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("test key"))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn row(created_at: UnixTime, retired_at: Option<UnixTime>) -> store::SigningKeyRow {

@@ -57,6 +57,12 @@ pub enum KeysCommand {
     /// Make a new signing key current. The previous key stays published until every
     /// token it signed has expired; running servers pick the new key up within seconds.
     Rotate,
+    /// Withdraw a signing key at once: its tokens stop working everywhere (at once on
+    /// PostgreSQL, within 5 s on SQLite). A new key is made current if it was the current one.
+    Revoke {
+        /// The key id (`kid`), as in the JWKS.
+        kid: String,
+    },
 }
 
 /// MCP server management without the dashboard.

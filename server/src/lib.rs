@@ -46,6 +46,9 @@ use crate::config::{Config, redact_url};
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "clavis_session";
+/// Its name under an https issuer: the `__Host-` prefix makes browsers refuse it unless
+/// it is `Secure`, for the whole host and set by it (no subdomain can plant one).
+pub const HTTPS_SESSION_COOKIE: &str = "__Host-clavis_session";
 /// Most access tokens remembered as verified (a few hundred bytes each).
 const VERIFIED_TOKENS: usize = 20_000;
 /// Largest request body accepted anywhere.
@@ -127,15 +130,15 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
         .migrate()
         .await
         .map_err(|e| StartError::Migrate(e.to_string()))?;
-    let secret_key = credentials::load_key(&pool, clavis::now())
-        .await
-        .map_err(|e| StartError::Other(format!("cannot load the server keys: {e}")))?;
-    let keys = load_keys(&pool)
-        .await
-        .map_err(|e| StartError::Other(format!("cannot load the signing keys: {e}")))?;
     let master_key = MasterKey::load_or_create(&config.master_key_file).map_err(|e| {
         StartError::Other(format!("--master-key-file (CLAVIS_MASTER_KEY_FILE): {e}"))
     })?;
+    let secret_key = credentials::load_key(&pool, &master_key, clavis::now())
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the server keys: {e}")))?;
+    let keys = load_keys(&pool, &master_key)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the signing keys: {e}")))?;
     let servers = Arc::new(Registry::default());
     servers
         .reload(&pool)
@@ -152,8 +155,17 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
 }
 
 /// The signing keys, with retired keys kept as long as the longest token lifetime.
-pub async fn load_keys(pool: &store::Pool) -> Result<Keyring, store::StoreError> {
-    Keyring::load(pool, i64::from(config::MAX_TOKEN_TTL_SECS), clavis::now()).await
+pub async fn load_keys(
+    pool: &store::Pool,
+    master: &MasterKey,
+) -> Result<Keyring, store::StoreError> {
+    Keyring::load(
+        pool,
+        master,
+        i64::from(config::MAX_TOKEN_TTL_SECS),
+        clavis::now(),
+    )
+    .await
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -233,7 +245,11 @@ pub fn router(state: AppState) -> Router {
     let context = state.server.clone();
     let options = state.leptos_options.clone();
     let sessions = SessionManagerLayer::new(state.session_store.clone())
-        .with_name(SESSION_COOKIE)
+        .with_name(if state.config.is_https() {
+            HTTPS_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.is_https())
@@ -266,7 +282,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(gateway::routes())
         .merge(everything_else)
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.clone(),
+            middleware::security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.oauth.clone(),
             middleware::log_requests,

@@ -69,12 +69,37 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
         Command::Keys {
             action: KeysCommand::Rotate,
         } => {
-            let pool = server::open_database(&config).await?.pool;
-            let kid = clavis::tokens::Keyring::rotate(&pool, clavis::now())
-                .await
-                .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
-            announce(&pool, Change::Keys).await;
+            let database = server::open_database(&config).await?;
+            let kid = clavis::tokens::Keyring::rotate(
+                &database.pool,
+                &database.master_key,
+                clavis::now(),
+            )
+            .await
+            .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
+            announce(&database.pool, Change::Keys).await;
             println!("{}", serde_json::json!({ "kid": kid }));
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysCommand::Revoke { kid },
+        } => {
+            let database = server::open_database(&config).await?;
+            let found = clavis::tokens::Keyring::revoke(
+                &database.pool,
+                &database.master_key,
+                &kid,
+                clavis::now(),
+            )
+            .await
+            .map_err(|e| StartError::Other(format!("cannot revoke the signing key: {e}")))?;
+            if !found {
+                return Err(StartError::Other(format!(
+                    "no signing key with the id {kid}"
+                )));
+            }
+            announce(&database.pool, Change::Keys).await;
+            println!("{}", serde_json::json!({ "kid": kid, "revoked": true }));
             Ok(())
         }
     }

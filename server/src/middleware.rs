@@ -41,10 +41,26 @@ pub async fn log_requests(
 }
 
 /// Headers every response carries. Pages set their own nonce-based CSP; anything else
-/// gets a policy that allows nothing to run or frame it.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// gets a policy that allows nothing to run or frame it. Server-function answers
+/// (`/api/…`, one of which carries a new secret) are never stored by a cache, and under
+/// an https issuer browsers are told to use nothing else (HSTS).
+pub async fn security_headers(
+    State(config): State<Arc<Config>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if config.is_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -62,7 +62,7 @@ impl OAuthState {
 
     /// Reads the signing keys again (a rotation by the CLI or another instance).
     pub async fn reload_keys(&self) -> Result<(), clavis::store::StoreError> {
-        let keys = crate::load_keys(&self.pool).await?;
+        let keys = crate::load_keys(&self.pool, &self.gateway.master_key).await?;
         let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if current.jwks() != keys.jwks() {
             self.verified.clear();
@@ -143,7 +143,9 @@ fn error_response(error: &OAuthError) -> Response {
     let body = json!({ "error": error.code(), "error_description": error.to_string() });
     let mut response = no_store((status, Json(body)).into_response());
     match error {
-        OAuthError::InvalidClient { basic: true, .. } => {
+        // RFC 7235 §3.1: every 401 names a scheme the client can use — Basic, whichever
+        // method it tried (SPEC §4 fixes the exact value).
+        OAuthError::InvalidClient { .. } => {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"clavis\""),

@@ -53,13 +53,62 @@ async fn cookies_are_secure_when_the_issuer_is_https() {
     let response = app.post_form("sign_up", &form, None, headers).await;
 
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let cookies = set_cookies(&response);
     assert!(
         cookies
             .iter()
-            .any(|c| c.starts_with("clavis_session=") && c.contains("Secure")),
+            .any(|c| c.starts_with("__Host-clavis_session=")
+                && c.contains("Secure")
+                && c.contains("Path=/")
+                && !c.contains("Domain")),
         "{cookies:?}"
     );
+    // Over plain http neither the prefix nor HSTS (browsers would ignore or refuse them).
+    let plain = TestApp::spawn().await;
+    let response = plain
+        .call(
+            "sign_up",
+            &[("email", "plain@example.com"), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    assert!(!response.headers().contains_key("strict-transport-security"));
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("clavis_session="))
+    );
+}
+
+/// A server-function answer (one of them carries a new secret) is never cached.
+#[tokio::test]
+async fn server_function_answers_are_not_stored_by_caches() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    for endpoint in [
+        "credentials/create",
+        "me",
+        "credentials/list",
+        "servers/list",
+    ] {
+        let response = app
+            .call(
+                endpoint,
+                &[("name", "c"), ("expires", "never"), ("page", "1")],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(
+            response.headers()["cache-control"],
+            "no-store",
+            "{endpoint}"
+        );
+    }
 }
 
 #[tokio::test]

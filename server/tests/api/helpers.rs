@@ -13,7 +13,7 @@ use reqwest::{
 };
 use serde_json::Value;
 use server::{
-    AppState, SESSION_COOKIE,
+    AppState, HTTPS_SESSION_COOKIE, SESSION_COOKIE,
     config::{Cli, Config},
 };
 
@@ -63,6 +63,10 @@ impl TestApp {
         ];
         if !args.contains(&"--issuer") {
             argv.extend(["--issuer", &base]);
+        }
+        let key_file = dir.path().join("master.key").display().to_string();
+        if !args.contains(&"--master-key-file") {
+            argv.extend(["--master-key-file", &key_file]);
         }
         argv.extend_from_slice(args);
         let config = Config::from_settings(&Cli::parse_from(argv).settings).unwrap();
@@ -171,9 +175,13 @@ impl TestApp {
     /// What `clavis keys rotate` does, then the server's periodic key reload; returns
     /// the new key id.
     pub async fn rotate_keys(&self) -> String {
-        let kid = clavis::tokens::Keyring::rotate(&self.state.oauth.pool, clavis::now())
-            .await
-            .unwrap();
+        let kid = clavis::tokens::Keyring::rotate(
+            &self.state.oauth.pool,
+            &self.state.oauth.gateway.master_key,
+            clavis::now(),
+        )
+        .await
+        .unwrap();
         self.state.oauth.reload_keys().await.unwrap();
         kid
     }
@@ -275,7 +283,10 @@ pub fn set_cookies(response: &Response) -> Vec<String> {
 pub fn session_cookie(response: &Response) -> Option<String> {
     set_cookies(response)
         .into_iter()
-        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+        .find(|c| {
+            c.starts_with(&format!("{SESSION_COOKIE}="))
+                || c.starts_with(&format!("{HTTPS_SESSION_COOKIE}="))
+        })
         .and_then(|c| c.split(';').next().map(str::to_owned))
 }
 

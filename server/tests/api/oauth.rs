@@ -177,7 +177,7 @@ async fn failed_client_authentication_is_invalid_client() {
 
     let none = send(app.form("/mcp/oauth/token", grant)).await;
     assert_error(&none, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(!none.1.contains_key("www-authenticate"));
+    assert_eq!(none.1["www-authenticate"], r#"Basic realm="clavis""#);
     let id_only = send(app.form("/mcp/oauth/token", &format!("{grant}&client_id={id}"))).await;
     assert_error(&id_only, StatusCode::UNAUTHORIZED, "invalid_client");
 
@@ -208,9 +208,9 @@ async fn failed_client_authentication_is_invalid_client() {
     ))
     .await;
     assert_error(&post, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(
-        !post.1.contains_key("www-authenticate"),
-        "no Basic challenge after client_secret_post"
+    assert_eq!(
+        post.1["www-authenticate"], r#"Basic realm="clavis""#,
+        "every 401 carries a challenge (RFC 7235 §3.1)"
     );
     let mismatched = app
         .form(
@@ -757,4 +757,161 @@ async fn metrics_count_tokens_and_failures_by_reason() {
         text.contains(r#"clavis_http_request_duration_seconds_count{route="/mcp/oauth/token"} 2"#),
         "{text}"
     );
+}
+
+/// SPEC §16: the secret-hashing key and the signing keys are stored sealed with the
+/// master key, which is not in the database; a database from before sealing is sealed
+/// in place at start without losing a credential or a token; and the database with
+/// another master key does not start.
+#[tokio::test]
+async fn keys_are_sealed_at_rest_and_older_databases_are_sealed_in_place() {
+    use clavis::sealed::SEALED_KEY_LEN;
+
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let master = app.state.oauth.gateway.master_key.clone();
+    let pool = app.state.oauth.pool.clone();
+    let (hmac_sealed, keys) = stored_keys(&pool).await;
+    assert_eq!(hmac_sealed.len(), SEALED_KEY_LEN);
+    let hmac_key = master.open("client_secret_hmac_key", &hmac_sealed).unwrap();
+    assert!(
+        !app.stored_contains(&hmac_key).await,
+        "the HMAC key is not stored in clear"
+    );
+    let (kid, sealed_seed) = keys.first().unwrap().clone();
+    assert_eq!(sealed_seed.len(), SEALED_KEY_LEN);
+    let seed = master
+        .open(&format!("signing-key:{kid}"), &sealed_seed)
+        .unwrap();
+    assert!(
+        !app.stored_contains(&seed).await,
+        "the signing key is not stored in clear"
+    );
+    assert!(
+        app.stored_contains(kid.as_bytes()).await,
+        "the check can fail"
+    );
+
+    // A database from before sealing: the same keys stored in clear.
+    set_stored_keys(&pool, &hmac_key, &kid, &seed).await;
+    let dir = app.stop();
+    let app = TestApp::spawn_in(dir, &[]).await;
+    let (hmac_sealed, keys) = stored_keys(&app.state.oauth.pool).await;
+    assert_eq!(hmac_sealed.len(), SEALED_KEY_LEN, "sealed in place");
+    assert_eq!(keys[0].1.len(), SEALED_KEY_LEN, "sealed in place");
+    assert_eq!(
+        app.token(&id, &secret, "grant_type=client_credentials")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // (The restarted server has another port, so another issuer: check the signature.)
+    assert!(
+        app.state.oauth.keys().verify_signature(&token).is_ok(),
+        "old tokens still verify"
+    );
+
+    // The database with another master key refuses to start, naming the setting.
+    let dir = app.stop();
+    let other_key = dir.path().join("other.key").display().to_string();
+    let database_url = crate::helpers::database_url(dir.path()).await;
+    let config = server::config::Config::from_settings(
+        &<server::config::Cli as clap::Parser>::parse_from([
+            "clavis",
+            "--database-url",
+            &database_url,
+            "--master-key-file",
+            &other_key,
+        ])
+        .settings,
+    )
+    .unwrap();
+    let refused = server::open_database(&config)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("CLAVIS_MASTER_KEY_FILE"), "{refused}");
+}
+
+async fn stored_keys(pool: &clavis::store::Pool) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    const HMAC: &str = "SELECT value FROM server_secrets WHERE name = 'client_secret_hmac_key'";
+    const KEYS: &str = "SELECT kid, private_key FROM signing_keys ORDER BY created_at";
+    match pool {
+        clavis::store::Pool::Sqlite(p) => (
+            sqlx::query_scalar(HMAC).fetch_one(p).await.unwrap(),
+            sqlx::query_as(KEYS).fetch_all(p).await.unwrap(),
+        ),
+        clavis::store::Pool::Postgres(p) => (
+            sqlx::query_scalar(HMAC).fetch_one(p).await.unwrap(),
+            sqlx::query_as(KEYS).fetch_all(p).await.unwrap(),
+        ),
+    }
+}
+
+async fn set_stored_keys(pool: &clavis::store::Pool, hmac: &[u8], kid: &str, seed: &[u8]) {
+    const HMAC: &str = "UPDATE server_secrets SET value = $1 WHERE name = 'client_secret_hmac_key'";
+    const KEY: &str = "UPDATE signing_keys SET private_key = $1 WHERE kid = $2";
+    match pool {
+        clavis::store::Pool::Sqlite(p) => {
+            sqlx::query(HMAC).bind(hmac).execute(p).await.unwrap();
+            sqlx::query(KEY)
+                .bind(seed)
+                .bind(kid)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        clavis::store::Pool::Postgres(p) => {
+            sqlx::query(HMAC).bind(hmac).execute(p).await.unwrap();
+            sqlx::query(KEY)
+                .bind(seed)
+                .bind(kid)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `clavis keys revoke KID` withdraws a key: its tokens stop working at once (after the
+/// server's reload, which a notification or the 5 s timer triggers) and a new key signs.
+#[tokio::test]
+async fn a_revoked_signing_key_verifies_nothing_and_another_one_signs() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let token = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert_eq!(app.introspect(&id, &secret, &token).await["active"], true);
+
+    let revoked = clavis::tokens::Keyring::revoke(
+        &app.state.oauth.pool,
+        &app.state.oauth.gateway.master_key,
+        &kid,
+        clavis::now(),
+    )
+    .await
+    .unwrap();
+    assert!(revoked);
+    app.state.oauth.reload_keys().await.unwrap();
+
+    assert_eq!(app.introspect(&id, &secret, &token).await["active"], false);
+    let new = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    let new_kid = jsonwebtoken::decode_header(&new).unwrap().kid.unwrap();
+    assert_ne!(new_kid, kid);
+    let (_, _, jwks) = send(app.client.get(app.url("/.well-known/jwks.json"))).await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [new_kid.as_str()]);
 }
