@@ -521,7 +521,7 @@ pub async fn token_credential(
     server_id: Option<i64>,
 ) -> Result<Option<CredentialRow>, StoreError> {
     Ok(
-        store::credential_for_token(pool, &claims.client_id, &claims.jti, server_id)
+        store::credential_for_token(pool, &claims.client_id, &claims.jti, claims.iat, server_id)
             .await?
             .filter(|row| {
                 credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
@@ -536,11 +536,12 @@ pub async fn revoke(
     keys: &Keyring,
     caller: &CredentialRow,
     token: &str,
+    now: UnixTime,
 ) -> Result<(), StoreError> {
     if let Ok(claims) = keys.verify_signature(token)
         && claims.client_id == caller.client_id
     {
-        store::revoke_token(pool, &claims.jti, &claims.client_id, claims.exp).await?;
+        store::revoke_token(pool, &claims.jti, &claims.client_id, claims.exp, now).await?;
     }
     Ok(())
 }

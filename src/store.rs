@@ -111,7 +111,7 @@ pub async fn connect(url: &str) -> Result<Pool, StoreError> {
         // After a checkpoint the write-ahead log is cut back to this size; without it the
         // file stays as large as it ever was (bulk creation once made it 1.5 GB).
         .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
-    let file = options.get_filename();
+    let file = options.get_filename().to_path_buf();
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
         && file.as_os_str() != ":memory:"
         && !dir.exists()
@@ -126,6 +126,18 @@ pub async fn connect(url: &str) -> Result<Pool, StoreError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
+    // Only this process's user may read the database (SQLite gives its -wal and -shm
+    // files the same mode).
+    #[cfg(unix)]
+    if file.as_os_str() != ":memory:" && file.exists() {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::CreateDir {
+                path: file.display().to_string(),
+                source,
+            },
+        )?;
+    }
     Ok(Pool::Sqlite(pool))
 }
 
@@ -409,13 +421,15 @@ pub async fn credential_by_client_id(
     Ok(Some(row))
 }
 
-/// The credential a token was issued to, unless the token's id has been revoked — and,
+/// The credential a token (issued at `iat`) was issued to, unless the token's id has
+/// been revoked, or every token of its credential issued up to some time after it — and,
 /// for a token presented at a gateway server, unless that server's grant is gone (the
 /// server was removed). One query per call.
 pub async fn credential_for_token(
     pool: &Pool,
     client_id: &str,
     jti: &str,
+    iat: UnixTime,
     server_id: Option<i64>,
 ) -> Result<Option<CredentialRow>, StoreError> {
     let granted = if server_id.is_some() {
@@ -426,11 +440,13 @@ pub async fn credential_for_token(
     };
     Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted}"
+         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted} \
+         AND (tokens_revoked_before IS NULL OR $4 > tokens_revoked_before)"
     ))
     .bind(client_id)
     .bind(jti)
     .bind(server_id)
+    .bind(iat)
     .fetch_optional(p)
     .await)?)
 }
@@ -648,19 +664,47 @@ pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Resu
 }
 
 /// Records a revoked access token until it expires.
+/// Most revoked token ids kept one row each per credential (SPEC §16 "bounded by design").
+pub const REVOKED_TOKENS_PER_CREDENTIAL: i64 = 100;
+
+/// Records a revoked access token until it expires. Past
+/// [`REVOKED_TOKENS_PER_CREDENTIAL`] rows for its credential, every token of that
+/// credential issued up to `now` is revoked at once instead and the rows go, so the table
+/// stays bounded however many tokens are revoked one by one. One transaction.
 pub async fn revoke_token(
     pool: &Pool,
     jti: &str,
     client_id: &str,
     expires_at: UnixTime,
+    now: UnixTime,
 ) -> Result<(), StoreError> {
-    on!(pool, p => sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
-        .bind(jti)
-        .bind(client_id)
-        .bind(expires_at)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(client_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if kept > REVOKED_TOKENS_PER_CREDENTIAL {
+            sqlx::query(
+                "UPDATE credentials SET tokens_revoked_before = $2 WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM revoked_tokens WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    });
     Ok(())
 }
 

@@ -19,6 +19,19 @@ use serde::{Deserialize, Serialize};
 
 pub use error::UiError;
 
+/// A secret a form sends (a password, an upstream header value). Server functions'
+/// argument structs derive `Debug`; this one prints `[redacted]`, so no log or panic
+/// message of a request can show the value.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretInput(pub String);
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// The signed-in person, as kept in the session and shown in pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {

@@ -344,6 +344,7 @@ async fn revoke(
                 &state.keys(),
                 &caller,
                 params.get("token").unwrap_or_default(),
+                clavis::now(),
             )
             .await
             .map_err(database_error("revocation"))?;

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::{SessionUser, UiError};
+use crate::{SecretInput, SessionUser, UiError};
 
 /// Where to go after signing in: a local path from `next`, or the credentials page.
 /// Anything that could leave the site (`//host`, `/\host`, absolute URLs) is ignored.
@@ -30,7 +30,7 @@ pub async fn current_user() -> Result<Option<SessionUser>, UiError> {
 /// Creates an account and signs it in. Throttled per client address (every attempt
 /// counts: each costs an argon2 hash, taken or not).
 #[server(endpoint = "sign_up")]
-pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
+pub async fn sign_up(email: String, password: SecretInput) -> Result<(), UiError> {
     use crate::ssr::{client_address_key, server_context};
 
     let ctx = server_context()?;
@@ -44,7 +44,7 @@ pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
         &ctx.pool,
         &ctx.hasher,
         &email,
-        password,
+        password.0,
         false,
         clavis::now(),
     )
@@ -64,7 +64,11 @@ pub async fn sign_up(email: String, password: String) -> Result<(), UiError> {
 /// and given back when it succeeds. Someone guessing from elsewhere therefore cannot
 /// lock a person out, and an unknown email is counted exactly like a known one.
 #[server(endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), UiError> {
+pub async fn sign_in(
+    email: String,
+    password: SecretInput,
+    next: Option<String>,
+) -> Result<(), UiError> {
     use crate::ssr::{client_address_key, server_context};
 
     let ctx = server_context()?;
@@ -85,7 +89,7 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
         ctx.sign_in_per_address.give_back(&address);
         return Err(throttled("sign-in")(wait));
     }
-    let outcome = clavis::accounts::sign_in(&ctx.pool, &ctx.hasher, &email, password).await;
+    let outcome = clavis::accounts::sign_in(&ctx.pool, &ctx.hasher, &email, password.0).await;
     if matches!(outcome, Ok(_) | Err(clavis::accounts::AccountError::Busy)) {
         ctx.sign_in_per_address.give_back(&address);
         ctx.sign_in_per_account.give_back(&account);
@@ -160,6 +164,26 @@ async fn start_session(user: clavis::accounts::User) -> Result<(), UiError> {
 #[cfg(test)]
 mod tests {
     use super::safe_next;
+
+    #[test]
+    fn request_debug_output_never_shows_a_password() {
+        let shown = format!(
+            "{:?} {:?}",
+            super::SignIn {
+                email: "a@example.com".into(),
+                password: crate::SecretInput("hunter2hunter2".into()),
+                next: None,
+            },
+            super::SignUp {
+                email: "a@example.com".into(),
+                password: crate::SecretInput("hunter2hunter2".into()),
+            }
+        );
+        assert!(
+            shown.contains("a@example.com") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn next_only_follows_local_paths() {

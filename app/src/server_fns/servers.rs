@@ -92,7 +92,7 @@ pub async fn add_server(
     upstream_url: Option<String>,
     resource_url: Option<String>,
     header_name: Option<String>,
-    header_value: Option<String>,
+    header_value: Option<crate::SecretInput>,
 ) -> Result<(), UiError> {
     use clavis::servers::{self, NewServer, ServerFields};
 
@@ -107,7 +107,7 @@ pub async fn add_server(
         upstream_url: upstream_url.as_deref().unwrap_or_default(),
         resource_url: resource_url.as_deref().unwrap_or_default(),
         header_name: header_name.as_deref().unwrap_or_default(),
-        header_value: header_value.as_deref().unwrap_or_default(),
+        header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
     };
     let new =
         NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
@@ -130,7 +130,7 @@ pub async fn edit_server(
     upstream_url: Option<String>,
     resource_url: Option<String>,
     header_name: Option<String>,
-    header_value: Option<String>,
+    header_value: Option<crate::SecretInput>,
 ) -> Result<(), UiError> {
     use clavis::servers::{self, InvalidServer, ServerFields};
 
@@ -143,7 +143,7 @@ pub async fn edit_server(
         upstream_url: upstream_url.as_deref().unwrap_or_default(),
         resource_url: resource_url.as_deref().unwrap_or_default(),
         header_name: header_name.as_deref().unwrap_or_default(),
-        header_value: header_value.as_deref().unwrap_or_default(),
+        header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
         ..ServerFields::default()
     };
     servers::update(

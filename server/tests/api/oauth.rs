@@ -915,3 +915,53 @@ async fn a_revoked_signing_key_verifies_nothing_and_another_one_signs() {
         .collect();
     assert_eq!(kids, [new_kid.as_str()]);
 }
+
+/// SPEC §16: revoking tokens one by one cannot grow the database without bound. Past the
+/// per-credential limit every token issued so far is revoked at once and the rows go.
+#[tokio::test]
+async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = credential(&app, &["mcp"]).await;
+    let (other_id, other_secret) = credential(&app, &["mcp"]).await;
+    let other = app
+        .access_token(&other_id, &other_secret, "grant_type=client_credentials")
+        .await;
+    let limit = usize::try_from(clavis::store::REVOKED_TOKENS_PER_CREDENTIAL).unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..=limit + 5 {
+        tokens.push(
+            app.access_token(&id, &secret, "grant_type=client_credentials")
+                .await,
+        );
+    }
+    let pool = &app.state.oauth.pool;
+    for (i, token) in tokens.iter().enumerate() {
+        let (status, _, _) = send(
+            app.form("/mcp/oauth/revoke", &format!("token={token}"))
+                .header("authorization", basic(&id, &secret)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = clavis::store::count_rows(pool, "revoked_tokens")
+            .await
+            .unwrap();
+        assert!(
+            rows <= i64::try_from(limit).unwrap(),
+            "{rows} rows after {} revocations",
+            i + 1
+        );
+    }
+    for token in &tokens {
+        assert_eq!(app.introspect(&id, &secret, token).await["active"], false);
+    }
+    // Another credential's tokens are untouched, and new tokens work (from the next second).
+    assert_eq!(
+        app.introspect(&other_id, &other_secret, &other).await["active"],
+        true
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    assert_eq!(app.introspect(&id, &secret, &fresh).await["active"], true);
+}
