@@ -142,6 +142,86 @@ pub fn address_key(address: IpAddr) -> IpAddr {
     }
 }
 
+/// The address a request came from, as the server established it (the peer, or behind
+/// a trusted proxy the right-most untrusted `X-Forwarded-For` hop); handlers and server
+/// functions read it from the request instead of the peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `a.b.c.d[/n]` or `v6[/n]`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = address.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { network, prefix })
+    }
+
+    /// Whether `address` is in this range (an IPv4-mapped IPv6 address counts as IPv4).
+    #[must_use]
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        match (self.network, address) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client's address (SPEC §16): the peer's, unless the peer is a trusted proxy; then
+/// the right-most `X-Forwarded-For` hop that is not itself a trusted proxy (each proxy
+/// appends the address it saw, so everything left of the first untrusted hop may be
+/// forged). `forwarded_for` holds the header values in order; unparsable hops end the walk.
+#[must_use]
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |a: IpAddr| trusted.iter().any(|c| c.contains(a));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(address) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = address;
+        if !is_trusted(address) {
+            break;
+        }
+    }
+    client
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +271,53 @@ mod tests {
         assert!(t.is_empty(), "a bucket given back in full is forgotten");
         assert!(t.take_at(&"a", now).is_ok() && t.take_at(&"a", now).is_ok());
         assert!(t.take_at(&"a", now).is_err());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::V4([0; 4].into()));
+        let trusted: Vec<Cidr> = ["10.0.0.0/8", "2001:db8::/32"]
+            .iter()
+            .filter_map(|c| Cidr::parse(c))
+            .collect();
+        // An untrusted peer's header is ignored: anyone can send one.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["198.51.100.1"], &trusted),
+            ip("203.0.113.9")
+        );
+        // Behind one proxy: the hop it saw.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), &["198.51.100.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        // A forged left part is skipped: the right-most untrusted hop counts.
+        assert_eq!(
+            client_address(
+                ip("10.1.1.1"),
+                &["1.2.3.4, 198.51.100.1", "10.2.2.2"],
+                &trusted
+            ),
+            ip("198.51.100.1")
+        );
+        // Only proxies, or nothing usable: the last trusted hop / the peer.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), &["10.9.9.9"], &trusted),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            client_address(ip("10.1.1.1"), &[], &trusted),
+            ip("10.1.1.1")
+        );
+        assert_eq!(
+            client_address(ip("10.1.1.1"), &["garbage"], &trusted),
+            ip("10.1.1.1")
+        );
+        assert_eq!(
+            client_address(ip("2001:db8::5"), &["2001:db9::7"], &trusted),
+            ip("2001:db9::7")
+        );
+        assert!(Cidr::parse("10.0.0.0/33").is_none() && Cidr::parse("x/8").is_none());
+        assert!(Cidr::parse("127.0.0.1").is_some_and(|c| c.contains(ip("::ffff:127.0.0.1"))));
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use axum::extract::ConnectInfo;
 use clavis::{
     accounts::Hasher, cache::CredentialCache, credentials::SecretKey, store::Pool,
     throttle::Throttle,
@@ -60,12 +59,13 @@ pub async fn session() -> Result<Session, UiError> {
     })
 }
 
-/// The peer address of the current request, when the server recorded it.
+/// The client address of the current request, as the server established it (the peer,
+/// or behind a trusted proxy the forwarded address).
 pub async fn client_ip() -> Option<IpAddr> {
-    leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+    leptos_axum::extract::<axum::Extension<clavis::throttle::ClientAddress>>()
         .await
         .ok()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|axum::Extension(address)| address.0)
 }
 
 /// The key the current request's address is throttled under (see

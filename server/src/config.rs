@@ -214,6 +214,71 @@ pub struct Settings {
     /// start) [default: master.key beside the SQLite database, ./data/master.key otherwise].
     #[arg(long, env = "CLAVIS_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
+    /// Failed sign-ins allowed at once per (account, client address)…
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_IN_FAILURE_BURST",
+        default_value_t = 5,
+        global = true
+    )]
+    pub sign_in_failure_burst: u32,
+    /// …then one more per this many milliseconds.
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_IN_FAILURE_PERIOD_MS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub sign_in_failure_period_ms: u32,
+    /// Failed sign-ins allowed at once per client address (any account)…
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_IN_ADDRESS_FAILURE_BURST",
+        default_value_t = 100,
+        global = true
+    )]
+    pub sign_in_address_failure_burst: u32,
+    /// …then one more per this many milliseconds.
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_IN_ADDRESS_FAILURE_PERIOD_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub sign_in_address_failure_period_ms: u32,
+    /// Sign-ups allowed at once per client address…
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_UP_BURST",
+        default_value_t = 50,
+        global = true
+    )]
+    pub sign_up_burst: u32,
+    /// …then one more per this many milliseconds.
+    #[arg(
+        long,
+        env = "CLAVIS_SIGN_UP_PERIOD_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    pub sign_up_period_ms: u32,
+    /// Most connections open at once; further ones wait until one closes.
+    #[arg(
+        long,
+        env = "CLAVIS_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub max_connections: u32,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated CIDR ranges (e.g.
+    /// `10.0.0.0/8,127.0.0.1`); from anyone else the header is ignored [default: none].
+    #[arg(
+        long,
+        env = "CLAVIS_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
     /// Seconds the gateway waits for an upstream MCP server's answer headers (then 504).
     #[arg(
         long,
@@ -264,8 +329,17 @@ pub struct Config {
     /// Failed client authentications: (burst, period) per client id and per address.
     pub client_failures: (u32, u32),
     pub address_failures: (u32, u32),
+    /// Failed sign-ins per (account, address), failed sign-ins per address, and sign-ups
+    /// per address: (burst, period in ms).
+    pub sign_in_failures: (u32, u32),
+    pub sign_in_address_failures: (u32, u32),
+    pub sign_ups: (u32, u32),
     /// The master key file.
     pub master_key_file: PathBuf,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<clavis::throttle::Cidr>,
+    /// Most connections open at once.
+    pub max_connections: usize,
     /// How long the gateway waits for an upstream's answer headers.
     pub gateway_timeout: std::time::Duration,
     /// Largest gateway request body, in bytes.
@@ -372,7 +446,61 @@ impl Config {
             s.gateway_body_limit,
         )?)
         .unwrap_or(usize::MAX);
+        let trusted_proxies = s
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                clavis::throttle::Cidr::parse(c).ok_or_else(|| {
+                    ConfigError::new(
+                        "--trusted-proxies (CLAVIS_TRUSTED_PROXIES)",
+                        format!("{c:?} is not an address or CIDR range such as 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let pair = |burst: (&'static str, u32), period: (&'static str, u32)| {
+            Ok::<_, ConfigError>((positive(burst.0, burst.1)?, positive(period.0, period.1)?))
+        };
+        let sign_in_failures = pair(
+            (
+                "--sign-in-failure-burst (CLAVIS_SIGN_IN_FAILURE_BURST)",
+                s.sign_in_failure_burst,
+            ),
+            (
+                "--sign-in-failure-period-ms (CLAVIS_SIGN_IN_FAILURE_PERIOD_MS)",
+                s.sign_in_failure_period_ms,
+            ),
+        )?;
+        let sign_in_address_failures = pair(
+            (
+                "--sign-in-address-failure-burst (CLAVIS_SIGN_IN_ADDRESS_FAILURE_BURST)",
+                s.sign_in_address_failure_burst,
+            ),
+            (
+                "--sign-in-address-failure-period-ms (CLAVIS_SIGN_IN_ADDRESS_FAILURE_PERIOD_MS)",
+                s.sign_in_address_failure_period_ms,
+            ),
+        )?;
+        let sign_ups = pair(
+            ("--sign-up-burst (CLAVIS_SIGN_UP_BURST)", s.sign_up_burst),
+            (
+                "--sign-up-period-ms (CLAVIS_SIGN_UP_PERIOD_MS)",
+                s.sign_up_period_ms,
+            ),
+        )?;
+        let max_connections = usize::try_from(positive(
+            "--max-connections (CLAVIS_MAX_CONNECTIONS)",
+            s.max_connections,
+        )?)
+        .unwrap_or(usize::MAX);
         Ok(Self {
+            max_connections,
+            sign_in_failures,
+            sign_in_address_failures,
+            sign_ups,
+            trusted_proxies,
             master_key_file,
             gateway_timeout,
             gateway_body_limit,
@@ -501,6 +629,10 @@ mod tests {
             (&["--signup", "maybe"][..], "CLAVIS_SIGNUP"),
             (&["--log-format", "xml"][..], "CLAVIS_LOG_FORMAT"),
             (&["--database-url", "mysql://x"][..], "DATABASE_URL"),
+            (
+                &["--trusted-proxies", "10.0.0.0/8,nope"][..],
+                "CLAVIS_TRUSTED_PROXIES",
+            ),
         ] {
             let error = Config::from_settings(&settings(args))
                 .map(|_| ())

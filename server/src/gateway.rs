@@ -194,9 +194,26 @@ async fn forward(
         Err(refusal) => return refusal.into_response(&metadata_url),
     };
     let started = Instant::now();
-    let body = match axum::body::to_bytes(body, state.gateway.body_limit).await {
-        Ok(bytes) => bytes,
+    // A client trickling its body gets the same time as any other request.
+    let body = match tokio::time::timeout(
+        crate::REQUEST_TIMEOUT,
+        axum::body::to_bytes(body, state.gateway.body_limit),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
         Err(_) => {
+            state
+                .metrics
+                .gateway_call(&server.slug, true, started.elapsed());
+            return rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                Value::Null,
+                -32600,
+                "the request body did not arrive in time",
+            );
+        }
+        Ok(Err(_)) => {
             let message = format!(
                 "the request body is larger than the {} bytes MCP server \"{}\" accepts through Clavis",
                 state.gateway.body_limit, server.name

@@ -5,6 +5,7 @@ pub mod bearer;
 pub mod config;
 pub mod forms;
 pub mod gateway;
+pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
@@ -23,7 +24,6 @@ use axum::{
     http::StatusCode,
     response::IntoResponse,
     routing::get,
-    serve::ListenerExt as _,
 };
 use clavis::{
     cache::CredentialCache,
@@ -49,6 +49,8 @@ pub const SESSION_COOKIE: &str = "clavis_session";
 /// Its name under an https issuer: the `__Host-` prefix makes browsers refuse it unless
 /// it is `Secure`, for the whole host and set by it (no subdomain can plant one).
 pub const HTTPS_SESSION_COOKIE: &str = "__Host-clavis_session";
+/// How long a request may take, from its headers to its answer's (not a gateway stream).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most access tokens remembered as verified (a few hundred bytes each).
 const VERIFIED_TOKENS: usize = 20_000;
 /// Largest request body accepted anywhere.
@@ -172,6 +174,11 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
+/// A throttle from a (burst, period in ms) setting.
+fn throttle<K: std::hash::Hash + Eq + Clone>((burst, period_ms): (u32, u32)) -> Throttle<K> {
+    Throttle::new(nonzero(burst), Duration::from_millis(u64::from(period_ms)))
+}
+
 impl AppState {
     /// Builds the state from checked configuration and an open database.
     #[must_use]
@@ -197,14 +204,8 @@ impl AppState {
             keys: std::sync::RwLock::new(database.keys),
             usage: clavis::oauth::Usage::default(),
             metrics: metrics::Metrics::default(),
-            per_client: Throttle::new(
-                nonzero(config.client_failures.0),
-                Duration::from_millis(u64::from(config.client_failures.1)),
-            ),
-            per_address: Throttle::new(
-                nonzero(config.address_failures.0),
-                Duration::from_millis(u64::from(config.address_failures.1)),
-            ),
+            per_client: throttle(config.client_failures),
+            per_address: throttle(config.address_failures),
             verified: clavis::tokens::VerifiedTokens::new(VERIFIED_TOKENS),
             gateway: gateway::Gateway::new(
                 database.servers.clone(),
@@ -219,12 +220,12 @@ impl AppState {
             secret_key: Arc::new(database.secret_key),
             signup_open: config.signup_open,
             hasher: clavis::accounts::Hasher::new(clavis::accounts::HASH_QUEUE),
-            // Failures only. A person mistyping from one address gets 5 tries at once,
-            // then one every 20 s; a whole address (an office behind NAT) 100, then one
-            // a second. Sign-ups: 50 per address at once, then one a minute.
-            sign_in_per_account: Arc::new(Throttle::new(nonzero(5), Duration::from_secs(20))),
-            sign_in_per_address: Arc::new(Throttle::new(nonzero(100), Duration::from_secs(1))),
-            sign_up_per_address: Arc::new(Throttle::new(nonzero(50), Duration::from_secs(60))),
+            // Failures only (defaults: a person mistyping from one address gets 5 tries at
+            // once, then one every 20 s; a whole address, an office behind NAT, 100, then
+            // one a second). Sign-ups: 50 per address at once, then one a minute.
+            sign_in_per_account: Arc::new(throttle(config.sign_in_failures)),
+            sign_in_per_address: Arc::new(throttle(config.sign_in_address_failures)),
+            sign_up_per_address: Arc::new(throttle(config.sign_ups)),
             credentials,
             servers: database.servers,
             master_key: database.master_key,
@@ -277,7 +278,13 @@ pub fn router(state: AppState) -> Router {
             state.config.clone(),
             middleware::same_origin,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT));
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        // A request (headers to answer) gets this long; not the gateway's SSE streams,
+        // whose answers stream for as long as both ends want.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     // The gateway reads bodies up to its own (larger) limit and needs no session.
     Router::new()
         .merge(gateway::routes())
@@ -285,6 +292,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
             middleware::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.clone(),
+            middleware::client_address,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.oauth.clone(),
@@ -325,25 +336,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr,
             cause: e.to_string(),
         })?;
-    // Without TCP_NODELAY a page streamed in several writes waits for the browser's
-    // delayed ACK (40 ms on Linux) before its last chunk: p95 44 ms for a 2 ms page.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    let max_connections = config.max_connections;
     let state = AppState::new(config, database);
     spawn_housekeeping(&state);
     notify::spawn_listener(state.oauth.clone());
     let oauth = state.oauth.clone();
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| StartError::Other(format!("server error: {e}")))?;
+    listener::serve(listener, router(state), max_connections, shutdown_signal()).await;
     if let Err(e) = oauth.usage.flush(&oauth.pool).await {
         tracing::error!(error = %e, "writing usage counts at shutdown failed");
     }

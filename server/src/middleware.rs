@@ -40,6 +40,37 @@ pub async fn log_requests(
     response
 }
 
+/// Establishes the client's address once per request (the peer, or behind a trusted
+/// proxy the right-most untrusted `X-Forwarded-For` hop) for the throttles to key on.
+pub async fn client_address(
+    State(config): State<Arc<Config>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            |info| info.0.ip(),
+        );
+    let address = if config.trusted_proxies.is_empty() {
+        peer
+    } else {
+        let forwarded: Vec<&str> = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        clavis::throttle::client_address(peer, &forwarded, &config.trusted_proxies)
+    };
+    request
+        .extensions_mut()
+        .insert(clavis::throttle::ClientAddress(address));
+    next.run(request).await
+}
+
 /// Headers every response carries. Pages set their own nonce-based CSP; anything else
 /// gets a policy that allows nothing to run or frame it. Server-function answers
 /// (`/api/…`, one of which carries a new secret) are never stored by a cache, and under

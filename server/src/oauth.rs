@@ -4,7 +4,7 @@
 //! core, shape the answer.
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{Arc, PoisonError, RwLock},
     time::{Duration, Instant},
 };
@@ -12,7 +12,7 @@ use std::{
 use axum::{
     Json, Router,
     body::Body,
-    extract::{ConnectInfo, State},
+    extract::{Extension, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -22,7 +22,7 @@ use clavis::{
     credentials::SecretKey,
     oauth::{self, AuthFailure, ClientAuth, Issuer, OAuthError, Params, Usage},
     store::{CredentialRow, Pool},
-    throttle::{Throttle, address_key},
+    throttle::{ClientAddress, Throttle, address_key},
     tokens::Keyring,
 };
 use serde_json::json;
@@ -267,13 +267,13 @@ async fn authenticated(
 /// `POST /mcp/oauth/token`.
 async fn token(
     State(state): State<Arc<OAuthState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     answer(
         async {
-            let (params, client) = authenticated(&state, &headers, peer.ip(), body, oauth::require_grant_type).await?;
+            let (params, client) = authenticated(&state, &headers, address, body, oauth::require_grant_type).await?;
             let now = clavis::now();
             let (response, claims) = oauth::grant(&state.issuer, &state.keys(), &client, &params, now)?;
             state.usage.record(&client.client_id, now);
@@ -288,14 +288,14 @@ async fn token(
 /// `POST /mcp/oauth/introspect` (RFC 7662).
 async fn introspect(
     State(state): State<Arc<OAuthState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     answer(
         async {
             let (params, caller) =
-                authenticated(&state, &headers, peer.ip(), body, require_token).await?;
+                authenticated(&state, &headers, address, body, require_token).await?;
             let token = params.get("token").unwrap_or_default();
             let claims = oauth::introspect(
                 &state.pool,
@@ -331,14 +331,14 @@ fn require_token(params: &Params) -> Result<(), OAuthError> {
 /// `POST /mcp/oauth/revoke` (RFC 7009): 200 for every well-formed request.
 async fn revoke(
     State(state): State<Arc<OAuthState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     answer(
         async {
             let (params, caller) =
-                authenticated(&state, &headers, peer.ip(), body, require_token).await?;
+                authenticated(&state, &headers, address, body, require_token).await?;
             oauth::revoke(
                 &state.pool,
                 &state.keys(),

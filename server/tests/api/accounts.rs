@@ -485,3 +485,79 @@ async fn a_failed_sign_in_without_javascript_comes_back_with_the_message() {
         "{page}"
     );
 }
+
+/// SPEC §16: failures count per (account, address), so guesses from one place cannot
+/// lock the person out elsewhere; behind a trusted proxy the address is the forwarded
+/// one, and from anyone else `X-Forwarded-For` is ignored.
+#[tokio::test]
+async fn sign_in_failures_are_counted_per_account_and_address_behind_trusted_proxies() {
+    let from = |app: &TestApp, forwarded: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("origin", app.base.parse().unwrap());
+        headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+        headers
+    };
+    let proxied = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1/32"]).await;
+    let email = unique_email();
+    proxied.sign_up(&email).await;
+    let wrong = [("email", email.as_str()), ("password", "wrong password!")];
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let answer = proxied
+            .post_form("sign_in", &wrong, None, from(&proxied, "198.51.100.1"))
+            .await;
+        statuses.push(answer.status());
+    }
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // The person, from elsewhere, is not locked out by those guesses.
+    let right = [("email", email.as_str()), ("password", PASSWORD)];
+    let answer = proxied
+        .post_form("sign_in", &right, None, from(&proxied, "203.0.113.7"))
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    // Without trusted proxies the header changes nothing: all come from 127.0.0.1.
+    let direct = TestApp::spawn().await;
+    let email = unique_email();
+    direct.sign_up(&email).await;
+    let wrong = [("email", email.as_str()), ("password", "wrong password!")];
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let forged = format!("198.51.100.{i}");
+        statuses.push(
+            direct
+                .post_form("sign_in", &wrong, None, from(&direct, &forged))
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
+/// SPEC §16: sign-up is throttled per address (every attempt counts: each costs a hash).
+#[tokio::test]
+async fn sign_ups_are_throttled_per_address_with_retry_after() {
+    let app = TestApp::spawn_with(&["--sign-up-burst", "2", "--sign-up-period-ms", "60000"]).await;
+    for _ in 0..2 {
+        app.sign_up(&unique_email()).await;
+    }
+    let hasher = app.state.server.hasher.clone();
+    let before = hasher.computed();
+
+    let refused = app
+        .call(
+            "sign_up",
+            &[("email", &unique_email()), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(hasher.computed(), before, "a refused sign-up costs no hash");
+}

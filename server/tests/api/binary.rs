@@ -511,3 +511,98 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(mode & 0o777, 0o700, "the database directory is private");
     }
 }
+
+/// SPEC §16: a client that never finishes its headers is cut after 10 s and delays nobody
+/// meanwhile; open connections are capped (`--max-connections`).
+#[tokio::test]
+async fn slow_clients_are_cut_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "warn",
+            "--max-connections",
+            "3",
+        ])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/c.db", dir.path().display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A fresh connection per request, so a served request frees its place at once.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let slow = || async {
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        socket
+    };
+
+    let slow_since = Instant::now();
+    let mut slow_ones = vec![slow().await, slow().await];
+    // Two clients stuck in their headers: others are served at once.
+    let answered = Instant::now();
+    let response = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        answered.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        answered.elapsed()
+    );
+    // A third takes the last place: now nobody else gets in.
+    slow_ones.push(slow().await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "a fourth connection is served beyond the cap"
+    );
+    // The stuck ones are cut after 10 s…
+    for socket in &mut slow_ones {
+        let mut buffer = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(13), socket.read(&mut buffer)).await;
+        assert!(
+            matches!(read, Ok(Ok(_) | Err(_))),
+            "still open after {:?}",
+            slow_since.elapsed()
+        );
+    }
+    assert!(
+        slow_since.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        slow_since.elapsed()
+    );
+    // …and the places are free again.
+    let response = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
