@@ -318,33 +318,48 @@ pub async fn create(
     new: &NewServer,
     now: UnixTime,
 ) -> Result<Result<Server, InvalidServer>, StoreError> {
-    let sealed = new
-        .header
-        .as_ref()
-        .map(|(_, value)| key.seal(&header_purpose(&new.slug), value.as_bytes()));
-    let row = store::NewServerRow {
-        slug: &new.slug,
-        name: &new.name,
-        mode: new.mode.as_str(),
-        upstream_url: new.upstream_url.as_deref(),
-        resource_url: new.resource_url.as_deref(),
-        header_name: new.header.as_ref().map(|(name, _)| name.as_str()),
-        header_value_sealed: sealed.as_deref(),
-        now,
-    };
-    match store::insert_server(pool, &row).await? {
-        Some(id) => Ok(Ok(Server {
-            id,
-            slug: new.slug.clone(),
-            name: new.name.clone(),
-            mode: new.mode,
-            upstream_url: new.upstream_url.clone(),
-            resource_url: new.resource_url.clone(),
-            header_name: new.header.as_ref().map(|(name, _)| name.clone()),
-            header_value_sealed: sealed,
-            created_at: now,
-        })),
+    let sealed = new.sealed_header(key);
+    match store::insert_server(pool, &new.row(sealed.as_deref(), now)).await? {
+        Some(id) => Ok(Ok(new.clone().into_server(id, sealed, now))),
         None => Ok(Err(InvalidServer::Taken)),
+    }
+}
+
+impl NewServer {
+    /// The upstream header value sealed for this server, if there is one.
+    fn sealed_header(&self, key: &MasterKey) -> Option<Vec<u8>> {
+        self.header
+            .as_ref()
+            .map(|(_, value)| key.seal(&header_purpose(&self.slug), value.as_bytes()))
+    }
+
+    /// The stored row, with the header value already sealed.
+    fn row<'a>(&'a self, sealed: Option<&'a [u8]>, now: UnixTime) -> store::NewServerRow<'a> {
+        store::NewServerRow {
+            slug: &self.slug,
+            name: &self.name,
+            mode: self.mode.as_str(),
+            upstream_url: self.upstream_url.as_deref(),
+            resource_url: self.resource_url.as_deref(),
+            header_name: self.header.as_ref().map(|(name, _)| name.as_str()),
+            header_value_sealed: sealed,
+            now,
+        }
+    }
+
+    /// The server as stored under `id`.
+    fn into_server(self, id: i64, sealed: Option<Vec<u8>>, created_at: UnixTime) -> Server {
+        Server {
+            id,
+            slug: self.slug,
+            name: self.name,
+            mode: self.mode,
+            upstream_url: self.upstream_url,
+            resource_url: self.resource_url,
+            header_name: self.header.map(|(name, _)| name),
+            header_value_sealed: sealed,
+            created_at,
+        }
     }
 }
 
@@ -378,32 +393,15 @@ pub async fn update(
     let sealed = if keep {
         existing.header_value_sealed.clone()
     } else {
-        new.header
-            .as_ref()
-            .map(|(_, value)| key.seal(&header_purpose(&new.slug), value.as_bytes()))
+        new.sealed_header(key)
     };
-    let row = store::NewServerRow {
-        slug: &new.slug,
-        name: &new.name,
-        mode: new.mode.as_str(),
-        upstream_url: new.upstream_url.as_deref(),
-        resource_url: new.resource_url.as_deref(),
-        header_name: new.header.as_ref().map(|(name, _)| name.as_str()),
-        header_value_sealed: sealed.as_deref(),
-        now,
-    };
-    Ok(match store::update_server(pool, slug, &row).await? {
-        None => Err(InvalidServer::NotFound),
-        Some(false) => Err(InvalidServer::Taken),
-        Some(true) => Ok(Server {
-            name: new.name,
-            upstream_url: new.upstream_url,
-            resource_url: new.resource_url,
-            header_name: new.header.map(|(name, _)| name),
-            header_value_sealed: sealed,
-            ..existing
-        }),
-    })
+    Ok(
+        match store::update_server(pool, slug, &new.row(sealed.as_deref(), now)).await? {
+            None => Err(InvalidServer::NotFound),
+            Some(false) => Err(InvalidServer::Taken),
+            Some(true) => Ok(new.into_server(existing.id, sealed, existing.created_at)),
+        },
+    )
 }
 
 /// Every registered server, by name.
