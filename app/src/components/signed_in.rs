@@ -27,12 +27,10 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
                             )
                         }
                         Ok(None) => {
-                            let here = format!(
-                                "{}{}",
-                                location.pathname.get_untracked(),
-                                location.search.get_untracked(),
+                            let target = login_target(
+                                &location.pathname.get_untracked(),
+                                &location.search.get_untracked(),
                             );
-                            let target = format!("/login?next={}", encode_query_value(&here));
                             EitherOf3::B(view! { <Redirect path=target/> })
                         }
                         Err(error) => {
@@ -54,6 +52,19 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
     }
 }
 
+/// `/login?next=<path?query>`. The router's `search` may come without its `?`
+/// (a signed-out visit to `/servers/remove?slug=docs` came back to
+/// `/servers/removeslug=docs`).
+fn login_target(path: &str, search: &str) -> String {
+    let search = search.trim_start_matches('?');
+    let here = if search.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{search}")
+    };
+    format!("/login?next={}", encode_query_value(&here))
+}
+
 /// Percent-encodes a query-string value (RFC 3986 unreserved characters kept).
 fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -66,4 +77,20 @@ fn encode_query_value(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::login_target;
+
+    #[test]
+    fn the_way_back_keeps_the_query() {
+        assert_eq!(login_target("/credentials", ""), "/login?next=/credentials");
+        for search in ["slug=docs", "?slug=docs"] {
+            assert_eq!(
+                login_target("/servers/remove", search),
+                "/login?next=/servers/remove%3Fslug%3Ddocs"
+            );
+        }
+    }
 }
