@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# A clean CI clone gains nothing from incremental artefacts (gigabytes on disk).
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "toolchain"

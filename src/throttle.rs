@@ -11,6 +11,12 @@
 //!   [`Throttle::give_back`] returns it when the attempt succeeded, so only failures
 //!   are counted yet concurrent attempts cannot overrun the bucket (sign-in: argon2).
 //!
+//! Memory is bounded: keys whose buckets are full again are dropped by
+//! [`Throttle::prune`] (every minute), and a throttle never holds more than its key
+//! limit ([`MAX_KEYS`] by default) — when a new key finds it full, the expired keys go
+//! and, if that is not enough, the least restricted quarter, so keys under attack
+//! (the furthest ahead) keep their state whatever a flood of fresh keys does.
+//!
 //! Time is a parameter (`*_at`) for tests; the plain methods use [`Instant::now`].
 
 use std::{
@@ -22,9 +28,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The most keys a throttle holds by default: about 12 MB for the longest keys.
+pub const MAX_KEYS: usize = 100_000;
+
 /// A token bucket per key: `burst` attempts at once, then one every `period`.
 pub struct Throttle<K: Hash + Eq + Clone> {
     period: Duration,
+    max_keys: usize,
     /// `burst · period`: how far ahead of now a key's arrival time may run.
     capacity: Duration,
     /// Each key's theoretical arrival time; a key whose time has passed has a full
@@ -36,9 +46,16 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// A throttle allowing `burst` attempts per key at once, refilled one per `period`.
     #[must_use]
     pub fn new(burst: NonZeroU32, period: Duration) -> Self {
+        Self::with_max_keys(burst, period, MAX_KEYS)
+    }
+
+    /// [`Throttle::new`] holding at most `max_keys` keys (at least 4).
+    #[must_use]
+    pub fn with_max_keys(burst: NonZeroU32, period: Duration, max_keys: usize) -> Self {
         let period = period.max(Duration::from_millis(1));
         Self {
             period,
+            max_keys: max_keys.max(4),
             capacity: period.saturating_mul(burst.get()),
             buckets: Mutex::new(HashMap::new()),
         }
@@ -81,7 +98,11 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// [`Throttle::take`] at `now`.
     pub fn take_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets();
-        let next = self.next_arrival(buckets.get(key).copied(), now)?;
+        let arrival = buckets.get(key).copied();
+        let next = self.next_arrival(arrival, now)?;
+        if arrival.is_none() && buckets.len() >= self.max_keys {
+            make_room(&mut buckets, now);
+        }
         buckets.insert(key.clone(), next);
         Ok(())
     }
@@ -122,6 +143,33 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Drops the keys whose buckets are full again and, if the map is still more than
+/// three quarters full, the least restricted keys (earliest arrival times) down to three
+/// quarters. Linear, and then at least a quarter of the limit of inserts before the next.
+fn make_room<K: Hash + Eq>(buckets: &mut HashMap<K, Instant>, now: Instant) {
+    let limit = buckets.len();
+    buckets.retain(|_, arrival| *arrival > now);
+    let keep = limit - limit / 4;
+    if buckets.len() > keep {
+        let mut arrivals: Vec<Instant> = buckets.values().copied().collect();
+        let drop = arrivals.len() - keep;
+        let (_, cutoff, _) = arrivals.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        // Every key before the cutoff goes, and as many at it as are still needed.
+        let mut ties = drop - buckets.values().filter(|a| **a < cutoff).count();
+        buckets.retain(|_, arrival| {
+            if *arrival < cutoff {
+                false
+            } else if *arrival == cutoff && ties > 0 {
+                ties -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -246,6 +294,22 @@ mod tests {
         let later = now + Duration::from_secs(60);
         assert!(t.take_at(&"a", later).is_ok());
         assert!(t.take_at(&"a", later).is_err());
+    }
+
+    #[test]
+    fn a_flood_of_fresh_keys_stays_within_the_limit_and_keeps_the_most_restricted() {
+        let t = Throttle::with_max_keys(NonZeroU32::new(3).unwrap(), Duration::from_secs(60), 40);
+        let now = Instant::now();
+        while t.take_at(&"victim".to_owned(), now).is_ok() {}
+        for i in 0..10_000 {
+            let later = now + Duration::from_millis(i);
+            assert!(t.take_at(&format!("fresh {i}"), later).is_ok());
+            assert!(t.len() <= 40, "{} keys", t.len());
+        }
+        // The key under attack kept its state through 10,000 fresh ones.
+        let wait = t.check_at(&"victim".to_owned(), now + Duration::from_secs(10));
+        assert_eq!(wait, Err(Duration::from_secs(50)));
+        assert!(t.len() >= 30);
     }
 
     #[test]
