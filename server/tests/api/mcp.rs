@@ -332,6 +332,91 @@ async fn revoking_the_credential_in_the_dashboard_refuses_the_next_call() {
     assert!(challenge(&headers).contains("error=\"invalid_token\""));
 }
 
+/// SPEC §16 race: many clients ask for tokens while the credential is revoked in the
+/// dashboard. No request begun after the revoke answer gets a token, and `/mcp` accepts
+/// none of the tokens issued before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_token_is_issued_or_accepted_after_the_revoke_answer() {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::{Duration, Instant},
+    };
+
+    let app = Arc::new(TestApp::spawn().await);
+    let cookie = app.sign_up(&unique_email()).await;
+    let (id, secret) = credential_for(&app, &cookie, &["mcp"]).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, stop, id, secret) = (app.clone(), stop.clone(), id.clone(), secret.clone());
+            tokio::spawn(async move {
+                let (mut issued, mut refused) = (Vec::new(), Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let began = Instant::now();
+                    let (status, _, json) = app.token(&id, &secret, GRANT).await;
+                    match status {
+                        StatusCode::OK => issued.push((began, json["access_token"].clone())),
+                        // Refusals of a revoked credential are failures: soon throttled.
+                        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+                            refused.push(began);
+                        }
+                        other => panic!("token endpoint answered {other}: {json}"),
+                    }
+                }
+                (issued, refused)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let revoked = app
+        .call("credentials/revoke", &[("client_id", &id)], Some(&cookie))
+        .await;
+    let answered = Instant::now();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let (mut issued, mut refused) = (Vec::new(), Vec::new());
+    for client in clients {
+        let (i, r) = client.await.unwrap();
+        issued.extend(i);
+        refused.extend(r);
+    }
+    let late: Vec<_> = issued
+        .iter()
+        .filter(|(began, _)| *began >= answered)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{} tokens issued after the revoke answer",
+        late.len()
+    );
+    assert!(
+        issued.len() >= 8,
+        "clients got tokens before: {}",
+        issued.len()
+    );
+    assert!(
+        refused.iter().filter(|began| **began >= answered).count() >= 8,
+        "clients kept asking after the revoke answer"
+    );
+    for (_, token) in &issued {
+        let token = token.as_str().unwrap();
+        let (status, _, _) = app
+            .mcp_post(Some(&format!("Bearer {token}")), &tools_call())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a token issued before the revocation"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_revoked_token_is_refused_and_its_siblings_still_work() {
     let app = TestApp::spawn().await;
