@@ -19,6 +19,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p app --lib --locked --target wasm32-unknown-unknown --no-default-features \
     --features hydrate --target-dir target/front -- -D warnings
 
+step "fuzz targets build and replay their corpora (long runs: scripts/fuzz.sh run)"
+cargo fmt --check --manifest-path fuzz/Cargo.toml
+bash scripts/fuzz.sh build
+
 step "release build (server + wasm bundle, and the benchmark's upstream MCP server)"
 cargo leptos build --release
 cargo build --release --locked -p bench-upstream

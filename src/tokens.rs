@@ -134,6 +134,25 @@ impl Keyring {
         })
     }
 
+    /// A keyring of one key held only in memory, from its seed: for the fuzz targets
+    /// and tools that have no database. The server always uses [`Keyring::load`].
+    #[must_use]
+    pub fn in_memory(kid: &str, seed: [u8; 32]) -> Self {
+        let row = store::SigningKeyRow {
+            kid: kid.to_owned(),
+            private_key: seed.to_vec(),
+            public_key: SigningKey::from_bytes(&seed)
+                .verifying_key()
+                .to_bytes()
+                .to_vec(),
+            created_at: 0,
+            retired_at: None,
+        };
+        let opened = Self::from_rows(std::slice::from_ref(&row), 0, 0, |_| Ok(seed));
+        // One well-formed key with a current row cannot fail to load.
+        opened.unwrap_or_else(|_| unreachable!("an in-memory key loads"))
+    }
+
     fn from_rows(
         keys: &[store::SigningKeyRow],
         max_token_ttl: i64,

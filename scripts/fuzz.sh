@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Fuzz targets (fuzz/, cargo-fuzz + libFuzzer): the token endpoint's form and client
+# authentication (token_request), access-token verification (access_token) and the
+# gateway's JSON-RPC inspection and SSE narrowing (jsonrpc).
+#
+#   scripts/fuzz.sh build                     build every target (what CI does)
+#   scripts/fuzz.sh run [SECONDS] [TARGET…]   run each for SECONDS (600), then minimise
+#                                             its corpus back into fuzz/corpus/TARGET
+#
+# Runs on the stable toolchain (RUSTC_BOOTSTRAP=1 lets it take the sanitizer flags).
+# A crash is saved under fuzz/artifacts/TARGET/; replay it with
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-…  (in fuzz/)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
+export PATH="$HOME/.cargo/bin:$PATH" RUSTC_BOOTSTRAP=1
+targets=(token_request access_token jsonrpc)
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked --version 0.13.2 >&2
+fi
+
+case "${1:-build}" in
+build)
+    cargo fuzz build
+    for t in "${targets[@]}"; do
+        # A few seconds over the committed corpus: the targets start and find nothing.
+        cargo fuzz run "$t" "corpus/$t" -- -runs=0
+    done
+    ;;
+run)
+    seconds=${2:-600}
+    shift $(($# > 1 ? 2 : 1))
+    [ $# -gt 0 ] && targets=("$@")
+    cargo fuzz build
+    for t in "${targets[@]}"; do
+        work=target/corpus/$t
+        mkdir -p "$work"
+        cargo fuzz run "$t" "$work" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1
+        # Keep in the repository only what adds coverage.
+        cargo fuzz cmin "$t" "$work"
+        rm -rf "corpus/$t" && cp -r "$work" "corpus/$t"
+    done
+    ;;
+*)
+    sed -n '2,13p' "${BASH_SOURCE[0]}" >&2
+    exit 2
+    ;;
+esac
