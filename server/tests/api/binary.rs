@@ -384,11 +384,79 @@ fn cli_registers_lists_and_removes_servers_and_grants_them() {
     assert!(!ok && err.contains("no MCP server"), "{err}");
 }
 
-/// SPEC §9: every write the server acknowledged survives `kill -9` (SQLite here; the
-/// PostgreSQL pass kills one of two instances under load in `cluster`), and the database
-/// file and its directory are private.
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9() {
+/// A server-function call as the hydrated dashboard makes it.
+fn api_post(
+    client: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    form: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    let mut request = client
+        .post(format!("{base}/api/{endpoint}"))
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_urlencoded(form));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send()
+}
+
+fn token_request(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    client
+        .post(format!("{base}/mcp/oauth/token"))
+        .header("authorization", crate::helpers::basic(id, secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+}
+
+/// A credential created in the dashboard, `None` when the server did not answer.
+async fn create_credential(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    name: &str,
+) -> Option<(String, String)> {
+    let form = [("name", name), ("expires", "never"), ("mcp", "on")];
+    let created: serde_json::Value =
+        api_post(client, base, "credentials/create", &form, Some(cookie))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+    Some((
+        created["client_id"].as_str()?.to_owned(),
+        created["client_secret"].as_str()?.to_owned(),
+    ))
+}
+
+/// What the dashboard load saw acknowledged before the server was killed.
+#[derive(Default)]
+struct Acknowledged {
+    accounts: Vec<String>,
+    /// (client id, secret, revocation: `None` never asked, `Some(false)` asked without
+    /// an answer, `Some(true)` acknowledged).
+    credentials: Vec<(String, String, Option<bool>)>,
+}
+
+/// SPEC §9 and §16: under token and dashboard load, `kill -9` the server; after a
+/// restart every account, credential and revocation it acknowledged is there and every
+/// revoked credential is still refused (SQLite here; the PostgreSQL pass kills one of
+/// two instances under load in `cluster`). The database file and its directory are
+/// private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9_under_load() {
+    use std::sync::{Arc, Mutex};
+
+    const PASSWORD: &str = "a durable password";
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/data/c.db", dir.path().display());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -420,95 +488,177 @@ async fn acknowledged_writes_survive_kill_9() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let post = |endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>| {
-        let mut request = client
-            .post(format!("{base}/api/{endpoint}"))
-            .header("origin", &base)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_urlencoded(form));
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send()
-    };
-
     let mut server = start();
     up(client.clone(), base.clone()).await;
-    let signed_up = post(
+    let email = "durable@example.com";
+    let signed_up = api_post(
+        &client,
+        &base,
         "sign_up",
-        &[
-            ("email", "durable@example.com"),
-            ("password", "a durable password"),
-        ],
+        &[("email", email), ("password", PASSWORD)],
         None,
     )
     .await
     .unwrap();
     let cookie = crate::helpers::session_cookie(&signed_up).unwrap();
-    let mut credentials = Vec::new();
-    for i in 0..6 {
-        let created: serde_json::Value = post(
-            "credentials/create",
-            &[
-                ("name", &format!("c{i}")),
-                ("expires", "never"),
-                ("mcp", "on"),
-            ],
-            Some(&cookie),
-        )
-        .await
-        .unwrap()
-        .json()
+    let (load_id, load_secret) = create_credential(&client, &base, &cookie, "load")
         .await
         .unwrap();
-        let id = created["client_id"].as_str().unwrap().to_owned();
-        let secret = created["client_secret"].as_str().unwrap().to_owned();
-        if i % 2 == 0 {
-            let revoked = post("credentials/revoke", &[("client_id", &id)], Some(&cookie))
-                .await
-                .unwrap();
-            assert!(revoked.status().is_success());
-        }
-        credentials.push((id, secret, i % 2 == 0));
-    }
+
+    // Four clients asking for tokens, until the server is gone.
+    let tokens: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, base, id, secret) = (
+                client.clone(),
+                base.clone(),
+                load_id.clone(),
+                load_secret.clone(),
+            );
+            tokio::spawn(async move {
+                let mut issued = 0u32;
+                while let Ok(response) = token_request(&client, &base, &id, &secret).await {
+                    assert_eq!(response.status().as_u16(), 200);
+                    issued += 1;
+                }
+                issued
+            })
+        })
+        .collect();
+    // A person in the dashboard: new accounts, credentials, revocations.
+    let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
+    let dashboard = {
+        let (client, base, cookie, acknowledged) = (
+            client.clone(),
+            base.clone(),
+            cookie.clone(),
+            acknowledged.clone(),
+        );
+        tokio::spawn(async move {
+            for i in 0.. {
+                if i % 4 == 0 {
+                    let email = format!("durable{i}@example.com");
+                    let form = [("email", email.as_str()), ("password", PASSWORD)];
+                    match api_post(&client, &base, "sign_up", &form, None).await {
+                        Ok(r) if r.status().is_success() => {
+                            acknowledged.lock().unwrap().accounts.push(email);
+                        }
+                        Ok(r) => panic!("sign-up answered {}", r.status()),
+                        Err(_) => return,
+                    }
+                }
+                let Some((id, secret)) =
+                    create_credential(&client, &base, &cookie, &format!("c{i}")).await
+                else {
+                    return;
+                };
+                let revoke = i % 2 == 0;
+                acknowledged.lock().unwrap().credentials.push((
+                    id.clone(),
+                    secret,
+                    revoke.then_some(false),
+                ));
+                if revoke {
+                    let form = [("client_id", id.as_str())];
+                    match api_post(&client, &base, "credentials/revoke", &form, Some(&cookie)).await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            if let Some(last) = acknowledged.lock().unwrap().credentials.last_mut()
+                            {
+                                last.2 = Some(true);
+                            }
+                        }
+                        Ok(r) => panic!("revoke answered {}", r.status()),
+                        Err(_) => return,
+                    }
+                }
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
     server.wait().unwrap();
+    dashboard.await.unwrap();
+    let mut issued = 0;
+    for load in tokens {
+        issued += load.await.unwrap();
+    }
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    let revoked = acknowledged
+        .credentials
+        .iter()
+        .filter(|c| c.2 == Some(true))
+        .count();
+    eprintln!(
+        "before kill -9: {issued} tokens; acknowledged {} accounts, {} credentials, {revoked} revocations",
+        acknowledged.accounts.len(),
+        acknowledged.credentials.len()
+    );
+    assert!(issued >= 100, "token load ran: {issued}");
+    assert!(
+        !acknowledged.accounts.is_empty() && revoked >= 2,
+        "dashboard load ran: {} accounts, {revoked} revocations",
+        acknowledged.accounts.len()
+    );
 
     let mut server = start();
     up(client.clone(), base.clone()).await;
-    let me: serde_json::Value = post("me", &[], Some(&cookie))
+    let me: serde_json::Value = api_post(&client, &base, "me", &[], Some(&cookie))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        me["email"], "durable@example.com",
-        "the account and the session survived"
-    );
-    for (id, secret, revoked) in &credentials {
-        let status = client
-            .post(format!("{base}/mcp/oauth/token"))
-            .header("authorization", crate::helpers::basic(id, secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
+    assert_eq!(me["email"], email, "the account and the session survived");
+    for email in &acknowledged.accounts {
+        let form = [("email", email.as_str()), ("password", PASSWORD)];
+        let signed_in = api_post(&client, &base, "sign_in", &form, None)
             .await
-            .unwrap()
-            .status();
-        let expected = if *revoked { 401 } else { 200 };
-        assert_eq!(status.as_u16(), expected, "{id}");
+            .unwrap();
+        assert!(signed_in.status().is_success(), "{email} signs in");
+    }
+    let status = |id: &str, secret: &str| {
+        let (client, base, id, secret) = (
+            client.clone(),
+            base.clone(),
+            id.to_owned(),
+            secret.to_owned(),
+        );
+        async move {
+            token_request(&client, &base, &id, &secret)
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(&load_id, &load_secret).await, 200);
+    for (id, secret, revocation) in &acknowledged.credentials {
+        let got = status(id, secret).await;
+        match revocation {
+            None => assert_eq!(got, 200, "acknowledged credential {id}"),
+            Some(true) => assert_eq!(got, 401, "acknowledged revocation of {id}"),
+            Some(false) => assert!(got == 200 || got == 401, "{id}: {got}"),
+        }
     }
     server.kill().unwrap();
     server.wait().unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join("data"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700, "the database directory is private");
+        let mode = |path: std::path::PathBuf| {
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(
+            mode(dir.path().join("data")),
+            0o700,
+            "the database directory is private"
+        );
+        assert_eq!(
+            mode(dir.path().join("data/c.db")),
+            0o600,
+            "the database file is private"
+        );
     }
 }
 
