@@ -218,6 +218,21 @@ impl SecretKey {
     pub fn verify(&self, secret: &ClientSecret, stored: &[u8]) -> bool {
         self.digest(secret).ct_eq(stored).into()
     }
+
+    /// Whether `secret` is one of the credential's secrets at `now`: the current one, or
+    /// the one a rotation replaced until its end (exclusive, to the second). One digest,
+    /// and one constant-time comparison per candidate (at most two); which one matched
+    /// is not told.
+    #[must_use]
+    pub fn accepts(&self, row: &CredentialRow, secret: &ClientSecret, now: UnixTime) -> bool {
+        let digest = self.digest(secret);
+        let current: bool = digest.ct_eq(&row.secret_hash).into();
+        let previous = match (&row.previous_secret_hash, row.previous_secret_expires_at) {
+            (Some(hash), Some(end)) if now < end => digest.ct_eq(hash).into(),
+            _ => false,
+        };
+        current | previous
+    }
 }
 
 impl fmt::Debug for SecretKey {
@@ -467,6 +482,28 @@ pub async fn load_key(
 
 /// Creates a credential for `user_id`. The secret is returned once, here, and only its
 /// keyed hash is stored.
+/// Gives an active credential a new secret (SPEC §11.1); the old one keeps working for
+/// `old_valid` seconds (0: it ends now), and one kept by an earlier rotation ends at
+/// once. `owner` limits it to one person's credentials (`None`: the operator CLI).
+/// `None` when there is no such active credential.
+pub async fn rotate(
+    pool: &Pool,
+    key: &SecretKey,
+    owner: Option<i64>,
+    client_id: &str,
+    old_valid: i64,
+    now: UnixTime,
+) -> Result<Option<ClientSecret>, StoreError> {
+    let secret = ClientSecret::generate();
+    let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
+    let rotated =
+        store::rotate_secret(pool, owner, client_id, &key.digest(&secret), old_until, now).await?;
+    Ok(rotated.then_some(secret))
+}
+
+/// The longest a replaced secret may keep working: 7 days.
+pub const MAX_OLD_SECRET_VALID: i64 = 7 * 24 * 3600;
+
 pub async fn create(
     pool: &Pool,
     key: &SecretKey,
@@ -515,6 +552,7 @@ pub async fn create(
         builtin_mcp: new.builtin_mcp,
         allowed_tools,
         servers,
+        ..CredentialRow::default()
     };
     Ok((row, secret))
 }
@@ -522,6 +560,33 @@ pub async fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotated_out_secret_works_until_its_end_to_the_second_and_no_other_does() {
+        let key = SecretKey::generate();
+        let (old, new, other) = (
+            ClientSecret::generate(),
+            ClientSecret::generate(),
+            ClientSecret::generate(),
+        );
+        let mut row = CredentialRow {
+            secret_hash: key.digest(&new).to_vec(),
+            previous_secret_hash: Some(key.digest(&old).to_vec()),
+            previous_secret_expires_at: Some(1000),
+            ..CredentialRow::default()
+        };
+        assert!(key.accepts(&row, &new, 999));
+        assert!(key.accepts(&row, &old, 999));
+        assert!(!key.accepts(&row, &old, 1000), "ended at its end");
+        assert!(key.accepts(&row, &new, 1000));
+        assert!(!key.accepts(&row, &other, 999));
+        // Two candidates, one digest.
+        let before = key.digests_computed();
+        let _ = key.accepts(&row, &other, 999);
+        assert_eq!(key.digests_computed() - before, 1);
+        row.previous_secret_expires_at = None;
+        assert!(!key.accepts(&row, &old, 0), "no end: no previous secret");
+    }
 
     #[test]
     fn secrets_have_the_documented_shape_and_entropy() {

@@ -276,7 +276,7 @@ pub async fn authenticate(
         let _ = key.verify(&secret, &[0u8; 32]);
         return Ok(Err(AuthFailure::UnknownClient));
     };
-    if !key.verify(&secret, &row.secret_hash) {
+    if !key.accepts(&row, &secret, now) {
         return Ok(Err(AuthFailure::WrongSecret));
     }
     Ok(
@@ -670,6 +670,7 @@ mod tests {
                     resource_url: url.map(str::to_owned),
                 })
                 .collect(),
+            ..CredentialRow::default()
         }
     }
 

@@ -264,7 +264,7 @@ pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, StoreEr
 }
 
 /// A stored credential (never the secret: only its keyed hash).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct CredentialRow {
     pub id: i64,
     pub user_id: i64,
@@ -283,6 +283,14 @@ pub struct CredentialRow {
     pub builtin_mcp: bool,
     /// Tool names this credential may call at the gateway, space-separated; empty: all.
     pub allowed_tools: String,
+    /// The secret the last rotation replaced, while it still works (until
+    /// `previous_secret_expires_at`).
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<UnixTime>,
+    /// Lifetime of its tokens in seconds; `None`: the server's.
+    pub token_lifetime: Option<i64>,
+    /// Tokens it may get per hour; `None`: no limit.
+    pub tokens_per_hour: Option<i64>,
     /// The MCP servers granted (filled by the lookups that need them).
     #[sqlx(skip)]
     pub servers: Vec<GrantedServer>,
@@ -299,7 +307,8 @@ pub struct GrantedServer {
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
-     created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools";
+     created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
+     previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour";
 
 /// The values of a new credential row.
 #[derive(Debug, Clone)]
@@ -467,6 +476,56 @@ pub async fn revoke_credential(
     .bind(user_id)
     .bind(client_id)
     .bind(now)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Gives an active credential (neither revoked nor expired) a new secret hash. The
+/// secret it replaces keeps working until `old_until` (`None`: not at all); one an
+/// earlier rotation kept ends at once. `owner` limits it to one person's credentials
+/// (`None`: the operator CLI). `false` when there is no such active credential.
+pub async fn rotate_secret(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+    new_hash: &[u8],
+    old_until: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "UPDATE credentials SET
+             previous_secret_hash = CASE WHEN $4 > $5 THEN secret_hash END,
+             previous_secret_expires_at = CASE WHEN $4 > $5 THEN $4 END,
+             secret_hash = $3
+         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)",
+    )
+    .bind(client_id)
+    .bind(owner)
+    .bind(new_hash)
+    .bind(old_until)
+    .bind(now)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Ends the secret a rotation kept working ("Revoke now"). `false` when the credential
+/// (of `owner`, when given) has none.
+pub async fn end_previous_secret(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "UPDATE credentials SET previous_secret_hash = NULL, previous_secret_expires_at = NULL
+         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2) AND previous_secret_hash IS NOT NULL",
+    )
+    .bind(client_id)
+    .bind(owner)
     .execute(p)
     .await
         .map(|r| r.rows_affected()))?;

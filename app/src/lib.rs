@@ -3,6 +3,7 @@
 
 pub mod components;
 pub mod error;
+pub mod forms;
 pub mod routes;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
@@ -96,6 +97,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=path!("/credentials/revoke")
                     view=routes::credential_revoke::RevokeCredentialPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/credentials/rotate")
+                    view=routes::credential_rotate::RotateCredentialPage
                     ssr=SsrMode::Async
                 />
                 <Route path=path!("/servers") view=routes::servers::ServersPage ssr=SsrMode::Async/>

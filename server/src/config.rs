@@ -131,6 +131,16 @@ pub enum CredentialCommand {
         #[arg(long, default_value = "")]
         allowed_tools: String,
     },
+    /// Give a credential a new secret (printed once, as JSON); the old one keeps
+    /// working for a while so programs can be updated without downtime.
+    Rotate {
+        /// The credential's client id.
+        client_id: String,
+        /// How long the old secret keeps working: `0` (ends now), or a number with `s`,
+        /// `m`, `h` or `d`, up to 7 days.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        old_secret_valid: i64,
+    },
     /// Revoke a credential, at once and for good.
     Revoke {
         /// The credential's client id.
@@ -553,6 +563,28 @@ fn positive(setting: &'static str, value: u32) -> Result<u32, ConfigError> {
 
 /// The issuer must be an absolute http(s) URL without query or fragment. Returns it
 /// without a trailing slash, and its origin.
+/// A duration in seconds from `0`, `90s`, `30m`, `1h` or `7d`.
+fn parse_duration(raw: &str) -> Result<i64, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|_| seconds > 0)
+        .and_then(|n| n.checked_mul(seconds))
+        .filter(|s| (0..=clavis::credentials::MAX_OLD_SECRET_VALID).contains(s))
+        .ok_or_else(|| {
+            format!("expected 0 or a duration such as 90s, 30m, 1h or 7d (at most 7d), got {raw:?}")
+        })
+}
+
 fn parse_issuer(raw: &str) -> Result<(String, String), ConfigError> {
     let bad = |why: &str| ConfigError::new("--issuer (CLAVIS_ISSUER)", format!("{raw:?} {why}"));
     let url = url::Url::parse(raw.trim())
@@ -599,6 +631,18 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit_and_stay_within_seven_days() {
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        for bad in ["8d", "", "h", "1w", "-1h", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     fn settings(args: &[&str]) -> Settings {
         let mut argv = vec!["clavis"];

@@ -1,17 +1,21 @@
 //! Forms posted by browsers without JavaScript that must be answered with a page rather
-//! than a redirect: creating a credential shows its secret once, in the response.
+//! than a redirect: creating a credential and rotating its secret show the secret once,
+//! in the response.
 
 use app::{
     SessionUser, UiError,
-    routes::credential_new::NoJsCreate,
-    server_fns::credentials::{CreateCredential, ssr::create_for},
+    routes::{credential_new::NoJsCreate, credential_rotate::NoJsRotate},
+    server_fns::credentials::{
+        CreateCredential,
+        ssr::{create_for, rotate_for},
+    },
     shell_without_hydration,
     ssr::USER_KEY,
 };
 use axum::{
     body::{Body, Bytes},
     extract::{FromRequest, Request, State},
-    http::{StatusCode, header},
+    http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use leptos::prelude::provide_context;
@@ -22,37 +26,94 @@ use crate::AppState;
 /// `POST /credentials/new`: creates the credential and renders the new-credential page
 /// with the outcome (the one-time view, or the form with its error and the values sent).
 pub async fn create_credential(State(state): State<AppState>, request: Request) -> Response {
-    let user = match request.extensions().get::<Session>() {
-        Some(session) => session.get::<SessionUser>(USER_KEY).await.ok().flatten(),
-        None => None,
-    };
-    let Some(user) = user else {
+    let Some(user) = session_user(&request).await else {
         return Redirect::to("/login?next=/credentials/new").into_response();
     };
-    let (parts, body) = request.into_parts();
-    let form = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await;
+    let (parts, form) = read_form(&state, request).await;
     let (input, result) = match form {
-        Ok(bytes) => {
+        Some(pairs) => {
             // Form encoding with a `server` field per server checked.
-            let input = CreateCredential::from_pairs(
-                url::form_urlencoded::parse(&bytes).map(|(k, v)| (k, v.into_owned())),
-            );
+            let input = CreateCredential::from_pairs(pairs);
             let result = create_for(&state.server, &user, input.clone()).await;
             (input, result)
         }
-        Err(_) => (empty_form(), Err(UiError::BadRequest)),
+        None => (empty_form(), Err(UiError::BadRequest)),
     };
-    let status = match &result {
+    let status = status(&result);
+    render(&state, parts, status, NoJsCreate { input, result }).await
+}
+
+/// `POST /credentials/rotate?client_id=…`: rotates the secret and renders the rotate
+/// page with the outcome (the one-time view, or the form with its error).
+pub async fn rotate_secret(State(state): State<AppState>, request: Request) -> Response {
+    let Some(user) = session_user(&request).await else {
+        let back = request
+            .uri()
+            .query()
+            .map_or_else(String::new, |q| format!("?{q}"));
+        let next =
+            url::form_urlencoded::byte_serialize(format!("/credentials/rotate{back}").as_bytes())
+                .collect::<String>();
+        return Redirect::to(&format!("/login?next={next}")).into_response();
+    };
+    let (parts, form) = read_form(&state, request).await;
+    let result = match form {
+        Some(pairs) => {
+            rotate_for(
+                &state.server,
+                &user,
+                &app::forms::field(&pairs, "client_id"),
+                &app::forms::field(&pairs, "old_secret_valid"),
+            )
+            .await
+        }
+        None => Err(UiError::BadRequest),
+    };
+    let status = status(&result);
+    render(&state, parts, status, NoJsRotate(result)).await
+}
+
+fn session_user(request: &Request) -> impl Future<Output = Option<SessionUser>> + use<> {
+    // The session is cloned out first: a borrowed request is not `Send`.
+    let session = request.extensions().get::<Session>().cloned();
+    async move { session?.get::<SessionUser>(USER_KEY).await.ok().flatten() }
+}
+
+/// The request's parts (for rendering the answer) and its form fields, in order.
+async fn read_form(state: &AppState, request: Request) -> (Parts, Option<Vec<(String, String)>>) {
+    let (parts, body) = request.into_parts();
+    let form = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        .await
+        .ok()
+        .map(|bytes| {
+            url::form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        });
+    (parts, form)
+}
+
+fn status<T>(result: &Result<T, UiError>) -> StatusCode {
+    match result {
         Ok(_) => StatusCode::OK,
         Err(e) => crate::middleware::status_of(e),
-    };
+    }
+}
+
+/// Renders the page at the request's URL with `outcome` in its context, without the
+/// hydration scripts (the browser has no JavaScript), never cached.
+async fn render<T: Clone + Send + Sync + 'static>(
+    state: &AppState,
+    parts: Parts,
+    status: StatusCode,
+    outcome: T,
+) -> Response {
     let context = state.server.clone();
-    let submitted = NoJsCreate { input, result };
     let options = state.leptos_options.clone();
     let render = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(context.clone());
-            provide_context(submitted.clone());
+            provide_context(outcome.clone());
         },
         move || shell_without_hydration(options.clone()),
     );

@@ -264,6 +264,10 @@ pub fn router(state: AppState) -> Router {
             "/credentials/new",
             axum::routing::post(forms::create_credential),
         )
+        .route(
+            "/credentials/rotate",
+            axum::routing::post(forms::rotate_secret),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

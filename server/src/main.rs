@@ -183,6 +183,36 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 }
             }
         }
+        CredentialCommand::Rotate {
+            client_id,
+            old_secret_valid,
+        } => {
+            let secret = credentials::rotate(
+                pool,
+                &database.secret_key,
+                None,
+                &client_id,
+                old_secret_valid,
+                now,
+            )
+            .await
+            .map_err(failed("rotating the secret"))?
+            .ok_or_else(|| {
+                StartError::Other(format!(
+                    "no active credential with the client id {client_id}"
+                ))
+            })?;
+            announce(pool, Change::Credential(client_id.clone())).await;
+            let old_secret_expires_at = (old_secret_valid > 0).then(|| now + old_secret_valid);
+            println!(
+                "{}",
+                serde_json::json!({
+                    "client_id": client_id,
+                    "client_secret": secret.expose(),
+                    "old_secret_expires_at": old_secret_expires_at,
+                })
+            );
+        }
         CredentialCommand::Revoke { client_id } => {
             let found = store::revoke_credential_by_client_id(pool, &client_id, now)
                 .await
@@ -213,6 +243,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                         "scope": row.scopes,
                         "created_at": row.created_at,
                         "expires_at": row.expires_at,
+                        "old_secret_expires_at": row.previous_secret_expires_at.filter(|end| *end > now),
                         "revoked_at": row.revoked_at,
                         "last_used_at": row.last_used_at,
                         "tokens_issued": row.tokens_issued,

@@ -15,6 +15,7 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         scopes,
         issuer,
         servers,
+        rotated,
     } = created;
     let token_url = format!("{issuer}/mcp/oauth/token");
     // The URL MCP clients are given: the first server granted (the built-in one by default).
@@ -63,11 +64,21 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
     ];
     view! {
         <section class="one-time" aria-labelledby="created-title">
-            <h1 id="created-title">{format!("Credential “{name}” created")}</h1>
+            <h1 id="created-title">
+                {if rotated {
+                    format!("New secret for “{name}”")
+                } else {
+                    format!("Credential “{name}” created")
+                }}
+            </h1>
             <p class="warning">
                 <strong>"Copy the client secret now."</strong>
                 " You will not see this secret again: Clavis keeps only a one-way hash of it. "
-                "If you lose it, revoke this credential and create a new one."
+                {if rotated {
+                    "The client ID is unchanged. If you lose the secret, rotate it again."
+                } else {
+                    "If you lose it, rotate the secret or revoke this credential and create a new one."
+                }}
             </p>
             <dl class="secret-values">
                 <div>

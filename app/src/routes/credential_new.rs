@@ -13,6 +13,7 @@ use leptos_router::components::A;
 use crate::{
     UiError,
     components::{one_time::OneTimeView, signed_in::SignedIn},
+    forms::form_pairs,
     server_fns::{
         credentials::{BUILTIN_LABEL, BUILTIN_VALUE, CreateCredential, CreatedCredential},
         servers::list_servers,
@@ -191,26 +192,4 @@ fn CreateForm(
             </form>
         </div>
     }
-}
-
-/// The submitted form's fields as `(name, value)` pairs, repeated names kept (one
-/// `server` per server checked).
-#[cfg(feature = "hydrate")]
-fn form_pairs(ev: &leptos::ev::SubmitEvent) -> Option<Vec<(String, String)>> {
-    use wasm_bindgen::JsCast as _;
-    use web_sys::js_sys;
-
-    let form = ev.target()?.dyn_into::<web_sys::HtmlFormElement>().ok()?;
-    let data = web_sys::FormData::new_with_form(&form).ok()?;
-    let mut pairs = Vec::new();
-    for entry in data.entries() {
-        let entry: js_sys::Array = entry.ok()?.dyn_into().ok()?;
-        pairs.push((entry.get(0).as_string()?, entry.get(1).as_string()?));
-    }
-    Some(pairs)
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn form_pairs(_ev: &leptos::ev::SubmitEvent) -> Option<Vec<(String, String)>> {
-    None
 }

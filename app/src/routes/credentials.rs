@@ -7,7 +7,8 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     components::{alert::ActionError, signed_in::SignedIn},
     server_fns::credentials::{
-        CredentialPage, CredentialStatus, CredentialView, RevokeCredential, list_credentials,
+        CredentialPage, CredentialStatus, CredentialView, EndOldSecret, RevokeCredential,
+        list_credentials,
     },
 };
 
@@ -33,10 +34,12 @@ fn CredentialList() -> impl IntoView {
             .unwrap_or(1)
     };
     let revoke = ServerAction::<RevokeCredential>::new();
+    let end_old = ServerAction::<EndOldSecret>::new();
     let list = Resource::new(
-        move || (page(), revoke.version().get()),
-        |(page, _)| list_credentials(page),
+        move || (page(), revoke.version().get(), end_old.version().get()),
+        |(page, _, _)| list_credentials(page),
     );
+    let actions = Actions { revoke, end_old };
     view! {
         <div class="page-head">
             <h1>"Credentials"</h1>
@@ -45,10 +48,11 @@ fn CredentialList() -> impl IntoView {
             </A>
         </div>
         <ActionError action=revoke/>
+        <ActionError action=end_old/>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(page) => Either::Left(view! { <Listing page=page revoke=revoke/> }),
+                    Ok(page) => Either::Left(view! { <Listing page=page actions=actions/> }),
                     Err(error) => {
                         Either::Right(
                             view! {
@@ -64,8 +68,15 @@ fn CredentialList() -> impl IntoView {
     }
 }
 
+/// The row buttons' actions, shared by the rows (the list reloads after each).
+#[derive(Clone, Copy)]
+struct Actions {
+    revoke: ServerAction<RevokeCredential>,
+    end_old: ServerAction<EndOldSecret>,
+}
+
 #[component]
-fn Listing(page: CredentialPage, revoke: ServerAction<RevokeCredential>) -> impl IntoView {
+fn Listing(page: CredentialPage, actions: Actions) -> impl IntoView {
     if page.total == 0 {
         return Either::Left(view! {
             <div class="empty-state">
@@ -84,7 +95,7 @@ fn Listing(page: CredentialPage, revoke: ServerAction<RevokeCredential>) -> impl
             {page
                 .items
                 .into_iter()
-                .map(|credential| view! { <Row credential=credential revoke=revoke/> })
+                .map(|credential| view! { <Row credential=credential actions=actions/> })
                 .collect_view()}
         </ul>
         {(pages > 1)
@@ -111,7 +122,7 @@ fn Listing(page: CredentialPage, revoke: ServerAction<RevokeCredential>) -> impl
 }
 
 #[component]
-fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> impl IntoView {
+fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
     let CredentialView {
         client_id,
         name,
@@ -124,10 +135,34 @@ fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> im
         status,
         servers,
         allowed_tools,
+        old_secret_ends,
     } = credential;
     let status_class = format!("status status-{}", status.label().to_lowercase());
+    let rotate = (status == CredentialStatus::Active).then(|| {
+        view! {
+            <A href=format!("/credentials/rotate?client_id={client_id}") attr:class="button secondary">
+                "Rotate secret"
+            </A>
+        }
+    });
     let control = (status != CredentialStatus::Revoked).then(|| {
-        view! { <RevokeControl client_id=client_id.clone() name=name.clone() revoke=revoke/> }
+        view! {
+            <RevokeControl client_id=client_id.clone() name=name.clone() revoke=actions.revoke/>
+        }
+    });
+    let old_secret = old_secret_ends.map(|ends| {
+        let id = client_id.clone();
+        view! {
+            <div class="old-secret" data-testid="old-secret">
+                <p>{format!("The old secret works until {ends}.")}</p>
+                <ActionForm action=actions.end_old>
+                    <input type="hidden" name="client_id" value=id/>
+                    <button type="submit" class="secondary">
+                        "Revoke now"
+                    </button>
+                </ActionForm>
+            </div>
+        }
     });
     view! {
         <li data-testid="credential-row" class="credential">
@@ -177,7 +212,8 @@ fn Row(credential: CredentialView, revoke: ServerAction<RevokeCredential>) -> im
                     <dd>{tokens_issued}</dd>
                 </div>
             </dl>
-            {control}
+            {old_secret}
+            <div class="row-actions">{rotate} {control}</div>
         </li>
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod credential_new;
 pub mod credential_revoke;
+pub mod credential_rotate;
 pub mod credentials;
 pub mod home;
 pub mod login;

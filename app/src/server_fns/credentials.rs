@@ -57,6 +57,8 @@ pub struct CredentialView {
     pub servers: Vec<String>,
     /// Tool names it may call at the gateway; empty: every tool.
     pub allowed_tools: Vec<String>,
+    /// When the secret replaced by the last rotation stops working, while it works.
+    pub old_secret_ends: Option<String>,
 }
 
 /// One page of the list.
@@ -80,6 +82,8 @@ pub struct CreatedCredential {
     pub issuer: String,
     /// The MCP servers it may call: (name, URL for MCP clients or resource identifier).
     pub servers: Vec<(String, String)>,
+    /// Whether this is a new secret for an existing credential (a rotation).
+    pub rotated: bool,
 }
 
 impl fmt::Debug for CreatedCredential {
@@ -215,6 +219,51 @@ pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
     Ok(())
 }
 
+/// The choices of **Old secret valid for**, in seconds.
+pub const OLD_SECRET_CHOICES: [(&str, &str); 4] = [
+    ("0", "Revoke now"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
+];
+
+/// Gives one of the signed-in person's active credentials a new secret, shown once; the
+/// old one keeps working for `old_secret_valid` seconds (0 to 7 days; 0 ends it now).
+#[server(endpoint = "credentials/rotate")]
+pub async fn rotate_secret(
+    client_id: String,
+    old_secret_valid: String,
+) -> Result<CreatedCredential, UiError> {
+    let user = crate::ssr::require_user().await?;
+    ssr::rotate_for(
+        &crate::ssr::server_context()?,
+        &user,
+        &client_id,
+        &old_secret_valid,
+    )
+    .await
+}
+
+/// Ends at once the secret a rotation kept working (**Revoke now** on the row).
+#[server(endpoint = "credentials/end_old_secret")]
+pub async fn end_old_secret(client_id: String) -> Result<(), UiError> {
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let ended = clavis::store::end_previous_secret(&ctx.pool, Some(user.id), &client_id)
+        .await
+        .map_err(internal("ending an old secret"))?;
+    if !ended {
+        return Err(UiError::NotFound);
+    }
+    ctx.credentials.forget(&client_id);
+    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
+    tracing::info!(user_id = user.id, %client_id, "old secret ended");
+    leptos_axum::redirect("/credentials");
+    Ok(())
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! The server side shared by the server functions and the no-JavaScript create form.
@@ -263,6 +312,10 @@ pub mod ssr {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            old_secret_ends: row
+                .previous_secret_expires_at
+                .filter(|end| *end > now && row.revoked_at.is_none())
+                .map(civil::format_date_time),
         }
     }
 
@@ -319,6 +372,67 @@ pub mod ssr {
             .await
             .map_err(internal("creating a credential"))?;
         tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
+        Ok(one_time(ctx, row, &secret, false))
+    }
+
+    /// Rotates the secret of `user`'s credential `client_id` (SPEC §11.1).
+    pub async fn rotate_for(
+        ctx: &ServerContext,
+        user: &SessionUser,
+        client_id: &str,
+        old_secret_valid: &str,
+    ) -> Result<CreatedCredential, UiError> {
+        let old_valid = old_secret_valid
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (0..=credentials::MAX_OLD_SECRET_VALID).contains(s))
+            .ok_or_else(|| {
+                UiError::Invalid("Choose how long the old secret stays valid.".to_owned())
+            })?;
+        let now = clavis::now();
+        let secret = credentials::rotate(
+            &ctx.pool,
+            &ctx.secret_key,
+            Some(user.id),
+            client_id,
+            old_valid,
+            now,
+        )
+        .await
+        .map_err(internal("rotating a secret"))?;
+        let mut row = clavis::store::credential_for_user(&ctx.pool, user.id, client_id)
+            .await
+            .map_err(internal("reading a credential"))?
+            .ok_or(UiError::NotFound)?;
+        let Some(secret) = secret else {
+            // Theirs but revoked or expired: nothing to rotate.
+            return Err(UiError::Invalid(format!(
+                "“{}” is {}: it cannot get a new secret.",
+                row.name,
+                view(&row, now).status.label().to_lowercase()
+            )));
+        };
+        ctx.credentials.forget(client_id);
+        crate::ssr::publish(
+            ctx,
+            clavis::changes::Change::Credential(client_id.to_owned()),
+        )
+        .await;
+        tracing::info!(user_id = user.id, %client_id, old_valid, "secret rotated");
+        row.servers = clavis::store::granted_servers(&ctx.pool, row.id)
+            .await
+            .map_err(internal("listing granted servers"))?;
+        Ok(one_time(ctx, row, &secret, true))
+    }
+
+    /// The one-time view's values for a credential and its new secret.
+    fn one_time(
+        ctx: &ServerContext,
+        row: CredentialRow,
+        secret: &credentials::ClientSecret,
+        rotated: bool,
+    ) -> CreatedCredential {
         let issuer = clavis::oauth::Issuer {
             issuer: ctx.issuer.to_string(),
             token_ttl: 0,
@@ -332,13 +446,14 @@ pub mod ssr {
                 .iter()
                 .map(|s| (s.name.clone(), issuer.server_resource(s))),
         );
-        Ok(CreatedCredential {
+        CreatedCredential {
             client_id: row.client_id,
             client_secret: secret.expose().to_owned(),
             name: row.name,
-            scopes: new.scopes,
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
             issuer: issuer.issuer,
             servers,
-        })
+            rotated,
+        }
     }
 }

@@ -255,9 +255,60 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
         !listed.to_string().contains("clvs_"),
         "list shows no secret"
     );
+
+    let rotated: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "rotate",
+        client_id,
+        "--old-secret-valid",
+        "1h",
+    ]))
+    .unwrap();
+    assert_eq!(rotated["client_id"], client_id);
+    assert_ne!(rotated["client_secret"], created["client_secret"]);
+    let ends = rotated["old_secret_expires_at"].as_i64().unwrap();
+    assert!((clavis::now() + 3595..=clavis::now() + 3600).contains(&ends));
+    let listed = clavis(&["credential", "list", "--user", "ops@example.com"]);
+    assert!(
+        listed.contains(&format!(r#""old_secret_expires_at":{ends}"#)),
+        "{listed}"
+    );
+    let rotated: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "rotate",
+        client_id,
+        "--old-secret-valid",
+        "0",
+    ]))
+    .unwrap();
+    assert!(rotated["old_secret_expires_at"].is_null());
+    let bad = Command::new(BIN)
+        .env("DATABASE_URL", &db)
+        .args([
+            "credential",
+            "rotate",
+            client_id,
+            "--old-secret-valid",
+            "8d",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 7d"));
+
     clavis(&["credential", "revoke", client_id]);
     let listed = clavis(&["credential", "list", "--user", "ops@example.com"]);
     assert!(listed.contains(r#""status":"revoked""#), "{listed}");
+    let revoked = Command::new(BIN)
+        .env("DATABASE_URL", &db)
+        .args(["credential", "rotate", client_id])
+        .output()
+        .unwrap();
+    assert!(
+        !revoked.status.success(),
+        "a revoked credential gets no new secret"
+    );
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("no active credential"));
 }
 
 /// MCP servers from the command line: the header value from standard input, sealed (not

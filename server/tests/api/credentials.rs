@@ -360,3 +360,224 @@ async fn without_javascript_the_create_form_answers_with_the_one_time_page() {
     );
     assert_eq!(app.list(&cookie, 1).await["total"], 1);
 }
+
+const GRANT: &str = "grant_type=client_credentials";
+
+impl TestApp {
+    /// Rotates through the server function; returns the answer.
+    async fn rotate(&self, cookie: &str, client_id: &str, old_valid: &str) -> reqwest::Response {
+        self.call(
+            "credentials/rotate",
+            &[("client_id", client_id), ("old_secret_valid", old_valid)],
+            Some(cookie),
+        )
+        .await
+    }
+
+    async fn new_secret(&self, cookie: &str, client_id: &str, old_valid: &str) -> String {
+        let response = self.rotate(cookie, client_id, old_valid).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let rotated = json(response).await;
+        assert_eq!(rotated["client_id"], client_id, "the client id stays");
+        assert_eq!(rotated["rotated"], true);
+        rotated["client_secret"].as_str().unwrap().to_owned()
+    }
+
+    /// The token endpoint's status for this id and secret.
+    async fn token_status(&self, id: &str, secret: &str) -> u16 {
+        self.token(id, secret, GRANT).await.0.as_u16()
+    }
+}
+
+/// SPEC §11.1: both secrets work until the old one's end, to the second; then only the
+/// new one. The list shows the end while it lasts.
+#[tokio::test]
+async fn a_rotated_secret_overlaps_until_its_end_then_only_the_new_one_works() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&cookie, "rotated").await;
+    let id = created["client_id"].as_str().unwrap();
+    let old = created["client_secret"].as_str().unwrap();
+    // Used just before: the server has the credential cached.
+    assert_eq!(app.token_status(id, old).await, 200);
+
+    let new = app.new_secret(&cookie, id, "2").await;
+    let rotated_at = clavis::now();
+    assert_ne!(new, old);
+    assert_eq!(
+        app.token_status(id, &new).await,
+        200,
+        "the new secret works at once"
+    );
+    assert_eq!(
+        app.token_status(id, old).await,
+        200,
+        "the old one still works"
+    );
+    let row = &app.list(&cookie, 1).await["items"][0];
+    assert!(row["old_secret_ends"].is_string(), "{row}");
+    assert_eq!(row["status"], "Active");
+
+    // The end is `rotated_at + 2` (or one more second if the clock ticked meanwhile).
+    while clavis::now() < rotated_at + 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.token_status(id, old).await,
+        401,
+        "the old secret has ended"
+    );
+    assert_eq!(app.token_status(id, &new).await, 200);
+    assert!(app.list(&cookie, 1).await["items"][0]["old_secret_ends"].is_null());
+}
+
+/// Rotating again ends the earlier old secret at once; "Revoke now" ends the old secret;
+/// revoking the credential ends both.
+#[tokio::test]
+async fn rotating_again_revoke_now_and_revoking_end_old_secrets() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&cookie, "rotated").await;
+    let id = created["client_id"].as_str().unwrap();
+    let first = created["client_secret"].as_str().unwrap();
+
+    let second = app.new_secret(&cookie, id, "3600").await;
+    assert_eq!(app.token_status(id, first).await, 200);
+    let third = app.new_secret(&cookie, id, "86400").await;
+    assert_eq!(
+        app.token_status(id, first).await,
+        401,
+        "the first ended at the second rotation"
+    );
+    assert_eq!(app.token_status(id, &second).await, 200);
+    assert_eq!(app.token_status(id, &third).await, 200);
+
+    let ended = app
+        .call(
+            "credentials/end_old_secret",
+            &[("client_id", id)],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    assert_eq!(
+        app.token_status(id, &second).await,
+        401,
+        "Revoke now ends it at once"
+    );
+    assert_eq!(app.token_status(id, &third).await, 200);
+    let again = app
+        .call(
+            "credentials/end_old_secret",
+            &[("client_id", id)],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND, "nothing left to end");
+
+    let fourth = app.new_secret(&cookie, id, "604800").await;
+    let revoked = app
+        .call("credentials/revoke", &[("client_id", id)], Some(&cookie))
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(app.token_status(id, &third).await, 401);
+    assert_eq!(app.token_status(id, &fourth).await, 401);
+    assert!(app.list(&cookie, 1).await["items"][0]["old_secret_ends"].is_null());
+
+    let refused = app.rotate(&cookie, id, "0").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("is revoked"));
+    assert_eq!(app.token_status(id, &fourth).await, 401);
+}
+
+/// "Revoke now" at rotation keeps no old secret; bad choices are refused and change
+/// nothing; another person's credential is missing and keeps its secret.
+#[tokio::test]
+async fn rotation_input_and_ownership_are_checked() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up(&unique_email()).await;
+    let bob = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&alice, "alice's").await;
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+
+    for bad in ["", "-1", "604801", "1h"] {
+        let refused = app.rotate(&alice, id, bad).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(refused.text().await.unwrap().contains("old secret"));
+    }
+    let theirs = app.rotate(&bob, id, "0").await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let theirs = app
+        .call(
+            "credentials/end_old_secret",
+            &[("client_id", id)],
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.token_status(id, secret).await, 200, "nothing changed");
+
+    let new = app.new_secret(&alice, id, "0").await;
+    assert_eq!(app.token_status(id, secret).await, 401, "ended at once");
+    assert_eq!(app.token_status(id, &new).await, 200);
+    assert!(app.list(&alice, 1).await["items"][0]["old_secret_ends"].is_null());
+    assert!(
+        !app.stored_contains(new.as_bytes()).await,
+        "only a hash is stored"
+    );
+}
+
+/// Without JavaScript the rotate form posts to its page and is answered with the
+/// one-time page; signed out, it leads to sign-in and back.
+#[tokio::test]
+async fn without_javascript_the_rotate_form_answers_with_the_one_time_page() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&cookie, "no-js").await;
+    let id = created["client_id"].as_str().unwrap();
+    let path = format!("/credentials/rotate?client_id={id}");
+
+    let page = app.get(&path, Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        page.contains("Old secret valid for") && page.contains(r#"method="post""#),
+        "{page}"
+    );
+    let post = |cookie: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url(&path))
+            .header("origin", &app.base)
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("client_id={id}&old_secret_valid=3600"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.to_owned());
+        }
+        request.send()
+    };
+    let response = post(Some(&cookie)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let secret = html
+        .split(r#"data-testid="client-secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap();
+    assert!(html.contains("New secret for"), "{html}");
+    assert_eq!(app.token_status(id, secret).await, 200);
+    assert_eq!(
+        app.token_status(id, created["client_secret"].as_str().unwrap())
+            .await,
+        200,
+        "the old one for an hour"
+    );
+
+    let signed_out = post(None).await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        signed_out.headers()["location"],
+        format!("/login?next=%2Fcredentials%2Frotate%3Fclient_id%3D{id}")
+    );
+}
