@@ -168,6 +168,8 @@ mod tests {
             builtin_mcp: true,
             server_ids: Vec::new(),
             allowed_tools: Vec::new(),
+            token_lifetime: None,
+            tokens_per_hour: None,
         };
         let (row, _) = credentials::create(&pool, &SecretKey::generate(), user, &new, 0)
             .await

@@ -317,6 +317,92 @@ pub enum InvalidCredential {
         "Allowed tools: at most {MAX_ALLOWED_TOOLS} tool names of at most {TOOL_NAME_MAX_CHARS} characters, separated by commas."
     )]
     AllowedTools,
+    #[error("Choose a token lifetime.")]
+    TokenLifetime,
+    #[error(
+        "Tokens per hour: a whole number from 1 to {MAX_TOKENS_PER_HOUR}, or empty for no limit."
+    )]
+    TokensPerHour,
+}
+
+/// The token lifetimes a credential may choose, in seconds (else the server's).
+pub const TOKEN_LIFETIMES: [i64; 4] = [300, 900, 3600, 86_400];
+/// The highest quota a credential may set.
+pub const MAX_TOKENS_PER_HOUR: i64 = 1_000_000;
+
+/// A token lifetime from a form: empty or `default` for the server's, else one of
+/// [`TOKEN_LIFETIMES`] in seconds.
+pub fn parse_token_lifetime(raw: &str) -> Result<Option<i64>, InvalidCredential> {
+    match raw.trim() {
+        "" | "default" => Ok(None),
+        seconds => seconds
+            .parse::<i64>()
+            .ok()
+            .filter(|s| TOKEN_LIFETIMES.contains(s))
+            .map(Some)
+            .ok_or(InvalidCredential::TokenLifetime),
+    }
+}
+
+/// A quota from a form: empty for none, else 1 to [`MAX_TOKENS_PER_HOUR`].
+pub fn parse_tokens_per_hour(raw: &str) -> Result<Option<i64>, InvalidCredential> {
+    match raw.trim() {
+        "" => Ok(None),
+        n => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_TOKENS_PER_HOUR).contains(n))
+            .map(Some)
+            .ok_or(InvalidCredential::TokensPerHour),
+    }
+}
+
+/// Checks a name: trimmed, 1 to 100 characters (Unicode scalar values).
+fn parse_name(name: &str) -> Result<String, InvalidCredential> {
+    let name = name.trim();
+    let name_chars = name.chars().count();
+    if name_chars == 0 {
+        return Err(InvalidCredential::NameEmpty);
+    }
+    if name_chars > NAME_MAX_CHARS {
+        return Err(InvalidCredential::NameTooLong(name_chars));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a description: trimmed, at most 500 characters.
+fn parse_description(description: &str) -> Result<String, InvalidCredential> {
+    let description = description.trim();
+    let description_chars = description.chars().count();
+    if description_chars > DESCRIPTION_MAX_CHARS {
+        return Err(InvalidCredential::DescriptionTooLong(description_chars));
+    }
+    Ok(description.to_owned())
+}
+
+/// A checked edit of a credential (SPEC §11.3): what may change after creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialEdit {
+    pub name: String,
+    pub description: String,
+    pub allowed_tools: Vec<String>,
+    pub tokens_per_hour: Option<i64>,
+}
+
+impl CredentialEdit {
+    pub fn parse(
+        name: &str,
+        description: &str,
+        allowed_tools: &str,
+        tokens_per_hour: &str,
+    ) -> Result<Self, InvalidCredential> {
+        Ok(Self {
+            name: parse_name(name)?,
+            description: parse_description(description)?,
+            allowed_tools: parse_allowed_tools(allowed_tools)?,
+            tokens_per_hour: parse_tokens_per_hour(tokens_per_hour)?,
+        })
+    }
 }
 
 /// Most tool names in a credential's allowed list.
@@ -357,6 +443,10 @@ pub struct NewCredential {
     pub server_ids: Vec<i64>,
     /// Tool names the credential may call at the gateway; empty: every tool.
     pub allowed_tools: Vec<String>,
+    /// Lifetime of its tokens in seconds; `None`: the server's.
+    pub token_lifetime: Option<i64>,
+    /// Tokens it may get per hour; `None`: no limit.
+    pub tokens_per_hour: Option<i64>,
 }
 
 impl NewCredential {
@@ -372,19 +462,8 @@ impl NewCredential {
         expires_on: Option<&str>,
         now: UnixTime,
     ) -> Result<Self, InvalidCredential> {
-        let name = name.trim();
-        let name_chars = name.chars().count();
-        if name_chars == 0 {
-            return Err(InvalidCredential::NameEmpty);
-        }
-        if name_chars > NAME_MAX_CHARS {
-            return Err(InvalidCredential::NameTooLong(name_chars));
-        }
-        let description = description.trim();
-        let description_chars = description.chars().count();
-        if description_chars > DESCRIPTION_MAX_CHARS {
-            return Err(InvalidCredential::DescriptionTooLong(description_chars));
-        }
+        let name = parse_name(name)?;
+        let description = parse_description(description)?;
         if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
             return Err(InvalidCredential::UnknownScope((*unknown).to_owned()));
         }
@@ -413,14 +492,28 @@ impl NewCredential {
                 .ok_or(InvalidCredential::ExpiryInvalid)?,
         };
         Ok(Self {
-            name: name.to_owned(),
-            description: description.to_owned(),
+            name,
+            description,
             scopes,
             expiry,
             builtin_mcp: true,
             server_ids: Vec::new(),
             allowed_tools: Vec::new(),
+            token_lifetime: None,
+            tokens_per_hour: None,
         })
+    }
+
+    /// Sets the token lifetime and the quota from the form's values (see
+    /// [`parse_token_lifetime`] and [`parse_tokens_per_hour`]).
+    pub fn limits(
+        mut self,
+        token_lifetime: &str,
+        tokens_per_hour: &str,
+    ) -> Result<Self, InvalidCredential> {
+        self.token_lifetime = parse_token_lifetime(token_lifetime)?;
+        self.tokens_per_hour = parse_tokens_per_hour(tokens_per_hour)?;
+        Ok(self)
     }
 
     /// Grants the servers chosen in the form: `servers` holds [`crate::servers::BUILTIN`]
@@ -501,6 +594,26 @@ pub async fn rotate(
     Ok(rotated.then_some(secret))
 }
 
+/// Applies an edit to a credential (of `owner`, when given); `false` when there is no
+/// such credential.
+pub async fn update(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+    edit: &CredentialEdit,
+) -> Result<bool, StoreError> {
+    store::update_credential(
+        pool,
+        owner,
+        client_id,
+        &edit.name,
+        &edit.description,
+        &edit.allowed_tools.join(" "),
+        edit.tokens_per_hour,
+    )
+    .await
+}
+
 /// The longest a replaced secret may keep working: 7 days.
 pub const MAX_OLD_SECRET_VALID: i64 = 7 * 24 * 3600;
 
@@ -529,6 +642,8 @@ pub async fn create(
         builtin_mcp: new.builtin_mcp,
         allowed_tools: &allowed_tools,
         server_ids: &new.server_ids,
+        token_lifetime: new.token_lifetime,
+        tokens_per_hour: new.tokens_per_hour,
     };
     let id = store::insert_credential(pool, &row)
         .await?
@@ -552,6 +667,8 @@ pub async fn create(
         builtin_mcp: new.builtin_mcp,
         allowed_tools,
         servers,
+        token_lifetime: new.token_lifetime,
+        tokens_per_hour: new.tokens_per_hour,
         ..CredentialRow::default()
     };
     Ok((row, secret))

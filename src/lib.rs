@@ -11,6 +11,7 @@ pub mod civil;
 pub mod credentials;
 pub mod jsonrpc;
 pub mod oauth;
+pub mod quota;
 pub mod sealed;
 pub mod servers;
 pub mod store;

@@ -44,6 +44,11 @@ pub enum OAuthError {
     InvalidTarget(&'static str),
     #[error("too many failed client authentications; retry later")]
     TooManyRequests { retry_after_secs: u64 },
+    /// The credential's "Tokens per hour" quota is used up until the next hour.
+    #[error(
+        "this credential's quota of {limit} tokens per hour is used up; retry after {retry_after_secs} s"
+    )]
+    QuotaExceeded { limit: i64, retry_after_secs: u64 },
     #[error("the server could not complete the request")]
     Server,
 }
@@ -59,6 +64,7 @@ impl OAuthError {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::TooManyRequests { .. } => "slow_down",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Server => "server_error",
         }
     }
@@ -68,7 +74,7 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidClient { .. } => 401,
-            Self::TooManyRequests { .. } => 429,
+            Self::TooManyRequests { .. } | Self::QuotaExceeded { .. } => 429,
             Self::Server => 500,
             _ => 400,
         }
@@ -414,7 +420,7 @@ pub fn grant(
         client_id: client.client_id.clone(),
         aud,
         iat: now,
-        exp: now + issuer.token_ttl,
+        exp: token_expiry(issuer, client, now),
         jti: tokens::new_jti(),
         scope: scope.clone(),
     };
@@ -423,11 +429,19 @@ pub fn grant(
         TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: issuer.token_ttl,
+            expires_in: claims.exp - now,
             scope,
         },
         claims,
     ))
+}
+
+/// When a token issued to `client` at `now` expires: after the credential's token
+/// lifetime (else the server's), and never after the credential itself (SPEC §11.3).
+#[must_use]
+pub fn token_expiry(issuer: &Issuer, client: &CredentialRow, now: UnixTime) -> UnixTime {
+    let exp = now.saturating_add(client.token_lifetime.unwrap_or(issuer.token_ttl));
+    client.expires_at.map_or(exp, |end| exp.min(end))
 }
 
 /// Checks the parameters every token request needs before authentication:
@@ -641,6 +655,31 @@ mod tests {
                 .map_err(|e| e.code()),
             Ok(("clv_a".into(), "a+b".into()))
         );
+    }
+
+    #[test]
+    fn tokens_live_the_credentials_lifetime_and_never_past_its_expiry() {
+        let issuer = Issuer {
+            issuer: "https://c.example".into(),
+            token_ttl: 3600,
+        };
+        let mut row = client(true, &[]);
+        assert_eq!(
+            token_expiry(&issuer, &row, 1000),
+            4600,
+            "the server's lifetime"
+        );
+        row.token_lifetime = Some(300);
+        assert_eq!(token_expiry(&issuer, &row, 1000), 1300);
+        row.expires_at = Some(1100);
+        assert_eq!(
+            token_expiry(&issuer, &row, 1000),
+            1100,
+            "not past the credential"
+        );
+        row.token_lifetime = Some(86_400);
+        row.expires_at = Some(50_000);
+        assert_eq!(token_expiry(&issuer, &row, 1000), 50_000);
     }
 
     fn client(builtin_mcp: bool, servers: &[(&str, &str, Option<&str>)]) -> CredentialRow {

@@ -325,6 +325,8 @@ pub struct NewCredentialRow<'a> {
     pub allowed_tools: &'a str,
     /// Ids of the MCP servers granted.
     pub server_ids: &'a [i64],
+    pub token_lifetime: Option<i64>,
+    pub tokens_per_hour: Option<i64>,
 }
 
 /// Inserts a credential with its server grants, in one transaction, and returns its
@@ -338,8 +340,8 @@ pub async fn insert_credential(
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
-              builtin_mcp, allowed_tools)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING id",
     )
     .bind(new.user_id)
@@ -352,6 +354,8 @@ pub async fn insert_credential(
     .bind(new.expires_at)
     .bind(new.builtin_mcp)
     .bind(new.allowed_tools)
+    .bind(new.token_lifetime)
+    .bind(new.tokens_per_hour)
     .fetch_one(&mut *tx)
     .await?;
     for server_id in new.server_ids {
@@ -507,6 +511,35 @@ pub async fn rotate_secret(
     .bind(new_hash)
     .bind(old_until)
     .bind(now)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Changes what may change of a credential after creation (SPEC §11.3): name,
+/// description, allowed tools (space-separated), quota. `owner` limits it to one
+/// person's credentials (`None`: the operator CLI). `false` when there is no such
+/// credential; a revoked one can still be renamed.
+pub async fn update_credential(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+    name: &str,
+    description: &str,
+    allowed_tools: &str,
+    tokens_per_hour: Option<i64>,
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "UPDATE credentials SET name = $3, description = $4, allowed_tools = $5, tokens_per_hour = $6
+         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)",
+    )
+    .bind(client_id)
+    .bind(owner)
+    .bind(name)
+    .bind(description)
+    .bind(allowed_tools)
+    .bind(tokens_per_hour)
     .execute(p)
     .await
         .map(|r| r.rows_affected()))?;
@@ -720,6 +753,49 @@ pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Resu
     tx.commit().await?;
     });
     Ok(())
+}
+
+/// Adds tokens issued per credential in an hour: `(client_id, hour, tokens)` (one
+/// transaction), and returns every credential's total for `hour` across instances.
+pub async fn add_hour_usage(
+    pool: &Pool,
+    batch: &[(String, i64, i64)],
+    hour: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
+    for (client_id, at_hour, tokens) in batch {
+        sqlx::query(
+            "INSERT INTO credential_hour_usage (client_id, hour, tokens) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, hour) DO UPDATE
+             SET tokens = credential_hour_usage.tokens + excluded.tokens",
+        )
+        .bind(client_id)
+        .bind(at_hour)
+        .bind(tokens)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let totals = sqlx::query_as::<_, (String, i64)>(
+        "SELECT client_id, tokens FROM credential_hour_usage WHERE hour = $1",
+    )
+    .bind(hour)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(totals)
+    })
+}
+
+/// Deletes the hourly counts of hours before `hour`.
+pub async fn prune_hour_usage(pool: &Pool, hour: i64) -> Result<u64, StoreError> {
+    Ok(
+        on!(pool, p => sqlx::query("DELETE FROM credential_hour_usage WHERE hour < $1")
+            .bind(hour)
+            .execute(p)
+            .await
+        .map(|r| r.rows_affected()))?,
+    )
 }
 
 /// Records a revoked access token until it expires.

@@ -100,6 +100,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=path!("/credentials/edit")
+                    view=routes::credential_edit::EditCredentialPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/credentials/rotate")
                     view=routes::credential_rotate::RotateCredentialPage
                     ssr=SsrMode::Async

@@ -15,7 +15,55 @@ async function create(page: Page, name: string, description = "") {
   await page.getByRole("button", { name: "Create credential" }).click();
 }
 
+/** The token endpoint's status for a client id and secret (Basic authentication). */
+async function tokenStatus(page: Page, clientId: string, secret: string): Promise<number> {
+  const response = await page.request.post("/mcp/oauth/token", {
+    headers: { Authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString("base64")}` },
+    form: { grant_type: "client_credentials" },
+  });
+  return response.status();
+}
+
+/** Rotates the credential in `clientId`'s row, keeping the old secret for `keep`; returns the new secret. */
+async function rotate(page: Page, clientId: string, keep: string, js = true): Promise<string> {
+  await page.goto("/credentials");
+  if (js) await hydrated(page);
+  await page.getByTestId("credential-row").filter({ hasText: clientId }).getByRole("link", { name: "Rotate secret" }).click();
+  await expect(page).toHaveURL(/\/credentials\/rotate\?client_id=/);
+  if (js) await hydrated(page);
+  await page.getByLabel("Old secret valid for").selectOption({ label: keep });
+  await page.getByRole("button", { name: "Rotate" }).click();
+  await expect(page.getByRole("heading", { name: /New secret for/ })).toBeVisible();
+  await expect(page.getByTestId("client-id")).toHaveText(clientId);
+  const secret = (await page.getByTestId("client-secret").textContent()) ?? "";
+  expect(secret).toMatch(/^clvs_[A-Za-z0-9]{49}$/);
+  return secret;
+}
+
 test.describe("credentials with JavaScript", () => {
+  test("rotate: the new secret shown once, both work, the old stops at Revoke now", async ({ page }) => {
+    await newCredentialForm(page);
+    await create(page, "rotating bot");
+    const clientId = (await page.getByTestId("client-id").textContent()) ?? "";
+    const old = (await page.getByTestId("client-secret").textContent()) ?? "";
+
+    const fresh = await rotate(page, clientId, "24 hours");
+    expect(fresh).not.toBe(old);
+    expect(await tokenStatus(page, clientId, old)).toBe(200);
+    expect(await tokenStatus(page, clientId, fresh)).toBe(200);
+
+    await page.getByRole("link", { name: "Done" }).click();
+    await expect(page).toHaveURL(/\/credentials$/);
+    await hydrated(page);
+    expect(await page.content()).not.toContain(fresh);
+    const row = page.getByTestId("credential-row").filter({ hasText: clientId });
+    await expect(row.getByTestId("old-secret")).toContainText("The old secret works until");
+    await row.getByRole("button", { name: "Revoke now" }).click();
+    await expect(row.getByTestId("old-secret")).toHaveCount(0);
+    expect(await tokenStatus(page, clientId, old)).toBe(401);
+    expect(await tokenStatus(page, clientId, fresh)).toBe(200);
+  });
+
   test("create, see the secret once, copy it, and never see it again", async ({ page, context }) => {
     await context.grantPermissions(["clipboard-read", "clipboard-write"]);
     await newCredentialForm(page);
@@ -118,5 +166,22 @@ test.describe("credentials without JavaScript", () => {
     await page.getByRole("button", { name: "Revoke credential" }).click();
     await expect(page).toHaveURL(/\/credentials$/);
     await expect(page.getByTestId("credential-row").filter({ hasText: clientId })).toContainText("Revoked");
+  });
+
+  test("rotate through the page, then Revoke now", async ({ page }) => {
+    await newCredentialForm(page, false);
+    await create(page, "no-js rotating");
+    const clientId = (await page.getByTestId("client-id").textContent()) ?? "";
+    const old = (await page.getByTestId("client-secret").textContent()) ?? "";
+
+    const fresh = await rotate(page, clientId, "1 hour", false);
+    expect(await tokenStatus(page, clientId, old)).toBe(200);
+    await page.goto("/credentials");
+    const row = page.getByTestId("credential-row").filter({ hasText: clientId });
+    await row.getByRole("button", { name: "Revoke now" }).click();
+    await expect(page).toHaveURL(/\/credentials$/);
+    await expect(page.getByTestId("credential-row").filter({ hasText: clientId }).getByTestId("old-secret")).toHaveCount(0);
+    expect(await tokenStatus(page, clientId, old)).toBe(401);
+    expect(await tokenStatus(page, clientId, fresh)).toBe(200);
   });
 });

@@ -130,6 +130,28 @@ pub enum CredentialCommand {
         /// Tool names the credential may call at the gateway, comma-separated (default: all).
         #[arg(long, default_value = "")]
         allowed_tools: String,
+        /// Lifetime of its tokens: 5m, 15m, 1h or 24h (default: the server's).
+        #[arg(long, value_parser = parse_duration)]
+        token_lifetime: Option<i64>,
+        /// Tokens it may get per hour (default: no limit).
+        #[arg(long)]
+        tokens_per_hour: Option<i64>,
+    },
+    /// Change a credential's name, description, allowed tools or quota; what is not
+    /// given stays. Prints the credential as JSON.
+    Edit {
+        /// The credential's client id.
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Comma-separated tool names; an empty value allows every tool.
+        #[arg(long)]
+        allowed_tools: Option<String>,
+        /// Tokens per hour, or `none` for no limit.
+        #[arg(long)]
+        tokens_per_hour: Option<String>,
     },
     /// Give a credential a new secret (printed once, as JSON); the old one keeps
     /// working for a while so programs can be updated without downtime.

@@ -203,6 +203,7 @@ impl AppState {
             credentials: credentials.clone(),
             keys: std::sync::RwLock::new(database.keys),
             usage: clavis::oauth::Usage::default(),
+            quotas: clavis::quota::Quotas::default(),
             metrics: metrics::Metrics::default(),
             per_client: throttle(config.client_failures),
             per_address: throttle(config.address_failures),
@@ -350,6 +351,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Err(e) = oauth.usage.flush(&oauth.pool).await {
         tracing::error!(error = %e, "writing usage counts at shutdown failed");
     }
+    if let Err(e) = oauth.quotas.flush(&oauth.pool, clavis::now()).await {
+        tracing::error!(error = %e, "writing quota counts at shutdown failed");
+    }
     if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
         tracing::error!(error = %e, "writing gateway counts at shutdown failed");
     }
@@ -370,6 +374,9 @@ fn spawn_housekeeping(state: &AppState) {
             every.tick().await;
             if let Err(e) = oauth.usage.flush(&oauth.pool).await {
                 tracing::warn!(error = %e, "writing usage counts failed; will retry");
+            }
+            if let Err(e) = oauth.quotas.flush(&oauth.pool, clavis::now()).await {
+                tracing::warn!(error = %e, "writing quota counts failed; will retry");
             }
             if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
                 tracing::warn!(error = %e, "writing gateway counts failed; will retry");
@@ -396,6 +403,9 @@ fn spawn_housekeeping(state: &AppState) {
             oauth.per_client.prune();
             oauth.per_address.prune();
             oauth.credentials.prune(std::time::Instant::now());
+            if let Err(e) = clavis::quota::Quotas::prune(&oauth.pool, clavis::now()).await {
+                tracing::warn!(error = %e, "pruning hourly counts failed");
+            }
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
             }

@@ -136,8 +136,14 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             count,
             servers,
             allowed_tools,
+            token_lifetime,
+            tokens_per_hour,
         } => {
             let owner = owner(user).await?;
+            let limits = (
+                token_lifetime.map(|s| s.to_string()).unwrap_or_default(),
+                tokens_per_hour.map(|n| n.to_string()).unwrap_or_default(),
+            );
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
             let known: Vec<(String, i64)> = clavis::servers::list(pool)
                 .await
@@ -160,6 +166,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 let mut new =
                     NewCredential::parse(&name, &description, &scopes, "never", None, now)
                         .and_then(|new| new.grant(&servers, &known, &allowed_tools))
+                        .and_then(|new| new.limits(&limits.0, &limits.1))
                         .map_err(|e| StartError::Other(e.to_string()))?;
                 if let Some(days) = expires_days {
                     new.expiry = Expiry::Days(days);
@@ -174,6 +181,8 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     "name": row.name,
                     "scope": row.scopes,
                     "expires_at": row.expires_at,
+                    "token_lifetime": row.token_lifetime,
+                    "tokens_per_hour": row.tokens_per_hour,
                 });
                 println!("{created}");
                 if i % 1000 == 0 {
@@ -182,6 +191,49 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                         .map_err(failed("checkpointing the database"))?;
                 }
             }
+        }
+        CredentialCommand::Edit {
+            client_id,
+            name,
+            description,
+            allowed_tools,
+            tokens_per_hour,
+        } => {
+            let row = store::credential_by_client_id(pool, &client_id)
+                .await
+                .map_err(failed("reading the credential"))?
+                .ok_or_else(|| {
+                    StartError::Other(format!("no credential with the client id {client_id}"))
+                })?;
+            let quota = match tokens_per_hour.as_deref() {
+                Some("none") => String::new(),
+                Some(n) => n.to_owned(),
+                None => row
+                    .tokens_per_hour
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            };
+            let edit = credentials::CredentialEdit::parse(
+                name.as_deref().unwrap_or(&row.name),
+                description.as_deref().unwrap_or(&row.description),
+                allowed_tools.as_deref().unwrap_or(&row.allowed_tools),
+                &quota,
+            )
+            .map_err(|e| StartError::Other(e.to_string()))?;
+            credentials::update(pool, None, &client_id, &edit)
+                .await
+                .map_err(failed("updating the credential"))?;
+            announce(pool, Change::Credential(client_id.clone())).await;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "client_id": client_id,
+                    "name": edit.name,
+                    "description": edit.description,
+                    "allowed_tools": edit.allowed_tools,
+                    "tokens_per_hour": edit.tokens_per_hour,
+                })
+            );
         }
         CredentialCommand::Rotate {
             client_id,

@@ -42,6 +42,8 @@ pub struct OAuthState {
     /// Reloaded periodically, so a rotation by another instance or the CLI is seen.
     pub keys: RwLock<Arc<Keyring>>,
     pub usage: Usage,
+    /// "Tokens per hour" counts (SPEC §11.3), flushed with the usage.
+    pub quotas: clavis::quota::Quotas,
     pub metrics: Metrics,
     pub per_client: Throttle<String>,
     pub per_address: Throttle<IpAddr>,
@@ -152,6 +154,22 @@ fn error_response(error: &OAuthError) -> Response {
             );
         }
         OAuthError::TooManyRequests { retry_after_secs } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        OAuthError::QuotaExceeded {
+            limit,
+            retry_after_secs,
+        } => {
+            let body = json!({
+                "error": error.code(),
+                "error_description": error.to_string(),
+                "quota": "tokens_per_hour",
+                "limit": limit,
+                "retry_after": retry_after_secs,
+            });
+            response = no_store((StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response());
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -276,6 +294,13 @@ async fn token(
             let (params, client) = authenticated(&state, &headers, address, body, oauth::require_grant_type).await?;
             let now = clavis::now();
             let (response, claims) = oauth::grant(&state.issuer, &state.keys(), &client, &params, now)?;
+            state
+                .quotas
+                .take(&client.client_id, client.tokens_per_hour, now)
+                .map_err(|e| OAuthError::QuotaExceeded {
+                    limit: e.limit,
+                    retry_after_secs: e.retry_after.unsigned_abs(),
+                })?;
             state.usage.record(&client.client_id, now);
             state.metrics.token_issued();
             tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %claims.scope, "token issued");

@@ -15,7 +15,10 @@ use crate::{
     components::{one_time::OneTimeView, signed_in::SignedIn},
     forms::form_pairs,
     server_fns::{
-        credentials::{BUILTIN_LABEL, BUILTIN_VALUE, CreateCredential, CreatedCredential},
+        credentials::{
+            BUILTIN_LABEL, BUILTIN_VALUE, CreateCredential, CreatedCredential,
+            TOKEN_LIFETIME_CHOICES,
+        },
         servers::list_servers,
     },
 };
@@ -91,6 +94,14 @@ fn CreateForm(
     let allowed_tools = prefill
         .as_ref()
         .and_then(|p| p.allowed_tools.clone())
+        .unwrap_or_default();
+    let token_lifetime = prefill
+        .as_ref()
+        .and_then(|p| p.token_lifetime.clone())
+        .unwrap_or_default();
+    let tokens_per_hour = prefill
+        .as_ref()
+        .and_then(|p| p.tokens_per_hour.clone())
         .unwrap_or_default();
     let servers = Resource::new(|| (), |()| list_servers());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -183,6 +194,33 @@ fn CreateForm(
                 <label>
                     "Expiry date (for “On a date…”)" <input type="date" name="expires_on" value=expires_on/>
                 </label>
+                <label>
+                    "Token lifetime"
+                    <select name="token_lifetime">
+                        {TOKEN_LIFETIME_CHOICES
+                            .iter()
+                            .map(|(value, label)| {
+                                view! {
+                                    <option value=*value selected=token_lifetime == *value>
+                                        {*label}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Tokens per hour"
+                    <input
+                        type="number"
+                        name="tokens_per_hour"
+                        min="1"
+                        step="1"
+                        value=tokens_per_hour
+                        aria-describedby="quota-hint"
+                    />
+                </label>
+                <p id="quota-hint" class="hint">"Empty: no limit. Over it, token requests get 429 until the next hour."</p>
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>
                         "Create credential"

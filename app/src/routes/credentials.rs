@@ -136,8 +136,16 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         servers,
         allowed_tools,
         old_secret_ends,
+        token_lifetime,
+        tokens_per_hour,
+        expires_soon,
     } = credential;
     let status_class = format!("status status-{}", status.label().to_lowercase());
+    let edit = view! {
+        <A href=format!("/credentials/edit?client_id={client_id}") attr:class="button secondary">
+            "Edit"
+        </A>
+    };
     let rotate = (status == CredentialStatus::Active).then(|| {
         view! {
             <A href=format!("/credentials/rotate?client_id={client_id}") attr:class="button secondary">
@@ -169,6 +177,7 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
             <div class="credential-head">
                 <h2 class="credential-name">{name}</h2>
                 <span class=status_class>{status.label()}</span>
+                {expires_soon.then(|| view! { <span class="status status-soon">"Expires soon"</span> })}
             </div>
             {(!description.is_empty()).then(|| view! { <p class="description">{description}</p> })}
             <dl class="facts">
@@ -204,6 +213,14 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
                     <dd>{expires}</dd>
                 </div>
                 <div>
+                    <dt>"Token lifetime"</dt>
+                    <dd>{token_lifetime}</dd>
+                </div>
+                <div>
+                    <dt>"Tokens per hour"</dt>
+                    <dd>{tokens_per_hour.map_or_else(|| "No limit".to_owned(), |n| n.to_string())}</dd>
+                </div>
+                <div>
                     <dt>"Last used"</dt>
                     <dd>{last_used}</dd>
                 </div>
@@ -213,7 +230,7 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
                 </div>
             </dl>
             {old_secret}
-            <div class="row-actions">{rotate} {control}</div>
+            <div class="row-actions">{edit} {rotate} {control}</div>
         </li>
     }
 }

@@ -1,5 +1,6 @@
 //! One page per file.
 
+pub mod credential_edit;
 pub mod credential_new;
 pub mod credential_revoke;
 pub mod credential_rotate;

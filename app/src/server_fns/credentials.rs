@@ -59,6 +59,12 @@ pub struct CredentialView {
     pub allowed_tools: Vec<String>,
     /// When the secret replaced by the last rotation stops working, while it works.
     pub old_secret_ends: Option<String>,
+    /// Its token lifetime as chosen ("Server default", "5 minutes", …).
+    pub token_lifetime: String,
+    /// Its quota; `None`: no limit.
+    pub tokens_per_hour: Option<i64>,
+    /// Active and expiring within 7 days.
+    pub expires_soon: bool,
 }
 
 /// One page of the list.
@@ -152,6 +158,8 @@ pub async fn create_credential(
     expires_on: Option<String>,
     servers: Option<Vec<String>>,
     allowed_tools: Option<String>,
+    token_lifetime: Option<String>,
+    tokens_per_hour: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -162,6 +170,8 @@ pub async fn create_credential(
         expires_on,
         servers,
         allowed_tools,
+        token_lifetime,
+        tokens_per_hour,
     })
     .await
 }
@@ -180,6 +190,8 @@ impl CreateCredential {
             expires_on: None,
             servers: Some(Vec::new()),
             allowed_tools: None,
+            token_lifetime: None,
+            tokens_per_hour: None,
         };
         for (name, value) in pairs {
             match name.as_ref() {
@@ -191,6 +203,8 @@ impl CreateCredential {
                 "expires_on" => input.expires_on = Some(value),
                 "server" => input.servers.get_or_insert_with(Vec::new).push(value),
                 "allowed_tools" => input.allowed_tools = Some(value),
+                "token_lifetime" => input.token_lifetime = Some(value),
+                "tokens_per_hour" => input.tokens_per_hour = Some(value),
                 _ => {}
             }
         }
@@ -219,6 +233,15 @@ pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
     Ok(())
 }
 
+/// The choices of **Token lifetime**, in seconds (empty: the server's).
+pub const TOKEN_LIFETIME_CHOICES: [(&str, &str); 5] = [
+    ("", "Server default"),
+    ("300", "5 minutes"),
+    ("900", "15 minutes"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+];
+
 /// The choices of **Old secret valid for**, in seconds.
 pub const OLD_SECRET_CHOICES: [(&str, &str); 4] = [
     ("0", "Revoke now"),
@@ -242,6 +265,40 @@ pub async fn rotate_secret(
         &old_secret_valid,
     )
     .await
+}
+
+/// Changes what may change of one of the signed-in person's credentials: name,
+/// description, allowed tools (comma-separated) and tokens per hour (empty: no limit).
+#[server(endpoint = "credentials/update")]
+pub async fn update_credential(
+    client_id: String,
+    name: String,
+    description: Option<String>,
+    allowed_tools: Option<String>,
+    tokens_per_hour: Option<String>,
+) -> Result<(), UiError> {
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let edit = clavis::credentials::CredentialEdit::parse(
+        &name,
+        description.as_deref().unwrap_or_default(),
+        allowed_tools.as_deref().unwrap_or_default(),
+        tokens_per_hour.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| UiError::Invalid(e.to_string()))?;
+    let found = clavis::credentials::update(&ctx.pool, Some(user.id), &client_id, &edit)
+        .await
+        .map_err(internal("updating a credential"))?;
+    if !found {
+        return Err(UiError::NotFound);
+    }
+    ctx.credentials.forget(&client_id);
+    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
+    tracing::info!(user_id = user.id, %client_id, "credential updated");
+    leptos_axum::redirect("/credentials");
+    Ok(())
 }
 
 /// Ends at once the secret a rotation kept working (**Revoke now** on the row).
@@ -282,6 +339,9 @@ pub mod ssr {
         ssr::{ServerContext, internal, require_user, server_context},
     };
 
+    /// How close an expiry makes a credential "Expires soon" (SPEC §11.3).
+    const EXPIRES_SOON: i64 = 7 * 24 * 3600;
+
     pub fn view(row: &CredentialRow, now: clavis::UnixTime) -> CredentialView {
         let mut servers = Vec::new();
         if row.builtin_mcp {
@@ -316,6 +376,21 @@ pub mod ssr {
                 .previous_secret_expires_at
                 .filter(|end| *end > now && row.revoked_at.is_none())
                 .map(civil::format_date_time),
+            token_lifetime: super::TOKEN_LIFETIME_CHOICES
+                .iter()
+                .find(|(value, _)| {
+                    row.token_lifetime
+                        .map_or(value.is_empty(), |s| *value == s.to_string())
+                })
+                .map_or_else(
+                    || format!("{} s", row.token_lifetime.unwrap_or_default()),
+                    |(_, label)| (*label).to_owned(),
+                ),
+            tokens_per_hour: row.tokens_per_hour,
+            expires_soon: row.revoked_at.is_none()
+                && row
+                    .expires_at
+                    .is_some_and(|end| end > now && end - now <= EXPIRES_SOON),
         }
     }
 
@@ -367,6 +442,12 @@ pub mod ssr {
                 &known,
                 input.allowed_tools.as_deref().unwrap_or_default(),
             )
+            .and_then(|new| {
+                new.limits(
+                    input.token_lifetime.as_deref().unwrap_or_default(),
+                    input.tokens_per_hour.as_deref().unwrap_or_default(),
+                )
+            })
             .map_err(|e| UiError::Invalid(e.to_string()))?;
         let (row, secret) = credentials::create(&ctx.pool, &ctx.secret_key, user.id, &new, now)
             .await

@@ -383,6 +383,18 @@ impl TestApp {
         rotated["client_secret"].as_str().unwrap().to_owned()
     }
 
+    /// Edits through the server function (`client_id` plus `form`).
+    async fn update_credential(
+        &self,
+        cookie: &str,
+        client_id: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut pairs = vec![("client_id", client_id)];
+        pairs.extend_from_slice(form);
+        self.call("credentials/update", &pairs, Some(cookie)).await
+    }
+
     /// The token endpoint's status for this id and secret.
     async fn token_status(&self, id: &str, secret: &str) -> u16 {
         self.token(id, secret, GRANT).await.0.as_u16()
@@ -579,5 +591,230 @@ async fn without_javascript_the_rotate_form_answers_with_the_one_time_page() {
     assert_eq!(
         signed_out.headers()["location"],
         format!("/login?next=%2Fcredentials%2Frotate%3Fclient_id%3D{id}")
+    );
+}
+
+/// SPEC §11.3: over its quota a credential gets 429 with Retry-After and a JSON error
+/// naming the quota; raising or removing the quota lets it go on.
+#[tokio::test]
+async fn a_quota_refuses_with_429_until_raised_or_removed() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let response = app
+        .create_credential(
+            &cookie,
+            &[
+                ("name", "metered"),
+                ("mcp", "on"),
+                ("expires", "never"),
+                ("tokens_per_hour", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let created = json(response).await;
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    for _ in 0..3 {
+        assert_eq!(app.token_status(id, secret).await, 200);
+    }
+    let (status, headers, body) = app.token(id, secret, GRANT).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert_eq!(body["error"], "quota_exceeded");
+    assert_eq!(body["quota"], "tokens_per_hour");
+    assert_eq!(body["limit"], 3);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("3 tokens per hour")
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(app.list(&cookie, 1).await["items"][0]["tokens_per_hour"], 3);
+
+    assert_eq!(
+        app.update_credential(
+            &cookie,
+            id,
+            &[("name", "metered"), ("tokens_per_hour", "5")]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.token_status(id, secret).await, 200);
+    assert_eq!(app.token_status(id, secret).await, 200);
+    assert_eq!(app.token_status(id, secret).await, 429, "five in the hour");
+    assert_eq!(
+        app.update_credential(&cookie, id, &[("name", "metered"), ("tokens_per_hour", "")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for _ in 0..5 {
+        assert_eq!(app.token_status(id, secret).await, 200, "no limit");
+    }
+    assert!(app.list(&cookie, 1).await["items"][0]["tokens_per_hour"].is_null());
+}
+
+/// SPEC §11.3: a credential's token lifetime sets `expires_in` and `exp`, and no token
+/// outlives its credential.
+#[tokio::test]
+async fn tokens_live_the_chosen_lifetime_and_never_past_the_credential() {
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let create = |form: Vec<(&'static str, String)>| {
+        let form: Vec<(&str, String)> = form;
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = app.create_credential(&cookie, &pairs).await;
+            let status = response.status();
+            (status, json(response).await)
+        }
+    };
+    let claims = |token: &str| -> Value {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+
+    let base = |lifetime: &str| {
+        vec![
+            ("name", "short".to_owned()),
+            ("mcp", "on".to_owned()),
+            ("expires", "never".to_owned()),
+            ("token_lifetime", lifetime.to_owned()),
+        ]
+    };
+    let (status, created) = create(base("300")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    let (_, _, body) = app.token(id, secret, GRANT).await;
+    assert_eq!(body["expires_in"], 300);
+    let token = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        token["exp"].as_i64().unwrap() - token["iat"].as_i64().unwrap(),
+        300
+    );
+    assert_eq!(
+        app.list(&cookie, 1).await["items"][0]["token_lifetime"],
+        "5 minutes"
+    );
+
+    let (status, refused) = create(base("1234")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.to_string().contains("Choose a token lifetime."),
+        "{refused}"
+    );
+
+    // Expiring at the end of today (UTC), with tokens of 24 hours: they end with it.
+    while (clavis::now() + 120) % 86_400 < 240 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await; // not across midnight
+    }
+    let today = clavis::civil::format_date(clavis::now());
+    let mut form = base("86400");
+    form[2] = ("expires", "date".to_owned());
+    form.push(("expires_on", today));
+    let (status, created) = create(form).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    let (_, _, body) = app.token(id, secret, GRANT).await;
+    let token = claims(body["access_token"].as_str().unwrap());
+    let end_of_day = (clavis::now() / 86_400 + 1) * 86_400 - 1;
+    assert_eq!(
+        token["exp"].as_i64().unwrap(),
+        end_of_day.min(token["iat"].as_i64().unwrap() + 86_400)
+    );
+    assert!(token["exp"].as_i64().unwrap() <= end_of_day);
+    assert_eq!(
+        body["expires_in"].as_i64().unwrap(),
+        token["exp"].as_i64().unwrap() - token["iat"].as_i64().unwrap()
+    );
+    let item = &app.list(&cookie, 1).await["items"][0];
+    assert_eq!(item["expires_soon"], true, "{item}");
+}
+
+/// SPEC §11.3: Edit changes name, description, allowed tools and quota; bad input is
+/// refused and changes nothing; another person's credential is missing.
+#[tokio::test]
+async fn edit_changes_what_may_change_and_checks_input_and_owner() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up(&unique_email()).await;
+    let bob = app.sign_up(&unique_email()).await;
+    let created = app.new_credential(&alice, "before").await;
+    let id = created["client_id"].as_str().unwrap();
+
+    let ok = app
+        .update_credential(
+            &alice,
+            id,
+            &[
+                ("name", " after "),
+                ("description", "changed"),
+                ("allowed_tools", "search, fetch"),
+                ("tokens_per_hour", "40"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let item = app.list(&alice, 1).await["items"][0].clone();
+    assert_eq!(item["name"], "after");
+    assert_eq!(item["description"], "changed");
+    assert_eq!(
+        item["allowed_tools"],
+        serde_json::json!(["search", "fetch"])
+    );
+    assert_eq!(item["tokens_per_hour"], 40);
+    assert_eq!(item["scopes"], serde_json::json!(["mcp"]), "scopes stay");
+
+    for (form, message) in [
+        (vec![("name", "")], "Enter a name."),
+        (
+            vec![("name", "x"), ("tokens_per_hour", "0")],
+            "Tokens per hour",
+        ),
+        (
+            vec![("name", "x"), ("tokens_per_hour", "many")],
+            "Tokens per hour",
+        ),
+    ] {
+        let refused = app.update_credential(&alice, id, &form).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.text().await.unwrap().contains(message), "{message}");
+    }
+    let theirs = app.update_credential(&bob, id, &[("name", "stolen")]).await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let item = &app.list(&alice, 1).await["items"][0];
+    assert_eq!(item["name"], "after", "nothing changed");
+    assert_eq!(item["tokens_per_hour"], 40);
+    assert_eq!(item["expires_soon"], false);
+
+    let page = app
+        .get(&format!("/credentials/edit?client_id={id}"), Some(&alice))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"value="after""#) && page.contains("Tokens per hour"),
+        "{page}"
     );
 }

@@ -256,6 +256,8 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         builtin_mcp: true,
         server_ids: Vec::new(),
         allowed_tools: Vec::new(),
+        token_lifetime: None,
+        tokens_per_hour: None,
     };
     let user = clavis::store::list_credentials(pool, 1, 1, 0)
         .await
