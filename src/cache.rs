@@ -170,6 +170,7 @@ mod tests {
             allowed_tools: Vec::new(),
             token_lifetime: None,
             tokens_per_hour: None,
+            public_keys: None,
         };
         let (row, _) = credentials::create(&pool, &SecretKey::generate(), user, &new, 0)
             .await

@@ -33,6 +33,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     UnixTime,
+    client_keys::ClientKey,
     sealed::MasterKey,
     store::{self, CredentialRow, NewCredentialRow, Pool, StoreError},
 };
@@ -319,6 +320,10 @@ pub enum InvalidCredential {
     AllowedTools,
     #[error("Choose a token lifetime.")]
     TokenLifetime,
+    #[error("Choose how the credential authenticates.")]
+    Authentication,
+    #[error("Public key: {0}")]
+    PublicKey(crate::client_keys::KeyError),
     #[error(
         "Tokens per hour: a whole number from 1 to {MAX_TOKENS_PER_HOUR}, or empty for no limit."
     )]
@@ -447,6 +452,8 @@ pub struct NewCredential {
     pub token_lifetime: Option<i64>,
     /// Tokens it may get per hour; `None`: no limit.
     pub tokens_per_hour: Option<i64>,
+    /// For `private_key_jwt`: its public keys (then it has no secret).
+    pub public_keys: Option<Vec<ClientKey>>,
 }
 
 impl NewCredential {
@@ -501,7 +508,26 @@ impl NewCredential {
             allowed_tools: Vec::new(),
             token_lifetime: None,
             tokens_per_hour: None,
+            public_keys: None,
         })
+    }
+
+    /// Sets how the credential authenticates: `client_secret` (the default, also for an
+    /// empty value) or `private_key_jwt` with the pasted public key(s).
+    pub fn authentication(
+        mut self,
+        method: &str,
+        public_key: &str,
+    ) -> Result<Self, InvalidCredential> {
+        self.public_keys = match method.trim() {
+            "" | "client_secret" => None,
+            "private_key_jwt" => Some(
+                crate::client_keys::parse_public_keys(public_key)
+                    .map_err(InvalidCredential::PublicKey)?,
+            ),
+            _ => return Err(InvalidCredential::Authentication),
+        };
+        Ok(self)
     }
 
     /// Sets the token lifetime and the quota from the form's values (see
@@ -594,6 +620,39 @@ pub async fn rotate(
     Ok(rotated.then_some(secret))
 }
 
+/// Gives an active `private_key_jwt` credential new public keys (SPEC §11.2); the old
+/// ones keep working for `old_valid` seconds (0: they end now). `false` when there is
+/// no such credential.
+pub async fn rotate_keys(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+    keys: &[ClientKey],
+    old_valid: i64,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
+    let keys = serde_json::to_string(keys).unwrap_or_default();
+    store::rotate_public_keys(pool, owner, client_id, &keys, old_until, now).await
+}
+
+/// The keys a `private_key_jwt` credential's assertions may be signed with at `now`:
+/// its current keys, and the ones a rotation replaced until their end. Empty for a
+/// client-secret credential.
+#[must_use]
+pub fn verifying_keys(row: &CredentialRow, now: UnixTime) -> Vec<ClientKey> {
+    let read = |json: &Option<String>| -> Vec<ClientKey> {
+        json.as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
+    };
+    let mut keys = read(&row.public_keys);
+    if row.previous_secret_expires_at.is_some_and(|end| now < end) {
+        keys.extend(read(&row.previous_public_keys));
+    }
+    keys
+}
+
 /// Applies an edit to a credential (of `owner`, when given); `false` when there is no
 /// such credential.
 pub async fn update(
@@ -623,10 +682,19 @@ pub async fn create(
     user_id: i64,
     new: &NewCredential,
     now: UnixTime,
-) -> Result<(CredentialRow, ClientSecret), StoreError> {
+) -> Result<(CredentialRow, Option<ClientSecret>), StoreError> {
     let client_id = generate_client_id();
-    let secret = ClientSecret::generate();
-    let secret_hash = key.digest(&secret);
+    // A private_key_jwt credential has no secret: its stored hash is empty, which no
+    // digest matches.
+    let secret = new.public_keys.is_none().then(ClientSecret::generate);
+    let secret_hash = secret
+        .as_ref()
+        .map(|s| key.digest(s).to_vec())
+        .unwrap_or_default();
+    let public_keys = new
+        .public_keys
+        .as_ref()
+        .map(|keys| serde_json::to_string(keys).unwrap_or_default());
     let scopes = new.scopes.join(" ");
     let expires_at = new.expiry.at(now);
     let allowed_tools = new.allowed_tools.join(" ");
@@ -644,6 +712,7 @@ pub async fn create(
         server_ids: &new.server_ids,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
+        public_keys: public_keys.as_deref(),
     };
     let id = store::insert_credential(pool, &row)
         .await?
@@ -655,7 +724,7 @@ pub async fn create(
         id,
         user_id,
         client_id,
-        secret_hash: secret_hash.to_vec(),
+        secret_hash,
         name: new.name.clone(),
         description: new.description.clone(),
         scopes,
@@ -669,6 +738,7 @@ pub async fn create(
         servers,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
+        public_keys,
         ..CredentialRow::default()
     };
     Ok((row, secret))

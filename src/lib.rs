@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod cache;
 pub mod changes;
 pub mod civil;
+pub mod client_keys;
 pub mod credentials;
 pub mod jsonrpc;
 pub mod oauth;

@@ -91,6 +91,10 @@ pub enum AuthFailure {
     WrongSecret,
     Revoked,
     Expired,
+    /// A `private_key_jwt` assertion that does not verify or breaks a rule.
+    BadAssertion,
+    /// An assertion whose `jti` was accepted before.
+    ReplayedAssertion,
 }
 
 impl AuthFailure {
@@ -103,6 +107,8 @@ impl AuthFailure {
             Self::WrongSecret => "wrong_secret",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
+            Self::BadAssertion => "bad_assertion",
+            Self::ReplayedAssertion => "replayed_assertion",
         }
     }
 }
@@ -180,11 +186,14 @@ impl Params {
 pub enum AuthMethod {
     Basic,
     Post,
+    /// `private_key_jwt`: the presented value is a signed assertion.
+    PrivateKeyJwt,
 }
 
 /// The client's presented credentials. `Debug` never shows the secret.
 pub struct ClientAuth {
     pub client_id: String,
+    /// The client secret, or the assertion for [`AuthMethod::PrivateKeyJwt`].
     pub secret: String,
     pub method: AuthMethod,
 }
@@ -215,6 +224,9 @@ pub fn scheme_credentials<'a>(authorization: &'a str, scheme: &str) -> Option<&'
 /// `client_id` next to Basic must match it; none at all is `invalid_client`.
 pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<ClientAuth, OAuthError> {
     let basic = authorization.and_then(|value| scheme_credentials(value, "basic"));
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return assertion_auth(basic.is_some(), params);
+    }
     if let Some(encoded) = basic {
         if params.get("client_secret").is_some() {
             return Err(OAuthError::InvalidRequest(
@@ -257,18 +269,52 @@ pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<Clien
     }
 }
 
+/// `private_key_jwt` (RFC 7523 §2.2): the assertion names the client in its `sub`; a
+/// body `client_id` must match it. Read without verifying anything yet.
+fn assertion_auth(basic: bool, params: &Params) -> Result<ClientAuth, OAuthError> {
+    if basic || params.get("client_secret").is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "use one client authentication method, not two",
+        ));
+    }
+    if params.get("client_assertion_type") != Some(crate::client_keys::ASSERTION_TYPE) {
+        return Err(invalid_client("unsupported client_assertion_type", false));
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| invalid_client("client_assertion is required", false))?;
+    let client_id = crate::client_keys::claimed_client_id(assertion)
+        .ok_or_else(|| invalid_client("malformed client assertion", false))?;
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(invalid_client(
+            "the client_id in the body differs from the assertion's subject",
+            false,
+        ));
+    }
+    Ok(ClientAuth {
+        client_id,
+        secret: assertion.to_owned(),
+        method: AuthMethod::PrivateKeyJwt,
+    })
+}
+
 /// Authenticates a client: the secret's format and checksum first (no lookup), then
 /// the stored keyed hash in constant time. An unknown client costs the same digest as
 /// a wrong secret. The credential comes from `cache` when it was read within its time
-/// to live (`at` is the monotonic clock for that; `now` judges expiry).
+/// to live (`at` is the monotonic clock for that; `now` judges expiry). A
+/// `private_key_jwt` client is judged by its assertion instead.
 pub async fn authenticate(
     pool: &Pool,
     cache: &CredentialCache,
     key: &SecretKey,
+    issuer: &Issuer,
     auth: &ClientAuth,
     now: UnixTime,
     at: Instant,
 ) -> Result<Result<Arc<CredentialRow>, AuthFailure>, StoreError> {
+    if auth.method == AuthMethod::PrivateKeyJwt {
+        return authenticate_assertion(pool, cache, issuer, auth, now, at).await;
+    }
     let Ok(secret) = ClientSecret::parse(&auth.secret) else {
         return Ok(Err(AuthFailure::MalformedSecret));
     };
@@ -285,13 +331,62 @@ pub async fn authenticate(
     if !key.accepts(&row, &secret, now) {
         return Ok(Err(AuthFailure::WrongSecret));
     }
-    Ok(
-        match credentials::status(row.expires_at, row.revoked_at, now) {
-            Status::Active => Ok(row),
-            Status::Revoked => Err(AuthFailure::Revoked),
-            Status::Expired => Err(AuthFailure::Expired),
-        },
-    )
+    Ok(active(row, now))
+}
+
+fn active(row: Arc<CredentialRow>, now: UnixTime) -> Result<Arc<CredentialRow>, AuthFailure> {
+    match credentials::status(row.expires_at, row.revoked_at, now) {
+        Status::Active => Ok(row),
+        Status::Revoked => Err(AuthFailure::Revoked),
+        Status::Expired => Err(AuthFailure::Expired),
+    }
+}
+
+/// `private_key_jwt`: the assertion verified with the credential's keys (and, during a
+/// key rotation's overlap, the old ones), then its `jti` recorded once, for every
+/// instance, until it expires.
+async fn authenticate_assertion(
+    pool: &Pool,
+    cache: &CredentialCache,
+    issuer: &Issuer,
+    auth: &ClientAuth,
+    now: UnixTime,
+    at: Instant,
+) -> Result<Result<Arc<CredentialRow>, AuthFailure>, StoreError> {
+    let row = if credentials::is_client_id(&auth.client_id) {
+        cache.lookup(pool, &auth.client_id, at).await?
+    } else {
+        None
+    };
+    let Some(row) = row else {
+        return Ok(Err(AuthFailure::UnknownClient));
+    };
+    let keys = credentials::verifying_keys(&row, now);
+    if keys.is_empty() {
+        return Ok(Err(AuthFailure::WrongSecret));
+    }
+    let token_endpoint = issuer.token_endpoint();
+    let verified = match crate::client_keys::verify_assertion(
+        &auth.secret,
+        &keys,
+        &row.client_id,
+        &[issuer.issuer.as_str(), token_endpoint.as_str()],
+        now,
+    ) {
+        Ok(verified) => verified,
+        Err(e) => {
+            tracing::debug!(client_id = %row.client_id, reason = %e, "client assertion refused");
+            return Ok(Err(AuthFailure::BadAssertion));
+        }
+    };
+    let row = match active(row, now) {
+        Ok(row) => row,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    if !store::use_assertion_jti(pool, &row.client_id, &verified.jti, verified.exp).await? {
+        return Ok(Err(AuthFailure::ReplayedAssertion));
+    }
+    Ok(Ok(row))
 }
 
 /// The `invalid_client` answer for an authentication failure.
@@ -317,6 +412,12 @@ impl Issuer {
     #[must_use]
     pub fn mcp_resource(&self) -> String {
         format!("{}/mcp", self.issuer)
+    }
+
+    /// The token endpoint's URL (an accepted `aud` of client assertions).
+    #[must_use]
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/mcp/oauth/token", self.issuer)
     }
 
     /// Resolves a token request's RFC 8707 `resource` for `client` (SPEC §10.1) and

@@ -291,6 +291,12 @@ pub struct CredentialRow {
     pub token_lifetime: Option<i64>,
     /// Tokens it may get per hour; `None`: no limit.
     pub tokens_per_hour: Option<i64>,
+    /// A `private_key_jwt` credential's public keys (a JSON array of JWKs); `None` for a
+    /// client-secret credential.
+    pub public_keys: Option<String>,
+    /// The keys a key rotation replaced, while they still work (until
+    /// `previous_secret_expires_at`).
+    pub previous_public_keys: Option<String>,
     /// The MCP servers granted (filled by the lookups that need them).
     #[sqlx(skip)]
     pub servers: Vec<GrantedServer>,
@@ -308,7 +314,8 @@ pub struct GrantedServer {
 
 const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
-     previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour";
+     previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
+     public_keys, previous_public_keys";
 
 /// The values of a new credential row.
 #[derive(Debug, Clone)]
@@ -327,6 +334,7 @@ pub struct NewCredentialRow<'a> {
     pub server_ids: &'a [i64],
     pub token_lifetime: Option<i64>,
     pub tokens_per_hour: Option<i64>,
+    pub public_keys: Option<&'a str>,
 }
 
 /// Inserts a credential with its server grants, in one transaction, and returns its
@@ -340,8 +348,8 @@ pub async fn insert_credential(
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
-              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          RETURNING id",
     )
     .bind(new.user_id)
@@ -356,6 +364,7 @@ pub async fn insert_credential(
     .bind(new.allowed_tools)
     .bind(new.token_lifetime)
     .bind(new.tokens_per_hour)
+    .bind(new.public_keys)
     .fetch_one(&mut *tx)
     .await?;
     for server_id in new.server_ids {
@@ -504,7 +513,8 @@ pub async fn rotate_secret(
              previous_secret_expires_at = CASE WHEN $4 > $5 THEN $4 END,
              secret_hash = $3
          WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)",
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)
+           AND public_keys IS NULL",
     )
     .bind(client_id)
     .bind(owner)
@@ -546,6 +556,68 @@ pub async fn update_credential(
     Ok(done > 0)
 }
 
+/// Gives an active `private_key_jwt` credential new public keys (a JSON array of JWKs);
+/// the keys they replace keep working until `old_until` (`None`: not at all).
+pub async fn rotate_public_keys(
+    pool: &Pool,
+    owner: Option<i64>,
+    client_id: &str,
+    keys: &str,
+    old_until: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "UPDATE credentials SET
+             previous_public_keys = CASE WHEN $4 > $5 THEN public_keys END,
+             previous_secret_expires_at = CASE WHEN $4 > $5 THEN $4 END,
+             public_keys = $3
+         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)
+           AND public_keys IS NOT NULL",
+    )
+    .bind(client_id)
+    .bind(owner)
+    .bind(keys)
+    .bind(old_until)
+    .bind(now)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Records an accepted assertion's `jti` until `expires_at`; `false` when it was
+/// already recorded (a replay, on this instance or another).
+pub async fn use_assertion_jti(
+    pool: &Pool,
+    client_id: &str,
+    jti: &str,
+    expires_at: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = on!(pool, p => sqlx::query(
+        "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (client_id, jti) DO NOTHING",
+    )
+    .bind(client_id)
+    .bind(jti)
+    .bind(expires_at)
+    .execute(p)
+    .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Forgets the ids of assertions that have expired (they can no longer be replayed).
+pub async fn prune_assertion_jtis(pool: &Pool, now: UnixTime) -> Result<u64, StoreError> {
+    Ok(
+        on!(pool, p => sqlx::query("DELETE FROM assertion_jtis WHERE expires_at <= $1")
+            .bind(now)
+            .execute(p)
+            .await
+        .map(|r| r.rows_affected()))?,
+    )
+}
+
 /// Ends the secret a rotation kept working ("Revoke now"). `false` when the credential
 /// (of `owner`, when given) has none.
 pub async fn end_previous_secret(
@@ -554,8 +626,10 @@ pub async fn end_previous_secret(
     client_id: &str,
 ) -> Result<bool, StoreError> {
     let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET previous_secret_hash = NULL, previous_secret_expires_at = NULL
-         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2) AND previous_secret_hash IS NOT NULL",
+        "UPDATE credentials SET previous_secret_hash = NULL, previous_public_keys = NULL,
+             previous_secret_expires_at = NULL
+         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
+           AND (previous_secret_hash IS NOT NULL OR previous_public_keys IS NOT NULL)",
     )
     .bind(client_id)
     .bind(owner)

@@ -183,5 +183,19 @@ test.describe("credentials without JavaScript", () => {
     await expect(page.getByTestId("credential-row").filter({ hasText: clientId }).getByTestId("old-secret")).toHaveCount(0);
     expect(await tokenStatus(page, clientId, old)).toBe(401);
     expect(await tokenStatus(page, clientId, fresh)).toBe(200);
+
+    await page.getByTestId("credential-row").filter({ hasText: clientId }).getByRole("link", { name: "Edit" }).click();
+    await expect(page).toHaveURL(/\/credentials\/edit\?client_id=/);
+    await page.getByLabel("Name").fill("");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect(page.getByRole("alert")).toContainText("Enter a name.");
+    await page.goto(`/credentials/edit?client_id=${clientId}`);
+    await page.getByLabel("Name").fill("renamed without js");
+    await page.getByLabel("Tokens per hour").fill("2");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect(page).toHaveURL(/\/credentials$/);
+    const renamed = page.getByTestId("credential-row").filter({ hasText: clientId });
+    await expect(renamed).toContainText("renamed without js");
+    await expect(renamed).toContainText("Tokens per hour2");
   });
 });

@@ -136,6 +136,13 @@ pub enum CredentialCommand {
         /// Tokens it may get per hour (default: no limit).
         #[arg(long)]
         tokens_per_hour: Option<i64>,
+        /// How it authenticates: `client-secret` (a secret is printed once) or
+        /// `private-key-jwt` (with --public-key; no secret).
+        #[arg(long, default_value = "client-secret")]
+        auth: String,
+        /// File with the public key(s) of a private-key-jwt credential: PEM, JWK or JWKS.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
     },
     /// Change a credential's name, description, allowed tools or quota; what is not
     /// given stays. Prints the credential as JSON.
@@ -162,6 +169,10 @@ pub enum CredentialCommand {
         /// `m`, `h` or `d`, up to 7 days.
         #[arg(long, default_value = "24h", value_parser = parse_duration)]
         old_secret_valid: i64,
+        /// For a private-key-jwt credential: a file with its new public key(s); the old
+        /// keys keep working for --old-secret-valid.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
     },
     /// Revoke a credential, at once and for good.
     Revoke {

@@ -64,6 +64,11 @@ pub async fn rotate_secret(State(state): State<AppState>, request: Request) -> R
                 &user,
                 &app::forms::field(&pairs, "client_id"),
                 &app::forms::field(&pairs, "old_secret_valid"),
+                pairs
+                    .iter()
+                    .any(|(k, _)| k == "public_key")
+                    .then(|| app::forms::field(&pairs, "public_key"))
+                    .as_deref(),
             )
             .await
         }

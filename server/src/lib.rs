@@ -406,6 +406,9 @@ fn spawn_housekeeping(state: &AppState) {
             if let Err(e) = clavis::quota::Quotas::prune(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning hourly counts failed");
             }
+            if let Err(e) = store::prune_assertion_jtis(&oauth.pool, clavis::now()).await {
+                tracing::warn!(error = %e, "pruning used assertion ids failed");
+            }
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
             }

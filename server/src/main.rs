@@ -105,6 +105,15 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
     }
 }
 
+/// The text of a `--public-key` file.
+fn read_key_file(path: Option<&std::path::Path>) -> Result<Option<String>, StartError> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| StartError::Other(format!("reading {}: {e}", path.display())))
+    })
+    .transpose()
+}
+
 async fn credential_command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
     use clavis::{
         accounts::Email,
@@ -138,8 +147,25 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             allowed_tools,
             token_lifetime,
             tokens_per_hour,
+            auth,
+            public_key,
         } => {
             let owner = owner(user).await?;
+            let auth = match auth.as_str() {
+                "client-secret" => "client_secret",
+                "private-key-jwt" => "private_key_jwt",
+                other => {
+                    return Err(StartError::Other(format!(
+                        "--auth is client-secret or private-key-jwt, not {other:?}"
+                    )));
+                }
+            };
+            let public_key = read_key_file(public_key.as_deref())?;
+            if (auth == "private_key_jwt") != public_key.is_some() {
+                return Err(StartError::Other(
+                    "--public-key goes with --auth private-key-jwt, and it needs one".into(),
+                ));
+            }
             let limits = (
                 token_lifetime.map(|s| s.to_string()).unwrap_or_default(),
                 tokens_per_hour.map(|n| n.to_string()).unwrap_or_default(),
@@ -167,6 +193,9 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     NewCredential::parse(&name, &description, &scopes, "never", None, now)
                         .and_then(|new| new.grant(&servers, &known, &allowed_tools))
                         .and_then(|new| new.limits(&limits.0, &limits.1))
+                        .and_then(|new| {
+                            new.authentication(auth, public_key.as_deref().unwrap_or_default())
+                        })
                         .map_err(|e| StartError::Other(e.to_string()))?;
                 if let Some(days) = expires_days {
                     new.expiry = Expiry::Days(days);
@@ -177,7 +206,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                         .map_err(failed("creating the credential"))?;
                 let created = serde_json::json!({
                     "client_id": row.client_id,
-                    "client_secret": secret.expose(),
+                    "client_secret": secret.as_ref().map(credentials::ClientSecret::expose),
                     "name": row.name,
                     "scope": row.scopes,
                     "expires_at": row.expires_at,
@@ -238,29 +267,58 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
         CredentialCommand::Rotate {
             client_id,
             old_secret_valid,
+            public_key,
         } => {
-            let secret = credentials::rotate(
-                pool,
-                &database.secret_key,
-                None,
-                &client_id,
-                old_secret_valid,
-                now,
-            )
-            .await
-            .map_err(failed("rotating the secret"))?
-            .ok_or_else(|| {
+            let missing = || {
                 StartError::Other(format!(
-                    "no active credential with the client id {client_id}"
+                    "no active {} credential with the client id {client_id}",
+                    if public_key.is_some() {
+                        "private-key-jwt"
+                    } else {
+                        "client-secret"
+                    }
                 ))
-            })?;
+            };
+            let secret = match read_key_file(public_key.as_deref())? {
+                Some(text) => {
+                    let keys = clavis::client_keys::parse_public_keys(&text)
+                        .map_err(|e| StartError::Other(format!("--public-key: {e}")))?;
+                    let rotated = credentials::rotate_keys(
+                        pool,
+                        None,
+                        &client_id,
+                        &keys,
+                        old_secret_valid,
+                        now,
+                    )
+                    .await
+                    .map_err(failed("rotating the keys"))?;
+                    if !rotated {
+                        return Err(missing());
+                    }
+                    None
+                }
+                None => Some(
+                    credentials::rotate(
+                        pool,
+                        &database.secret_key,
+                        None,
+                        &client_id,
+                        old_secret_valid,
+                        now,
+                    )
+                    .await
+                    .map_err(failed("rotating the secret"))?
+                    .ok_or_else(missing)?,
+                ),
+            };
             announce(pool, Change::Credential(client_id.clone())).await;
             let old_secret_expires_at = (old_secret_valid > 0).then(|| now + old_secret_valid);
             println!(
                 "{}",
                 serde_json::json!({
                     "client_id": client_id,
-                    "client_secret": secret.expose(),
+                    "client_secret": secret.as_ref().map(credentials::ClientSecret::expose),
                     "old_secret_expires_at": old_secret_expires_at,
                 })
             );

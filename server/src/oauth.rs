@@ -267,6 +267,7 @@ async fn authenticated(
         &state.pool,
         &state.credentials,
         &state.secret_key,
+        &state.issuer,
         &auth,
         clavis::now(),
         Instant::now(),
@@ -398,7 +399,13 @@ async fn authorize() -> Response {
 /// RFC 8414 authorization server metadata.
 async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
     let issuer = &state.issuer.issuer;
-    let methods = ["client_secret_basic", "client_secret_post"];
+    // Every endpoint authenticates clients the same way (`authenticated`).
+    let methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let algs = clavis::client_keys::ALGORITHMS;
     let body = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/mcp/oauth/authorize"),
@@ -407,11 +414,14 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": clavis::credentials::SCOPES,
         "introspection_endpoint": format!("{issuer}/mcp/oauth/introspect"),
         "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint": format!("{issuer}/mcp/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
     });
     cacheable(Json(body).into_response())
 }

@@ -1,13 +1,16 @@
 //! The one-time view of a new credential: its id and secret, and ready-to-paste
 //! snippets. Nothing can show the secret again once this view is gone.
 
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
 use leptos_router::components::A;
 
 use crate::{components::copy::CopyButton, server_fns::credentials::CreatedCredential};
 
 #[component]
 pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
+    if created.client_secret.is_none() {
+        return Either::Right(view! { <KeyRegistered created=created/> });
+    }
     let CreatedCredential {
         client_id,
         client_secret,
@@ -17,6 +20,7 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         servers,
         rotated,
     } = created;
+    let client_secret = client_secret.unwrap_or_default();
     let token_url = format!("{issuer}/mcp/oauth/token");
     // The URL MCP clients are given: the first server granted (the built-in one by default).
     let mcp_url = servers
@@ -62,7 +66,7 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         ("TypeScript (fetch)", "Copy TypeScript snippet", typescript),
         ("Use with MCP clients", "Copy MCP client settings", mcp),
     ];
-    view! {
+    Either::Left(view! {
         <section class="one-time" aria-labelledby="created-title">
             <h1 id="created-title">
                 {if rotated {
@@ -111,6 +115,63 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
                     }
                 })
                 .collect_view()}
+            <p>
+                <A href="/credentials" attr:class="button">
+                    "Done"
+                </A>
+            </p>
+        </section>
+    })
+}
+
+/// The one-time view of a `private_key_jwt` credential (or its new keys): no secret
+/// exists, so it shows the client ID and how programs use their private key.
+#[component]
+fn KeyRegistered(created: CreatedCredential) -> impl IntoView {
+    let CreatedCredential {
+        client_id,
+        name,
+        issuer,
+        servers,
+        rotated,
+        ..
+    } = created;
+    let mcp_url = servers
+        .first()
+        .map_or_else(|| format!("{issuer}/mcp"), |(_, url)| url.clone());
+    let usage = format!(
+        "Token endpoint:   {issuer}/mcp/oauth/token\nClient ID:        {client_id}\nAuthentication:   private_key_jwt (RFC 7523): a JWT signed with your private key,\n                  iss = sub = the client ID, aud = {issuer}, a unique jti,\n                  exp at most 1 hour after iat\nMCP server URL:   {mcp_url}\n\nSDKs that do this themselves need only the server URL, the client ID and the\nprivate key: TypeScript PrivateKeyJwtProvider, Python PrivateKeyJWTOAuthProvider,\nrmcp ClientCredentialsConfig::PrivateKeyJwt."
+    );
+    view! {
+        <section class="one-time" aria-labelledby="created-title">
+            <h1 id="created-title">
+                {if rotated {
+                    format!("New key for “{name}”")
+                } else {
+                    format!("Credential “{name}” created")
+                }}
+            </h1>
+            <p>
+                "This credential has no secret: programs prove who they are with the private key "
+                "that matches the public key you registered. Keep that private key with them."
+            </p>
+            <dl class="secret-values">
+                <div>
+                    <dt>"Client ID"</dt>
+                    <dd>
+                        <code data-testid="client-id">{client_id.clone()}</code>
+                        <CopyButton text=client_id label="Copy"/>
+                    </dd>
+                </div>
+            </dl>
+            <h2>"Use it"</h2>
+            <figure class="snippet">
+                <figcaption>
+                    <span>"Token requests with private_key_jwt"</span>
+                    <CopyButton text=usage.clone() label="Copy settings"/>
+                </figcaption>
+                <pre><code>{usage}</code></pre>
+            </figure>
             <p>
                 <A href="/credentials" attr:class="button">
                     "Done"

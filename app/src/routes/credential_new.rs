@@ -95,6 +95,14 @@ fn CreateForm(
         .as_ref()
         .and_then(|p| p.allowed_tools.clone())
         .unwrap_or_default();
+    let auth_method = prefill
+        .as_ref()
+        .and_then(|p| p.auth_method.clone())
+        .unwrap_or_default();
+    let public_key = prefill
+        .as_ref()
+        .and_then(|p| p.public_key.clone())
+        .unwrap_or_default();
     let token_lifetime = prefill
         .as_ref()
         .and_then(|p| p.token_lifetime.clone())
@@ -194,6 +202,27 @@ fn CreateForm(
                 <label>
                     "Expiry date (for “On a date…”)" <input type="date" name="expires_on" value=expires_on/>
                 </label>
+                <label>
+                    "Authentication"
+                    <select name="auth_method">
+                        <option value="client_secret" selected=auth_method != "private_key_jwt">
+                            "Client secret"
+                        </option>
+                        <option value="private_key_jwt" selected=auth_method == "private_key_jwt">
+                            "Private key JWT"
+                        </option>
+                    </select>
+                </label>
+                <label>
+                    "Public key"
+                    <textarea name="public_key" rows="5" spellcheck="false" aria-describedby="key-hint">
+                        {public_key}
+                    </textarea>
+                </label>
+                <p id="key-hint" class="hint">
+                    "For Private key JWT only: PEM (-----BEGIN PUBLIC KEY-----), a JWK or a JWKS of up to 5 keys — "
+                    "Ed25519, P-256 or RSA of at least 2048 bits. No secret is made; programs sign with the private key."
+                </p>
                 <label>
                     "Token lifetime"
                     <select name="token_lifetime">

@@ -60,6 +60,8 @@ fn RotateForm(rotate: ServerAction<RotateSecret>, error: Option<UiError>) -> imp
                     match credential.await {
                         Ok(credential) => {
                             let action = format!("/credentials/rotate?client_id={}", credential.client_id);
+                            let with_key = !credential.key_ids.is_empty();
+                            let what = if with_key { "key" } else { "secret" };
                             Either::Left(
                                 view! {
                                     <form
@@ -73,6 +75,10 @@ fn RotateForm(rotate: ServerAction<RotateSecret>, error: Option<UiError>) -> imp
                                                     rotate.dispatch(RotateSecret {
                                                         client_id: field(&pairs, "client_id"),
                                                         old_secret_valid: field(&pairs, "old_secret_valid"),
+                                                        public_key: pairs
+                                                            .iter()
+                                                            .any(|(k, _)| k == "public_key")
+                                                            .then(|| field(&pairs, "public_key")),
                                                     });
                                                 }
                                                 None => rotate.value().set(Some(Err(UiError::BadRequest))),
@@ -83,13 +89,27 @@ fn RotateForm(rotate: ServerAction<RotateSecret>, error: Option<UiError>) -> imp
                                             .get_value()
                                             .map(|e| view! { <p class="alert" role="alert">{e.to_string()}</p> })}
                                         <p>
-                                            {format!("A new secret for “{}” ({}). ", credential.name, credential.client_id)}
-                                            "The client ID stays the same. Programs keep working with the old secret "
-                                            "for as long as you choose, so you can update them without downtime."
+                                            {format!("A new {what} for “{}” ({}). ", credential.name, credential.client_id)}
+                                            {format!(
+                                                "The client ID stays the same. Programs keep working with the old {what} \
+                                                 for as long as you choose, so you can update them without downtime."
+                                            )}
                                         </p>
                                         <input type="hidden" name="client_id" value=credential.client_id.clone()/>
+                                        {with_key
+                                            .then(|| {
+                                                view! {
+                                                    <label>
+                                                        "Public key"
+                                                        <textarea name="public_key" rows="6" spellcheck="false"></textarea>
+                                                    </label>
+                                                    <p class="hint">
+                                                        "PEM (-----BEGIN PUBLIC KEY-----), a JWK or a JWKS of up to 5 keys: Ed25519, P-256 or RSA of at least 2048 bits."
+                                                    </p>
+                                                }
+                                            })}
                                         <label>
-                                            "Old secret valid for"
+                                            {format!("Old {what} valid for")}
                                             <select name="old_secret_valid">
                                                 {OLD_SECRET_CHOICES
                                                     .iter()

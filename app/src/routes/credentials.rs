@@ -139,7 +139,10 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         token_lifetime,
         tokens_per_hour,
         expires_soon,
+        authentication,
+        key_ids,
     } = credential;
+    let with_key = !key_ids.is_empty();
     let status_class = format!("status status-{}", status.label().to_lowercase());
     let edit = view! {
         <A href=format!("/credentials/edit?client_id={client_id}") attr:class="button secondary">
@@ -149,7 +152,7 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
     let rotate = (status == CredentialStatus::Active).then(|| {
         view! {
             <A href=format!("/credentials/rotate?client_id={client_id}") attr:class="button secondary">
-                "Rotate secret"
+                {if with_key { "Rotate key" } else { "Rotate secret" }}
             </A>
         }
     });
@@ -162,7 +165,9 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         let id = client_id.clone();
         view! {
             <div class="old-secret" data-testid="old-secret">
-                <p>{format!("The old secret works until {ends}.")}</p>
+                <p>
+                    {format!("The old {} works until {ends}.", if with_key { "key" } else { "secret" })}
+                </p>
                 <ActionForm action=actions.end_old>
                     <input type="hidden" name="client_id" value=id/>
                     <button type="submit" class="secondary">
@@ -211,6 +216,13 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
                 <div>
                     <dt>"Expires"</dt>
                     <dd>{expires}</dd>
+                </div>
+                <div>
+                    <dt>"Authentication"</dt>
+                    <dd>
+                        {authentication}
+                        {with_key.then(|| format!(" (keys {})", key_ids.join(", ")))}
+                    </dd>
                 </div>
                 <div>
                     <dt>"Token lifetime"</dt>

@@ -65,6 +65,10 @@ pub struct CredentialView {
     pub tokens_per_hour: Option<i64>,
     /// Active and expiring within 7 days.
     pub expires_soon: bool,
+    /// "Client secret" or "Private key JWT".
+    pub authentication: String,
+    /// The key ids of a `private_key_jwt` credential.
+    pub key_ids: Vec<String>,
 }
 
 /// One page of the list.
@@ -81,7 +85,8 @@ pub struct CredentialPage {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedCredential {
     pub client_id: String,
-    pub client_secret: String,
+    /// `None` for a `private_key_jwt` credential, which has none.
+    pub client_secret: Option<String>,
     pub name: String,
     pub scopes: Vec<String>,
     /// The issuer, for the snippets (token endpoint).
@@ -160,6 +165,8 @@ pub async fn create_credential(
     allowed_tools: Option<String>,
     token_lifetime: Option<String>,
     tokens_per_hour: Option<String>,
+    auth_method: Option<String>,
+    public_key: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -172,6 +179,8 @@ pub async fn create_credential(
         allowed_tools,
         token_lifetime,
         tokens_per_hour,
+        auth_method,
+        public_key,
     })
     .await
 }
@@ -192,6 +201,8 @@ impl CreateCredential {
             allowed_tools: None,
             token_lifetime: None,
             tokens_per_hour: None,
+            auth_method: None,
+            public_key: None,
         };
         for (name, value) in pairs {
             match name.as_ref() {
@@ -205,6 +216,8 @@ impl CreateCredential {
                 "allowed_tools" => input.allowed_tools = Some(value),
                 "token_lifetime" => input.token_lifetime = Some(value),
                 "tokens_per_hour" => input.tokens_per_hour = Some(value),
+                "auth_method" => input.auth_method = Some(value),
+                "public_key" => input.public_key = Some(value),
                 _ => {}
             }
         }
@@ -250,12 +263,14 @@ pub const OLD_SECRET_CHOICES: [(&str, &str); 4] = [
     ("604800", "7 days"),
 ];
 
-/// Gives one of the signed-in person's active credentials a new secret, shown once; the
-/// old one keeps working for `old_secret_valid` seconds (0 to 7 days; 0 ends it now).
+/// Gives one of the signed-in person's active credentials a new secret, shown once (or,
+/// for a `private_key_jwt` credential, the new `public_key`); the old one keeps working
+/// for `old_secret_valid` seconds (0 to 7 days; 0 ends it now).
 #[server(endpoint = "credentials/rotate")]
 pub async fn rotate_secret(
     client_id: String,
     old_secret_valid: String,
+    public_key: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     let user = crate::ssr::require_user().await?;
     ssr::rotate_for(
@@ -263,6 +278,7 @@ pub async fn rotate_secret(
         &user,
         &client_id,
         &old_secret_valid,
+        public_key.as_deref(),
     )
     .await
 }
@@ -387,6 +403,15 @@ pub mod ssr {
                     |(_, label)| (*label).to_owned(),
                 ),
             tokens_per_hour: row.tokens_per_hour,
+            authentication: if row.public_keys.is_some() {
+                "Private key JWT".to_owned()
+            } else {
+                "Client secret".to_owned()
+            },
+            key_ids: credentials::verifying_keys(row, i64::MIN)
+                .into_iter()
+                .map(|k| k.kid)
+                .collect(),
             expires_soon: row.revoked_at.is_none()
                 && row
                     .expires_at
@@ -448,20 +473,28 @@ pub mod ssr {
                     input.tokens_per_hour.as_deref().unwrap_or_default(),
                 )
             })
+            .and_then(|new| {
+                new.authentication(
+                    input.auth_method.as_deref().unwrap_or_default(),
+                    input.public_key.as_deref().unwrap_or_default(),
+                )
+            })
             .map_err(|e| UiError::Invalid(e.to_string()))?;
         let (row, secret) = credentials::create(&ctx.pool, &ctx.secret_key, user.id, &new, now)
             .await
             .map_err(internal("creating a credential"))?;
         tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
-        Ok(one_time(ctx, row, &secret, false))
+        Ok(one_time(ctx, row, secret.as_ref(), false))
     }
 
-    /// Rotates the secret of `user`'s credential `client_id` (SPEC §11.1).
+    /// Rotates the secret (SPEC §11.1) or, for a `private_key_jwt` credential, the
+    /// public keys (§11.2) of `user`'s credential `client_id`.
     pub async fn rotate_for(
         ctx: &ServerContext,
         user: &SessionUser,
         client_id: &str,
         old_secret_valid: &str,
+        public_key: Option<&str>,
     ) -> Result<CreatedCredential, UiError> {
         let old_valid = old_secret_valid
             .trim()
@@ -472,27 +505,46 @@ pub mod ssr {
                 UiError::Invalid("Choose how long the old secret stays valid.".to_owned())
             })?;
         let now = clavis::now();
-        let secret = credentials::rotate(
-            &ctx.pool,
-            &ctx.secret_key,
-            Some(user.id),
-            client_id,
-            old_valid,
-            now,
-        )
-        .await
-        .map_err(internal("rotating a secret"))?;
         let mut row = clavis::store::credential_for_user(&ctx.pool, user.id, client_id)
             .await
             .map_err(internal("reading a credential"))?
             .ok_or(UiError::NotFound)?;
-        let Some(secret) = secret else {
-            // Theirs but revoked or expired: nothing to rotate.
-            return Err(UiError::Invalid(format!(
-                "“{}” is {}: it cannot get a new secret.",
+        let cannot = |row: &CredentialRow| {
+            UiError::Invalid(format!(
+                "“{}” is {}: it cannot be rotated.",
                 row.name,
-                view(&row, now).status.label().to_lowercase()
-            )));
+                view(row, now).status.label().to_lowercase()
+            ))
+        };
+        let secret = if row.public_keys.is_some() {
+            let keys = clavis::client_keys::parse_public_keys(public_key.unwrap_or_default())
+                .map_err(|e| UiError::Invalid(format!("Public key: {e}")))?;
+            let rotated = credentials::rotate_keys(
+                &ctx.pool,
+                Some(user.id),
+                client_id,
+                &keys,
+                old_valid,
+                now,
+            )
+            .await
+            .map_err(internal("rotating keys"))?;
+            if !rotated {
+                return Err(cannot(&row));
+            }
+            None
+        } else {
+            let secret = credentials::rotate(
+                &ctx.pool,
+                &ctx.secret_key,
+                Some(user.id),
+                client_id,
+                old_valid,
+                now,
+            )
+            .await
+            .map_err(internal("rotating a secret"))?;
+            Some(secret.ok_or_else(|| cannot(&row))?)
         };
         ctx.credentials.forget(client_id);
         crate::ssr::publish(
@@ -500,18 +552,18 @@ pub mod ssr {
             clavis::changes::Change::Credential(client_id.to_owned()),
         )
         .await;
-        tracing::info!(user_id = user.id, %client_id, old_valid, "secret rotated");
+        tracing::info!(user_id = user.id, %client_id, old_valid, "credential rotated");
         row.servers = clavis::store::granted_servers(&ctx.pool, row.id)
             .await
             .map_err(internal("listing granted servers"))?;
-        Ok(one_time(ctx, row, &secret, true))
+        Ok(one_time(ctx, row, secret.as_ref(), true))
     }
 
     /// The one-time view's values for a credential and its new secret.
     fn one_time(
         ctx: &ServerContext,
         row: CredentialRow,
-        secret: &credentials::ClientSecret,
+        secret: Option<&credentials::ClientSecret>,
         rotated: bool,
     ) -> CreatedCredential {
         let issuer = clavis::oauth::Issuer {
@@ -529,7 +581,7 @@ pub mod ssr {
         );
         CreatedCredential {
             client_id: row.client_id,
-            client_secret: secret.expose().to_owned(),
+            client_secret: secret.map(|s| s.expose().to_owned()),
             name: row.name,
             scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
             issuer: issuer.issuer,

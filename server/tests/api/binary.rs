@@ -308,7 +308,9 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
         !revoked.status.success(),
         "a revoked credential gets no new secret"
     );
-    assert!(String::from_utf8_lossy(&revoked.stderr).contains("no active credential"));
+    assert!(
+        String::from_utf8_lossy(&revoked.stderr).contains("no active client-secret credential")
+    );
 }
 
 /// MCP servers from the command line: the header value from standard input, sealed (not

@@ -258,6 +258,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         allowed_tools: Vec::new(),
         token_lifetime: None,
         tokens_per_hour: None,
+        public_keys: None,
     };
     let user = clavis::store::list_credentials(pool, 1, 1, 0)
         .await
@@ -276,7 +277,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
     let answer = app
         .token(
             &row.client_id,
-            secret.expose(),
+            secret.as_ref().map(|s| s.expose()).unwrap(),
             "grant_type=client_credentials",
         )
         .await;
@@ -715,7 +716,11 @@ async fn discovery_metadata_and_the_authorization_endpoint_stub() {
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+    );
+    assert_eq!(
+        meta["token_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA", "ES256", "RS256"])
     );
     assert_eq!(meta["response_types_supported"], serde_json::json!([]));
     assert!(meta["introspection_endpoint"].is_string() && meta["revocation_endpoint"].is_string());
