@@ -10,3 +10,4 @@ mod helpers;
 mod mcp;
 mod oauth;
 mod pages;
+mod private_key_jwt;

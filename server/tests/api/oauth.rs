@@ -716,7 +716,11 @@ async fn discovery_metadata_and_the_authorization_endpoint_stub() {
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(
         meta["token_endpoint_auth_signing_alg_values_supported"],
