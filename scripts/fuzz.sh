@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Fuzz targets (fuzz/, cargo-fuzz + libFuzzer): the token endpoint's form and client
-# authentication (token_request), access-token verification (access_token) and the
-# gateway's JSON-RPC inspection and SSE narrowing (jsonrpc).
+# authentication (token_request), access-token verification (access_token),
+# private_key_jwt public keys and assertions (client_assertion) and the gateway's
+# JSON-RPC inspection and SSE narrowing (jsonrpc).
 #
 #   scripts/fuzz.sh build                     build every target (what CI does)
 #   scripts/fuzz.sh run [SECONDS] [TARGET…]   run each for SECONDS (600), then minimise
-#                                             its corpus back into fuzz/corpus/TARGET
+#                                             its corpus (fuzz/target/corpus/TARGET) and
+#                                             keep a small sample in fuzz/corpus/TARGET
 #
 # Runs on the stable toolchain (RUSTC_BOOTSTRAP=1 lets it take the sanitizer flags).
 # A crash is saved under fuzz/artifacts/TARGET/; replay it with
@@ -13,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC_BOOTSTRAP=1
-targets=(token_request access_token jsonrpc)
+targets=(token_request access_token client_assertion jsonrpc)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2
@@ -37,9 +39,12 @@ run)
         work=target/corpus/$t
         mkdir -p "$work"
         cargo fuzz run "$t" "$work" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1
-        # Keep in the repository only what adds coverage.
+        # The repository keeps the hand-written seeds (named) and the 200 smallest inputs
+        # of the minimised corpus (named by hash); the full one stays in fuzz/target.
         cargo fuzz cmin "$t" "$work"
-        rm -rf "corpus/$t" && cp -r "$work" "corpus/$t"
+        find "corpus/$t" -type f -regextype egrep -regex '.*/[0-9a-f]{40}' -delete
+        find "$work" -type f -printf '%s %p\n' | sort -n | head -200 | cut -d' ' -f2- |
+            xargs -r cp -t "corpus/$t"
     done
     ;;
 *)

@@ -365,12 +365,24 @@ async fn authenticate_assertion(
     if keys.is_empty() {
         return Ok(Err(AuthFailure::WrongSecret));
     }
-    let token_endpoint = issuer.token_endpoint();
+    // The issuer, also with the "/" an empty path normalises to (clients that parse it
+    // as a URL send that), or the token endpoint.
+    let (token_endpoint, slashed) = (issuer.token_endpoint(), format!("{}/", issuer.issuer));
+    let audiences = [
+        issuer.issuer.as_str(),
+        slashed.as_str(),
+        token_endpoint.as_str(),
+    ];
+    let audiences = if url::Url::parse(&issuer.issuer).is_ok_and(|u| u.path() == "/") {
+        &audiences[..]
+    } else {
+        &[audiences[0], audiences[2]][..]
+    };
     let verified = match crate::client_keys::verify_assertion(
         &auth.secret,
         &keys,
         &row.client_id,
-        &[issuer.issuer.as_str(), token_endpoint.as_str()],
+        audiences,
         now,
     ) {
         Ok(verified) => verified,

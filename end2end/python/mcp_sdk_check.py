@@ -5,6 +5,10 @@ creates the credential in the dashboard.
 
     python mcp_sdk_check.py MCP_URL CLIENT_ID CLIENT_SECRET [TOOL [ARGUMENTS_JSON [ISSUER]]]
 
+CLIENT_SECRET `key:ALG:PATH` means private_key_jwt instead: the SDK's
+PrivateKeyJWTOAuthProvider signs its assertions with the PEM private key at PATH (ALG:
+EdDSA, ES256 or RS256).
+
 TOOL defaults to `whoami` with no arguments; ISSUER (the authorization server the SDK
 may send the credentials to) to the MCP URL's origin, which is Clavis for its own
 endpoint and its gateway. Prints the result and the requests made as JSON; exits 1 on
@@ -17,7 +21,11 @@ import sys
 from urllib.parse import urlsplit
 
 import httpx2
-from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.auth.extensions.client_credentials import (
+    ClientCredentialsOAuthProvider,
+    PrivateKeyJWTOAuthProvider,
+    SignedJWTParameters,
+)
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -54,14 +62,29 @@ async def main(
         requests.append(f"{response.request.method} {response.request.url.path} {response.status_code}")
 
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
-    auth = ClientCredentialsOAuthProvider(
-        server_url=url,
-        storage=MemoryStorage(),
-        client_id=client_id,
-        client_secret=client_secret,
-        # Derived from the server URL alone unless given: the credentials go only there.
-        issuer=issuer or origin,
-    )
+    if client_secret.startswith("key:"):
+        _, alg, path = client_secret.split(":", 2)
+        with open(path, encoding="utf-8") as key_file:
+            signing_key = key_file.read()
+        jwt = SignedJWTParameters(
+            issuer=client_id, subject=client_id, signing_key=signing_key, signing_algorithm=alg
+        )
+        auth = PrivateKeyJWTOAuthProvider(
+            server_url=url,
+            storage=MemoryStorage(),
+            client_id=client_id,
+            assertion_provider=jwt.create_assertion_provider(),
+            issuer=issuer or origin,
+        )
+    else:
+        auth = ClientCredentialsOAuthProvider(
+            server_url=url,
+            storage=MemoryStorage(),
+            client_id=client_id,
+            client_secret=client_secret,
+            # Derived from the server URL alone unless given: the credentials go only there.
+            issuer=issuer or origin,
+        )
     async with httpx2.AsyncClient(auth=auth, event_hooks={"response": [record]}) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:

@@ -4,7 +4,10 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
+import { ClientCredentialsProvider, PrivateKeyJwtProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as jose from "jose";
 import { hydrated, signUp, uniqueEmail } from "./helpers";
 
 /** Signs up, creates a credential in the dashboard and reads the one-time view. */
@@ -125,5 +128,64 @@ test.describe("MCP with the Python SDK", () => {
     expect(result.structured).toMatchObject({ credential_name: "Python agent", client_id: clientId, scopes: ["mcp"] });
     expect(JSON.parse(result.text[0])).toEqual(result.structured);
     expect(result.requests.slice(0, DISCOVERY.length)).toEqual(DISCOVERY);
+  });
+});
+
+test.describe("MCP with private_key_jwt", () => {
+  test("a key pair registered in the dashboard: the TypeScript and Python SDKs sign their way to whoami", async ({
+    page,
+    baseURL,
+  }) => {
+    // Two key pairs made here: ES256 for TypeScript, Ed25519 for Python. Both public
+    // keys are pasted into the form as PEM; the private keys never leave this test.
+    const es = await jose.generateKeyPair("ES256", { extractable: true });
+    const ed = await jose.generateKeyPair("Ed25519", { extractable: true });
+    const publicPem = `${await jose.exportSPKI(es.publicKey)}\n${await jose.exportSPKI(ed.publicKey)}`;
+
+    await signUp(page, uniqueEmail());
+    await expect(page).toHaveURL(/\/credentials$/);
+    await page.getByRole("link", { name: "New credential" }).click();
+    await hydrated(page);
+    await page.getByLabel("Name").fill("JWT agent");
+    await page.getByLabel("Authentication").selectOption({ label: "Private key JWT" });
+    await page.getByLabel("Public key").fill(publicPem);
+    await page.getByRole("button", { name: "Create credential" }).click();
+    const clientId = (await page.getByTestId("client-id").textContent()) ?? "";
+    expect(clientId).toMatch(/^clv_/);
+    await expect(page.getByTestId("client-secret")).toHaveCount(0);
+    await expect(page.getByText("This credential has no secret")).toBeVisible();
+
+    const requests: string[] = [];
+    const recordingFetch = async (input: string | URL | Request, init?: RequestInit) => {
+      const response = await fetch(input, init);
+      const url = new URL(input instanceof Request ? input.url : input.toString());
+      requests.push(`${init?.method ?? "GET"} ${url.pathname} ${response.status}`);
+      return response;
+    };
+    const authProvider = new PrivateKeyJwtProvider({
+      clientId,
+      privateKey: await jose.exportPKCS8(es.privateKey),
+      algorithm: "ES256",
+      expectedIssuer: new URL(`${baseURL}/mcp`).origin,
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(`${baseURL}/mcp`), { authProvider, fetch: recordingFetch });
+    const client = new Client({ name: "clavis-e2e-jwt", version: "1.0.0" });
+    await client.connect(transport);
+    const result = await client.callTool({ name: "whoami", arguments: {} });
+    expect(result.structuredContent).toMatchObject({ credential_name: "JWT agent", client_id: clientId });
+    expect(requests.slice(0, DISCOVERY.length)).toEqual(DISCOVERY);
+    await client.close();
+
+    const keyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "clavis-e2e-")), "ed25519.pem");
+    fs.writeFileSync(keyFile, await jose.exportPKCS8(ed.privateKey), { mode: 0o600 });
+    const python = path.join(__dirname, "..", ".venv", "bin", "python");
+    const script = path.join(__dirname, "..", "python", "mcp_sdk_check.py");
+    const { stdout } = await promisify(execFile)(python, [script, `${baseURL}/mcp`, clientId, `key:EdDSA:${keyFile}`], {
+      timeout: 30_000,
+    });
+    const py = JSON.parse(stdout);
+    expect(py.is_error).toBe(false);
+    expect(py.structured).toMatchObject({ credential_name: "JWT agent", client_id: clientId });
+    expect(py.requests.slice(0, DISCOVERY.length)).toEqual(DISCOVERY);
   });
 });

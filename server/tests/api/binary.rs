@@ -296,6 +296,68 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 7d"));
 
+    // private_key_jwt: a key file instead of a secret, and a key rotation.
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let jwt: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "signed",
+        "--auth",
+        "private-key-jwt",
+        "--public-key",
+        &fixture("ed25519.pub"),
+    ]))
+    .unwrap();
+    assert!(jwt["client_secret"].is_null(), "{jwt}");
+    let jwt_id = jwt["client_id"].as_str().unwrap();
+    let rotated: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "rotate",
+        jwt_id,
+        "--public-key",
+        &fixture("p256.pub"),
+    ]))
+    .unwrap();
+    assert!(rotated["client_secret"].is_null() && rotated["old_secret_expires_at"].is_i64());
+    let refused = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let small = fixture("rsa1024.pub");
+    let create = [
+        "credential",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "x",
+        "--auth",
+        "private-key-jwt",
+    ];
+    assert!(
+        refused(&[&create[..], &["--public-key", &small]].concat()).contains("at least 2048 bits")
+    );
+    assert!(refused(&create).contains("--public-key"));
+    assert!(
+        refused(&[
+            "credential",
+            "rotate",
+            client_id,
+            "--public-key",
+            &fixture("p256.pub")
+        ])
+        .contains("no active private-key-jwt credential"),
+        "a secret credential gets no key"
+    );
+
     clavis(&["credential", "revoke", client_id]);
     let listed = clavis(&["credential", "list", "--user", "ops@example.com"]);
     assert!(listed.contains(r#""status":"revoked""#), "{listed}");
