@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "clavis"
 PEER = ROOT / "bench" / "peer" / "server.mjs"
 UPSTREAM = ROOT / "target" / "release" / "bench-upstream"
+ASSERTIONS = ROOT / "target" / "release" / "bench-assertions"
 PASSWORD = "bench password 1234"
 
 TOKEN_LUA = """
@@ -51,6 +52,28 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+"""
+
+# private_key_jwt: each request sends the next pre-made assertion (each is accepted
+# once); wrk's two threads take alternate lines of the file.
+JWT_LUA = """
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  lines, n, i = {}, 0, 0
+  for line in io.lines(os.getenv("BENCH_ASSERTIONS")) do
+    if n % 2 == id then lines[#lines + 1] = line end
+    n = n + 1
+  end
+end
+function request()
+  i = i + 1
+  local body = os.getenv("BENCH_BODY") .. (lines[i] or lines[#lines])
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
 """
 
 ECHO_LUA = """
@@ -154,7 +177,7 @@ class Bench:
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
         self.scripts = {}
-        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA)):
+        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("jwt", JWT_LUA)):
             path = workdir / f"{name}.lua"
             path.write_text(text)
             self.scripts[name] = path
@@ -433,6 +456,8 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
                 print(f"  round {round_no}  {target:<18} {fmt_rate(stats['rps']):>8} req/s  p50 {stats['p50']:.2f} ms  p99 {stats['p99']:.2f} ms")
     load_rss = sampler.peak
 
+    jwt = measure_private_key_jwt(bench, workdir, base, median_of(runs["clavis tokens"], "rps"))
+
     bench.warm("clavis /mcp whoami")
     mcp_runs = [bench.load("clavis /mcp whoami") for _ in range(args.rounds)]
     print(f"  /mcp whoami        {fmt_rate(median_of(mcp_runs, 'rps')):>8} req/s  p99 {median_of(mcp_runs, 'p99'):.2f} ms")
@@ -506,8 +531,46 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     print(f"  dashboard first page with {scale['dashboard']:,} credentials: median {dash['median']:.1f} ms, p95 {dash['p95']:.1f} ms")
 
     pg = measure_postgres(bench, workdir, scale, base, client_id, secret, token_body) if not args.no_postgres else None
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg)
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt)
     return 0
+
+
+def measure_private_key_jwt(bench: Bench, workdir: Path, base: str, secret_rps: float) -> dict:
+    """Tokens for a private_key_jwt credential (Ed25519 assertions made ahead of the run, a
+    fresh one per request) beside the client-secret runs: rounds of the same length."""
+    args = bench.args
+    seed = os.urandom(32).hex()
+    jwk = workdir / "bench.jwk"
+    jwk.write_text(subprocess.run([str(ASSERTIONS), seed], capture_output=True, text=True, check=True).stdout)
+    created = json.loads(bench.clavis_cli(
+        "credential", "create", "--user", "bench@example.com", "--name", "jwt",
+        "--auth", "private-key-jwt", "--public-key", str(jwk),
+    ))
+    client_id = created["client_id"]
+    body = urllib.parse.urlencode({
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }) + "&client_assertion="
+    runs, secret_runs = [], []
+    for round_no in range(args.rounds + 1):  # the first is the warm-up
+        duration = args.warmup if round_no == 0 else args.duration
+        # Enough for the secret rate (assertions are slower): none is ever used twice.
+        count = int(max(secret_rps, 1000) * duration * 1.3) + 1000
+        path = workdir / "assertions.txt"
+        with open(path, "w") as out:
+            subprocess.run([str(ASSERTIONS), seed, client_id, base, str(count)], stdout=out, check=True)
+        bench.targets["clavis tokens, private_key_jwt"] = (
+            f"{base}/mcp/oauth/token", "jwt", {"BENCH_BODY": body, "BENCH_ASSERTIONS": str(path)}
+        )
+        stats = bench.load("clavis tokens, private_key_jwt", duration)
+        if stats["requests"] > count:
+            raise BenchError(f"private_key_jwt: {stats['requests']} requests for {count} assertions")
+        if round_no:
+            runs.append(stats)
+            secret_runs.append(bench.load("clavis tokens"))
+    jwt_rps, secret = median_of(runs, "rps"), median_of(secret_runs, "rps")
+    print(f"  private_key_jwt tokens {fmt_rate(jwt_rps):>8} /s vs client secret {fmt_rate(secret)} /s ({jwt_rps / secret:.0%}); p99 {median_of(runs, 'p99'):.2f} ms")
+    return {"runs": runs, "secret_runs": secret_runs}
 
 
 def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str, sqlite_id: str, sqlite_secret: str, sqlite_body: str) -> dict:
@@ -578,7 +641,7 @@ def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str,
     return {"runs": runs, "before": before, "after": after, "served": served}
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg):
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt):
     tokens = median_of(runs["clavis tokens"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
     healthz = median_of(runs["clavis /healthz"], "rps")
@@ -591,6 +654,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
     gateway_share = median_of(through, "rps") / median_of(direct, "rps")
     bare_share = median_of(bare, "rps") / median_of(direct, "rps")
     added_p50 = median_of(through, "p50") - median_of(direct, "p50")
+    jwt_share = median_of(jwt["runs"], "rps") / median_of(jwt["secret_runs"], "rps")
 
     def row(target: str, source: dict | None = None) -> str:
         r = (source or runs)[target]
@@ -640,6 +704,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("clavis static"),
         f"| clavis /mcp tools/call whoami | {fmt_rate(median_of(mcp_runs, 'rps'))} | {median_of(mcp_runs, 'p50'):.2f} | "
         f"{median_of(mcp_runs, 'p99'):.2f} | " + ", ".join(fmt_rate(x["rps"]) for x in mcp_runs) + " |",
+        row("clavis tokens, private_key_jwt", {"clavis tokens, private_key_jwt": jwt["runs"]}),
         row("upstream direct", gateway_runs),
         row("bare forwarder", gateway_runs),
         row("through the gateway", gateway_runs),
@@ -655,6 +720,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         "",
         "| measure | value | target |",
         "|---|---|---|",
+        f"| private_key_jwt tokens/s vs client secret (same rounds) | {jwt_share:.0%} ({fmt_rate(median_of(jwt['runs'], 'rps'))} vs {fmt_rate(median_of(jwt['secret_runs'], 'rps'))}) | >= 60%: {mark(jwt_share >= 0.6)} |",
         f"| tokens/s vs the peer | {tokens / peer:.2f}x ({fmt_rate(tokens)} vs {fmt_rate(peer)}) | >= 10x: {mark(tokens >= 10 * peer)} |",
         f"| tokens/s vs /healthz | {tokens / healthz:.0%} ({fmt_rate(tokens)} vs {fmt_rate(healthz)}); vs static {tokens / static:.0%} | >= 40%: {mark(tokens >= 0.4 * healthz)} |",
         f"| token p99 at {args.connections} connections | {token_p99:.2f} ms (Little's law: mean >= {args.connections / tokens * 1000:.2f} ms at this rate) | <= 5 ms: {mark(token_p99 <= 5)} |",

@@ -1,5 +1,7 @@
 //! The Clavis dashboard: server-rendered Leptos pages, hydrated in the browser, that
 //! also work with JavaScript disabled (every form posts to a server function).
+// The create form is one large view type; its async hydration needs more than 128.
+#![recursion_limit = "256"]
 
 pub mod components;
 pub mod error;
