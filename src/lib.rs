@@ -11,6 +11,7 @@ pub mod civil;
 pub mod client_keys;
 pub mod credentials;
 pub mod jsonrpc;
+pub mod jti;
 pub mod oauth;
 pub mod quota;
 pub mod sealed;

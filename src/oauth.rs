@@ -298,22 +298,34 @@ fn assertion_auth(basic: bool, params: &Params) -> Result<ClientAuth, OAuthError
     })
 }
 
+/// What client authentication reads: the store, the credential cache, the
+/// secret-hashing key, the issuer (assertion audiences) and the record of used
+/// assertion ids.
+#[derive(Clone, Copy)]
+pub struct Authenticator<'a> {
+    pub pool: &'a Pool,
+    pub cache: &'a CredentialCache,
+    pub key: &'a SecretKey,
+    pub issuer: &'a Issuer,
+    pub jtis: &'a crate::jti::JtiRecorder,
+}
+
 /// Authenticates a client: the secret's format and checksum first (no lookup), then
 /// the stored keyed hash in constant time. An unknown client costs the same digest as
 /// a wrong secret. The credential comes from `cache` when it was read within its time
 /// to live (`at` is the monotonic clock for that; `now` judges expiry). A
 /// `private_key_jwt` client is judged by its assertion instead.
 pub async fn authenticate(
-    pool: &Pool,
-    cache: &CredentialCache,
-    key: &SecretKey,
-    issuer: &Issuer,
+    with: &Authenticator<'_>,
     auth: &ClientAuth,
     now: UnixTime,
     at: Instant,
 ) -> Result<Result<Arc<CredentialRow>, AuthFailure>, StoreError> {
+    let Authenticator {
+        pool, cache, key, ..
+    } = *with;
     if auth.method == AuthMethod::PrivateKeyJwt {
-        return authenticate_assertion(pool, cache, issuer, auth, now, at).await;
+        return authenticate_assertion(with, auth, now, at).await;
     }
     let Ok(secret) = ClientSecret::parse(&auth.secret) else {
         return Ok(Err(AuthFailure::MalformedSecret));
@@ -346,13 +358,18 @@ fn active(row: Arc<CredentialRow>, now: UnixTime) -> Result<Arc<CredentialRow>, 
 /// key rotation's overlap, the old ones), then its `jti` recorded once, for every
 /// instance, until it expires.
 async fn authenticate_assertion(
-    pool: &Pool,
-    cache: &CredentialCache,
-    issuer: &Issuer,
+    with: &Authenticator<'_>,
     auth: &ClientAuth,
     now: UnixTime,
     at: Instant,
 ) -> Result<Result<Arc<CredentialRow>, AuthFailure>, StoreError> {
+    let Authenticator {
+        pool,
+        cache,
+        issuer,
+        jtis,
+        ..
+    } = *with;
     let row = if credentials::is_client_id(&auth.client_id) {
         cache.lookup(pool, &auth.client_id, at).await?
     } else {
@@ -395,7 +412,10 @@ async fn authenticate_assertion(
         Ok(row) => row,
         Err(failure) => return Ok(Err(failure)),
     };
-    if !store::use_assertion_jti(pool, &row.client_id, &verified.jti, verified.exp).await? {
+    if !jtis
+        .record(&row.client_id, &verified.jti, verified.exp)
+        .await?
+    {
         return Ok(Err(AuthFailure::ReplayedAssertion));
     }
     Ok(Ok(row))

@@ -79,6 +79,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A background writer could not be reached or its write failed (logged there).
+    #[error("the database writer is unavailable")]
+    Unavailable,
     /// A sealed key does not open: the master key is not the one it was sealed with.
     #[error(
         "the stored keys do not open with this master key: is --master-key-file (CLAVIS_MASTER_KEY_FILE) the file this database was created with?"
@@ -586,25 +589,31 @@ pub async fn rotate_public_keys(
     Ok(done > 0)
 }
 
-/// Records an accepted assertion's `jti` until `expires_at`; `false` when it was
-/// already recorded (a replay, on this instance or another).
-pub async fn use_assertion_jti(
+/// Records accepted assertions' ids, each until its `expires_at`, in one transaction:
+/// `(client_id, jti, expires_at)`. For each, `true` when it was new, `false` when it
+/// was already recorded (a replay, on this instance or another, or earlier in the batch).
+pub async fn use_assertion_jtis(
     pool: &Pool,
-    client_id: &str,
-    jti: &str,
-    expires_at: UnixTime,
-) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT (client_id, jti) DO NOTHING",
-    )
-    .bind(client_id)
-    .bind(jti)
-    .bind(expires_at)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
+    batch: &[(String, String, UnixTime)],
+) -> Result<Vec<bool>, StoreError> {
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
+    let mut fresh = Vec::with_capacity(batch.len());
+    for (client_id, jti, expires_at) in batch {
+        let done = sqlx::query(
+            "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        fresh.push(done.rows_affected() > 0);
+    }
+    tx.commit().await?;
+    Ok(fresh)
+    })
 }
 
 /// Forgets the ids of assertions that have expired (they can no longer be replayed).

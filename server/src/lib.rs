@@ -204,6 +204,7 @@ impl AppState {
             keys: std::sync::RwLock::new(database.keys),
             usage: clavis::oauth::Usage::default(),
             quotas: clavis::quota::Quotas::default(),
+            jtis: clavis::jti::JtiRecorder::start(database.pool.clone()),
             metrics: metrics::Metrics::default(),
             per_client: throttle(config.client_failures),
             per_address: throttle(config.address_failures),

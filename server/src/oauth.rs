@@ -44,6 +44,8 @@ pub struct OAuthState {
     pub usage: Usage,
     /// "Tokens per hour" counts (SPEC §11.3), flushed with the usage.
     pub quotas: clavis::quota::Quotas,
+    /// Accepted private_key_jwt assertion ids, written with group commit.
+    pub jtis: clavis::jti::JtiRecorder,
     pub metrics: Metrics,
     pub per_client: Throttle<String>,
     pub per_address: Throttle<IpAddr>,
@@ -263,17 +265,16 @@ async fn authenticated(
             return Err(error.into());
         }
     };
-    let outcome = oauth::authenticate(
-        &state.pool,
-        &state.credentials,
-        &state.secret_key,
-        &state.issuer,
-        &auth,
-        clavis::now(),
-        Instant::now(),
-    )
-    .await
-    .map_err(database_error("client authentication"))?;
+    let with = oauth::Authenticator {
+        pool: &state.pool,
+        cache: &state.credentials,
+        key: &state.secret_key,
+        issuer: &state.issuer,
+        jtis: &state.jtis,
+    };
+    let outcome = oauth::authenticate(&with, &auth, clavis::now(), Instant::now())
+        .await
+        .map_err(database_error("client authentication"))?;
     match outcome {
         Ok(row) => Ok((params, row)),
         Err(reason) => Err(state

@@ -375,3 +375,50 @@ async fn key_rotation_overlaps_and_revoke_now_ends_the_old_key() {
         "revoked"
     );
 }
+
+/// The official Rust SDK: rmcp's client credentials with a private key (ES256), given
+/// only the `/mcp` URL, the client id and the private key, calls `whoami`.
+#[tokio::test]
+async fn the_rmcp_client_authenticates_with_a_private_key_and_calls_whoami() {
+    use rmcp::{
+        ServiceExt as _,
+        model::CallToolRequestParams,
+        transport::{
+            StreamableHttpClientTransport,
+            auth::{AuthClient, ClientCredentialsConfig, JwtSigningAlgorithm, OAuthState},
+            streamable_http_client::StreamableHttpClientTransportConfig,
+        },
+    };
+
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&unique_email()).await;
+    let (_, created) = app.jwt_credential(&cookie, &fixture("p256.pub")).await;
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+
+    let mut state = OAuthState::new(app.url("/mcp"), None).await.unwrap();
+    state
+        .authenticate_client_credentials(ClientCredentialsConfig::PrivateKeyJwt {
+            client_id: client_id.clone(),
+            signing_key: fixture("p256.key").into_bytes(),
+            signing_algorithm: JwtSigningAlgorithm::ES256,
+            token_endpoint_audience: None,
+            scopes: Vec::new(),
+            // rmcp asks for the resource explicitly: the same /mcp URL.
+            resource: Some(app.url("/mcp")),
+        })
+        .await
+        .unwrap();
+    let manager = state.into_authorization_manager().unwrap();
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(rmcp_reqwest::Client::default(), manager),
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")),
+    );
+    let client = ().serve(transport).await.unwrap();
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .unwrap();
+    let who = result.structured_content.unwrap();
+    assert_eq!(who["client_id"], client_id.as_str());
+    client.cancel().await.unwrap();
+}
