@@ -403,7 +403,16 @@ pub async fn granted_servers(
     .await)?)
 }
 
-/// One page of a user's credentials, newest first, and how many they have in all.
+/// A granted server with the credential it is granted to.
+#[derive(sqlx::FromRow)]
+struct PageGrant {
+    credential_id: i64,
+    #[sqlx(flatten)]
+    server: GrantedServer,
+}
+
+/// One page of a user's credentials, newest first, with their granted servers, and how
+/// many they have in all.
 pub async fn list_credentials(
     pool: &Pool,
     user_id: i64,
@@ -420,6 +429,25 @@ pub async fn list_credentials(
     .bind(offset)
     .fetch_all(p)
     .await)?;
+    // The page's granted servers in one query, not one per row.
+    let grants = on!(pool, p => sqlx::query_as::<_, PageGrant>(
+        "SELECT cs.credential_id, s.id, s.slug, s.name, s.mode, s.resource_url
+         FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
+         WHERE cs.credential_id IN (SELECT id FROM credentials WHERE user_id = $1
+                                    ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
+         ORDER BY s.name, s.id",
+    )
+    .bind(user_id)
+    .bind(i64::from(limit))
+    .bind(offset)
+    .fetch_all(p)
+    .await)?;
+    let mut rows = rows;
+    for grant in grants {
+        if let Some(row) = rows.iter_mut().find(|r| r.id == grant.credential_id) {
+            row.servers.push(grant.server);
+        }
+    }
     let total = on!(pool, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credentials WHERE user_id = $1")
         .bind(user_id)
         .fetch_one(p)

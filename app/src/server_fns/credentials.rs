@@ -120,13 +120,7 @@ pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
         .map_err(internal("listing credentials"))?;
     let now = clavis::now();
     let total_u32 = u32::try_from(total).unwrap_or(u32::MAX);
-    let mut items = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        row.servers = clavis::store::granted_servers(&ctx.pool, row.id)
-            .await
-            .map_err(internal("listing granted servers"))?;
-        items.push(ssr::view(&row, now));
-    }
+    let items = rows.iter().map(|row| ssr::view(row, now)).collect();
     Ok(CredentialPage {
         items,
         page,

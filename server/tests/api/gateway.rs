@@ -912,3 +912,32 @@ async fn editing_a_server_keeps_its_header_value_unless_replaced_and_never_shows
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// The dashboard list names each credential's servers (read for the whole page at once).
+#[tokio::test]
+async fn the_list_names_each_credentials_servers() {
+    let (app, admin) = gateway(&[], "docs", "http://127.0.0.1:9/mcp").await;
+    let (both, _) = app.credential_with(&admin, &["docs", "@builtin"], "").await;
+    let (builtin, _) = app.credential_with(&admin, &["@builtin"], "").await;
+    let (docs, _) = app.credential_with(&admin, &["docs"], "").await;
+
+    let list = app.list(&admin, 1).await;
+    let servers_of = |id: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["client_id"] == id)
+            .map(|item| item["servers"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        servers_of(&both),
+        serde_json::json!(["Built-in (whoami)", "Docs search"])
+    );
+    assert_eq!(
+        servers_of(&builtin),
+        serde_json::json!(["Built-in (whoami)"])
+    );
+    assert_eq!(servers_of(&docs), serde_json::json!(["Docs search"]));
+}
