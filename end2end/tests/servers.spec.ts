@@ -248,6 +248,14 @@ test.describe("MCP servers", () => {
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
       });
       expect(refused.status).toBe(401);
+
+      // The administrator removes one, confirming in place.
+      await admin.goto("/servers");
+      await hydrated(admin);
+      const tsRow = admin.getByTestId("server-row").filter({ hasText: `Ts ${id}` });
+      await tsRow.getByRole("button", { name: "Remove", exact: true }).click();
+      await tsRow.getByRole("group", { name: "Confirm removal" }).getByRole("button", { name: "Remove server" }).click();
+      await expect(admin.getByTestId("server-row").filter({ hasText: `Ts ${id}` })).toHaveCount(0);
     } finally {
       pyServer.kill();
       tsServer.kill();

@@ -1,6 +1,7 @@
 //! Pieces shared by several pages.
 
 pub mod alert;
+pub mod confirm;
 pub mod copy;
 pub mod header;
 pub mod one_time;

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{alert::ActionError, confirm::InlineConfirm, signed_in::SignedIn},
     server_fns::credentials::{
         CredentialPage, CredentialStatus, CredentialView, EndOldSecret, RevokeCredential,
         list_credentials,
@@ -157,8 +157,30 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         }
     });
     let control = (status != CredentialStatus::Revoked).then(|| {
+        let id = client_id.clone();
         view! {
-            <RevokeControl client_id=client_id.clone() name=name.clone() revoke=actions.revoke/>
+            <InlineConfirm
+                page="/credentials/revoke"
+                field="client_id"
+                value=client_id.clone()
+                button="Revoke"
+                label="Confirm revocation"
+                question=format!(
+                    "Revoke “{name}”? Programs using it lose access at once. This cannot be undone.",
+                )
+            >
+                {
+                    let id = id.clone();
+                    view! {
+                        <ActionForm action=actions.revoke>
+                            <input type="hidden" name="client_id" value=id/>
+                            <button type="submit" class="danger">
+                                "Revoke credential"
+                            </button>
+                        </ActionForm>
+                    }
+                }
+            </InlineConfirm>
         }
     });
     let old_secret = old_secret_ends.map(|ends| {
@@ -244,59 +266,5 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
             {old_secret}
             <div class="row-actions">{edit} {rotate} {control}</div>
         </li>
-    }
-}
-
-/// **Revoke**, then a confirmation with **Revoke credential**. With JavaScript the
-/// confirmation opens in place; without it, the button leads to a confirmation page.
-#[component]
-fn RevokeControl(
-    client_id: String,
-    name: String,
-    revoke: ServerAction<RevokeCredential>,
-) -> impl IntoView {
-    let confirming = RwSignal::new(false);
-    let question = format!("Revoke “{name}”? ");
-    let id = StoredValue::new(client_id);
-    let ask = {
-        move || {
-            view! {
-                <form
-                    method="get"
-                    action="/credentials/revoke"
-                    class="revoke"
-                    on:submit=move |ev| {
-                        ev.prevent_default();
-                        confirming.set(true);
-                    }
-                >
-                    <input type="hidden" name="client_id" value=id.get_value()/>
-                    <button type="submit" class="secondary">
-                        "Revoke"
-                    </button>
-                </form>
-            }
-        }
-    };
-    view! {
-        <Show when=move || confirming.get() fallback=ask>
-            <div class="confirm" role="group" aria-label="Confirm revocation">
-                <p>
-                    {question.clone()}
-                    "Programs using it lose access at once. This cannot be undone."
-                </p>
-                <div class="actions">
-                    <ActionForm action=revoke>
-                        <input type="hidden" name="client_id" value=id.get_value()/>
-                        <button type="submit" class="danger">
-                            "Revoke credential"
-                        </button>
-                    </ActionForm>
-                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
-                        "Cancel"
-                    </button>
-                </div>
-            </div>
-        </Show>
     }
 }

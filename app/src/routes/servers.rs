@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{alert::ActionError, confirm::InlineConfirm, signed_in::SignedIn},
     server_fns::servers::{RemoveServer, ServerList, ServerView, list_servers},
 };
 
@@ -96,12 +96,34 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
         editable: _,
     } = server;
     let control = is_admin.then(|| {
+        let slug = slug.clone();
         view! {
             <div class="actions">
                 <A href=format!("/servers/{slug}/edit") attr:class="secondary-link">
                     "Edit"
                 </A>
-                <RemoveControl slug=slug.clone() name=name.clone() remove=remove/>
+                <InlineConfirm
+                    page="/servers/remove"
+                    field="slug"
+                    value=slug.clone()
+                    button="Remove"
+                    label="Confirm removal"
+                    question=format!(
+                        "Remove “{name}”? Its tokens stop working at the gateway at once, and credentials lose access to it.",
+                    )
+                >
+                    {
+                        let slug = slug.clone();
+                        view! {
+                            <ActionForm action=remove>
+                                <input type="hidden" name="slug" value=slug/>
+                                <button type="submit" class="danger">
+                                    "Remove server"
+                                </button>
+                            </ActionForm>
+                        }
+                    }
+                </InlineConfirm>
             </div>
         }
     });
@@ -145,53 +167,5 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
             </dl>
             {control}
         </li>
-    }
-}
-
-/// **Remove**, then a confirmation with **Remove server**; without JavaScript the button
-/// leads to a confirmation page.
-#[component]
-fn RemoveControl(slug: String, name: String, remove: ServerAction<RemoveServer>) -> impl IntoView {
-    let confirming = RwSignal::new(false);
-    let question = format!("Remove “{name}”? ");
-    let slug = StoredValue::new(slug);
-    let ask = move || {
-        view! {
-            <form
-                method="get"
-                action="/servers/remove"
-                class="revoke"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    confirming.set(true);
-                }
-            >
-                <input type="hidden" name="slug" value=slug.get_value()/>
-                <button type="submit" class="secondary">
-                    "Remove"
-                </button>
-            </form>
-        }
-    };
-    view! {
-        <Show when=move || confirming.get() fallback=ask>
-            <div class="confirm" role="group" aria-label="Confirm removal">
-                <p>
-                    {question.clone()}
-                    "Its tokens stop working at the gateway at once, and credentials lose access to it."
-                </p>
-                <div class="actions">
-                    <ActionForm action=remove>
-                        <input type="hidden" name="slug" value=slug.get_value()/>
-                        <button type="submit" class="danger">
-                            "Remove server"
-                        </button>
-                    </ActionForm>
-                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
-                        "Cancel"
-                    </button>
-                </div>
-            </div>
-        </Show>
     }
 }

@@ -1,0 +1,56 @@
+//! A destructive action behind a question. With JavaScript the question opens in place;
+//! without it, the button is a `GET` form leading to the action's own confirmation page.
+
+use leptos::prelude::*;
+
+/// **`button`**, then `question` with the caller's confirming form (`children`: an
+/// `ActionForm` with its hidden field and danger button) and **Cancel**. Without
+/// JavaScript the button goes to `page?field=value`.
+#[component]
+pub fn InlineConfirm(
+    /// The no-JavaScript confirmation page, e.g. `/credentials/revoke`.
+    page: &'static str,
+    /// The query field naming what is acted on, and its value.
+    field: &'static str,
+    value: String,
+    /// The first button's label, e.g. "Revoke".
+    button: &'static str,
+    /// The question group's accessible name, e.g. "Confirm revocation".
+    label: &'static str,
+    question: String,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let value = StoredValue::new(value);
+    let ask = move || {
+        view! {
+            <form
+                method="get"
+                action=page
+                class="revoke"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    confirming.set(true);
+                }
+            >
+                <input type="hidden" name=field value=value.get_value()/>
+                <button type="submit" class="secondary">
+                    {button}
+                </button>
+            </form>
+        }
+    };
+    view! {
+        <Show when=move || confirming.get() fallback=ask>
+            <div class="confirm" role="group" aria-label=label>
+                <p>{question.clone()}</p>
+                <div class="actions">
+                    {children()}
+                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
+            </div>
+        </Show>
+    }
+}
