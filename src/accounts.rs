@@ -25,6 +25,8 @@ use argon2::{
 
 use crate::{
     UnixTime,
+    audit::Who,
+    authz::Workspace,
     store::{self, Pool, StoreError},
 };
 
@@ -49,6 +51,9 @@ pub enum AccountError {
     /// Unknown account or wrong password: deliberately one case.
     #[error("Wrong email or password.")]
     WrongCredentials,
+    /// The right password for an account an administrator has disabled.
+    #[error("This account is disabled. Ask an administrator of this Clavis to enable it.")]
+    Disabled,
     #[error("password hashing failed")]
     Hash,
     /// The hashing queue is full: try again in a moment.
@@ -329,6 +334,7 @@ pub async fn sign_up(
     password: String,
     admin: bool,
     now: UnixTime,
+    who: &Who,
 ) -> Result<User, AccountError> {
     let email = Email::parse(email)?;
     let password = Password::new_checked(password)?;
@@ -339,35 +345,43 @@ pub async fn sign_up(
     if taken {
         return Err(AccountError::EmailTaken);
     }
-    let id = store::insert_user(pool, email.as_str(), &hash, admin, now)
+    let event = who.did(now, "user.signed_up", email.as_str(), None);
+    let id = store::insert_user(pool, email.as_str(), &hash, admin, now, &event)
         .await?
         .ok_or(AccountError::EmailTaken)?;
     Ok(User { id, email: email.0 })
 }
 
 /// Checks an email and password. Every failure, including a malformed email, is
-/// [`AccountError::WrongCredentials`] after the same amount of hashing work.
+/// [`AccountError::WrongCredentials`] after the same amount of hashing work, except the
+/// right password of a disabled account ([`AccountError::Disabled`]). Both outcomes are
+/// recorded in the audit log (`user.signed_in`, `user.sign_in_failed`) with `address`;
+/// a failure for an existing account lands in that person's workspace.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(
     pool: &Pool,
     hasher: &Hasher,
     email: &str,
     password: String,
+    address: Option<String>,
+    now: UnixTime,
 ) -> Result<User, AccountError> {
     let password = Password::new(password);
     let row = match Email::parse(email) {
         Ok(email) => store::user_by_email(pool, email.as_str()).await?,
         Err(_) => None,
     };
-    let (user, hash) = match row {
+    let typed: String = email.trim().to_lowercase().chars().take(100).collect();
+    let (user, hash, disabled) = match row {
         Some(row) => (
             Some(User {
                 id: row.id,
                 email: row.email,
             }),
             Some(row.password_hash),
+            row.disabled_at.is_some(),
         ),
-        None => (None, None),
+        None => (None, None, false),
     };
     // Overlong input is refused, after the same work, without hashing a megabyte.
     let password = if password.0.chars().count() > PASSWORD_MAX_CHARS {
@@ -375,9 +389,27 @@ pub async fn sign_in(
     } else {
         password
     };
-    match (hasher.verify_password(password, hash).await?, user) {
-        (true, Some(user)) => Ok(user),
-        _ => Err(AccountError::WrongCredentials),
+    let verified = hasher.verify_password(password, hash).await?;
+    let person = user.as_ref().map(|u| Workspace::Personal(u.id));
+    match (verified, user) {
+        (true, Some(user)) if !disabled => {
+            let who = Who::person(user.id, &user.email, address);
+            store::record(pool, &who.did(now, "user.signed_in", &user.email, person)).await?;
+            Ok(user)
+        }
+        (verified, _) => {
+            let who = Who {
+                actor: typed.clone(),
+                user_id: None,
+                address,
+            };
+            store::record(pool, &who.did(now, "user.sign_in_failed", typed, person)).await?;
+            Err(if verified && disabled {
+                AccountError::Disabled
+            } else {
+                AccountError::WrongCredentials
+            })
+        }
     }
 }
 

@@ -156,10 +156,18 @@ mod tests {
         store::migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let user = store::insert_user(&pool, "a@example.com", "hash", false, 0)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("a new user"));
+        let cli = crate::audit::Who::cli();
+        let user = store::insert_user(
+            &pool,
+            "a@example.com",
+            "hash",
+            false,
+            0,
+            &cli.did(0, "user.signed_up", "a@example.com", None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a new user"));
         let new = NewCredential {
             name: "c".into(),
             description: String::new(),
@@ -172,9 +180,18 @@ mod tests {
             tokens_per_hour: None,
             public_keys: None,
         };
-        let (row, _) = credentials::create(&pool, &SecretKey::generate(), user, &new, 0)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let workspace = crate::authz::Workspace::Personal(user);
+        let (row, _) = credentials::create(
+            &pool,
+            &SecretKey::generate(),
+            user,
+            workspace,
+            &cli,
+            &new,
+            0,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         (pool, row.client_id)
     }
 
@@ -196,7 +213,8 @@ mod tests {
 
         // Revoked behind the cache's back: still served from the cache within the TTL,
         // read again after it.
-        store::revoke_credential_by_client_id(&pool, &id, 5)
+        let revoke = crate::audit::Who::cli().did(5, "credential.revoked", &id, None);
+        store::revoke_credential(&pool, &id, 5, &revoke)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!revoked(&cache, &pool, &id, t0 + Duration::from_millis(999)).await);
@@ -206,7 +224,8 @@ mod tests {
         let (pool, id) = database().await;
         let cache = CredentialCache::new(Duration::from_secs(60), 10);
         assert!(!revoked(&cache, &pool, &id, t0).await);
-        store::revoke_credential_by_client_id(&pool, &id, 5)
+        let revoke = crate::audit::Who::cli().did(5, "credential.revoked", &id, None);
+        store::revoke_credential(&pool, &id, 5, &revoke)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         cache.forget(&id);

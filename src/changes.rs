@@ -21,6 +21,8 @@ pub enum Change {
     Servers,
     /// The signing keys changed.
     Keys,
+    /// An account was disabled or enabled: every cached credential may be stale.
+    Accounts,
 }
 
 impl Change {
@@ -31,6 +33,7 @@ impl Change {
             Self::Credential(client_id) => format!("credential:{client_id}"),
             Self::Servers => "servers".to_owned(),
             Self::Keys => "keys".to_owned(),
+            Self::Accounts => "accounts".to_owned(),
         }
     }
 
@@ -40,6 +43,7 @@ impl Change {
         match payload {
             "servers" => Some(Self::Servers),
             "keys" => Some(Self::Keys),
+            "accounts" => Some(Self::Accounts),
             other => other
                 .strip_prefix("credential:")
                 .filter(|id| crate::credentials::is_client_id(id))

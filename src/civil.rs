@@ -86,6 +86,63 @@ pub fn format_rfc3339(at: UnixTime) -> String {
     )
 }
 
+/// Parses an RFC 3339 time (`2026-11-30T12:00:00Z`, `…+02:00`, fractional seconds
+/// ignored) or a date (`2026-11-30`: its start in UTC) into Unix time.
+#[must_use]
+pub fn parse_rfc3339(input: &str) -> Option<UnixTime> {
+    let input = input.trim();
+    let num = |s: &str| -> Option<i64> {
+        s.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+        s.parse().ok()
+    };
+    let (date, time) = match input.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (input, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (
+        num(parts.next()?)?,
+        u32::try_from(num(parts.next()?)?).ok()?,
+        u32::try_from(num(parts.next()?)?).ok()?,
+    );
+    if date.len() != 10 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    let day_start = days_from_civil(y, m, d) * SECS_PER_DAY;
+    let Some(time) = time else {
+        return Some(day_start);
+    };
+    let (clock, offset) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let at = time.rfind(['+', '-'])?;
+        let (c, o) = time.split_at(at);
+        let sign = if o.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = o[1..].split_once(':')?;
+        let (oh, om) = (num(oh)?, num(om)?);
+        if oh > 23 || om > 59 {
+            return None;
+        }
+        (c, sign * (oh * 3600 + om * 60))
+    };
+    let clock = clock.split('.').next()?;
+    let mut hms = clock.splitn(3, ':');
+    let (h, mi, s) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
+    if clock.len() != 8 || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(day_start + h * 3600 + mi * 60 + s - offset)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +183,32 @@ mod tests {
     fn rfc3339_has_seconds_and_zulu() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(1_795_964_399), "2026-11-29T14:59:59Z");
+    }
+
+    #[test]
+    fn rfc3339_times_read_back() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-11-30"),
+            Some(days_from_civil(2026, 11, 30) * 86_400)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-30T12:00:00+02:00"),
+            parse_rfc3339("2026-11-30T10:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-30T10:00:00.123Z"),
+            parse_rfc3339("2026-11-30T10:00:00Z")
+        );
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-30T25:00:00Z",
+            "yesterday",
+            "2026-11-30T10:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

@@ -33,6 +33,8 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     UnixTime,
+    audit::{Event, Who},
+    authz::Workspace,
     client_keys::ClientKey,
     sealed::MasterKey,
     store::{self, CredentialRow, NewCredentialRow, Pool, StoreError},
@@ -56,7 +58,7 @@ const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// `n` uniformly random base62 characters from the OS CSPRNG (rejection sampling, so
 /// no character is more likely than another).
-fn random_base62(n: usize) -> String {
+pub(crate) fn random_base62(n: usize) -> String {
     let mut rng = rand::rngs::OsRng.unwrap_err();
     let mut out = String::with_capacity(n);
     while out.len() < n {
@@ -599,24 +601,22 @@ pub async fn load_key(
         .ok_or_else(|| StoreError::Corrupt("the client-secret key is not 32 bytes"))
 }
 
-/// Creates a credential for `user_id`. The secret is returned once, here, and only its
-/// keyed hash is stored.
 /// Gives an active credential a new secret (SPEC §11.1); the old one keeps working for
 /// `old_valid` seconds (0: it ends now), and one kept by an earlier rotation ends at
-/// once. `owner` limits it to one person's credentials (`None`: the operator CLI).
-/// `None` when there is no such active credential.
+/// once. `event` (`credential.rotated`) is recorded with it. `None` when there is no
+/// such active credential.
 pub async fn rotate(
     pool: &Pool,
     key: &SecretKey,
-    owner: Option<i64>,
     client_id: &str,
     old_valid: i64,
     now: UnixTime,
+    event: &Event,
 ) -> Result<Option<ClientSecret>, StoreError> {
     let secret = ClientSecret::generate();
     let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
     let rotated =
-        store::rotate_secret(pool, owner, client_id, &key.digest(&secret), old_until, now).await?;
+        store::rotate_secret(pool, client_id, &key.digest(&secret), old_until, now, event).await?;
     Ok(rotated.then_some(secret))
 }
 
@@ -625,15 +625,15 @@ pub async fn rotate(
 /// no such credential.
 pub async fn rotate_keys(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
     keys: &[ClientKey],
     old_valid: i64,
     now: UnixTime,
+    event: &Event,
 ) -> Result<bool, StoreError> {
     let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
     let keys = serde_json::to_string(keys).unwrap_or_default();
-    store::rotate_public_keys(pool, owner, client_id, &keys, old_until, now).await
+    store::rotate_public_keys(pool, client_id, &keys, old_until, now, event).await
 }
 
 /// The keys a `private_key_jwt` credential's assertions may be signed with at `now`:
@@ -653,22 +653,22 @@ pub fn verifying_keys(row: &CredentialRow, now: UnixTime) -> Vec<ClientKey> {
     keys
 }
 
-/// Applies an edit to a credential (of `owner`, when given); `false` when there is no
-/// such credential.
+/// Applies an edit to a credential, recording `event`; `false` when there is no such
+/// credential.
 pub async fn update(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
     edit: &CredentialEdit,
+    event: &Event,
 ) -> Result<bool, StoreError> {
     store::update_credential(
         pool,
-        owner,
         client_id,
         &edit.name,
         &edit.description,
         &edit.allowed_tools.join(" "),
         edit.tokens_per_hour,
+        event,
     )
     .await
 }
@@ -676,13 +676,19 @@ pub async fn update(
 /// The longest a replaced secret may keep working: 7 days.
 pub const MAX_OLD_SECRET_VALID: i64 = 7 * 24 * 3600;
 
+/// Creates a credential in `workspace`, made by `who` (a person: its creator; the CLI:
+/// for the workspace's person, or a team's first owner). The secret is returned once,
+/// here, and only its keyed hash is stored; `credential.created` is recorded with it.
 pub async fn create(
     pool: &Pool,
     key: &SecretKey,
-    user_id: i64,
+    creator: i64,
+    workspace: Workspace,
+    who: &Who,
     new: &NewCredential,
     now: UnixTime,
 ) -> Result<(CredentialRow, Option<ClientSecret>), StoreError> {
+    let user_id = creator;
     let client_id = generate_client_id();
     // A private_key_jwt credential has no secret: its stored hash is empty, which no
     // digest matches.
@@ -700,6 +706,7 @@ pub async fn create(
     let allowed_tools = new.allowed_tools.join(" ");
     let row = NewCredentialRow {
         user_id,
+        team_id: workspace.team(),
         client_id: &client_id,
         secret_hash: &secret_hash,
         name: &new.name,
@@ -714,7 +721,8 @@ pub async fn create(
         tokens_per_hour: new.tokens_per_hour,
         public_keys: public_keys.as_deref(),
     };
-    let id = store::insert_credential(pool, &row)
+    let event = who.did(now, "credential.created", &client_id, Some(workspace));
+    let id = store::insert_credential(pool, &row, &event)
         .await?
         .ok_or(StoreError::Conflict(
             "a granted MCP server was removed meanwhile",
@@ -739,6 +747,7 @@ pub async fn create(
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_keys,
+        team_id: workspace.team(),
         ..CredentialRow::default()
     };
     Ok((row, secret))

@@ -5,6 +5,8 @@
 //! [`now`], which callers at the edge use to obtain it.
 
 pub mod accounts;
+pub mod audit;
+pub mod authz;
 pub mod cache;
 pub mod changes;
 pub mod civil;
@@ -17,6 +19,7 @@ pub mod quota;
 pub mod sealed;
 pub mod servers;
 pub mod store;
+pub mod teams;
 pub mod throttle;
 pub mod tokens;
 

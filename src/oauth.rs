@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Instant,
 };
@@ -91,6 +92,8 @@ pub enum AuthFailure {
     WrongSecret,
     Revoked,
     Expired,
+    /// A personal credential of a disabled person.
+    Suspended,
     /// A `private_key_jwt` assertion that does not verify or breaks a rule.
     BadAssertion,
     /// An assertion whose `jti` was accepted before.
@@ -107,6 +110,7 @@ impl AuthFailure {
             Self::WrongSecret => "wrong_secret",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
+            Self::Suspended => "suspended",
             Self::BadAssertion => "bad_assertion",
             Self::ReplayedAssertion => "replayed_assertion",
         }
@@ -348,6 +352,7 @@ pub async fn authenticate(
 
 fn active(row: Arc<CredentialRow>, now: UnixTime) -> Result<Arc<CredentialRow>, AuthFailure> {
     match credentials::status(row.expires_at, row.revoked_at, now) {
+        Status::Active if row.suspended => Err(AuthFailure::Suspended),
         Status::Active => Ok(row),
         Status::Revoked => Err(AuthFailure::Revoked),
         Status::Expired => Err(AuthFailure::Expired),
@@ -587,32 +592,54 @@ pub fn require_grant_type(params: &Params) -> Result<(), OAuthError> {
 }
 
 /// Token usage counted in memory and written in batches, so that token traffic does
-/// not write to the database per request (the database grows with credentials, not
-/// with traffic).
+/// not write to the database per request (the database grows with credentials and days,
+/// not with traffic): per credential and UTC day, the tokens, the last time and the
+/// client address of the last request.
 #[derive(Debug, Default)]
-pub struct Usage(Mutex<HashMap<String, (i64, UnixTime)>>);
+pub struct Usage(Mutex<HashMap<(String, i64), DayCount>>);
+
+/// One credential's tokens on one day since the last flush: how many, the last time,
+/// from where.
+type DayCount = (i64, UnixTime, IpAddr);
 
 impl Usage {
-    /// Counts one token issued to `client_id` at `now`.
-    pub fn record(&self, client_id: &str, now: UnixTime) {
+    /// Counts one token issued to `client_id` at `now`, asked for from `address`.
+    pub fn record(&self, client_id: &str, now: UnixTime, address: IpAddr) {
         let mut counts = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = counts.entry(client_id.to_owned()).or_insert((0, now));
+        let day = now.div_euclid(86_400);
+        let entry = counts
+            .entry((client_id.to_owned(), day))
+            .or_insert((0, now, address));
         entry.0 += 1;
-        entry.1 = entry.1.max(now);
+        if now >= entry.1 {
+            entry.1 = now;
+            entry.2 = address;
+        }
     }
 
     /// Writes the counts gathered so far in one transaction; on failure they are kept
     /// for the next flush.
     pub async fn flush(&self, pool: &Pool) -> Result<usize, StoreError> {
-        let batch: Vec<(String, (i64, UnixTime))> = {
+        let batch: Vec<store::TokenUsage> = {
             let mut counts = self
                 .0
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            counts.drain().collect()
+            counts
+                .drain()
+                .map(
+                    |((client_id, day), (tokens, last_used, address))| store::TokenUsage {
+                        client_id,
+                        day,
+                        tokens,
+                        last_used,
+                        address: Some(address.to_string()),
+                    },
+                )
+                .collect()
         };
         if batch.is_empty() {
             return Ok(0);
@@ -622,10 +649,19 @@ impl Usage {
                 .0
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (client_id, (n, at)) in batch {
-                let entry = counts.entry(client_id).or_insert((0, at));
-                entry.0 += n;
-                entry.1 = entry.1.max(at);
+            for usage in batch {
+                let address = usage
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                let entry = counts.entry((usage.client_id, usage.day)).or_insert((
+                    0,
+                    usage.last_used,
+                    address,
+                ));
+                entry.0 += usage.tokens;
+                entry.1 = entry.1.max(usage.last_used);
             }
             return Err(e);
         }

@@ -317,9 +317,11 @@ pub async fn create(
     key: &MasterKey,
     new: &NewServer,
     now: UnixTime,
+    who: &crate::audit::Who,
 ) -> Result<Result<Server, InvalidServer>, StoreError> {
     let sealed = new.sealed_header(key);
-    match store::insert_server(pool, &new.row(sealed.as_deref(), now)).await? {
+    let event = who.did(now, "server.created", &new.slug, None);
+    match store::insert_server(pool, &new.row(sealed.as_deref(), now), &event).await? {
         Some(id) => Ok(Ok(new.clone().into_server(id, sealed, now))),
         None => Ok(Err(InvalidServer::Taken)),
     }
@@ -373,6 +375,7 @@ pub async fn update(
     fields: &ServerFields<'_>,
     issuer: &str,
     now: UnixTime,
+    who: &crate::audit::Who,
 ) -> Result<Result<Server, InvalidServer>, StoreError> {
     let Some(existing) = by_slug(pool, slug).await? else {
         return Ok(Err(InvalidServer::NotFound));
@@ -396,7 +399,14 @@ pub async fn update(
         new.sealed_header(key)
     };
     Ok(
-        match store::update_server(pool, slug, &new.row(sealed.as_deref(), now)).await? {
+        match store::update_server(
+            pool,
+            slug,
+            &new.row(sealed.as_deref(), now),
+            &who.did(now, "server.updated", slug, None),
+        )
+        .await?
+        {
             None => Err(InvalidServer::NotFound),
             Some(false) => Err(InvalidServer::Taken),
             Some(true) => Ok(new.into_server(existing.id, sealed, existing.created_at)),

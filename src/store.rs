@@ -20,7 +20,11 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::UnixTime;
+use crate::{
+    UnixTime,
+    audit::{Entry, Event, Query, Scope},
+    authz::{Role, Workspace},
+};
 
 /// The connection pool every part of Clavis shares: SQLite (the embedded default) or
 /// PostgreSQL (several instances), by the URL given to [`connect`].
@@ -209,6 +213,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: UnixTime,
     pub is_admin: bool,
+    /// When the account was disabled (SPEC §12); `None`: it is enabled.
+    pub disabled_at: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -220,18 +226,55 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, created_at, is_admin";
+const USER_COLUMNS: &str = "id, email, password_hash, created_at, is_admin, disabled_at";
+
+/// Writes one audit event within a transaction (the change's own).
+macro_rules! record {
+    ($tx:expr, $event:expr) => {{
+        let event: &crate::audit::Event = $event;
+        sqlx::query(
+            "INSERT INTO audit_log
+                 (at, actor, actor_user_id, action, target, address, personal_user_id, team_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(event.actor_user_id)
+        .bind(event.action)
+        .bind(&event.target)
+        .bind(&event.address)
+        .bind(event.personal_user_id)
+        .bind(event.team_id)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Records an event that changes nothing else (a sign-in, a failed one).
+pub async fn record(pool: &Pool, event: &Event) -> Result<(), StoreError> {
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        record!(tx, event);
+        tx.commit().await?;
+    });
+    Ok(())
+}
 
 /// Inserts a user; `Ok(None)` when the (normalised) email is already taken. The first
 /// account of an installation is its administrator, and so is one created with `admin`.
+/// `event` (`user.signed_up`) is recorded in the new person's workspace, with them as
+/// the actor unless the CLI created them.
 pub async fn insert_user(
     pool: &Pool,
     email: &str,
     password_hash: &str,
     admin: bool,
     now: UnixTime,
+    event: &Event,
 ) -> Result<Option<i64>, StoreError> {
-    let inserted = on!(pool, p => sqlx::query_scalar::<_, i64>(
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
+    let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO users (email, password_hash, created_at, is_admin)
          VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM users))
          ON CONFLICT (email) DO NOTHING
@@ -241,9 +284,19 @@ pub async fn insert_user(
     .bind(password_hash)
     .bind(now)
     .bind(admin)
-    .fetch_optional(p)
-    .await)?;
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = inserted {
+        let mut event = event.clone();
+        event.personal_user_id = Some(id);
+        if event.actor != crate::audit::CLI {
+            event.actor_user_id = Some(id);
+        }
+        record!(tx, &event);
+    }
+    tx.commit().await?;
     Ok(inserted)
+    })
 }
 
 /// Finds a user by normalised email.
@@ -300,6 +353,14 @@ pub struct CredentialRow {
     /// The keys a key rotation replaced, while they still work (until
     /// `previous_secret_expires_at`).
     pub previous_public_keys: Option<String>,
+    /// The team whose workspace it belongs to; `None`: its creator's personal one.
+    pub team_id: Option<i64>,
+    /// The client address of its last successful token request.
+    pub last_used_address: Option<String>,
+    /// A personal credential of a disabled person: refused until they are enabled.
+    pub suspended: bool,
+    /// Its creator's email.
+    pub created_by: String,
     /// The MCP servers granted (filled by the lookups that need them).
     #[sqlx(skip)]
     pub servers: Vec<GrantedServer>,
@@ -318,12 +379,25 @@ pub struct GrantedServer {
 const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
      previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
-     public_keys, previous_public_keys";
+     public_keys, previous_public_keys, team_id, last_used_address, \
+     (team_id IS NULL AND EXISTS (SELECT 1 FROM users u \
+         WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) AS suspended, \
+     COALESCE((SELECT u.email FROM users u WHERE u.id = credentials.user_id), '') AS created_by";
+
+/// The filter of a workspace's credentials, on `$1`.
+fn in_workspace(workspace: Workspace) -> (&'static str, i64) {
+    match workspace {
+        Workspace::Personal(user_id) => ("team_id IS NULL AND user_id = $1", user_id),
+        Workspace::Team(team_id) => ("team_id = $1", team_id),
+    }
+}
 
 /// The values of a new credential row.
 #[derive(Debug, Clone)]
 pub struct NewCredentialRow<'a> {
     pub user_id: i64,
+    /// The team it is created in; `None`: the creator's personal workspace.
+    pub team_id: Option<i64>,
     pub client_id: &'a str,
     pub secret_hash: &'a [u8],
     pub name: &'a str,
@@ -345,14 +419,15 @@ pub struct NewCredentialRow<'a> {
 pub async fn insert_credential(
     pool: &Pool,
     new: &NewCredentialRow<'_>,
+    event: &Event,
 ) -> Result<Option<i64>, StoreError> {
     on!(pool, p => {
     let mut tx = p.begin().await?;
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
-              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys, team_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING id",
     )
     .bind(new.user_id)
@@ -368,6 +443,7 @@ pub async fn insert_credential(
     .bind(new.token_lifetime)
     .bind(new.tokens_per_hour)
     .bind(new.public_keys)
+    .bind(new.team_id)
     .fetch_one(&mut *tx)
     .await?;
     for server_id in new.server_ids {
@@ -383,6 +459,7 @@ pub async fn insert_credential(
             return Ok(None);
         }
     }
+    record!(tx, event);
     tx.commit().await?;
     Ok(Some(id))
     })
@@ -411,33 +488,34 @@ struct PageGrant {
     server: GrantedServer,
 }
 
-/// One page of a user's credentials, newest first, with their granted servers, and how
-/// many they have in all.
+/// One page of a workspace's credentials, newest first, with their granted servers,
+/// and how many it has in all.
 pub async fn list_credentials(
     pool: &Pool,
-    user_id: i64,
+    workspace: Workspace,
     limit: u32,
     offset: u64,
 ) -> Result<(Vec<CredentialRow>, i64), StoreError> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let (filter, key) = in_workspace(workspace);
     let rows = on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE {filter}
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
-    .bind(user_id)
+    .bind(key)
     .bind(i64::from(limit))
     .bind(offset)
     .fetch_all(p)
     .await)?;
     // The page's granted servers in one query, not one per row.
-    let grants = on!(pool, p => sqlx::query_as::<_, PageGrant>(
+    let grants = on!(pool, p => sqlx::query_as::<_, PageGrant>(&format!(
         "SELECT cs.credential_id, s.id, s.slug, s.name, s.mode, s.resource_url
          FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
-         WHERE cs.credential_id IN (SELECT id FROM credentials WHERE user_id = $1
+         WHERE cs.credential_id IN (SELECT id FROM credentials WHERE {filter}
                                     ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
          ORDER BY s.name, s.id",
-    )
-    .bind(user_id)
+    ))
+    .bind(key)
     .bind(i64::from(limit))
     .bind(offset)
     .fetch_all(p)
@@ -448,8 +526,8 @@ pub async fn list_credentials(
             row.servers.push(grant.server);
         }
     }
-    let total = on!(pool, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credentials WHERE user_id = $1")
-        .bind(user_id)
+    let total = on!(pool, p => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM credentials WHERE {filter}"))
+        .bind(key)
         .fetch_one(p)
         .await)?;
     Ok((rows, total))
@@ -477,7 +555,8 @@ pub async fn credential_by_client_id(
 /// The credential a token (issued at `iat`) was issued to, unless the token's id has
 /// been revoked, or every token of its credential issued up to some time after it — and,
 /// for a token presented at a gateway server, unless that server's grant is gone (the
-/// server was removed). One query per call.
+/// server was removed) or unless it is a personal credential of a disabled person.
+/// One query per call.
 pub async fn credential_for_token(
     pool: &Pool,
     client_id: &str,
@@ -494,6 +573,8 @@ pub async fn credential_for_token(
     Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted} \
+         AND (team_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM users u \
+              WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) \
          AND (tokens_revoked_before IS NULL OR $4 > tokens_revoked_before)"
     ))
     .bind(client_id)
@@ -504,117 +585,122 @@ pub async fn credential_for_token(
     .await)?)
 }
 
-/// Revokes a credential of this user (the first revocation time is kept, so repeating
-/// it is harmless). `false` when the user has no such credential: another user's
-/// credential is indistinguishable from a missing one.
+/// Runs one `UPDATE` of a credential and, when it changed a row, records `event` in the
+/// same transaction. `true` when a row changed.
+macro_rules! audited_update {
+    ($pool:expr, $event:expr, $query:expr) => {
+        on!($pool, p => {
+            let mut tx = p.begin().await?;
+            let changed = $query.execute(&mut *tx).await?.rows_affected() > 0;
+            if changed {
+                record!(tx, $event);
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
+    };
+}
+
+/// Revokes a credential (the first revocation time is kept, so repeating it is
+/// harmless). Whoever asks has been authorised ([`crate::authz`]). `false` when unknown.
 pub async fn revoke_credential(
     pool: &Pool,
-    user_id: i64,
     client_id: &str,
     now: UnixTime,
+    event: &Event,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $3)
-         WHERE user_id = $1 AND client_id = $2",
+    audited_update!(
+        pool,
+        event,
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .bind(now)
     )
-    .bind(user_id)
-    .bind(client_id)
-    .bind(now)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
 }
 
 /// Gives an active credential (neither revoked nor expired) a new secret hash. The
 /// secret it replaces keeps working until `old_until` (`None`: not at all); one an
-/// earlier rotation kept ends at once. `owner` limits it to one person's credentials
-/// (`None`: the operator CLI). `false` when there is no such active credential.
+/// earlier rotation kept ends at once. `false` when there is no such active credential.
 pub async fn rotate_secret(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
     new_hash: &[u8],
     old_until: Option<UnixTime>,
     now: UnixTime,
+    event: &Event,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET
-             previous_secret_hash = CASE WHEN $4 > $5 THEN secret_hash END,
-             previous_secret_expires_at = CASE WHEN $4 > $5 THEN $4 END,
-             secret_hash = $3
-         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)
+    audited_update!(
+        pool,
+        event,
+        sqlx::query(
+            "UPDATE credentials SET
+             previous_secret_hash = CASE WHEN $3 > $4 THEN secret_hash END,
+             previous_secret_expires_at = CASE WHEN $3 > $4 THEN $3 END,
+             secret_hash = $2
+         WHERE client_id = $1
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
            AND public_keys IS NULL",
+        )
+        .bind(client_id)
+        .bind(new_hash)
+        .bind(old_until)
+        .bind(now)
     )
-    .bind(client_id)
-    .bind(owner)
-    .bind(new_hash)
-    .bind(old_until)
-    .bind(now)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
 }
 
 /// Changes what may change of a credential after creation (SPEC §11.3): name,
-/// description, allowed tools (space-separated), quota. `owner` limits it to one
-/// person's credentials (`None`: the operator CLI). `false` when there is no such
+/// description, allowed tools (space-separated), quota. `false` when there is no such
 /// credential; a revoked one can still be renamed.
 pub async fn update_credential(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
     name: &str,
     description: &str,
     allowed_tools: &str,
     tokens_per_hour: Option<i64>,
+    event: &Event,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET name = $3, description = $4, allowed_tools = $5, tokens_per_hour = $6
-         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)",
+    audited_update!(pool, event, sqlx::query(
+        "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4, tokens_per_hour = $5
+         WHERE client_id = $1",
     )
     .bind(client_id)
-    .bind(owner)
     .bind(name)
     .bind(description)
     .bind(allowed_tools)
     .bind(tokens_per_hour)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
+)
 }
 
 /// Gives an active `private_key_jwt` credential new public keys (a JSON array of JWKs);
 /// the keys they replace keep working until `old_until` (`None`: not at all).
 pub async fn rotate_public_keys(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
     keys: &str,
     old_until: Option<UnixTime>,
     now: UnixTime,
+    event: &Event,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET
-             previous_public_keys = CASE WHEN $4 > $5 THEN public_keys END,
-             previous_secret_expires_at = CASE WHEN $4 > $5 THEN $4 END,
-             public_keys = $3
-         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5)
+    audited_update!(
+        pool,
+        event,
+        sqlx::query(
+            "UPDATE credentials SET
+             previous_public_keys = CASE WHEN $3 > $4 THEN public_keys END,
+             previous_secret_expires_at = CASE WHEN $3 > $4 THEN $3 END,
+             public_keys = $2
+         WHERE client_id = $1
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
            AND public_keys IS NOT NULL",
+        )
+        .bind(client_id)
+        .bind(keys)
+        .bind(old_until)
+        .bind(now)
     )
-    .bind(client_id)
-    .bind(owner)
-    .bind(keys)
-    .bind(old_until)
-    .bind(now)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
 }
 
 /// Records accepted assertions' ids, each until its `expires_at`, in one transaction:
@@ -656,41 +742,23 @@ pub async fn prune_assertion_jtis(pool: &Pool, now: UnixTime) -> Result<u64, Sto
 }
 
 /// Ends the secret a rotation kept working ("Revoke now"). `false` when the credential
-/// (of `owner`, when given) has none.
+/// has none.
 pub async fn end_previous_secret(
     pool: &Pool,
-    owner: Option<i64>,
     client_id: &str,
+    event: &Event,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET previous_secret_hash = NULL, previous_public_keys = NULL,
+    audited_update!(
+        pool,
+        event,
+        sqlx::query(
+            "UPDATE credentials SET previous_secret_hash = NULL, previous_public_keys = NULL,
              previous_secret_expires_at = NULL
-         WHERE client_id = $1 AND ($2 IS NULL OR user_id = $2)
+         WHERE client_id = $1
            AND (previous_secret_hash IS NOT NULL OR previous_public_keys IS NOT NULL)",
+        )
+        .bind(client_id)
     )
-    .bind(client_id)
-    .bind(owner)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
-}
-
-/// Revokes a credential by client id alone (operator CLI). `false` when unknown.
-pub async fn revoke_credential_by_client_id(
-    pool: &Pool,
-    client_id: &str,
-    now: UnixTime,
-) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(
-        "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE client_id = $1",
-    )
-    .bind(client_id)
-    .bind(now)
-    .execute(p)
-    .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done > 0)
 }
 
 /// The named server secret, created with `generate` on first use. Concurrent first
@@ -747,30 +815,12 @@ pub async fn replace_signing_key(
 }
 
 /// Deletes a signing key (`clavis keys revoke`); `false` when there is none.
-pub async fn delete_signing_key(pool: &Pool, kid: &str) -> Result<bool, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
-        .bind(kid)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?
-            > 0,
+pub async fn delete_signing_key(pool: &Pool, kid: &str, event: &Event) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid)
     )
-}
-
-/// One credential of this user; `None` for a missing one and for another user's alike.
-pub async fn credential_for_user(
-    pool: &Pool,
-    user_id: i64,
-    client_id: &str,
-) -> Result<Option<CredentialRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1 AND client_id = $2"
-    ))
-    .bind(user_id)
-    .bind(client_id)
-    .fetch_optional(p)
-    .await)?)
 }
 
 /// A stored signing key.
@@ -826,9 +876,11 @@ pub async fn rotate_signing_key(
     private_key: &[u8],
     public_key: &[u8],
     now: UnixTime,
+    event: &Event,
 ) -> Result<(), StoreError> {
     on!(pool, p => {
         let mut tx = p.begin().await?;
+        record!(tx, event);
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now)
             .execute(&mut *tx)
@@ -845,25 +897,69 @@ pub async fn rotate_signing_key(
     Ok(())
 }
 
-/// Adds batched usage counts: `(client_id, (tokens issued, last issued at))`.
-pub async fn add_usage(pool: &Pool, batch: &[(String, (i64, UnixTime))]) -> Result<(), StoreError> {
+/// Tokens issued to one credential on one UTC day since the last flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub client_id: String,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub tokens: i64,
+    pub last_used: UnixTime,
+    /// The client address of the last of them.
+    pub address: Option<String>,
+}
+
+/// Adds batched usage counts to the credentials and their per-day rows, in one
+/// transaction.
+pub async fn add_usage(pool: &Pool, batch: &[TokenUsage]) -> Result<(), StoreError> {
     on!(pool, p => {
     let mut tx = p.begin().await?;
-    for (client_id, (count, last_used)) in batch {
+    for usage in batch {
         sqlx::query(
             "UPDATE credentials SET tokens_issued = tokens_issued + $1,
+                 last_used_address = CASE WHEN last_used_at IS NULL OR last_used_at <= $2
+                     THEN COALESCE($4, last_used_address) ELSE last_used_address END,
                  last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END
              WHERE client_id = $3",
         )
-        .bind(count)
-        .bind(last_used)
-        .bind(client_id)
+        .bind(usage.tokens)
+        .bind(usage.last_used)
+        .bind(&usage.client_id)
+        .bind(&usage.address)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO credential_day_usage (client_id, day, tokens)
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM credentials WHERE client_id = $1)
+             ON CONFLICT (client_id, day) DO UPDATE
+             SET tokens = credential_day_usage.tokens + excluded.tokens",
+        )
+        .bind(&usage.client_id)
+        .bind(usage.day)
+        .bind(usage.tokens)
         .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;
     });
     Ok(())
+}
+
+/// A credential's tokens per UTC day (days since 1970-01-01) from `first_day` on:
+/// `(day, tokens)`, days without tokens left out.
+pub async fn tokens_per_day(
+    pool: &Pool,
+    client_id: &str,
+    first_day: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, (i64, i64)>(
+        "SELECT day, tokens FROM credential_day_usage WHERE client_id = $1 AND day >= $2
+         ORDER BY day",
+    )
+    .bind(client_id)
+    .bind(first_day)
+    .fetch_all(p)
+    .await)?)
 }
 
 /// Adds tokens issued per credential in an hour: `(client_id, hour, tokens)` (one
@@ -995,8 +1091,14 @@ pub struct NewServerRow<'a> {
 }
 
 /// Inserts a server; `Ok(None)` when its slug or resource URL is taken.
-pub async fn insert_server(pool: &Pool, new: &NewServerRow<'_>) -> Result<Option<i64>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_scalar::<_, i64>(
+pub async fn insert_server(
+    pool: &Pool,
+    new: &NewServerRow<'_>,
+    event: &Event,
+) -> Result<Option<i64>, StoreError> {
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
+    let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO mcp_servers
              (slug, name, mode, upstream_url, resource_url, header_name, header_value_sealed,
               created_at, updated_at)
@@ -1012,8 +1114,14 @@ pub async fn insert_server(pool: &Pool, new: &NewServerRow<'_>) -> Result<Option
     .bind(new.header_name)
     .bind(new.header_value_sealed)
     .bind(new.now)
-    .fetch_optional(p)
-    .await)?)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if id.is_some() {
+        record!(tx, event);
+    }
+    tx.commit().await?;
+    Ok(id)
+    })
 }
 
 /// Changes a server's name, URLs and upstream header; `Ok(None)` when there is no such
@@ -1022,8 +1130,11 @@ pub async fn update_server(
     pool: &Pool,
     slug: &str,
     new: &NewServerRow<'_>,
+    event: &Event,
 ) -> Result<Option<bool>, StoreError> {
-    let done = on!(pool, p => sqlx::query(
+    on!(pool, p => {
+    let mut tx = p.begin().await?;
+    let done = sqlx::query(
         "UPDATE mcp_servers SET name = $2, upstream_url = $3, resource_url = $4, header_name = $5,
              header_value_sealed = $6, updated_at = $7
          WHERE slug = $1",
@@ -1035,15 +1146,20 @@ pub async fn update_server(
     .bind(new.header_name)
     .bind(new.header_value_sealed)
     .bind(new.now)
-    .execute(p)
+    .execute(&mut *tx)
     .await
-        .map(|r| r.rows_affected()));
+    .map(|r| r.rows_affected());
     match done {
         Ok(0) => Ok(None),
-        Ok(_) => Ok(Some(true)),
+        Ok(_) => {
+            record!(tx, event);
+            tx.commit().await?;
+            Ok(Some(true))
+        }
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Some(false)),
         Err(e) => Err(e.into()),
     }
+    })
 }
 
 /// Every server, by name.
@@ -1066,14 +1182,11 @@ pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>
 }
 
 /// Removes a server with its grants and usage; `false` when there is none.
-pub async fn remove_server(pool: &Pool, slug: &str) -> Result<bool, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM mcp_servers WHERE slug = $1")
-        .bind(slug)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?
-            > 0,
+pub async fn remove_server(pool: &Pool, slug: &str, event: &Event) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query("DELETE FROM mcp_servers WHERE slug = $1").bind(slug)
     )
 }
 
@@ -1138,6 +1251,8 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
         "mcp_servers",
         "credential_servers",
         "gateway_usage",
+        "credential_day_usage",
+        "audit_log",
     ]
     .contains(&table)
     {
@@ -1147,5 +1262,423 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
         on!(pool, p => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(p)
             .await)?,
+    )
+}
+
+/// A person as the administrators' page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserSummary {
+    pub id: i64,
+    pub email: String,
+    pub is_admin: bool,
+    pub disabled_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    /// Credentials they created (in any workspace).
+    pub credentials: i64,
+}
+
+/// Every account, oldest first, with how many credentials each created.
+pub async fn list_users(pool: &Pool) -> Result<Vec<UserSummary>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, UserSummary>(
+        "SELECT u.id, u.email, u.is_admin, u.disabled_at, u.created_at,
+                (SELECT COUNT(*) FROM credentials c WHERE c.user_id = u.id) AS credentials
+         FROM users u ORDER BY u.id",
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+/// Disables (`Some(now)`) or enables (`None`) an account. `false` when there is no such
+/// account or it already was so.
+pub async fn set_disabled(
+    pool: &Pool,
+    user_id: i64,
+    disabled_at: Option<UnixTime>,
+    event: &Event,
+) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query(
+            "UPDATE users SET disabled_at = $2
+         WHERE id = $1 AND (disabled_at IS NULL) = ($2 IS NULL) IS FALSE",
+        )
+        .bind(user_id)
+        .bind(disabled_at)
+    )
+}
+
+/// Makes an account an administrator. `false` when unknown or already one.
+pub async fn make_admin(pool: &Pool, user_id: i64, event: &Event) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query("UPDATE users SET is_admin = TRUE WHERE id = $1 AND is_admin = FALSE",)
+            .bind(user_id)
+    )
+}
+
+/// The client ids of the credentials a person owns personally (suspended with them).
+pub async fn personal_client_ids(pool: &Pool, user_id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_scalar::<_, String>(
+        "SELECT client_id FROM credentials WHERE user_id = $1 AND team_id IS NULL",
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)?)
+}
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: UnixTime,
+}
+
+/// A member of a team.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub email: String,
+    pub role: String,
+    pub joined_at: UnixTime,
+}
+
+/// Creates a team with `owner` as its owner; returns its id. `event` gets the new id as
+/// its workspace and target.
+pub async fn create_team(
+    pool: &Pool,
+    name: &str,
+    owner: i64,
+    now: UnixTime,
+    event: &Event,
+) -> Result<i64, StoreError> {
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(Role::Owner.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let mut event = event.clone();
+        event.team_id = Some(id);
+        record!(tx, &event);
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// A team by id.
+pub async fn team(pool: &Pool, team_id: i64) -> Result<Option<TeamRow>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, TeamRow>(
+        "SELECT id, name, created_at FROM teams WHERE id = $1",
+    )
+    .bind(team_id)
+    .fetch_optional(p)
+    .await)?)
+}
+
+/// The teams a person belongs to, by name, with their role in each.
+pub async fn teams_of(pool: &Pool, user_id: i64) -> Result<Vec<(TeamRow, Role)>, StoreError> {
+    let rows = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String)>(
+        "SELECT t.id, t.name, t.created_at, m.role
+         FROM team_members m JOIN teams t ON t.id = m.team_id
+         WHERE m.user_id = $1 ORDER BY t.name, t.id",
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)?;
+    rows.into_iter()
+        .map(|(id, name, created_at, role)| {
+            let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
+            Ok((
+                TeamRow {
+                    id,
+                    name,
+                    created_at,
+                },
+                role,
+            ))
+        })
+        .collect()
+}
+
+/// A person's role in a team, if they are a member.
+pub async fn role_in(pool: &Pool, team_id: i64, user_id: i64) -> Result<Option<Role>, StoreError> {
+    let role = on!(pool, p => sqlx::query_scalar::<_, String>(
+        "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_optional(p)
+    .await)?;
+    role.map(|r| Role::parse(&r).ok_or(StoreError::Corrupt("unknown team role")))
+        .transpose()
+}
+
+/// A team's members, owners first, then by email.
+pub async fn members(pool: &Pool, team_id: i64) -> Result<Vec<MemberRow>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, MemberRow>(
+        "SELECT m.user_id, u.email, m.role, m.joined_at
+         FROM team_members m JOIN users u ON u.id = m.user_id
+         WHERE m.team_id = $1
+         ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email",
+    )
+    .bind(team_id)
+    .fetch_all(p)
+    .await)?)
+}
+
+/// An invitation to store (only the hash of its token).
+#[derive(Debug, Clone)]
+pub struct NewInvite<'a> {
+    pub team_id: i64,
+    pub token_hash: &'a [u8],
+    pub role: Role,
+    pub created_by: i64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// Stores an invitation.
+pub async fn insert_invite(
+    pool: &Pool,
+    invite: &NewInvite<'_>,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let NewInvite {
+        team_id,
+        token_hash,
+        role,
+        created_by,
+        created_at: now,
+        expires_at,
+    } = *invite;
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "INSERT INTO team_invites (team_id, token_hash, role, created_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(team_id)
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(created_by)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        record!(tx, event);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// An invitation still open: its team and role.
+pub async fn open_invite(
+    pool: &Pool,
+    token_hash: &[u8],
+    now: UnixTime,
+) -> Result<Option<(TeamRow, Role)>, StoreError> {
+    let row = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String)>(
+        "SELECT t.id, t.name, t.created_at, i.role
+         FROM team_invites i JOIN teams t ON t.id = i.team_id
+         WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(p)
+    .await)?;
+    row.map(|(id, name, created_at, role)| {
+        let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
+        Ok((
+            TeamRow {
+                id,
+                name,
+                created_at,
+            },
+            role,
+        ))
+    })
+    .transpose()
+}
+
+/// Uses an open invitation for `user_id`: marks it used and makes them a member with its
+/// role (a member already keeps the higher of the two roles). The event gets the team as
+/// its workspace. `None` when the invitation is unknown, used or expired.
+pub async fn accept_invite(
+    pool: &Pool,
+    token_hash: &[u8],
+    user_id: i64,
+    now: UnixTime,
+    event: &Event,
+) -> Result<Option<i64>, StoreError> {
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        let invite = sqlx::query_as::<_, (i64, String)>(
+            "UPDATE team_invites SET used_at = $2, used_by = $3
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING team_id, role",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((team_id, role)) = invite else {
+            return Ok(None);
+        };
+        let current = sqlx::query_scalar::<_, String>(
+            "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let invited = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
+        let keep = current.as_deref().and_then(Role::parse).map_or(invited, |c| c.max(invited));
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .bind(keep.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let mut event = event.clone();
+        event.team_id = Some(team_id);
+        record!(tx, &event);
+        tx.commit().await?;
+        Ok(Some(team_id))
+    })
+}
+
+/// What a change of membership did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    NotAMember,
+    /// Refused: the team would have no owner left.
+    LastOwner,
+}
+
+/// Gives a member a new role (`None`: removes them), unless that would leave the team
+/// without an owner. One statement, so two owners demoting each other at once cannot
+/// both succeed.
+pub async fn change_member(
+    pool: &Pool,
+    team_id: i64,
+    user_id: i64,
+    role: Option<Role>,
+    event: &Event,
+) -> Result<MemberChange, StoreError> {
+    let keeps_an_owner = "($3 = 'owner' OR EXISTS (SELECT 1 FROM team_members o
+         WHERE o.team_id = $1 AND o.role = 'owner' AND o.user_id <> $2))";
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        let changed = match role {
+            Some(role) => sqlx::query(&format!(
+                "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2
+                 AND {keeps_an_owner}"
+            ))
+            .bind(team_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?,
+            None => sqlx::query(&format!(
+                "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2
+                 AND {keeps_an_owner}"
+            ))
+            .bind(team_id)
+            .bind(user_id)
+            .bind("")
+            .execute(&mut *tx)
+            .await?,
+        }
+        .rows_affected()
+            > 0;
+        if !changed {
+            let member = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND user_id = $2",
+            )
+            .bind(team_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(if member > 0 { MemberChange::LastOwner } else { MemberChange::NotAMember });
+        }
+        record!(tx, event);
+        tx.commit().await?;
+        Ok(MemberChange::Done)
+    })
+}
+
+/// Audit events `scope` may read that match `query`, newest first.
+pub async fn audit_entries(
+    pool: &Pool,
+    scope: &Scope,
+    query: &Query,
+) -> Result<Vec<Entry>, StoreError> {
+    let (everything, user_id, teams) = match scope {
+        Scope::Everything => (true, 0, String::new()),
+        Scope::Person {
+            user_id,
+            managed_teams,
+        } => (
+            false,
+            *user_id,
+            managed_teams
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    };
+    // The team ids are numbers from the store, never user input.
+    let teams = if teams.is_empty() {
+        "FALSE".to_owned()
+    } else {
+        format!("team_id IN ({teams})")
+    };
+    Ok(on!(pool, p => sqlx::query_as::<_, Entry>(&format!(
+        "SELECT id, at, actor, action, target, address, team_id FROM audit_log
+         WHERE ($1 OR personal_user_id = $2 OR {teams})
+           AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
+           AND ($5 IS NULL OR id < $5)
+         ORDER BY id DESC LIMIT $6"
+    ))
+    .bind(everything)
+    .bind(user_id)
+    .bind(&query.action)
+    .bind(query.since)
+    .bind(query.before_id)
+    .bind(i64::from(query.limit))
+    .fetch_all(p)
+    .await)?)
+}
+
+/// Deletes audit events from before `before` (retention).
+pub async fn prune_audit(pool: &Pool, before: UnixTime) -> Result<u64, StoreError> {
+    Ok(
+        on!(pool, p => sqlx::query("DELETE FROM audit_log WHERE at < $1")
+        .bind(before)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?,
     )
 }

@@ -202,10 +202,12 @@ impl Keyring {
         pool: &Pool,
         master: &MasterKey,
         now: UnixTime,
+        who: &crate::audit::Who,
     ) -> Result<String, StoreError> {
         let (kid, seed, public) = generate_key();
         let sealed = master.seal(&key_purpose(&kid), &seed);
-        store::rotate_signing_key(pool, &kid, &sealed, &public, now).await?;
+        let event = who.did(now, "key.rotated", &kid, None);
+        store::rotate_signing_key(pool, &kid, &sealed, &public, now, &event).await?;
         Ok(kid)
     }
 
@@ -217,8 +219,10 @@ impl Keyring {
         master: &MasterKey,
         kid: &str,
         now: UnixTime,
+        who: &crate::audit::Who,
     ) -> Result<bool, StoreError> {
-        if !store::delete_signing_key(pool, kid).await? {
+        let event = who.did(now, "key.revoked", kid, None);
+        if !store::delete_signing_key(pool, kid, &event).await? {
             return Ok(false);
         }
         // Loading creates a current key when the revoked one was it.

@@ -111,6 +111,24 @@ pub fn App() -> impl IntoView {
                     view=routes::credential_rotate::RotateCredentialPage
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=path!("/credentials/:client_id")
+                    view=routes::credential::CredentialPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/teams") view=routes::teams::TeamsPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:id") view=routes::team::TeamPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/invite/:token")
+                    view=routes::invite::InvitePage
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/audit") view=routes::audit::AuditPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/admin/users")
+                    view=routes::admin_users::AdminUsersPage
+                    ssr=SsrMode::Async
+                />
                 <Route path=path!("/servers") view=routes::servers::ServersPage ssr=SsrMode::Async/>
                 <Route
                     path=path!("/servers/new")

@@ -4,7 +4,12 @@
 use std::{net::IpAddr, sync::Arc};
 
 use clavis::{
-    accounts::Hasher, cache::CredentialCache, credentials::SecretKey, store::Pool,
+    accounts::Hasher,
+    audit::Who,
+    authz::{Action, Actor, Workspace},
+    cache::CredentialCache,
+    credentials::SecretKey,
+    store::{CredentialRow, Pool},
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -88,9 +93,121 @@ pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
 }
 
 /// The signed-in user, or [`UiError::SignedOut`]. Every server function that reads or
-/// changes a person's data starts here.
+/// changes a person's data starts here. The account is read on every call, so a
+/// disabled person's sessions end at once (the session is destroyed on its next use).
 pub async fn require_user() -> Result<SessionUser, UiError> {
-    session_user().await?.ok_or(UiError::SignedOut)
+    let user = session_user().await?.ok_or(UiError::SignedOut)?;
+    if !account_enabled(&server_context()?.pool, user.id).await? {
+        session()
+            .await?
+            .flush()
+            .await
+            .map_err(internal("ending the session"))?;
+        return Err(UiError::SignedOut);
+    }
+    Ok(user)
+}
+
+/// Whether the account exists and is not disabled.
+pub async fn account_enabled(pool: &Pool, user_id: i64) -> Result<bool, UiError> {
+    Ok(clavis::store::user_by_id(pool, user_id)
+        .await
+        .map_err(internal("reading an account"))?
+        .is_some_and(|row| row.disabled_at.is_none()))
+}
+
+/// The session key of the current workspace (a team id; absent: Personal).
+pub const WORKSPACE_KEY: &str = "workspace";
+
+/// The person as an audit actor, with the request's client address.
+pub async fn who(user: &SessionUser) -> Who {
+    Who::person(
+        user.id,
+        &user.email,
+        client_ip().await.map(|ip| ip.to_string()),
+    )
+}
+
+/// The workspace the person chose in the header: a team they still belong to, else
+/// their personal one.
+pub async fn current_workspace(
+    ctx: &ServerContext,
+    user: &SessionUser,
+) -> Result<Workspace, UiError> {
+    let team = session()
+        .await?
+        .get::<i64>(WORKSPACE_KEY)
+        .await
+        .map_err(internal("reading the session"))?;
+    workspace_of(ctx, user, team).await
+}
+
+/// The workspace for a team id kept in a session: that team while the person belongs
+/// to it, else their personal one.
+pub async fn workspace_of(
+    ctx: &ServerContext,
+    user: &SessionUser,
+    team: Option<i64>,
+) -> Result<Workspace, UiError> {
+    if let Some(team) = team
+        && clavis::store::role_in(&ctx.pool, team, user.id)
+            .await
+            .map_err(internal("reading a membership"))?
+            .is_some()
+    {
+        return Ok(Workspace::Team(team));
+    }
+    Ok(Workspace::Personal(user.id))
+}
+
+/// Asks [`clavis::authz::may`] whether `user` may do `action` in `workspace`; a refusal
+/// is [`UiError::NotFound`] (what may not be touched answers as if it did not exist),
+/// or [`UiError::AdminOnly`] for administration.
+pub async fn authorize(
+    ctx: &ServerContext,
+    user: &SessionUser,
+    action: Action,
+    workspace: Workspace,
+) -> Result<Actor, UiError> {
+    let actor = clavis::teams::actor(&ctx.pool, user.id, workspace)
+        .await
+        .map_err(internal("reading an account"))?
+        .ok_or(UiError::SignedOut)?;
+    if clavis::authz::may(&actor, action, workspace) {
+        return Ok(actor);
+    }
+    tracing::warn!(user_id = user.id, ?action, "refused");
+    Err(if action == Action::Administer {
+        UiError::AdminOnly
+    } else {
+        UiError::NotFound
+    })
+}
+
+/// A credential `user` may see (`change`: also revoke, rotate and edit), whichever
+/// workspace it is in; anything else is [`UiError::NotFound`].
+pub async fn credential_for(
+    ctx: &ServerContext,
+    user: &SessionUser,
+    client_id: &str,
+    change: bool,
+) -> Result<CredentialRow, UiError> {
+    let row = if clavis::credentials::is_client_id(client_id) {
+        clavis::store::credential_by_client_id(&ctx.pool, client_id)
+            .await
+            .map_err(internal("reading a credential"))?
+    } else {
+        None
+    };
+    let row = row.ok_or(UiError::NotFound)?;
+    let creator = row.user_id;
+    let action = if change {
+        Action::ChangeCredential { creator }
+    } else {
+        Action::ViewCredential { creator }
+    };
+    authorize(ctx, user, action, Workspace::of(creator, row.team_id)).await?;
+    Ok(row)
 }
 
 /// Logs an internal failure once, with its cause, and turns it into the generic
@@ -105,21 +222,24 @@ pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> U
 /// Whether `user` is an administrator (read from the database on every check, so a
 /// change of role takes effect at once).
 pub async fn is_admin(ctx: &ServerContext, user: &SessionUser) -> Result<bool, UiError> {
-    Ok(clavis::store::user_by_id(&ctx.pool, user.id)
+    let workspace = Workspace::Personal(user.id);
+    Ok(clavis::teams::actor(&ctx.pool, user.id, workspace)
         .await
         .map_err(internal("reading an account"))?
-        .is_some_and(|row| row.is_admin))
+        .is_some_and(|actor| clavis::authz::may(&actor, Action::Administer, workspace)))
 }
 
 /// The signed-in user if they are an administrator, else [`UiError::AdminOnly`].
 pub async fn require_admin() -> Result<SessionUser, UiError> {
     let user = require_user().await?;
-    if is_admin(&server_context()?, &user).await? {
-        Ok(user)
-    } else {
-        tracing::warn!(user_id = user.id, "administrator action refused");
-        Err(UiError::AdminOnly)
-    }
+    authorize(
+        &server_context()?,
+        &user,
+        Action::Administer,
+        Workspace::Personal(user.id),
+    )
+    .await?;
+    Ok(user)
 }
 
 /// Tells the other instances sharing the database about a change already made (see

@@ -49,6 +49,22 @@ pub enum Command {
         #[command(subcommand)]
         action: CredentialCommand,
     },
+    /// Print the audit log, oldest first, one JSON object per line.
+    Audit {
+        /// Only events at or after this time (RFC 3339, e.g. 2026-11-30T00:00:00Z).
+        #[arg(long, value_parser = parse_rfc3339)]
+        since: Option<i64>,
+        /// Only this action (e.g. credential.revoked).
+        #[arg(long)]
+        action: Option<String>,
+    },
+}
+
+/// Unix seconds of an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS` with `Z` or an offset,
+/// optional fractional seconds) or a date (`YYYY-MM-DD`, its start in UTC).
+fn parse_rfc3339(raw: &str) -> Result<i64, String> {
+    clavis::civil::parse_rfc3339(raw)
+        .ok_or_else(|| format!("{raw:?} is not an RFC 3339 time such as 2026-11-30T00:00:00Z"))
 }
 
 /// Signing-key management.
@@ -143,6 +159,10 @@ pub enum CredentialCommand {
         /// File with the public key(s) of a private-key-jwt credential: PEM, JWK or JWKS.
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
+        /// Create it in this team (its id, as in /teams/ID) instead of the account's
+        /// personal workspace; the account must be a member.
+        #[arg(long)]
+        team: Option<i64>,
     },
     /// Change a credential's name, description, allowed tools or quota; what is not
     /// given stays. Prints the credential as JSON.
@@ -179,11 +199,14 @@ pub enum CredentialCommand {
         /// The credential's client id.
         client_id: String,
     },
-    /// List an account's credentials (no secrets).
+    /// List an account's personal credentials, or with --team a team's (no secrets).
     List {
-        /// Email of the owning account.
+        /// Email of the account (with --team: a member of it).
         #[arg(long)]
         user: String,
+        /// The team's id.
+        #[arg(long)]
+        team: Option<i64>,
     },
 }
 
@@ -289,6 +312,14 @@ pub struct Settings {
         global = true
     )]
     pub sign_in_address_failure_period_ms: u32,
+    /// Audit events are kept this many days, then deleted.
+    #[arg(
+        long,
+        env = "CLAVIS_AUDIT_RETENTION_DAYS",
+        default_value_t = 400,
+        global = true
+    )]
+    pub audit_retention_days: u32,
     /// Sign-ups allowed at once per client address…
     #[arg(
         long,
@@ -383,6 +414,8 @@ pub struct Config {
     pub trusted_proxies: Vec<clavis::throttle::Cidr>,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Days audit events are kept.
+    pub audit_retention_days: u32,
     /// How long the gateway waits for an upstream's answer headers.
     pub gateway_timeout: std::time::Duration,
     /// Largest gateway request body, in bytes.
@@ -538,7 +571,12 @@ impl Config {
             s.max_connections,
         )?)
         .unwrap_or(usize::MAX);
+        let audit_retention_days = positive(
+            "--audit-retention-days (CLAVIS_AUDIT_RETENTION_DAYS)",
+            s.audit_retention_days,
+        )?;
         Ok(Self {
+            audit_retention_days,
             max_connections,
             sign_in_failures,
             sign_in_address_failures,

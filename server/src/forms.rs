@@ -10,7 +10,7 @@ use app::{
         ssr::{create_for, rotate_for},
     },
     shell_without_hydration,
-    ssr::USER_KEY,
+    ssr::{USER_KEY, WORKSPACE_KEY, account_enabled, workspace_of},
 };
 use axum::{
     body::{Body, Bytes},
@@ -18,6 +18,7 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
+use clavis::{audit::Who, authz::Workspace, throttle::ClientAddress};
 use leptos::prelude::provide_context;
 use tower_sessions::Session;
 
@@ -26,7 +27,7 @@ use crate::AppState;
 /// `POST /credentials/new`: creates the credential and renders the new-credential page
 /// with the outcome (the one-time view, or the form with its error and the values sent).
 pub async fn create_credential(State(state): State<AppState>, request: Request) -> Response {
-    let Some(user) = session_user(&request).await else {
+    let Some((user, who, workspace)) = person(&state, &request).await else {
         return Redirect::to("/login?next=/credentials/new").into_response();
     };
     let (parts, form) = read_form(&state, request).await;
@@ -34,7 +35,7 @@ pub async fn create_credential(State(state): State<AppState>, request: Request) 
         Some(pairs) => {
             // Form encoding with a `server` field per server checked.
             let input = CreateCredential::from_pairs(pairs);
-            let result = create_for(&state.server, &user, input.clone()).await;
+            let result = create_for(&state.server, &user, &who, workspace, input.clone()).await;
             (input, result)
         }
         None => (empty_form(), Err(UiError::BadRequest)),
@@ -46,7 +47,7 @@ pub async fn create_credential(State(state): State<AppState>, request: Request) 
 /// `POST /credentials/rotate?client_id=…`: rotates the secret and renders the rotate
 /// page with the outcome (the one-time view, or the form with its error).
 pub async fn rotate_secret(State(state): State<AppState>, request: Request) -> Response {
-    let Some(user) = session_user(&request).await else {
+    let Some((user, who, _)) = person(&state, &request).await else {
         let back = request
             .uri()
             .query()
@@ -62,6 +63,7 @@ pub async fn rotate_secret(State(state): State<AppState>, request: Request) -> R
             rotate_for(
                 &state.server,
                 &user,
+                &who,
                 &app::forms::field(&pairs, "client_id"),
                 &app::forms::field(&pairs, "old_secret_valid"),
                 pairs
@@ -78,10 +80,30 @@ pub async fn rotate_secret(State(state): State<AppState>, request: Request) -> R
     render(&state, parts, status, NoJsRotate(result)).await
 }
 
-fn session_user(request: &Request) -> impl Future<Output = Option<SessionUser>> + use<> {
-    // The session is cloned out first: a borrowed request is not `Send`.
+/// The signed-in person of a request whose account is enabled, as an audit actor (with
+/// the client address), and their current workspace.
+fn person(
+    state: &AppState,
+    request: &Request,
+) -> impl Future<Output = Option<(SessionUser, Who, Workspace)>> + use<> {
+    // Cloned out first: a borrowed request is not `Send`.
     let session = request.extensions().get::<Session>().cloned();
-    async move { session?.get::<SessionUser>(USER_KEY).await.ok().flatten() }
+    let address = request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|a| a.0.to_string());
+    let ctx = state.server.clone();
+    async move {
+        let session = session?;
+        let user = session.get::<SessionUser>(USER_KEY).await.ok().flatten()?;
+        if !account_enabled(&ctx.pool, user.id).await.ok()? {
+            return None;
+        }
+        let team = session.get::<i64>(WORKSPACE_KEY).await.ok().flatten();
+        let workspace = workspace_of(&ctx, &user, team).await.ok()?;
+        let who = Who::person(user.id, &user.email, address);
+        Some((user, who, workspace))
+    }
 }
 
 /// The request's parts (for rendering the answer) and its form fields, in order.
@@ -96,6 +118,72 @@ async fn read_form(state: &AppState, request: Request) -> (Parts, Option<Vec<(St
                 .collect()
         });
     (parts, form)
+}
+
+/// `GET /audit/export?action=…`: the events the person may read (of that action, or
+/// all), oldest first, as JSON Lines.
+pub async fn export_audit(
+    State(state): State<AppState>,
+    axum::extract::Query(filter): axum::extract::Query<ExportFilter>,
+    request: Request,
+) -> Response {
+    let Some((user, _, _)) = person(&state, &request).await else {
+        return Redirect::to("/login?next=/audit").into_response();
+    };
+    let ctx = &state.server;
+    let scope = match app::server_fns::audit::ssr::scope(ctx, &user).await {
+        Ok(scope) => scope,
+        Err(e) => return (crate::middleware::status_of(&e), e.to_string()).into_response(),
+    };
+    let mut lines = Vec::new();
+    let mut before = 0;
+    loop {
+        let query = app::server_fns::audit::ssr::query(
+            filter.action.as_deref().unwrap_or_default(),
+            None,
+            before,
+            EXPORT_PAGE,
+        );
+        let page = match clavis::audit::read(&ctx.pool, &scope, &query).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the audit log failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
+        before = page.last().map_or(0, |e| e.id);
+        let done = page.len() < EXPORT_PAGE as usize;
+        lines.extend(page.iter().map(clavis::audit::json_line));
+        if done {
+            break;
+        }
+    }
+    lines.reverse();
+    let mut body = lines.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/jsonl; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit.jsonl\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Events read per query while exporting.
+const EXPORT_PAGE: u32 = 5_000;
+
+/// The export's filter.
+#[derive(Debug, serde::Deserialize)]
+pub struct ExportFilter {
+    action: Option<String>,
 }
 
 fn status<T>(result: &Result<T, UiError>) -> StatusCode {

@@ -270,6 +270,7 @@ pub fn router(state: AppState) -> Router {
             "/credentials/rotate",
             axum::routing::post(forms::rotate_secret),
         )
+        .route("/audit/export", get(forms::export_audit))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -391,6 +392,7 @@ fn spawn_housekeeping(state: &AppState) {
         }
     });
     let oauth = state.oauth.clone();
+    let retention = state.config.audit_retention_days;
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -412,6 +414,9 @@ fn spawn_housekeeping(state: &AppState) {
             }
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
+            }
+            if let Err(e) = clavis::audit::prune(&oauth.pool, retention, clavis::now()).await {
+                tracing::warn!(error = %e, "pruning old audit events failed");
             }
             if let Err(e) = store::checkpoint(&oauth.pool).await {
                 tracing::warn!(error = %e, "checkpointing the database failed");

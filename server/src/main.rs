@@ -3,7 +3,12 @@
 use std::{io::BufRead, process::ExitCode};
 
 use clap::Parser;
-use clavis::changes::Change;
+use clavis::{
+    audit::Who,
+    authz::{Action, Workspace},
+    changes::Change,
+    store,
+};
 use server::{
     StartError,
     config::{Cli, Command, Config, CredentialCommand, KeysCommand, ServerCommand},
@@ -57,14 +62,25 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
                 })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let hasher = clavis::accounts::Hasher::new(1);
-            let user =
-                clavis::accounts::sign_up(&pool, &hasher, &email, password, admin, clavis::now())
-                    .await
-                    .map_err(|e| StartError::Other(format!("cannot create the account: {e}")))?;
+            let user = clavis::accounts::sign_up(
+                &pool,
+                &hasher,
+                &email,
+                password,
+                admin,
+                clavis::now(),
+                &Who::cli(),
+            )
+            .await
+            .map_err(|e| StartError::Other(format!("cannot create the account: {e}")))?;
             println!("created account {} (id {})", user.email, user.id);
             Ok(())
         }
         Command::Credential { action } => credential_command(action, &config).await,
+        Command::Audit { since, action } => {
+            let pool = server::open_database(&config).await?.pool;
+            audit_command(&pool, since, action).await
+        }
         Command::Server { action } => server_command(action, &config).await,
         Command::Keys {
             action: KeysCommand::Rotate,
@@ -74,6 +90,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
                 &database.pool,
                 &database.master_key,
                 clavis::now(),
+                &Who::cli(),
             )
             .await
             .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
@@ -90,6 +107,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
                 &database.master_key,
                 &kid,
                 clavis::now(),
+                &Who::cli(),
             )
             .await
             .map_err(|e| StartError::Other(format!("cannot revoke the signing key: {e}")))?;
@@ -103,6 +121,82 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// The CLI's event for a change to the credential `row`, in its workspace.
+fn cli_event(now: i64, action: &'static str, row: &store::CredentialRow) -> clavis::audit::Event {
+    Who::cli().did(
+        now,
+        action,
+        &row.client_id,
+        Some(Workspace::of(row.user_id, row.team_id)),
+    )
+}
+
+/// The workspace a CLI credential command acts in for `owner`: their personal one, or
+/// `team` when [`clavis::authz::may`] lets them do `action` there.
+async fn workspace(
+    pool: &store::Pool,
+    owner: &store::UserRow,
+    team: Option<i64>,
+    action: Action,
+) -> Result<Workspace, StartError> {
+    let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
+    let actor = clavis::teams::actor(pool, owner.id, workspace)
+        .await
+        .map_err(|e| StartError::Other(format!("reading the account failed: {e}")))?;
+    if actor.is_some_and(|actor| clavis::authz::may(&actor, action, workspace)) {
+        Ok(workspace)
+    } else {
+        Err(StartError::Other(match team {
+            Some(team) => format!("{} is not a member of team {team}", owner.email),
+            None => format!("the account {} is disabled", owner.email),
+        }))
+    }
+}
+
+/// `clavis audit`: every event (or those of `action`) since `since`, oldest first, as
+/// JSON Lines, read a page at a time.
+async fn audit_command(
+    pool: &store::Pool,
+    since: Option<i64>,
+    action: Option<String>,
+) -> Result<(), StartError> {
+    use std::io::Write;
+
+    if let Some(action) = &action
+        && !clavis::audit::ACTIONS.contains(&action.as_str())
+    {
+        return Err(StartError::Other(format!(
+            "--action must be one of {}",
+            clavis::audit::ACTIONS.join(", ")
+        )));
+    }
+    let mut entries = Vec::new();
+    let mut before_id = None;
+    loop {
+        let query = clavis::audit::Query {
+            action: action.clone(),
+            since,
+            before_id,
+            limit: 10_000,
+        };
+        let page = clavis::audit::read(pool, &clavis::audit::Scope::Everything, &query)
+            .await
+            .map_err(|e| StartError::Other(format!("reading the audit log failed: {e}")))?;
+        before_id = page.last().map(|e| e.id);
+        let done = page.len() < 10_000;
+        entries.extend(page);
+        if done {
+            break;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for entry in entries.iter().rev() {
+        writeln!(out, "{}", clavis::audit::json_line(entry))
+            .map_err(|e| StartError::Other(format!("writing the output failed: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The text of a `--public-key` file.
@@ -149,8 +243,10 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             tokens_per_hour,
             auth,
             public_key,
+            team,
         } => {
             let owner = owner(user).await?;
+            let workspace = workspace(pool, &owner, team, Action::CreateCredential).await?;
             let auth = match auth.as_str() {
                 "client-secret" => "client_secret",
                 "private-key-jwt" => "private_key_jwt",
@@ -200,10 +296,17 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 if let Some(days) = expires_days {
                     new.expiry = Expiry::Days(days);
                 }
-                let (row, secret) =
-                    credentials::create(pool, &database.secret_key, owner.id, &new, now)
-                        .await
-                        .map_err(failed("creating the credential"))?;
+                let (row, secret) = credentials::create(
+                    pool,
+                    &database.secret_key,
+                    owner.id,
+                    workspace,
+                    &Who::cli(),
+                    &new,
+                    now,
+                )
+                .await
+                .map_err(failed("creating the credential"))?;
                 let created = serde_json::json!({
                     "client_id": row.client_id,
                     "client_secret": secret.as_ref().map(credentials::ClientSecret::expose),
@@ -249,7 +352,8 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 &quota,
             )
             .map_err(|e| StartError::Other(e.to_string()))?;
-            credentials::update(pool, None, &client_id, &edit)
+            let event = cli_event(now, "credential.updated", &row);
+            credentials::update(pool, &client_id, &edit, &event)
                 .await
                 .map_err(failed("updating the credential"))?;
             announce(pool, Change::Credential(client_id.clone())).await;
@@ -269,6 +373,13 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             old_secret_valid,
             public_key,
         } => {
+            let row = store::credential_by_client_id(pool, &client_id)
+                .await
+                .map_err(failed("reading the credential"))?;
+            let event = row
+                .as_ref()
+                .map(|row| cli_event(now, "credential.rotated", row))
+                .unwrap_or_else(|| Who::cli().did(now, "credential.rotated", &client_id, None));
             let missing = || {
                 StartError::Other(format!(
                     "no active {} credential with the client id {client_id}",
@@ -285,11 +396,11 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                         .map_err(|e| StartError::Other(format!("--public-key: {e}")))?;
                     let rotated = credentials::rotate_keys(
                         pool,
-                        None,
                         &client_id,
                         &keys,
                         old_secret_valid,
                         now,
+                        &event,
                     )
                     .await
                     .map_err(failed("rotating the keys"))?;
@@ -302,10 +413,10 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     credentials::rotate(
                         pool,
                         &database.secret_key,
-                        None,
                         &client_id,
                         old_secret_valid,
                         now,
+                        &event,
                     )
                     .await
                     .map_err(failed("rotating the secret"))?
@@ -324,9 +435,18 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             );
         }
         CredentialCommand::Revoke { client_id } => {
-            let found = store::revoke_credential_by_client_id(pool, &client_id, now)
+            let row = store::credential_by_client_id(pool, &client_id)
                 .await
-                .map_err(failed("revoking the credential"))?;
+                .map_err(failed("reading the credential"))?;
+            let found = match &row {
+                Some(row) => {
+                    let event = cli_event(now, "credential.revoked", row);
+                    store::revoke_credential(pool, &client_id, now, &event)
+                        .await
+                        .map_err(failed("revoking the credential"))?
+                }
+                None => false,
+            };
             if !found {
                 return Err(StartError::Other(format!(
                     "no credential with the client id {client_id}"
@@ -338,9 +458,10 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 serde_json::json!({ "client_id": client_id, "revoked": true })
             );
         }
-        CredentialCommand::List { user } => {
+        CredentialCommand::List { user, team } => {
             let owner = owner(user).await?;
-            let (rows, _) = store::list_credentials(pool, owner.id, u32::MAX, 0)
+            let workspace = workspace(pool, &owner, team, Action::ListCredentials).await?;
+            let (rows, _) = store::list_credentials(pool, workspace, u32::MAX, 0)
                 .await
                 .map_err(failed("listing credentials"))?;
             let list: Vec<_> = rows
@@ -418,10 +539,11 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             };
             let new = NewServer::parse(&fields, &config.issuer)
                 .map_err(|e| StartError::Other(e.to_string()))?;
-            let server = servers::create(pool, &database.master_key, &new, clavis::now())
-                .await
-                .map_err(failed("registering the server"))?
-                .map_err(|e| StartError::Other(e.to_string()))?;
+            let server =
+                servers::create(pool, &database.master_key, &new, clavis::now(), &Who::cli())
+                    .await
+                    .map_err(failed("registering the server"))?
+                    .map_err(|e| StartError::Other(e.to_string()))?;
             announce(pool, Change::Servers).await;
             println!("{}", describe(&server));
         }
@@ -435,7 +557,8 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             );
         }
         ServerCommand::Remove { slug } => {
-            let removed = clavis::store::remove_server(pool, &slug)
+            let event = Who::cli().did(clavis::now(), "server.removed", &slug, None);
+            let removed = clavis::store::remove_server(pool, &slug, &event)
                 .await
                 .map_err(failed("removing the server"))?;
             if !removed {

@@ -17,13 +17,16 @@ use clavis::oauth::AuthFailure;
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
-const REASONS: [AuthFailure; 6] = [
+const REASONS: [AuthFailure; 9] = [
     AuthFailure::Missing,
     AuthFailure::MalformedSecret,
     AuthFailure::UnknownClient,
     AuthFailure::WrongSecret,
     AuthFailure::Revoked,
     AuthFailure::Expired,
+    AuthFailure::Suspended,
+    AuthFailure::BadAssertion,
+    AuthFailure::ReplayedAssertion,
 ];
 
 #[derive(Default)]

@@ -52,6 +52,7 @@ pub fn spawn_listener(oauth: Arc<OAuthState>) {
 async fn apply(oauth: &OAuthState, change: Change) {
     match change {
         Change::Credential(client_id) => oauth.credentials.forget(&client_id),
+        Change::Accounts => oauth.credentials.forget_all(),
         Change::Servers => {
             oauth.credentials.forget_all();
             if let Err(e) = oauth.gateway.servers.reload(&oauth.pool).await {

@@ -303,7 +303,7 @@ async fn token(
                     limit: e.limit,
                     retry_after_secs: e.retry_after.unsigned_abs(),
                 })?;
-            state.usage.record(&client.client_id, now);
+            state.usage.record(&client.client_id, now, address);
             state.metrics.token_issued();
             tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %claims.scope, "token issued");
             Ok(no_store(Json(response).into_response()))

@@ -1,4 +1,5 @@
-//! `/credentials`: the signed-in person's OAuth client credentials, newest first.
+//! `/credentials`: the OAuth client credentials of the current workspace (the person's
+//! own, or a team's), newest first, each with who created it.
 
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
@@ -77,19 +78,24 @@ struct Actions {
 
 #[component]
 fn Listing(page: CredentialPage, actions: Actions) -> impl IntoView {
+    let workspace = view! {
+        <p class="aside" data-testid="workspace-name">{format!("Workspace: {}", page.workspace)}</p>
+    };
     if page.total == 0 {
         return Either::Left(view! {
+            {workspace}
             <div class="empty-state">
                 <p>
                     "Client credentials let your programs — backend services, CI pipelines, AI agents — "
                     "get short-lived access tokens for MCP servers, without anyone signing in."
                 </p>
-                <p>"You have none yet. Create one to get a client ID and secret."</p>
+                <p>"This workspace has none yet. Create one to get a client ID and secret."</p>
             </div>
         });
     }
     let (current, pages, total) = (page.page, page.pages, page.total);
     Either::Right(view! {
+        {workspace}
         <p class="aside">{format!("{total} credential{}", if total == 1 { "" } else { "s" })}</p>
         <ul class="credentials">
             {page
@@ -141,6 +147,9 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         expires_soon,
         authentication,
         key_ids,
+        created_by,
+        can_change,
+        suspended,
     } = credential;
     let with_key = !key_ids.is_empty();
     let status_class = format!("status status-{}", status.label().to_lowercase());
@@ -149,14 +158,15 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
             "Edit"
         </A>
     };
-    let rotate = (status == CredentialStatus::Active).then(|| {
+    let edit = can_change.then_some(edit);
+    let rotate = (can_change && status == CredentialStatus::Active).then(|| {
         view! {
             <A href=format!("/credentials/rotate?client_id={client_id}") attr:class="button secondary">
                 {if with_key { "Rotate key" } else { "Rotate secret" }}
             </A>
         }
     });
-    let control = (status != CredentialStatus::Revoked).then(|| {
+    let control = (can_change && status != CredentialStatus::Revoked).then(|| {
         let id = client_id.clone();
         view! {
             <InlineConfirm
@@ -202,8 +212,11 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
     view! {
         <li data-testid="credential-row" class="credential">
             <div class="credential-head">
-                <h2 class="credential-name">{name}</h2>
+                <h2 class="credential-name">
+                    <A href=format!("/credentials/{client_id}")>{name.clone()}</A>
+                </h2>
                 <span class=status_class>{status.label()}</span>
+                {suspended.then(|| view! { <span class="status status-revoked">"Suspended"</span> })}
                 {expires_soon.then(|| view! { <span class="status status-soon">"Expires soon"</span> })}
             </div>
             {(!description.is_empty()).then(|| view! { <p class="description">{description}</p> })}
@@ -234,6 +247,10 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
                 <div>
                     <dt>"Created"</dt>
                     <dd>{created}</dd>
+                </div>
+                <div>
+                    <dt>"Created by"</dt>
+                    <dd data-testid="created-by">{created_by}</dd>
                 </div>
                 <div>
                     <dt>"Expires"</dt>

@@ -31,7 +31,7 @@ pub async fn current_user() -> Result<Option<SessionUser>, UiError> {
 /// counts: each costs an argon2 hash, taken or not).
 #[server(endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: SecretInput) -> Result<(), UiError> {
-    use crate::ssr::{client_address_key, server_context};
+    use crate::ssr::{client_address_key, client_ip, server_context};
 
     let ctx = server_context()?;
     if !ctx.signup_open {
@@ -47,6 +47,11 @@ pub async fn sign_up(email: String, password: SecretInput) -> Result<(), UiError
         password.0,
         false,
         clavis::now(),
+        &clavis::audit::Who {
+            actor: email.trim().to_lowercase(),
+            user_id: None,
+            address: client_ip().await.map(|ip| ip.to_string()),
+        },
     )
     .await
     .map_err(account_error("sign-up"))?;
@@ -69,7 +74,7 @@ pub async fn sign_in(
     password: SecretInput,
     next: Option<String>,
 ) -> Result<(), UiError> {
-    use crate::ssr::{client_address_key, server_context};
+    use crate::ssr::{client_address_key, client_ip, server_context};
 
     let ctx = server_context()?;
     let address = client_address_key().await;
@@ -89,8 +94,20 @@ pub async fn sign_in(
         ctx.sign_in_per_address.give_back(&address);
         return Err(throttled("sign-in")(wait));
     }
-    let outcome = clavis::accounts::sign_in(&ctx.pool, &ctx.hasher, &email, password.0).await;
-    if matches!(outcome, Ok(_) | Err(clavis::accounts::AccountError::Busy)) {
+    let outcome = clavis::accounts::sign_in(
+        &ctx.pool,
+        &ctx.hasher,
+        &email,
+        password.0,
+        client_ip().await.map(|ip| ip.to_string()),
+        clavis::now(),
+    )
+    .await;
+    if matches!(
+        outcome,
+        Ok(_)
+            | Err(clavis::accounts::AccountError::Busy | clavis::accounts::AccountError::Disabled)
+    ) {
         ctx.sign_in_per_address.give_back(&address);
         ctx.sign_in_per_account.give_back(&account);
     }

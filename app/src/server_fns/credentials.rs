@@ -1,6 +1,8 @@
-//! Creating, listing and revoking the signed-in person's client credentials. Every
-//! function starts from the session user, and every query is filtered by that user:
-//! another person's credential behaves exactly like one that does not exist.
+//! Creating, listing, changing and revoking client credentials in the signed-in
+//! person's workspaces. Every function starts from the session user and asks
+//! [`clavis::authz::may`] (through `crate::ssr::authorize` / `credential_for`) before it
+//! reads or changes anything: a credential the person may not touch behaves exactly
+//! like one that does not exist.
 
 #![expect(
     clippy::too_many_arguments,
@@ -69,6 +71,12 @@ pub struct CredentialView {
     pub authentication: String,
     /// The key ids of a `private_key_jwt` credential.
     pub key_ids: Vec<String>,
+    /// The email of the person who created it.
+    pub created_by: String,
+    /// Whether the viewer may revoke, rotate and edit it.
+    pub can_change: bool,
+    /// A personal credential of a disabled person.
+    pub suspended: bool,
 }
 
 /// One page of the list.
@@ -79,6 +87,8 @@ pub struct CredentialPage {
     pub page: u32,
     pub pages: u32,
     pub total: i64,
+    /// The workspace shown: "Personal" or the team's name.
+    pub workspace: String,
 }
 
 /// A credential just created: the only value that ever carries the secret in clear.
@@ -109,38 +119,52 @@ impl fmt::Debug for CreatedCredential {
 /// A page of the signed-in person's credentials, newest first.
 #[server(endpoint = "credentials/list")]
 pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use clavis::authz::{Action, may};
+
+    use crate::ssr::{authorize, current_workspace, internal, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
+    let workspace = current_workspace(&ctx, &user).await?;
+    let actor = authorize(&ctx, &user, Action::ListCredentials, workspace).await?;
     let page = page.max(1);
     let offset = u64::from(page - 1) * u64::from(PAGE_SIZE);
-    let (rows, total) = clavis::store::list_credentials(&ctx.pool, user.id, PAGE_SIZE, offset)
+    let (rows, total) = clavis::store::list_credentials(&ctx.pool, workspace, PAGE_SIZE, offset)
         .await
         .map_err(internal("listing credentials"))?;
     let now = clavis::now();
     let total_u32 = u32::try_from(total).unwrap_or(u32::MAX);
-    let items = rows.iter().map(|row| ssr::view(row, now)).collect();
+    let items = rows
+        .iter()
+        .map(|row| {
+            let mut view = ssr::view(row, now);
+            let change = Action::ChangeCredential {
+                creator: row.user_id,
+            };
+            view.can_change = may(&actor, change, workspace);
+            view
+        })
+        .collect();
     Ok(CredentialPage {
         items,
         page,
         pages: total_u32.div_ceil(PAGE_SIZE).max(1),
         total,
+        workspace: crate::server_fns::teams::ssr::workspace_name(&ctx, workspace).await?,
     })
 }
 
 /// One of the signed-in person's credentials (for the revoke confirmation page).
 #[server(endpoint = "credentials/get")]
 pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{credential_for, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = clavis::store::credential_for_user(&ctx.pool, user.id, &client_id)
-        .await
-        .map_err(internal("reading a credential"))?
-        .ok_or(UiError::NotFound)?;
-    Ok(ssr::view(&row, clavis::now()))
+    let row = credential_for(&ctx, &user, &client_id, false).await?;
+    let mut view = ssr::view(&row, clavis::now());
+    view.can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
+    Ok(view)
 }
 
 /// Creates a credential. The checkboxes `mcp` and `introspect` send a value only when
@@ -223,11 +247,14 @@ impl CreateCredential {
 /// it is harmless; a credential that is not theirs is "not found".
 #[server(endpoint = "credentials/revoke")]
 pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{credential_for, internal, require_user, server_context, who};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let found = clavis::store::revoke_credential(&ctx.pool, user.id, &client_id, clavis::now())
+    let row = credential_for(&ctx, &user, &client_id, true).await?;
+    let now = clavis::now();
+    let event = ssr::event(&who(&user).await, now, "credential.revoked", &row);
+    let found = clavis::store::revoke_credential(&ctx.pool, &client_id, now, &event)
         .await
         .map_err(internal("revoking a credential"))?;
     if !found {
@@ -270,6 +297,7 @@ pub async fn rotate_secret(
     ssr::rotate_for(
         &crate::ssr::server_context()?,
         &user,
+        &crate::ssr::who(&user).await,
         &client_id,
         &old_secret_valid,
         public_key.as_deref(),
@@ -287,10 +315,11 @@ pub async fn update_credential(
     allowed_tools: Option<String>,
     tokens_per_hour: Option<String>,
 ) -> Result<(), UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{credential_for, internal, require_user, server_context, who};
 
     let user = require_user().await?;
     let ctx = server_context()?;
+    let row = credential_for(&ctx, &user, &client_id, true).await?;
     let edit = clavis::credentials::CredentialEdit::parse(
         &name,
         description.as_deref().unwrap_or_default(),
@@ -298,7 +327,8 @@ pub async fn update_credential(
         tokens_per_hour.as_deref().unwrap_or_default(),
     )
     .map_err(|e| UiError::Invalid(e.to_string()))?;
-    let found = clavis::credentials::update(&ctx.pool, Some(user.id), &client_id, &edit)
+    let event = ssr::event(&who(&user).await, clavis::now(), "credential.updated", &row);
+    let found = clavis::credentials::update(&ctx.pool, &client_id, &edit, &event)
         .await
         .map_err(internal("updating a credential"))?;
     if !found {
@@ -314,11 +344,13 @@ pub async fn update_credential(
 /// Ends at once the secret a rotation kept working (**Revoke now** on the row).
 #[server(endpoint = "credentials/end_old_secret")]
 pub async fn end_old_secret(client_id: String) -> Result<(), UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{credential_for, internal, require_user, server_context, who};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let ended = clavis::store::end_previous_secret(&ctx.pool, Some(user.id), &client_id)
+    let row = credential_for(&ctx, &user, &client_id, true).await?;
+    let event = ssr::event(&who(&user).await, clavis::now(), "credential.updated", &row);
+    let ended = clavis::store::end_previous_secret(&ctx.pool, &client_id, &event)
         .await
         .map_err(internal("ending an old secret"))?;
     if !ended {
@@ -336,6 +368,8 @@ pub mod ssr {
     //! The server side shared by the server functions and the no-JavaScript create form.
 
     use clavis::{
+        audit::{Event, Who},
+        authz::{Action, Workspace},
         civil,
         credentials::{self, NewCredential, Status},
         store::CredentialRow,
@@ -346,8 +380,26 @@ pub mod ssr {
     };
     use crate::{
         SessionUser, UiError,
-        ssr::{ServerContext, internal, require_user, server_context},
+        ssr::{
+            ServerContext, authorize, credential_for, current_workspace, internal, require_user,
+            server_context, who,
+        },
     };
+
+    /// The audit event of `who` doing `action` to the credential `row`, in its workspace.
+    pub fn event(
+        who: &Who,
+        now: clavis::UnixTime,
+        action: &'static str,
+        row: &CredentialRow,
+    ) -> Event {
+        who.did(
+            now,
+            action,
+            &row.client_id,
+            Some(Workspace::of(row.user_id, row.team_id)),
+        )
+    }
 
     /// How close an expiry makes a credential "Expires soon" (SPEC §11.3).
     const EXPIRES_SOON: i64 = 7 * 24 * 3600;
@@ -406,6 +458,9 @@ pub mod ssr {
                 .into_iter()
                 .map(|k| k.kid)
                 .collect(),
+            created_by: row.created_by.clone(),
+            can_change: false,
+            suspended: row.suspended,
             expires_soon: row.revoked_at.is_none()
                 && row
                     .expires_at
@@ -413,24 +468,38 @@ pub mod ssr {
         }
     }
 
-    /// Creates a credential for the session user from the form's fields.
+    /// Creates a credential for the session user, in their current workspace, from the
+    /// form's fields.
     pub async fn create(input: CreateCredential) -> Result<CreatedCredential, UiError> {
         let user = require_user().await?;
-        create_for(&server_context()?, &user, input).await
+        let ctx = server_context()?;
+        let workspace = current_workspace(&ctx, &user).await?;
+        create_for(&ctx, &user, &who(&user).await, workspace, input).await
     }
 
-    /// Creates a credential for `user` from the form's fields.
+    /// Creates a credential made by `user` in `workspace` from the form's fields.
     pub async fn create_for(
         ctx: &ServerContext,
         user: &SessionUser,
+        who: &Who,
+        workspace: Workspace,
         input: CreateCredential,
     ) -> Result<CreatedCredential, UiError> {
+        authorize(ctx, user, Action::CreateCredential, workspace).await?;
         let now = clavis::now();
         let mut scopes = Vec::new();
         if input.mcp.is_some() {
             scopes.push("mcp");
         }
         if input.introspect.is_some() {
+            if authorize(ctx, user, Action::GrantIntrospect, workspace)
+                .await
+                .is_err()
+            {
+                return Err(UiError::Invalid(
+                    "Only administrators may grant the introspect scope.".to_owned(),
+                ));
+            }
             scopes.push("introspect");
         }
         let new = NewCredential::parse(
@@ -474,9 +543,17 @@ pub mod ssr {
                 )
             })
             .map_err(|e| UiError::Invalid(e.to_string()))?;
-        let (row, secret) = credentials::create(&ctx.pool, &ctx.secret_key, user.id, &new, now)
-            .await
-            .map_err(internal("creating a credential"))?;
+        let (row, secret) = credentials::create(
+            &ctx.pool,
+            &ctx.secret_key,
+            user.id,
+            workspace,
+            who,
+            &new,
+            now,
+        )
+        .await
+        .map_err(internal("creating a credential"))?;
         tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
         Ok(one_time(ctx, row, secret.as_ref(), false))
     }
@@ -486,6 +563,7 @@ pub mod ssr {
     pub async fn rotate_for(
         ctx: &ServerContext,
         user: &SessionUser,
+        who: &Who,
         client_id: &str,
         old_secret_valid: &str,
         public_key: Option<&str>,
@@ -499,10 +577,8 @@ pub mod ssr {
                 UiError::Invalid("Choose how long the old secret stays valid.".to_owned())
             })?;
         let now = clavis::now();
-        let mut row = clavis::store::credential_for_user(&ctx.pool, user.id, client_id)
-            .await
-            .map_err(internal("reading a credential"))?
-            .ok_or(UiError::NotFound)?;
+        let mut row = credential_for(ctx, user, client_id, true).await?;
+        let event = event(who, now, "credential.rotated", &row);
         let cannot = |row: &CredentialRow| {
             UiError::Invalid(format!(
                 "“{}” is {}: it cannot be rotated.",
@@ -513,16 +589,10 @@ pub mod ssr {
         let secret = if row.public_keys.is_some() {
             let keys = clavis::client_keys::parse_public_keys(public_key.unwrap_or_default())
                 .map_err(|e| UiError::Invalid(format!("Public key: {e}")))?;
-            let rotated = credentials::rotate_keys(
-                &ctx.pool,
-                Some(user.id),
-                client_id,
-                &keys,
-                old_valid,
-                now,
-            )
-            .await
-            .map_err(internal("rotating keys"))?;
+            let rotated =
+                credentials::rotate_keys(&ctx.pool, client_id, &keys, old_valid, now, &event)
+                    .await
+                    .map_err(internal("rotating keys"))?;
             if !rotated {
                 return Err(cannot(&row));
             }
@@ -531,10 +601,10 @@ pub mod ssr {
             let secret = credentials::rotate(
                 &ctx.pool,
                 &ctx.secret_key,
-                Some(user.id),
                 client_id,
                 old_valid,
                 now,
+                &event,
             )
             .await
             .map_err(internal("rotating a secret"))?;
@@ -583,4 +653,79 @@ pub mod ssr {
             rotated,
         }
     }
+}
+
+/// Tokens issued on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub tokens: i64,
+}
+
+/// Gateway calls of one tool at one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolUsage {
+    pub server: String,
+    /// Empty for requests other than `tools/call`.
+    pub tool: String,
+    pub calls: i64,
+    pub errors: i64,
+}
+
+/// A credential's page: the credential, its tokens per day for the last 30 UTC days
+/// (oldest first, every day present) and its gateway calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub credential: CredentialView,
+    pub days: Vec<DayUsage>,
+    pub tools: Vec<ToolUsage>,
+    pub last_used_address: Option<String>,
+}
+
+/// Days the usage chart covers.
+pub const USAGE_DAYS: i64 = 30;
+
+/// One credential the person may see, with its usage.
+#[server(endpoint = "credentials/usage")]
+pub async fn credential_usage(client_id: String) -> Result<UsageReport, UiError> {
+    use crate::ssr::{credential_for, internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let row = credential_for(&ctx, &user, &client_id, false).await?;
+    let now = clavis::now();
+    let today = now.div_euclid(86_400);
+    let first = today - (USAGE_DAYS - 1);
+    let counted = clavis::store::tokens_per_day(&ctx.pool, &row.client_id, first)
+        .await
+        .map_err(internal("reading usage"))?;
+    let days = (first..=today)
+        .map(|day| DayUsage {
+            date: clavis::civil::format_date(day * 86_400),
+            tokens: counted
+                .iter()
+                .find(|(d, _)| *d == day)
+                .map_or(0, |(_, n)| *n),
+        })
+        .collect();
+    let tools = clavis::store::gateway_usage_for(&ctx.pool, row.id)
+        .await
+        .map_err(internal("reading gateway usage"))?
+        .into_iter()
+        .map(|(server, tool, calls, errors)| ToolUsage {
+            server,
+            tool,
+            calls,
+            errors,
+        })
+        .collect();
+    let mut credential = ssr::view(&row, now);
+    credential.can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
+    Ok(UsageReport {
+        credential,
+        days,
+        tools,
+        last_used_address: row.last_used_address,
+    })
 }

@@ -1,6 +1,9 @@
 //! Server functions: the dashboard's HTTP API. They are public endpoints, so each one
-//! checks the session itself before touching data.
+//! checks the session itself, and asks `clavis::authz::may`, before touching data.
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod servers;
+pub mod teams;

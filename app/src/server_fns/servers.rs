@@ -111,7 +111,8 @@ pub async fn add_server(
     };
     let new =
         NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
-    let server = servers::create(&ctx.pool, &ctx.master_key, &new, clavis::now())
+    let who = crate::ssr::who(&user).await;
+    let server = servers::create(&ctx.pool, &ctx.master_key, &new, clavis::now(), &who)
         .await
         .map_err(internal("registering an MCP server"))?
         .map_err(|e| UiError::Invalid(e.to_string()))?;
@@ -153,6 +154,7 @@ pub async fn edit_server(
         &fields,
         &ctx.issuer,
         clavis::now(),
+        &crate::ssr::who(&user).await,
     )
     .await
     .map_err(internal("changing an MCP server"))?
@@ -173,7 +175,10 @@ pub async fn remove_server(slug: String) -> Result<(), UiError> {
 
     let user = require_admin().await?;
     let ctx = server_context()?;
-    let removed = clavis::store::remove_server(&ctx.pool, &slug)
+    let event = crate::ssr::who(&user)
+        .await
+        .did(clavis::now(), "server.removed", &slug, None);
+    let removed = clavis::store::remove_server(&ctx.pool, &slug, &event)
         .await
         .map_err(internal("removing an MCP server"))?;
     if !removed {

@@ -163,6 +163,26 @@ impl TestApp {
         session_cookie(&response).expect("sign-up sets a session cookie")
     }
 
+    /// The id of the person signed in with `cookie`.
+    pub async fn user_id(&self, cookie: &str) -> i64 {
+        let me: Value = self
+            .call("me", &[], Some(cookie))
+            .await
+            .json()
+            .await
+            .unwrap();
+        me["id"].as_i64().expect("signed in")
+    }
+
+    /// Makes the person signed in with `cookie` an administrator (as the CLI would).
+    pub async fn make_admin(&self, cookie: &str) {
+        let id = self.user_id(cookie).await;
+        let event = clavis::audit::Who::cli().did(clavis::now(), "user.made_admin", "", None);
+        clavis::store::make_admin(&self.state.oauth.pool, id, &event)
+            .await
+            .unwrap();
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str, cookie: Option<&str>) -> Response {
         self.call(
             "sign_in",
@@ -179,6 +199,7 @@ impl TestApp {
             &self.state.oauth.pool,
             &self.state.oauth.gateway.master_key,
             clavis::now(),
+            &clavis::audit::Who::cli(),
         )
         .await
         .unwrap();
@@ -302,7 +323,12 @@ pub async fn credential(app: &TestApp, scopes: &[&str]) -> (String, String) {
     credential_for(app, &cookie, scopes).await
 }
 
+/// A credential of the person signed in with `cookie` (made an administrator first when
+/// `introspect` is asked for: only administrators grant it).
 pub async fn credential_for(app: &TestApp, cookie: &str, scopes: &[&str]) -> (String, String) {
+    if scopes.contains(&"introspect") {
+        app.make_admin(cookie).await;
+    }
     let mut form = vec![("name", "client"), ("expires", "never")];
     form.extend(scopes.iter().map(|s| (*s, "on")));
     let created: Value = serde_json::from_slice(

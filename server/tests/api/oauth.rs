@@ -260,7 +260,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         tokens_per_hour: None,
         public_keys: None,
     };
-    let user = clavis::store::list_credentials(pool, 1, 1, 0)
+    let user = clavis::store::list_credentials(pool, clavis::authz::Workspace::Personal(1), 1, 0)
         .await
         .unwrap()
         .0[0]
@@ -269,6 +269,8 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         pool,
         &app.state.server.secret_key,
         user,
+        clavis::authz::Workspace::Personal(user),
+        &clavis::audit::Who::cli(),
         &expired,
         clavis::now() - 100,
     )
@@ -565,7 +567,8 @@ async fn a_revocation_by_another_process_is_seen_within_the_cache_ttl() {
 
     // What `clavis credential revoke` does from its own process: only the database
     // changes; this server's cache does not hear of it.
-    clavis::store::revoke_credential_by_client_id(&app.state.oauth.pool, &id, clavis::now())
+    let event = clavis::audit::Who::cli().did(clavis::now(), "credential.revoked", &id, None);
+    clavis::store::revoke_credential(&app.state.oauth.pool, &id, clavis::now(), &event)
         .await
         .unwrap();
     tokio::time::sleep(server::oauth::CREDENTIAL_CACHE_TTL).await;
@@ -905,6 +908,7 @@ async fn a_revoked_signing_key_verifies_nothing_and_another_one_signs() {
         &app.state.oauth.gateway.master_key,
         &kid,
         clavis::now(),
+        &clavis::audit::Who::cli(),
     )
     .await
     .unwrap();

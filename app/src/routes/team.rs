@@ -1,0 +1,176 @@
+//! `/teams/<id>`: a team's members and roles. Admins and owners invite by one-time link
+//! (shown on this page once, after **Invite**); owners change roles and remove members.
+
+use leptos::{either::Either, prelude::*};
+use leptos_meta::Title;
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
+
+use crate::{
+    components::{alert::ActionError, copy::CopyButton, signed_in::SignedIn},
+    server_fns::teams::{ChangeRole, Invite, MemberView, RemoveMember, TeamDetail, get_team},
+};
+
+#[derive(Clone, Copy)]
+struct Actions {
+    invite: ServerAction<Invite>,
+    role: ServerAction<ChangeRole>,
+    remove: ServerAction<RemoveMember>,
+}
+
+#[component]
+pub fn TeamPage() -> impl IntoView {
+    let params = use_params_map();
+    let team = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or_default()
+    };
+    let actions = Actions {
+        invite: ServerAction::new(),
+        role: ServerAction::new(),
+        remove: ServerAction::new(),
+    };
+    let detail = Resource::new(
+        move || {
+            (
+                team(),
+                actions.role.version().get(),
+                actions.remove.version().get(),
+            )
+        },
+        |(team, _, _)| get_team(team),
+    );
+    view! {
+        <Title text="Team"/>
+        <SignedIn>
+            <ActionError action=actions.invite/>
+            <ActionError action=actions.role/>
+            <ActionError action=actions.remove/>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(detail) => Either::Left(view! { <Detail detail=detail actions=actions/> }),
+                        Err(error) => {
+                            Either::Right(
+                                view! {
+                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <A href="/teams">"Back to teams"</A>
+                                },
+                            )
+                        }
+                    }
+                })}
+            </Suspense>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn Detail(detail: TeamDetail, actions: Actions) -> impl IntoView {
+    let query = use_query_map();
+    let TeamDetail {
+        id,
+        name,
+        my_role,
+        members,
+        invite_roles,
+        manages_members,
+        issuer,
+    } = detail;
+    let link = move || {
+        query.read().get("invite").map(|token| {
+            let link = format!("{issuer}/invite/{token}");
+            view! {
+                <div class="one-time">
+                    <p>"Send this link to the person you invite. It works once, for 7 days."</p>
+                    <code data-testid="invite-link">{link.clone()}</code>
+                    <CopyButton text=link label="Copy"/>
+                </div>
+            }
+        })
+    };
+    let invite = (!invite_roles.is_empty()).then(|| {
+        view! {
+            <h2>"Invite"</h2>
+            <ActionForm action=actions.invite attr:class="stack">
+                <input type="hidden" name="team" value=id/>
+                <label>
+                    "Role"
+                    <select name="role">
+                        {invite_roles
+                            .into_iter()
+                            .map(|(value, label)| view! { <option value=value>{label}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <button type="submit">"Invite"</button>
+            </ActionForm>
+        }
+    });
+    view! {
+        <div class="page-head">
+            <h1>{name}</h1>
+            <span class="status">{my_role}</span>
+        </div>
+        {link}
+        <h2>"Members"</h2>
+        <ul class="plain-list">
+            {members
+                .into_iter()
+                .map(|member| view! { <Member team=id member=member manage=manages_members actions=actions/> })
+                .collect_view()}
+        </ul>
+        {invite}
+    }
+}
+
+#[component]
+fn Member(team: i64, member: MemberView, manage: bool, actions: Actions) -> impl IntoView {
+    let MemberView {
+        user_id,
+        email,
+        role,
+        is_me,
+    } = member;
+    let role_label = format!("Role of {email}");
+    let controls = manage.then(|| {
+        let roles = ["owner", "admin", "member"].map(|value| {
+            let label = match value {
+                "owner" => "Owner",
+                "admin" => "Admin",
+                _ => "Member",
+            };
+            view! { <option value=value selected=label == role>{label}</option> }
+        });
+        view! {
+            <ActionForm action=actions.role attr:class="inline">
+                <input type="hidden" name="team" value=team/>
+                <input type="hidden" name="member" value=user_id/>
+                <label>
+                    <span class="visually-hidden">{role_label}</span>
+                    <select name="role">{roles.into_iter().collect_view()}</select>
+                </label>
+                <button type="submit" class="secondary">"Change role"</button>
+            </ActionForm>
+            <ActionForm action=actions.remove attr:class="inline">
+                <input type="hidden" name="team" value=team/>
+                <input type="hidden" name="member" value=user_id/>
+                <button type="submit" class="danger">"Remove"</button>
+            </ActionForm>
+        }
+    });
+    view! {
+        <li data-testid="member-row" class="member">
+            <span class="email">{email}</span>
+            " "
+            <span class="status" data-testid="member-role">{role.clone()}</span>
+            {is_me.then_some(" (you)")}
+            {controls}
+        </li>
+    }
+}
