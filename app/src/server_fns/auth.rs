@@ -21,10 +21,14 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// The signed-in user, or `None`.
+/// The signed-in user, or `None` (also for a disabled account, whose session ends here).
 #[server(endpoint = "me")]
 pub async fn current_user() -> Result<Option<SessionUser>, UiError> {
-    crate::ssr::session_user().await
+    match crate::ssr::require_user().await {
+        Ok(user) => Ok(Some(user)),
+        Err(UiError::SignedOut) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates an account and signs it in. Throttled per client address (every attempt

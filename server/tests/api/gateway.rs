@@ -941,3 +941,36 @@ async fn the_list_names_each_credentials_servers() {
     );
     assert_eq!(servers_of(&docs), serde_json::json!(["Docs search"]));
 }
+
+#[tokio::test]
+async fn a_disabled_persons_tokens_are_refused_at_the_gateway_until_they_are_enabled() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let person = app.sign_up(&unique_email()).await;
+    let (id, secret) = app.credential_with(&person, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    assert_eq!(
+        send(post(&app, "docs", &token, &initialize())).await.0,
+        StatusCode::OK
+    );
+    let person_id = app.user_id(&person).await.to_string();
+    for (disable, status) in [
+        ("true", StatusCode::UNAUTHORIZED),
+        ("false", StatusCode::OK),
+    ] {
+        let changed = app
+            .call(
+                "admin/users/disable",
+                &[("user", &person_id), ("disable", disable)],
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(changed.status(), StatusCode::OK);
+        let seen_before = upstream.bodies().len();
+        let (got, _, _) = send(post(&app, "docs", &token, &initialize())).await;
+        assert_eq!(got, status, "disable={disable}");
+        // A refused call never reaches the upstream.
+        let reached = upstream.bodies().len() > seen_before;
+        assert_eq!(reached, status == StatusCode::OK, "disable={disable}");
+    }
+}

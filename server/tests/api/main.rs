@@ -11,3 +11,4 @@ mod mcp;
 mod oauth;
 mod pages;
 mod private_key_jwt;
+mod teams;
