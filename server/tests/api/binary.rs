@@ -373,6 +373,80 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
     assert!(
         String::from_utf8_lossy(&revoked.stderr).contains("no active client-secret credential")
     );
+
+    // Team credentials: only for a member of the team.
+    assert!(
+        refused(
+            &[
+                &create[..3],
+                &["ops@example.com", "--name", "t", "--team", "1"]
+            ]
+            .concat()
+        )
+        .contains("not a member of team 1")
+    );
+    let team = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = clavis::store::connect(&db).await.unwrap();
+        let event = clavis::audit::Who::cli().did(clavis::now(), "team.created", "Ops", None);
+        clavis::store::create_team(&pool, "Ops", 1, clavis::now(), &event)
+            .await
+            .unwrap()
+    });
+    let team = team.to_string();
+    let shared: serde_json::Value = serde_json::from_str(&clavis(&[
+        "credential",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--name",
+        "shared",
+        "--team",
+        &team,
+    ]))
+    .unwrap();
+    let in_team = clavis(&[
+        "credential",
+        "list",
+        "--user",
+        "ops@example.com",
+        "--team",
+        &team,
+    ]);
+    assert!(
+        in_team.contains(shared["client_id"].as_str().unwrap()) && !in_team.contains(client_id)
+    );
+
+    // The audit log: every change above, by the CLI, oldest first, as JSON Lines.
+    let audit = clavis(&["audit"]);
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions[0], "user.signed_up", "{audit}");
+    for action in [
+        "credential.created",
+        "credential.rotated",
+        "credential.revoked",
+        "team.created",
+    ] {
+        assert!(actions.contains(&action), "{action}: {audit}");
+    }
+    assert!(events.iter().all(|e| e["actor"] == "cli"), "{audit}");
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64())
+    );
+    let revocations = clavis(&["audit", "--action", "credential.revoked"]);
+    assert_eq!(revocations.lines().count(), 1);
+    assert!(revocations.contains(client_id));
+    assert_eq!(clavis(&["audit", "--since", "2999-01-01T00:00:00Z"]), "");
+    assert_eq!(clavis(&["audit", "--since", "2000-01-01"]), audit);
+    assert!(refused(&["audit", "--since", "yesterday"]).contains("RFC 3339"));
 }
 
 /// MCP servers from the command line: the header value from standard input, sealed (not
