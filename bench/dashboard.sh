@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures how long the server takes to render the first page of /credentials for a
-# user with N credentials (default 10,000): a fresh database, the release binary on a
-# free loopback port, one signed-in session, warm-up, then timed requests.
+# user with N credentials (default 10,000), and of /audit with their N+ events (one
+# credential.created each): a fresh database, the release binary on a free loopback
+# port, one signed-in session, warm-up, then timed requests.
 #
 #   bench/dashboard.sh [N] [REQUESTS]
 set -euo pipefail
@@ -31,17 +32,19 @@ cookie=$(curl -s -o /dev/null -D - -H "origin: $base" \
 [ -n "$cookie" ] || { echo "sign-in failed" >&2; exit 1; }
 
 page() { curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}\n' \
-    -H "cookie: $cookie" -H 'accept: text/html' "$base/credentials"; }
-for _ in 1 2 3 4 5; do page >/dev/null; done
-for _ in $(seq "$REQUESTS"); do page; done | python3 -c '
-import statistics, sys
+    -H "cookie: $cookie" -H 'accept: text/html' "$base$1"; }
+for path in /credentials /audit; do
+    for _ in 1 2 3 4 5; do page "$path" >/dev/null; done
+    for _ in $(seq "$REQUESTS"); do page "$path"; done | PAGE="$path" python3 -c '
+import os, statistics, sys
 rows = [line.split() for line in sys.stdin]
 assert all(r[0] == "200" for r in rows), "a request failed"
 ms = sorted(float(r[1]) * 1000 for r in rows)
-rows_on_page = None
-print(f"first page of /credentials with '"$N"' credentials, {len(ms)} requests, {rows[0][2]} bytes each")
+print(f"first page of {os.environ['"'"'PAGE'"'"']} with '"$N"' credentials, {len(ms)} requests, {rows[0][2]} bytes each")
 print(f"  median {statistics.median(ms):.1f} ms   p95 {ms[int(len(ms) * 0.95) - 1]:.1f} ms   max {ms[-1]:.1f} ms")
 '
+done
 rows=$(curl -s -H "cookie: $cookie" -H 'accept: text/html' "$base/credentials" | grep -o 'data-testid="credential-row"' | wc -l)
-echo "  rows on the page: $rows; creating $N credentials with the CLI took $(python3 -c "print(f'{$created - $started:.1f}')") s"
+events=$(curl -s -H "cookie: $cookie" -H 'accept: text/html' "$base/audit" | grep -o 'data-testid="audit-row"' | wc -l)
+echo "  rows on the pages: $rows credentials, $events events; creating $N credentials with the CLI took $(python3 -c "print(f'{$created - $started:.1f}')") s"
 echo "  machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

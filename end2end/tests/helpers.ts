@@ -17,8 +17,8 @@ export async function hydrated(page: Page): Promise<void> {
   await expect(page.locator("body[data-hydrated]")).toBeAttached();
 }
 
-export async function signUp(page: Page, email: string, password = PASSWORD, js = true): Promise<void> {
-  await page.goto("/signup");
+export async function signUp(page: Page, email: string, password = PASSWORD, js = true, visit = true): Promise<void> {
+  if (visit) await page.goto("/signup");
   if (js) await hydrated(page);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);

@@ -49,7 +49,7 @@ fn SignOutForm(email: String) -> impl IntoView {
 /// JavaScript).
 #[component]
 fn Navigation() -> impl IntoView {
-    let switch = ServerAction::<SwitchWorkspace>::new();
+    let switch = workspace_switch();
     let nav = Resource::new(move || switch.version().get(), |_| navigation());
     view! {
         <Suspense>
@@ -89,4 +89,10 @@ fn Navigation() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The workspace switch of the signed-in page (see `SignedIn`), or a new one.
+#[must_use]
+pub fn workspace_switch() -> ServerAction<SwitchWorkspace> {
+    use_context::<ServerAction<SwitchWorkspace>>().unwrap_or_else(ServerAction::new)
 }

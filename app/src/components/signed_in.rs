@@ -3,7 +3,10 @@
 use leptos::{either::EitherOf3, prelude::*};
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use crate::{components::header::SiteHeader, server_fns::auth::current_user};
+use crate::{
+    components::header::SiteHeader,
+    server_fns::{auth::current_user, teams::SwitchWorkspace},
+};
 
 /// Renders `children` under the site header for a signed-in person, and redirects
 /// anyone else to `/login?next=<this page>`. The user is fetched afresh each time a
@@ -11,6 +14,8 @@ use crate::{components::header::SiteHeader, server_fns::auth::current_user};
 #[component]
 pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
     let user = Resource::new(|| (), |()| current_user());
+    // The header's workspace switch, shared with the page (its list reloads after one).
+    provide_context(ServerAction::<SwitchWorkspace>::new());
     let location = use_location();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -63,6 +68,16 @@ fn login_target(path: &str, search: &str) -> String {
         format!("{path}?{search}")
     };
     format!("/login?next={}", encode_query_value(&here))
+}
+
+/// `page?next=<next>` (encoded), or `page` when there is nowhere to go back to.
+#[must_use]
+pub fn with_next(page: &str, next: &str) -> String {
+    if next.is_empty() {
+        page.to_owned()
+    } else {
+        format!("{page}?next={}", encode_query_value(next))
+    }
 }
 
 /// Percent-encodes a query-string value (RFC 3986 unreserved characters kept).

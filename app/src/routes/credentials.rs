@@ -36,9 +36,17 @@ fn CredentialList() -> impl IntoView {
     };
     let revoke = ServerAction::<RevokeCredential>::new();
     let end_old = ServerAction::<EndOldSecret>::new();
+    let switch = crate::components::header::workspace_switch();
     let list = Resource::new(
-        move || (page(), revoke.version().get(), end_old.version().get()),
-        |(page, _, _)| list_credentials(page),
+        move || {
+            (
+                page(),
+                revoke.version().get(),
+                end_old.version().get(),
+                switch.version().get(),
+            )
+        },
+        |(page, ..)| list_credentials(page),
     );
     let actions = Actions { revoke, end_old };
     view! {

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    components::{alert::ActionError, header::SiteHeader},
+    components::{alert::ActionError, header::SiteHeader, signed_in::with_next},
     server_fns::auth::SignIn,
 };
 
@@ -35,7 +35,9 @@ pub fn LoginPage() -> impl IntoView {
                     "Sign in"
                 </button>
             </ActionForm>
-            <p class="aside">"No account yet? " <A href="/signup">"Create one"</A></p>
+            <p class="aside">
+                "No account yet? " <A href=move || with_next("/signup", &next())>"Create one"</A>
+            </p>
         </main>
     }
 }

@@ -31,10 +31,15 @@ pub async fn current_user() -> Result<Option<SessionUser>, UiError> {
     }
 }
 
-/// Creates an account and signs it in. Throttled per client address (every attempt
+/// Creates an account and signs it in, then goes to `next` (a local path, such as an
+/// invitation) or the credentials page. Throttled per client address (every attempt
 /// counts: each costs an argon2 hash, taken or not).
 #[server(endpoint = "sign_up")]
-pub async fn sign_up(email: String, password: SecretInput) -> Result<(), UiError> {
+pub async fn sign_up(
+    email: String,
+    password: SecretInput,
+    next: Option<String>,
+) -> Result<(), UiError> {
     use crate::ssr::{client_address_key, client_ip, server_context};
 
     let ctx = server_context()?;
@@ -61,7 +66,7 @@ pub async fn sign_up(email: String, password: SecretInput) -> Result<(), UiError
     .map_err(account_error("sign-up"))?;
     tracing::info!(user_id = user.id, "account created");
     start_session(user).await?;
-    leptos_axum::redirect("/credentials");
+    leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
 
@@ -198,6 +203,7 @@ mod tests {
             super::SignUp {
                 email: "a@example.com".into(),
                 password: crate::SecretInput("hunter2hunter2".into()),
+                next: None,
             }
         );
         assert!(

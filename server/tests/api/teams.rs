@@ -803,3 +803,18 @@ async fn usage_is_one_row_per_credential_per_day_and_the_page_charts_it() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn audit_events_older_than_the_retention_are_pruned_and_no_others() {
+    let app = TestApp::spawn().await;
+    let pool = &app.state.oauth.pool;
+    let now = clavis::now();
+    let cli = clavis::audit::Who::cli();
+    for (age_days, target) in [(401, "old"), (399, "kept")] {
+        let event = cli.did(now - age_days * 86_400, "key.rotated", target, None);
+        clavis::store::record(pool, &event).await.unwrap();
+    }
+    assert_eq!(clavis::audit::prune(pool, 400, now).await.unwrap(), 1);
+    let left: Vec<String> = app.audit().await.into_iter().map(|e| e.target).collect();
+    assert_eq!(left, ["kept"]);
+}
