@@ -69,8 +69,12 @@ test.describe("credentials with JavaScript", () => {
     await newCredentialForm(page);
     await expect(page.getByLabel("mcp")).toBeChecked();
     await expect(page.getByLabel("introspect")).not.toBeChecked();
+    // Only administrators grant introspect: a person is told so, and nothing is created.
     await page.getByLabel("introspect").check();
     await page.getByLabel("Expires").selectOption("90");
+    await create(page, "CI deploy bot", "Deploys from CI");
+    await expect(page.getByRole("alert")).toContainText("Only administrators may grant the introspect scope.");
+    await page.getByLabel("introspect").uncheck();
     await create(page, "CI deploy bot", "Deploys from CI");
 
     const secretEl = page.getByTestId("client-secret");
@@ -92,7 +96,8 @@ test.describe("credentials with JavaScript", () => {
     const row = page.getByTestId("credential-row").filter({ hasText: clientId });
     await expect(row).toContainText("CI deploy bot");
     await expect(row).toContainText("Deploys from CI");
-    await expect(row).toContainText("mcp introspect");
+    await expect(row.getByText("Scopes").locator("..")).toContainText(/^Scopes\s*mcp$/);
+    await expect(page.getByTestId("credential-row")).toHaveCount(1);
     await expect(row).toContainText("Active");
     expect(await page.content()).not.toContain(secret);
   });

@@ -7,13 +7,18 @@ use crate::{
     SessionUser,
     server_fns::{
         auth::SignOut,
-        teams::{SwitchWorkspace, navigation},
+        teams::{NavigationView, SwitchWorkspace},
     },
 };
 
 /// Brand, and for a signed-in person their email and a **Sign out** button.
 #[component]
-pub fn SiteHeader(user: Option<SessionUser>) -> impl IntoView {
+pub fn SiteHeader(
+    user: Option<SessionUser>,
+    /// The signed-in person's workspaces and links.
+    #[prop(optional_no_strip)]
+    nav: Option<NavigationView>,
+) -> impl IntoView {
     view! {
         <header class="site-header">
             <A href="/" attr:class="brand">
@@ -22,7 +27,7 @@ pub fn SiteHeader(user: Option<SessionUser>) -> impl IntoView {
             {user
                 .map(|user| {
                     view! {
-                        <Navigation/>
+                        <Navigation nav=nav.clone()/>
                         <SignOutForm email=user.email/>
                     }
                 })}
@@ -46,53 +51,46 @@ fn SignOutForm(email: String) -> impl IntoView {
 }
 
 /// The signed-in links, and the **Workspace** select (a form, so it works without
-/// JavaScript).
+/// JavaScript). `nav` is read with the signed-in user (see `SignedIn`), so the header
+/// creates no resource of its own.
 #[component]
-fn Navigation() -> impl IntoView {
+fn Navigation(nav: Option<NavigationView>) -> impl IntoView {
     let switch = workspace_switch();
-    let nav = Resource::new(move || switch.version().get(), |_| navigation());
+    let is_admin = nav.as_ref().is_some_and(|n| n.is_admin);
+    let workspaces = nav.map(|n| n.workspaces).unwrap_or_default();
     view! {
-        <Suspense>
-            {move || Suspend::new(async move {
-                let nav = nav.await.ok();
-                let is_admin = nav.as_ref().is_some_and(|n| n.is_admin);
-                let workspaces = nav.map(|n| n.workspaces).unwrap_or_default();
-                view! {
-                    <nav class="site-nav" aria-label="Main">
-                        <A href="/credentials">"Credentials"</A>
-                        <A href="/servers">"MCP servers"</A>
-                        <A href="/teams">"Teams"</A>
-                        <A href="/audit">"Audit log"</A>
-                        {is_admin.then(|| view! { <A href="/admin/users">"People"</A> })}
-                    </nav>
-                    <ActionForm action=switch attr:class="workspace">
-                        <label>
-                            "Workspace"
-                            <select name="workspace">
-                                {workspaces
-                                    .into_iter()
-                                    .map(|w| {
-                                        view! {
-                                            <option value=w.value selected=w.current>
-                                                {w.label}
-                                            </option>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </select>
-                        </label>
-                        <button type="submit" class="secondary">
-                            "Switch"
-                        </button>
-                    </ActionForm>
-                }
-            })}
-        </Suspense>
+        <nav class="site-nav" aria-label="Main">
+            <A href="/credentials">"Credentials"</A>
+            <A href="/servers">"MCP servers"</A>
+            <A href="/teams">"Teams"</A>
+            <A href="/audit">"Audit log"</A>
+            {is_admin.then(|| view! { <A href="/admin/users">"People"</A> })}
+        </nav>
+        <ActionForm action=switch attr:class="workspace">
+            <label>
+                "Workspace"
+                <select name="workspace">
+                    {workspaces
+                        .into_iter()
+                        .map(|w| {
+                            view! {
+                                <option value=w.value selected=w.current>
+                                    {w.label}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="secondary">
+                "Switch"
+            </button>
+        </ActionForm>
     }
 }
 
 /// The workspace switch of the signed-in page (see `SignedIn`), or a new one.
 #[must_use]
 pub fn workspace_switch() -> ServerAction<SwitchWorkspace> {
-    use_context::<ServerAction<SwitchWorkspace>>().unwrap_or_else(ServerAction::new)
+    use_context::<ServerAction<SwitchWorkspace>>().unwrap_or_default()
 }

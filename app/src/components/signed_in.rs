@@ -5,7 +5,10 @@ use leptos_router::{components::Redirect, hooks::use_location};
 
 use crate::{
     components::header::SiteHeader,
-    server_fns::{auth::current_user, teams::SwitchWorkspace},
+    server_fns::{
+        auth::current_user,
+        teams::{SwitchWorkspace, navigation},
+    },
 };
 
 /// Renders `children` under the site header for a signed-in person, and redirects
@@ -13,9 +16,14 @@ use crate::{
 /// page mounts, so a sign-in or sign-out elsewhere is never seen stale.
 #[component]
 pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
-    let user = Resource::new(|| (), |()| current_user());
     // The header's workspace switch, shared with the page (its list reloads after one).
-    provide_context(ServerAction::<SwitchWorkspace>::new());
+    let switch = ServerAction::<SwitchWorkspace>::new();
+    provide_context(switch);
+    // Both created here, in a fixed order, before any suspense: resources created
+    // after an await can be numbered differently on the server and in the browser,
+    // which breaks hydration.
+    let user = Resource::new(|| (), |()| current_user());
+    let nav = Resource::new(move || switch.version().get(), |_| navigation());
     let location = use_location();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -23,10 +31,11 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
                 let children = children.clone();
                 Suspend::new(async move {
                     match user.await {
-                        Ok(Some(user)) => {
+                                Ok(Some(user)) => {
+                            let nav = nav.await.ok();
                             EitherOf3::A(
                                 view! {
-                                    <SiteHeader user=Some(user)/>
+                                    <SiteHeader user=Some(user) nav=nav/>
                                     <main>{children()}</main>
                                 },
                             )
