@@ -49,7 +49,9 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
+/// Waits for an instance to answer `/healthz`; if it does not, the failure shows what
+/// it logged (`log`).
+async fn wait_healthy(client: &reqwest::Client, base: &str, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(response) = client.get(format!("{base}/healthz")).send().await
@@ -57,7 +59,11 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{base} did not become healthy");
+        assert!(
+            Instant::now() < deadline,
+            "{base} did not become healthy: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -76,7 +82,10 @@ impl Cluster {
             .build()
             .unwrap();
         let mut instances = Vec::new();
-        for _ in 0..2 {
+        let logs: Vec<_> = (0..2)
+            .map(|i| dir.path().join(format!("instance-{i}.log")))
+            .collect();
+        for log in &logs {
             let port = free_port();
             let child = Command::new(BIN)
                 .args(["--addr", &format!("127.0.0.1:{port}"), "--log", "warn"])
@@ -84,13 +93,13 @@ impl Cluster {
                 .env("CLAVIS_ISSUER", &issuer)
                 .env("CLAVIS_MASTER_KEY_FILE", &key_file)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
                 .spawn()
                 .unwrap();
             instances.push((format!("http://127.0.0.1:{port}"), Process(child)));
         }
-        for (base, _) in &instances {
-            wait_healthy(&client, base).await;
+        for ((base, _), log) in instances.iter().zip(&logs) {
+            wait_healthy(&client, base, log).await;
         }
         let config = format!(
             "defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  \
@@ -106,14 +115,15 @@ impl Cluster {
         );
         let config_path = dir.path().join("haproxy.cfg");
         std::fs::write(&config_path, config).unwrap();
+        let balancer_log = dir.path().join("haproxy.log");
         let balancer = Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&config_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&balancer_log).unwrap())
             .spawn()
             .expect("HAProxy (scripts/setup.sh --test installs it)");
-        wait_healthy(&client, &issuer).await;
+        wait_healthy(&client, &issuer, &balancer_log).await;
         Self {
             issuer,
             instances,
