@@ -104,6 +104,14 @@ if [ "${1:-}" = "--test" ]; then
         "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/end2end/python/requirements.txt"
         touch "$venv/.installed"
     fi
+    # Schemathesis (pinned) checks the admin API against its OpenAPI document.
+    venv="$ROOT/end2end/.venv-schemathesis"
+    if [ ! -x "$venv/bin/schemathesis" ] || [ "$ROOT/end2end/schemathesis/requirements.txt" -nt "$venv/.installed" ]; then
+        log "installing schemathesis into end2end/.venv-schemathesis (pip)"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/end2end/schemathesis/requirements.txt"
+        touch "$venv/.installed"
+    fi
     if [ ! -d "$ROOT/end2end/node_modules" ] || [ "$ROOT/end2end/package-lock.json" -nt "$ROOT/end2end/node_modules/.package-lock.json" ]; then
         log "installing end-to-end test dependencies (npm ci)"
         (cd "$ROOT/end2end" && npm ci --no-fund --no-audit)

@@ -31,6 +31,9 @@ step "end-to-end tests (Playwright, Chromium)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd end2end && CLAVIS_E2E_PORT=$port npx playwright test)
 
+step "admin API against its OpenAPI document (schemathesis, a short run)"
+bash scripts/schemathesis.sh
+
 step "benchmark smoke run (a few seconds: checks bench/ still works, asserts no figures)"
 python3 bench/bench.py --smoke
 

@@ -143,6 +143,8 @@ pub enum Scope {
         user_id: i64,
         managed_teams: Vec<i64>,
     },
+    /// One team's workspace (the admin API of a team credential).
+    Team(i64),
 }
 
 /// What to read: an action (`None`: all), events after `since`, a page.

@@ -265,7 +265,10 @@ pub fn status(expires_at: Option<UnixTime>, revoked_at: Option<UnixTime>, now: U
 }
 
 /// The scopes this server offers, in display order.
-pub const SCOPES: &[&str] = &["mcp", "introspect"];
+pub const SCOPES: &[&str] = &["mcp", "introspect", ADMIN_SCOPE];
+/// The scope of the admin API (SPEC §14): manage the credentials of the credential's
+/// own workspace with tokens for `<issuer>/api`.
+pub const ADMIN_SCOPE: &str = "credentials:admin";
 /// Maximum name length, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
 /// Maximum description length, in characters.

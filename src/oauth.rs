@@ -451,6 +451,12 @@ impl Issuer {
         format!("{}/mcp", self.issuer)
     }
 
+    /// The admin API's resource identifier (SPEC §14): the audience of its tokens.
+    #[must_use]
+    pub fn api_resource(&self) -> String {
+        format!("{}/api", self.issuer)
+    }
+
     /// The token endpoint's URL (an accepted `aud` of client assertions).
     #[must_use]
     pub fn token_endpoint(&self) -> String {
@@ -460,7 +466,8 @@ impl Issuer {
     /// Resolves a token request's RFC 8707 `resource` for `client` (SPEC §10.1) and
     /// returns the token audience. A resource must be an absolute URI without fragment
     /// that the client is granted: the built-in `<issuer>/mcp` or one of its servers
-    /// (`<issuer>/mcp/<slug>` for a gateway, the resource URL of an external one). An
+    /// (`<issuer>/mcp/<slug>` for a gateway, the resource URL of an external one), or
+    /// with the `credentials:admin` scope the admin API (`<issuer>/api`). An
     /// unknown resource and one not granted get the same answer. Without `resource`: the
     /// client's only resource, else the built-in one if granted, else `invalid_target`.
     pub fn audience(
@@ -473,6 +480,14 @@ impl Issuer {
             granted.push(self.mcp_resource());
         }
         granted.extend(client.servers.iter().map(|s| self.server_resource(s)));
+        // A credential holding the admin scope may always ask for the admin API.
+        if client
+            .scopes
+            .split_whitespace()
+            .any(|s| s == credentials::ADMIN_SCOPE)
+        {
+            granted.push(self.api_resource());
+        }
         let Some(resource) = resource else {
             return match granted.as_slice() {
                 [only] => Ok(only.clone()),

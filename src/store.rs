@@ -1636,6 +1636,8 @@ pub async fn audit_entries(
 ) -> Result<Vec<Entry>, StoreError> {
     let (everything, user_id, teams) = match scope {
         Scope::Everything => (true, 0, String::new()),
+        // No user has id 0: only the team's events.
+        Scope::Team(team) => (false, 0, team.to_string()),
         Scope::Person {
             user_id,
             managed_teams,

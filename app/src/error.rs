@@ -14,6 +14,9 @@ pub enum UiError {
     /// Input that breaks a rule; the text says which.
     #[error("{0}")]
     Invalid(String),
+    /// The thing is not in a state that allows this (a revoked credential rotated).
+    #[error("{0}")]
+    Conflict(String),
     /// Unknown account or wrong password: one message for both.
     #[error("Wrong email or password.")]
     WrongCredentials,
@@ -49,6 +52,7 @@ impl UiError {
             Self::WrongCredentials | Self::SignedOut => 401,
             Self::SignupClosed | Self::Forbidden | Self::AdminOnly => 403,
             Self::NotFound => 404,
+            Self::Conflict(_) => 409,
             Self::Throttled(_) => 429,
             Self::Internal => 500,
             Self::Busy => 503,

@@ -1,10 +1,11 @@
 //! The one Bearer check in front of every protected resource Clavis serves: the built-in
-//! `/mcp` and each gateway server at `/mcp/<slug>` (SPEC §7, §10.2). A token is accepted
-//! when it is correctly signed by a published key, is an access token (`typ: at+jwt`)
-//! from this issuer for exactly this resource, has not expired, its id is not revoked,
-//! its credential is active (and, at a gateway server, still granted that server), and it
-//! carries the `mcp` scope. Refusals follow RFC 6750 §3 and point at the resource's
-//! RFC 9728 metadata.
+//! `/mcp`, each gateway server at `/mcp/<slug>` (SPEC §7, §10.2) and the admin API
+//! (§14). A token is accepted when it is correctly signed by a published key, is an
+//! access token (`typ: at+jwt`) from this issuer for exactly this resource, has not
+//! expired, its id is not revoked, its credential is active and not suspended (and, at a
+//! gateway server, still granted that server), and it carries the resource's scope
+//! (`mcp`, or `credentials:admin` for the API). Refusals follow RFC 6750 §3 and point at
+//! the resource's RFC 9728 metadata.
 
 use axum::{
     Json,
@@ -29,6 +30,9 @@ pub struct Caller {
     pub token_expires_at: UnixTime,
     /// Tool names the credential may call at the gateway; empty: every tool.
     pub allowed_tools: Vec<String>,
+    /// The credential's creator and team (its workspace).
+    pub creator: i64,
+    pub team_id: Option<i64>,
 }
 
 /// The resource a request is for.
@@ -37,8 +41,10 @@ pub struct Resource<'a> {
     pub audience: &'a str,
     /// Its RFC 9728 metadata URL, for the `WWW-Authenticate` challenge.
     pub metadata_url: &'a str,
-    /// The gateway server's id (`None` for the built-in `/mcp`).
+    /// The gateway server's id (`None` for the built-in `/mcp` and the API).
     pub server_id: Option<i64>,
+    /// The scope its tokens must carry.
+    pub scope: &'static str,
 }
 
 /// Why a request is refused (RFC 6750 §3).
@@ -48,44 +54,67 @@ pub enum Refusal {
     NoToken,
     /// A token was sent and is not acceptable.
     InvalidToken(String),
-    /// The token is valid but lacks the `mcp` scope.
-    InsufficientScope,
+    /// The token is valid but lacks the resource's scope.
+    InsufficientScope(&'static str),
     /// The database could not be asked.
     Unavailable,
 }
 
 impl Refusal {
-    /// The answer: `401`/`403` with the challenge naming the resource's metadata, or `503`.
+    /// The status, the `WWW-Authenticate` challenge naming the resource's metadata (none
+    /// for `503`), the RFC 6750 error code and a description.
     #[must_use]
-    pub fn into_response(self, metadata_url: &str) -> Response {
-        let (status, challenge, body) = match self {
+    pub fn parts(&self, metadata_url: &str) -> (StatusCode, Option<String>, &'static str, String) {
+        match self {
             Self::NoToken => (
                 StatusCode::UNAUTHORIZED,
-                format!("Bearer resource_metadata=\"{metadata_url}\""),
-                json!({ "error_description": "send an access token in the Authorization header: Bearer <token>" }),
+                Some(format!("Bearer resource_metadata=\"{metadata_url}\"")),
+                "invalid_token",
+                "send an access token in the Authorization header: Bearer <token>".to_owned(),
             ),
             Self::InvalidToken(why) => (
                 StatusCode::UNAUTHORIZED,
-                format!(
+                Some(format!(
                     "Bearer resource_metadata=\"{metadata_url}\", error=\"invalid_token\", error_description=\"{why}\""
-                ),
-                json!({ "error": "invalid_token", "error_description": why }),
+                )),
+                "invalid_token",
+                why.clone(),
             ),
-            Self::InsufficientScope => (
+            Self::InsufficientScope(scope) => (
                 StatusCode::FORBIDDEN,
-                format!(
-                    "Bearer resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{SCOPE}\""
-                ),
-                json!({ "error": "insufficient_scope", "error_description": "the token lacks the mcp scope", "scope": SCOPE }),
+                Some(format!(
+                    "Bearer resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                )),
+                "insufficient_scope",
+                format!("the token lacks the {scope} scope"),
             ),
-            Self::Unavailable => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(json!({ "error": "temporarily_unavailable" })),
-                )
-                    .into_response();
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "temporarily_unavailable",
+                "the database does not answer; try again".to_owned(),
+            ),
+        }
+    }
+
+    /// The answer: `401`/`403` with the challenge naming the resource's metadata, or `503`.
+    #[must_use]
+    pub fn into_response(self, metadata_url: &str) -> Response {
+        let (status, challenge, code, description) = self.parts(metadata_url);
+        let Some(challenge) = challenge else {
+            return (
+                status,
+                [(header::RETRY_AFTER, "1")],
+                Json(json!({ "error": code })),
+            )
+                .into_response();
+        };
+        let body = match &self {
+            Self::NoToken => json!({ "error_description": description }),
+            Self::InsufficientScope(scope) => {
+                json!({ "error": code, "error_description": description, "scope": scope })
             }
+            _ => json!({ "error": code, "error_description": description }),
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -152,8 +181,8 @@ pub async fn authorize(
             )
         })?;
     let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
-    if !scopes.iter().any(|s| s == SCOPE) {
-        return Err(Refusal::InsufficientScope);
+    if !scopes.iter().any(|s| s == resource.scope) {
+        return Err(Refusal::InsufficientScope(resource.scope));
     }
     Ok(Caller {
         credential_id: credential.id,
@@ -166,5 +195,7 @@ pub async fn authorize(
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        creator: credential.user_id,
+        team_id: credential.team_id,
     })
 }

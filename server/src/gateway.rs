@@ -147,6 +147,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>, Path(slug): Path<String>
             &state.issuer.issuer,
             &servers::gateway_resource(&state.issuer.issuer, &server.slug),
             &server.name,
+            bearer::SCOPE,
         ),
         None => not_found(),
     }
@@ -188,6 +189,7 @@ async fn forward(
         audience: &audience,
         metadata_url: &metadata_url,
         server_id: Some(server.id),
+        scope: bearer::SCOPE,
     };
     let caller = match bearer::authorize(&state, &headers, &resource).await {
         Ok(caller) => caller,

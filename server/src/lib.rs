@@ -1,6 +1,7 @@
 //! The `clavis` server: configuration, the axum router with the Leptos dashboard, and
 //! the middleware around it. Handlers are thin; the logic lives in the `clavis` core.
 
+pub mod api;
 pub mod bearer;
 pub mod config;
 pub mod forms;
@@ -293,8 +294,16 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ));
     // The gateway reads bodies up to its own (larger) limit and needs no session.
+    // The admin API authenticates with Bearer tokens: no session, no same-origin check.
+    let api = api::routes(&state.config.issuer)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     Router::new()
         .merge(gateway::routes())
+        .merge(api)
         .merge(everything_else)
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),

@@ -148,15 +148,16 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         &state.issuer.issuer,
         &state.issuer.mcp_resource(),
         "Clavis MCP endpoint",
+        SCOPE,
     )
 }
 
 /// An RFC 9728 protected-resource metadata document for a resource this issuer protects.
-pub fn resource_metadata(issuer: &str, resource: &str, name: &str) -> Response {
+pub fn resource_metadata(issuer: &str, resource: &str, name: &str, scope: &str) -> Response {
     let body = json!({
         "resource": resource,
         "authorization_servers": [issuer],
-        "scopes_supported": [SCOPE],
+        "scopes_supported": [scope],
         "bearer_methods_supported": ["header"],
         "resource_name": name,
     });
@@ -179,6 +180,7 @@ async fn require_bearer(
         audience: &audience,
         metadata_url: &metadata_url,
         server_id: None,
+        scope: bearer::SCOPE,
     };
     match bearer::authorize(&state, request.headers(), &resource).await {
         Ok(caller) => {

@@ -72,6 +72,9 @@ fn CreateForm(
     // A fresh form has `mcp` checked; a re-shown one keeps what was sent.
     let mcp = prefill.as_ref().is_none_or(|p| p.mcp.is_some());
     let introspect = prefill.as_ref().is_some_and(|p| p.introspect.is_some());
+    let admin_scope = prefill
+        .as_ref()
+        .is_some_and(|p| p.credentials_admin.is_some());
     let expires = prefill
         .as_ref()
         .map_or_else(|| "never".to_owned(), |p| p.expires.clone());
@@ -156,7 +159,14 @@ fn CreateForm(
                         <input type="checkbox" name="introspect" value="on" checked=introspect/>
                         "introspect"
                     </label>
-                    <p class="hint">"Introspect any token issued by this server."</p>
+                    <p class="hint">"Introspect any token issued by this server (administrators only)."</p>
+                    <label class="check">
+                        <input type="checkbox" name="credentials_admin" value="on" checked=admin_scope/>
+                        "credentials:admin"
+                    </label>
+                    <p class="hint">
+                        "Manage this workspace's credentials through the admin API (/api/v1)."
+                    </p>
                 </fieldset>
                 <fieldset>
                     <legend>"Servers"</legend>

@@ -167,8 +167,8 @@ pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError
     Ok(view)
 }
 
-/// Creates a credential. The checkboxes `mcp` and `introspect` send a value only when
-/// checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`);
+/// Creates a credential. The checkboxes `mcp`, `introspect` and `credentials_admin`
+/// (the `credentials:admin` scope) send a value only when checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`);
 /// `servers` holds `@builtin` and the slugs of the MCP servers granted; `allowed_tools`
 /// is a comma-separated list (empty: every tool).
 #[server(endpoint = "credentials/create")]
@@ -177,6 +177,7 @@ pub async fn create_credential(
     description: Option<String>,
     mcp: Option<String>,
     introspect: Option<String>,
+    credentials_admin: Option<String>,
     expires: String,
     expires_on: Option<String>,
     servers: Option<Vec<String>>,
@@ -191,6 +192,7 @@ pub async fn create_credential(
         description,
         mcp,
         introspect,
+        credentials_admin,
         expires,
         expires_on,
         servers,
@@ -213,6 +215,7 @@ impl CreateCredential {
             description: None,
             mcp: None,
             introspect: None,
+            credentials_admin: None,
             expires: "never".to_owned(),
             expires_on: None,
             servers: Some(Vec::new()),
@@ -228,6 +231,7 @@ impl CreateCredential {
                 "description" => input.description = Some(value),
                 "mcp" => input.mcp = Some(value),
                 "introspect" => input.introspect = Some(value),
+                "credentials_admin" => input.credentials_admin = Some(value),
                 "expires" => input.expires = value,
                 "expires_on" => input.expires_on = Some(value),
                 "server" => input.servers.get_or_insert_with(Vec::new).push(value),
@@ -502,6 +506,18 @@ pub mod ssr {
             }
             scopes.push("introspect");
         }
+        if input.credentials_admin.is_some() {
+            if authorize(ctx, user, Action::GrantCredentialsAdmin, workspace)
+                .await
+                .is_err()
+            {
+                return Err(UiError::Invalid(
+                    "Only the workspace's admins and owners may grant credentials:admin."
+                        .to_owned(),
+                ));
+            }
+            scopes.push(clavis::credentials::ADMIN_SCOPE);
+        }
         let new = NewCredential::parse(
             &input.name,
             input.description.as_deref().unwrap_or_default(),
@@ -580,7 +596,7 @@ pub mod ssr {
         let mut row = credential_for(ctx, user, client_id, true).await?;
         let event = event(who, now, "credential.rotated", &row);
         let cannot = |row: &CredentialRow| {
-            UiError::Invalid(format!(
+            UiError::Conflict(format!(
                 "“{}” is {}: it cannot be rotated.",
                 row.name,
                 view(row, now).status.label().to_lowercase()
@@ -621,6 +637,51 @@ pub mod ssr {
             .await
             .map_err(internal("listing granted servers"))?;
         Ok(one_time(ctx, row, secret.as_ref(), true))
+    }
+
+    /// A credential's page: its view, tokens per day for the last 30 UTC days (oldest
+    /// first, every day present), its gateway calls and last address.
+    pub async fn usage_report(
+        ctx: &ServerContext,
+        row: CredentialRow,
+        can_change: bool,
+    ) -> Result<super::UsageReport, UiError> {
+        use super::{DayUsage, ToolUsage, USAGE_DAYS};
+
+        let now = clavis::now();
+        let today = now.div_euclid(86_400);
+        let first = today - (USAGE_DAYS - 1);
+        let counted = clavis::store::tokens_per_day(&ctx.pool, &row.client_id, first)
+            .await
+            .map_err(internal("reading usage"))?;
+        let days = (first..=today)
+            .map(|day| DayUsage {
+                date: civil::format_date(day * 86_400),
+                tokens: counted
+                    .iter()
+                    .find(|(d, _)| *d == day)
+                    .map_or(0, |(_, n)| *n),
+            })
+            .collect();
+        let tools = clavis::store::gateway_usage_for(&ctx.pool, row.id)
+            .await
+            .map_err(internal("reading gateway usage"))?
+            .into_iter()
+            .map(|(server, tool, calls, errors)| ToolUsage {
+                server,
+                tool,
+                calls,
+                errors,
+            })
+            .collect();
+        let mut credential = view(&row, now);
+        credential.can_change = can_change;
+        Ok(super::UsageReport {
+            credential,
+            days,
+            tools,
+            last_used_address: row.last_used_address,
+        })
     }
 
     /// The one-time view's values for a credential and its new secret.
@@ -689,43 +750,11 @@ pub const USAGE_DAYS: i64 = 30;
 /// One credential the person may see, with its usage.
 #[server(endpoint = "credentials/usage")]
 pub async fn credential_usage(client_id: String) -> Result<UsageReport, UiError> {
-    use crate::ssr::{credential_for, internal, require_user, server_context};
+    use crate::ssr::{credential_for, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     let row = credential_for(&ctx, &user, &client_id, false).await?;
-    let now = clavis::now();
-    let today = now.div_euclid(86_400);
-    let first = today - (USAGE_DAYS - 1);
-    let counted = clavis::store::tokens_per_day(&ctx.pool, &row.client_id, first)
-        .await
-        .map_err(internal("reading usage"))?;
-    let days = (first..=today)
-        .map(|day| DayUsage {
-            date: clavis::civil::format_date(day * 86_400),
-            tokens: counted
-                .iter()
-                .find(|(d, _)| *d == day)
-                .map_or(0, |(_, n)| *n),
-        })
-        .collect();
-    let tools = clavis::store::gateway_usage_for(&ctx.pool, row.id)
-        .await
-        .map_err(internal("reading gateway usage"))?
-        .into_iter()
-        .map(|(server, tool, calls, errors)| ToolUsage {
-            server,
-            tool,
-            calls,
-            errors,
-        })
-        .collect();
-    let mut credential = ssr::view(&row, now);
-    credential.can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
-    Ok(UsageReport {
-        credential,
-        days,
-        tools,
-        last_used_address: row.last_used_address,
-    })
+    let can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
+    ssr::usage_report(&ctx, row, can_change).await
 }

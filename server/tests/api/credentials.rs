@@ -496,8 +496,9 @@ async fn rotating_again_revoke_now_and_revoking_end_old_secrets() {
     assert_eq!(app.token_status(id, &fourth).await, 401);
     assert!(app.list(&cookie, 1).await["items"][0]["old_secret_ends"].is_null());
 
+    // A revoked credential cannot be rotated: a conflict with its state, not bad input.
     let refused = app.rotate(&cookie, id, "0").await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(refused.text().await.unwrap().contains("is revoked"));
     assert_eq!(app.token_status(id, &fourth).await, 401);
 }

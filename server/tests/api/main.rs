@@ -2,6 +2,7 @@
 //! HTTP, with a fresh database per test.
 
 mod accounts;
+mod admin_api;
 mod binary;
 mod cluster;
 mod credentials;

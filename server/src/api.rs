@@ -1,0 +1,1064 @@
+//! The admin API (SPEC §14): JSON under `/api/v1` for automation, authenticated with a
+//! Clavis access token for `<issuer>/api` carrying `credentials:admin`. It manages the
+//! credentials of the token's workspace — the credential's own: its creator's personal
+//! workspace or its team — and reads that workspace's audit log and usage.
+//!
+//! It acts as the credential's creator with their current rights, through the same
+//! functions as the dashboard (`app::server_fns::credentials::ssr`, `app::ssr::
+//! credential_for`), so every decision is `clavis::authz::may`'s: a team credential stops
+//! managing the team when its creator is no longer an admin or owner there. Audit events
+//! name the credential as the actor.
+//!
+//! The OpenAPI 3.1 document (`/api/v1/openapi.json`) is generated from these handlers'
+//! annotations and types (utoipa), so it describes exactly what is served. Errors are
+//! RFC 9457 `application/problem+json`; every answer is `Cache-Control: no-store`.
+
+use app::{SessionUser, UiError, server_fns::credentials as ui};
+use axum::{
+    Json, Router,
+    extract::{FromRequestParts, Path, Query, State, rejection::JsonRejection},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use clavis::{
+    audit::Who,
+    authz::{Action, Workspace},
+    civil,
+    credentials::{self, ADMIN_SCOPE},
+    store::CredentialRow,
+    throttle::ClientAddress,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{AppState, bearer};
+
+/// Where the API lives.
+pub const BASE: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clavis admin API",
+        version = "1",
+        description = "Manage the client credentials of one workspace — the workspace of the \
+            credential whose token calls it — and read its audit log and usage. Get a token at \
+            the token endpoint with a credential holding the `credentials:admin` scope and \
+            `resource=<issuer>/api`; send it as `Authorization: Bearer <token>`. Errors are \
+            RFC 9457 problem documents."
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "credentials", description = "The workspace's client credentials"),
+        (name = "audit", description = "The workspace's audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A Clavis access token for <issuer>/api with the credentials:admin scope",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API's routes (and its OpenAPI document, served at `/api/v1/openapi.json`).
+pub fn routes(issuer: &str) -> Router<AppState> {
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_credentials, create_credential))
+        .routes(routes!(get_credential, edit_credential))
+        .routes(routes!(rotate_credential))
+        .routes(routes!(revoke_credential))
+        .routes(routes!(credential_usage))
+        .routes(routes!(audit_log))
+        .split_for_parts();
+    document.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
+    let document = serde_json::to_vec(&document).unwrap_or_default();
+    router
+        .route(
+            &format!("{BASE}/openapi.json"),
+            get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document) }
+            }),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/api",
+            get(|State(state): State<AppState>| async move {
+                let issuer = &state.oauth.issuer;
+                crate::mcp::resource_metadata(
+                    &issuer.issuer,
+                    &issuer.api_resource(),
+                    "Clavis admin API",
+                    ADMIN_SCOPE,
+                )
+            }),
+        )
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `401` (no valid token for the API) and `403` (the token lacks `credentials:admin`, or
+/// its credential may not do this: the audit log of a team it does not manage).
+struct AuthProblems;
+/// `404`: nothing by that id in the token's workspace.
+struct NotFound;
+/// `400` (malformed JSON), `415` (not JSON) and `422` (a field breaks a rule).
+struct BodyProblems;
+
+impl utoipa::IntoResponses for AuthProblems {
+    fn responses() -> Responses {
+        problems(&[
+            (401, "No valid token for this API"),
+            (
+                403,
+                "The token lacks credentials:admin, or its credential may not do this",
+            ),
+        ])
+    }
+}
+
+impl utoipa::IntoResponses for NotFound {
+    fn responses() -> Responses {
+        problems(&[(404, "No such credential in this workspace")])
+    }
+}
+
+impl utoipa::IntoResponses for BodyProblems {
+    fn responses() -> Responses {
+        problems(&[
+            (400, "Malformed JSON"),
+            (415, "Not JSON"),
+            (422, "A field breaks a rule"),
+        ])
+    }
+}
+
+type Responses =
+    std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>;
+
+/// Responses with a problem document of the `Problem` schema.
+fn problems(list: &[(u16, &str)]) -> Responses {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    list.iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/problem+json", content)
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`about:blank`: the status says it all).
+    #[serde(rename = "type")]
+    kind: String,
+    /// The status's reason phrase.
+    title: String,
+    status: u16,
+    /// What went wrong, for a person to read.
+    detail: String,
+    /// The `WWW-Authenticate` challenge of a `401`/`403` (a header, not in the body).
+    #[serde(skip)]
+    challenge: Option<String>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            challenge: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(&self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(value) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<UiError> for Problem {
+    fn from(error: UiError) -> Self {
+        let status = match &error {
+            UiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            UiError::Conflict(_) => StatusCode::CONFLICT,
+            UiError::NotFound => StatusCode::NOT_FOUND,
+            UiError::BadRequest => StatusCode::BAD_REQUEST,
+            UiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            UiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            UiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // The credential's creator may no longer act (disabled, or lost the role).
+            UiError::SignedOut
+            | UiError::AdminOnly
+            | UiError::Forbidden
+            | UiError::SignupClosed
+            | UiError::WrongCredentials => StatusCode::FORBIDDEN,
+        };
+        let detail = match error {
+            UiError::SignedOut => {
+                "the person who created this credential can no longer act in its workspace"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self::new(status, detail)
+    }
+}
+
+/// A JSON request body that must be an object of `T`'s fields. (serde also reads a
+/// struct from an array of its fields in order; schemathesis found `[null, null]`
+/// accepted as a rotation.)
+fn object<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, Problem> {
+    let Json(value) = body?;
+    if !value.is_object() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = match rejection {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, rejection.body_text())
+    }
+}
+
+/// Logs a storage failure once and answers `500` without its details.
+fn internal(what: &'static str) -> impl FnOnce(clavis::store::StoreError) -> Problem {
+    move |e| {
+        tracing::error!(error = %e, "{what} failed");
+        Problem::from(UiError::Internal)
+    }
+}
+
+/// The caller: a token for the API with `credentials:admin`, its credential's creator
+/// (who the API acts as) and workspace.
+pub struct ApiCaller {
+    user: SessionUser,
+    who: Who,
+    workspace: Workspace,
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let issuer = &state.oauth.issuer;
+        let audience = issuer.api_resource();
+        let metadata_url = format!("{}/.well-known/oauth-protected-resource/api", issuer.issuer);
+        let resource = bearer::Resource {
+            audience: &audience,
+            metadata_url: &metadata_url,
+            server_id: None,
+            scope: ADMIN_SCOPE,
+        };
+        let caller = bearer::authorize(&state.oauth, &parts.headers, &resource)
+            .await
+            .map_err(|refusal| {
+                let (status, challenge, _, detail) = refusal.parts(&metadata_url);
+                Problem {
+                    challenge,
+                    ..Problem::new(status, detail)
+                }
+            })?;
+        let email = clavis::store::user_by_id(&state.oauth.pool, caller.creator)
+            .await
+            .map_err(internal("reading an account"))?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        let address = parts
+            .extensions
+            .get::<ClientAddress>()
+            .map(|a| a.0.to_string());
+        Ok(Self {
+            user: SessionUser {
+                id: caller.creator,
+                email,
+            },
+            who: Who::credential(&caller.client_id, address),
+            workspace: Workspace::of(caller.creator, caller.team_id),
+        })
+    }
+}
+
+/// A credential, as the API shows it (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credential {
+    /// Its public identifier, `clv_…`.
+    client_id: String,
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+    status: Status,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Email of the person who created it.
+    created_by: String,
+    /// When it stops working; `null`: never.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// The last successful token request (counts reach the API within 10 s).
+    #[schema(format = DateTime)]
+    last_used_at: Option<String>,
+    /// The client address of that request.
+    last_used_address: Option<String>,
+    tokens_issued: i64,
+    /// The resource identifiers it may get tokens for (`<issuer>/mcp` is the built-in one).
+    servers: Vec<String>,
+    /// Tool names it may call at the gateway; empty: every tool.
+    allowed_tools: Vec<String>,
+    /// Lifetime of its tokens in seconds; `null`: the server's.
+    token_lifetime: Option<i64>,
+    /// Tokens it may get per hour; `null`: no limit.
+    tokens_per_hour: Option<i64>,
+    authentication: Authentication,
+    /// While a rotated-out secret (or key) still works: until when.
+    #[schema(format = DateTime)]
+    old_secret_expires_at: Option<String>,
+}
+
+/// A credential's state.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Active,
+    Expired,
+    Revoked,
+    /// A personal credential of a disabled person.
+    Suspended,
+}
+
+/// How a credential authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Authentication {
+    ClientSecret,
+    PrivateKeyJwt,
+}
+
+fn time(at: clavis::UnixTime) -> String {
+    civil::format_rfc3339(at)
+}
+
+impl Credential {
+    fn of(row: &CredentialRow, issuer: &clavis::oauth::Issuer, now: clavis::UnixTime) -> Self {
+        let status = match credentials::status(row.expires_at, row.revoked_at, now) {
+            credentials::Status::Revoked => Status::Revoked,
+            credentials::Status::Expired => Status::Expired,
+            credentials::Status::Active if row.suspended => Status::Suspended,
+            credentials::Status::Active => Status::Active,
+        };
+        let mut servers = Vec::new();
+        if row.builtin_mcp {
+            servers.push(issuer.mcp_resource());
+        }
+        servers.extend(row.servers.iter().map(|s| issuer.server_resource(s)));
+        Self {
+            client_id: row.client_id.clone(),
+            name: row.name.clone(),
+            description: row.description.clone(),
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            status,
+            created_at: time(row.created_at),
+            created_by: row.created_by.clone(),
+            expires_at: row.expires_at.map(time),
+            last_used_at: row.last_used_at.map(time),
+            last_used_address: row.last_used_address.clone(),
+            tokens_issued: row.tokens_issued,
+            servers,
+            allowed_tools: row
+                .allowed_tools
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            token_lifetime: row.token_lifetime,
+            tokens_per_hour: row.tokens_per_hour,
+            authentication: if row.public_keys.is_some() {
+                Authentication::PrivateKeyJwt
+            } else {
+                Authentication::ClientSecret
+            },
+            old_secret_expires_at: row
+                .previous_secret_expires_at
+                .filter(|end| *end > now && row.revoked_at.is_none())
+                .map(time),
+        }
+    }
+}
+
+/// One page of credentials, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialList {
+    items: Vec<Credential>,
+    /// 1-based.
+    page: u32,
+    per_page: u32,
+    /// Credentials in the workspace.
+    total: i64,
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000)]
+    page: Option<u32>,
+    /// Credentials per page.
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+}
+
+fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, rejection.body_text())
+}
+
+/// The workspace's credential `client_id`, if the caller may see it (`change`: and change it).
+async fn visible(
+    state: &AppState,
+    caller: &ApiCaller,
+    client_id: &str,
+    change: bool,
+) -> Result<CredentialRow, Problem> {
+    let row = app::ssr::credential_for(&state.server, &caller.user, client_id, change).await?;
+    // The API manages its own workspace only, even where its creator may do more.
+    if Workspace::of(row.user_id, row.team_id) != caller.workspace {
+        return Err(UiError::NotFound.into());
+    }
+    Ok(row)
+}
+
+/// The credential as stored now.
+async fn reload(state: &AppState, client_id: &str) -> Result<CredentialRow, Problem> {
+    clavis::store::credential_by_client_id(&state.oauth.pool, client_id)
+        .await
+        .map_err(internal("reading a credential"))?
+        .ok_or_else(|| UiError::NotFound.into())
+}
+
+/// Lists the workspace's credentials, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials",
+    tag = "credentials",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of credentials", body = CredentialList),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    )
+)]
+async fn list_credentials(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CredentialList>, Problem> {
+    let Query(query) = query.map_err(|r| bad_query(&r))?;
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(25);
+    if !(1..=1_000_000).contains(&page) || !(1..=100).contains(&per_page) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "page is 1 or more, per_page 1 to 100",
+        ));
+    }
+    app::ssr::authorize(
+        &state.server,
+        &caller.user,
+        Action::ListCredentials,
+        caller.workspace,
+    )
+    .await?;
+    let offset = u64::from(page - 1) * u64::from(per_page);
+    let (rows, total) =
+        clavis::store::list_credentials(&state.oauth.pool, caller.workspace, per_page, offset)
+            .await
+            .map_err(internal("listing credentials"))?;
+    let now = clavis::now();
+    Ok(Json(CredentialList {
+        items: rows
+            .iter()
+            .map(|row| Credential::of(row, &state.oauth.issuer, now))
+            .collect(),
+        page,
+        per_page,
+        total,
+    }))
+}
+
+/// A new credential.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// 1–100 characters (trimmed).
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    /// Up to 500 characters.
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    /// Default `["mcp"]`. `introspect` only for administrators; `credentials:admin` in a
+    /// team only for its admins and owners.
+    scopes: Option<Vec<Scope>>,
+    /// `never` (the default), `30`, `90` or `365` days, or a date `YYYY-MM-DD` (works
+    /// through that whole UTC day).
+    expires: Option<String>,
+    /// The resources it may get tokens for: `@builtin` (the built-in `/mcp`, the
+    /// default) and MCP server slugs.
+    servers: Option<Vec<String>>,
+    /// Tool names it may call at the gateway; empty or absent: every tool.
+    allowed_tools: Option<Vec<String>>,
+    /// Token lifetime in seconds: 300, 900, 3600 or 86400; absent: the server's.
+    token_lifetime: Option<i64>,
+    /// Tokens per hour; absent: no limit.
+    #[schema(minimum = 1)]
+    tokens_per_hour: Option<i64>,
+    /// Default `client_secret`.
+    authentication: Option<Authentication>,
+    /// For `private_key_jwt`: a PEM public key, a JWK or a JWKS.
+    public_key: Option<String>,
+}
+
+/// A scope a credential may hold.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+enum Scope {
+    #[serde(rename = "mcp")]
+    Mcp,
+    #[serde(rename = "introspect")]
+    Introspect,
+    #[serde(rename = "credentials:admin")]
+    CredentialsAdmin,
+}
+
+/// A credential just created or rotated: the only answer that carries its secret.
+#[derive(Serialize, ToSchema)]
+pub struct WithSecret {
+    #[serde(flatten)]
+    credential: Credential,
+    /// Shown once; `null` for a `private_key_jwt` credential.
+    client_secret: Option<String>,
+}
+
+/// Creates a credential in the workspace; the secret is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/credentials",
+    tag = "credentials",
+    request_body = NewCredential,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; the secret is shown once", body = WithSecret,
+            headers(("Location" = String, description = "The credential's URL"))),
+        AuthProblems,
+        BodyProblems,
+    )
+)]
+async fn create_credential(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let new: NewCredential = object(body)?;
+    let scopes = new.scopes.unwrap_or_else(|| vec![Scope::Mcp]);
+    let on = |scope: Scope| scopes.contains(&scope).then(|| "on".to_owned());
+    let expires = new.expires.unwrap_or_else(|| "never".to_owned());
+    let (expires, expires_on) = match expires.as_str() {
+        "never" | "30" | "90" | "365" => (expires, None),
+        _ => ("date".to_owned(), Some(expires)),
+    };
+    let input = ui::CreateCredential {
+        name: new.name,
+        description: new.description,
+        mcp: on(Scope::Mcp),
+        introspect: on(Scope::Introspect),
+        credentials_admin: on(Scope::CredentialsAdmin),
+        expires,
+        expires_on,
+        servers: new.servers.filter(|s| !s.is_empty()),
+        allowed_tools: new.allowed_tools.map(|tools| tools.join(",")),
+        token_lifetime: new.token_lifetime.map(|s| s.to_string()),
+        tokens_per_hour: new.tokens_per_hour.map(|n| n.to_string()),
+        auth_method: new.authentication.map(|a| {
+            match a {
+                Authentication::ClientSecret => "client_secret",
+                Authentication::PrivateKeyJwt => "private_key_jwt",
+            }
+            .to_owned()
+        }),
+        public_key: new.public_key,
+    };
+    if input.mcp.is_none() && input.introspect.is_none() && input.credentials_admin.is_none() {
+        return Err(UiError::Invalid("Choose at least one scope.".to_owned()).into());
+    }
+    let created = ui::ssr::create_for(
+        &state.server,
+        &caller.user,
+        &caller.who,
+        caller.workspace,
+        input,
+    )
+    .await?;
+    let row = reload(&state, &created.client_id).await?;
+    let location = format!("{BASE}/credentials/{}", row.client_id);
+    let body = WithSecret {
+        credential: Credential::of(&row, &state.oauth.issuer, clavis::now()),
+        client_secret: created.client_secret,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// One credential of the workspace.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials/{client_id}",
+    tag = "credentials",
+    params(("client_id" = String, Path, description = "The credential's client id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The credential", body = Credential),
+        AuthProblems,
+        NotFound,
+    )
+)]
+async fn get_credential(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<Credential>, Problem> {
+    let row = visible(&state, &caller, &client_id, false).await?;
+    Ok(Json(Credential::of(
+        &row,
+        &state.oauth.issuer,
+        clavis::now(),
+    )))
+}
+
+/// What may change after creation; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEdit {
+    #[schema(min_length = 1, max_length = 100)]
+    name: Option<String>,
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    /// Empty: every tool.
+    allowed_tools: Option<Vec<String>>,
+    /// Tokens per hour; `null`: no limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    tokens_per_hour: Option<Option<i64>>,
+}
+
+/// A field that may be `null` (→ `Some(None)`) as opposed to absent (→ `None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// Changes a credential's name, description, allowed tools or quota.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/credentials/{client_id}",
+    tag = "credentials",
+    params(("client_id" = String, Path, description = "The credential's client id")),
+    request_body = CredentialEdit,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The credential as changed", body = Credential),
+        AuthProblems,
+        NotFound,
+        BodyProblems,
+    )
+)]
+async fn edit_credential(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(client_id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<Credential>, Problem> {
+    let edit: CredentialEdit = object(body)?;
+    let row = visible(&state, &caller, &client_id, true).await?;
+    let quota = match edit.tokens_per_hour {
+        None => row.tokens_per_hour,
+        Some(quota) => quota,
+    };
+    let tools = edit.allowed_tools.map_or_else(
+        || {
+            row.allowed_tools
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+        |tools| tools.join(","),
+    );
+    let parsed = credentials::CredentialEdit::parse(
+        edit.name.as_deref().unwrap_or(&row.name),
+        edit.description.as_deref().unwrap_or(&row.description),
+        &tools,
+        &quota.map(|n| n.to_string()).unwrap_or_default(),
+    )
+    .map_err(|e| Problem::from(UiError::Invalid(e.to_string())))?;
+    let event = ui::ssr::event(&caller.who, clavis::now(), "credential.updated", &row);
+    credentials::update(&state.oauth.pool, &row.client_id, &parsed, &event)
+        .await
+        .map_err(internal("updating a credential"))?;
+    changed(&state, &row.client_id).await;
+    let row = reload(&state, &row.client_id).await?;
+    Ok(Json(Credential::of(
+        &row,
+        &state.oauth.issuer,
+        clavis::now(),
+    )))
+}
+
+/// A rotation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Seconds the replaced secret (or keys) keep working: 0 (ends now) to 604800 (7
+    /// days); default 86400.
+    #[schema(minimum = 0, maximum = 604_800)]
+    old_secret_valid: Option<i64>,
+    /// For a `private_key_jwt` credential: the new public key(s), PEM, JWK or JWKS.
+    public_key: Option<String>,
+}
+
+/// Gives a credential a new secret (shown once) or, for `private_key_jwt`, new public
+/// keys; the old ones keep working for `old_secret_valid` seconds.
+#[utoipa::path(
+    post,
+    path = "/api/v1/credentials/{client_id}/rotate",
+    tag = "credentials",
+    params(("client_id" = String, Path, description = "The credential's client id")),
+    request_body = Rotation,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rotated; a new secret is shown once", body = WithSecret),
+        (status = 409, description = "Revoked or expired: it cannot be rotated", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+        NotFound,
+        BodyProblems,
+    )
+)]
+async fn rotate_credential(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(client_id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<WithSecret>, Problem> {
+    let rotation: Rotation = object(body)?;
+    visible(&state, &caller, &client_id, true).await?;
+    let rotated = ui::ssr::rotate_for(
+        &state.server,
+        &caller.user,
+        &caller.who,
+        &client_id,
+        &rotation.old_secret_valid.unwrap_or(86_400).to_string(),
+        rotation.public_key.as_deref(),
+    )
+    .await?;
+    let row = reload(&state, &client_id).await?;
+    Ok(Json(WithSecret {
+        credential: Credential::of(&row, &state.oauth.issuer, clavis::now()),
+        client_secret: rotated.client_secret,
+    }))
+}
+
+/// Revokes a credential at once and for good (repeating it is harmless).
+#[utoipa::path(
+    post,
+    path = "/api/v1/credentials/{client_id}/revoke",
+    tag = "credentials",
+    params(("client_id" = String, Path, description = "The credential's client id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The credential, revoked", body = Credential),
+        AuthProblems,
+        NotFound,
+    )
+)]
+async fn revoke_credential(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<Credential>, Problem> {
+    let row = visible(&state, &caller, &client_id, true).await?;
+    let now = clavis::now();
+    let event = ui::ssr::event(&caller.who, now, "credential.revoked", &row);
+    clavis::store::revoke_credential(&state.oauth.pool, &row.client_id, now, &event)
+        .await
+        .map_err(internal("revoking a credential"))?;
+    changed(&state, &row.client_id).await;
+    let row = reload(&state, &row.client_id).await?;
+    Ok(Json(Credential::of(&row, &state.oauth.issuer, now)))
+}
+
+/// Forgets a changed credential's cached copy here and on every instance.
+async fn changed(state: &AppState, client_id: &str) {
+    state.oauth.credentials.forget(client_id);
+    app::ssr::publish(
+        &state.server,
+        clavis::changes::Change::Credential(client_id.to_owned()),
+    )
+    .await;
+}
+
+/// A credential's usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    client_id: String,
+    /// Tokens issued per UTC day, the last 30 days, oldest first.
+    days: Vec<DayUsage>,
+    /// Gateway calls per server and tool (`tool` empty: requests other than tools/call).
+    tools: Vec<ToolUsage>,
+    #[schema(format = DateTime)]
+    last_used_at: Option<String>,
+    last_used_address: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayUsage {
+    #[schema(format = Date)]
+    date: String,
+    tokens: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolUsage {
+    server: String,
+    tool: String,
+    calls: i64,
+    errors: i64,
+}
+
+/// Tokens per day for 30 days and gateway calls per server and tool.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials/{client_id}/usage",
+    tag = "credentials",
+    params(("client_id" = String, Path, description = "The credential's client id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Its usage", body = Usage),
+        AuthProblems,
+        NotFound,
+    )
+)]
+async fn credential_usage(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<Usage>, Problem> {
+    let row = visible(&state, &caller, &client_id, false).await?;
+    let last_used_at = row.last_used_at.map(time);
+    let report = ui::ssr::usage_report(&state.server, row, false).await?;
+    Ok(Json(Usage {
+        client_id: report.credential.client_id,
+        days: report
+            .days
+            .into_iter()
+            .map(|d| DayUsage {
+                date: d.date,
+                tokens: d.tokens,
+            })
+            .collect(),
+        tools: report
+            .tools
+            .into_iter()
+            .map(|t| ToolUsage {
+                server: t.server,
+                tool: t.tool,
+                calls: t.calls,
+                errors: t.errors,
+            })
+            .collect(),
+        last_used_at,
+        last_used_address: report.last_used_address,
+    }))
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only this action (e.g. `credential.revoked`).
+    action: Option<String>,
+    /// Events with an id below this one (the `next` of the previous page).
+    #[param(minimum = 1)]
+    before: Option<i64>,
+    /// Events per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    id: i64,
+    #[schema(format = DateTime)]
+    time: String,
+    /// A person's email, `cli`, or a credential's client id.
+    actor: String,
+    action: String,
+    target: String,
+    address: Option<String>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEvent>,
+    /// The `before` of the next page; `null`: this is the last.
+    next: Option<i64>,
+}
+
+/// The workspace's audit events, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    )
+)]
+async fn audit_log(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, Problem> {
+    let Query(query) = query.map_err(|r| bad_query(&r))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) || query.before.is_some_and(|b| b < 1) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "limit is 1 to 1000, before 1 or more",
+        ));
+    }
+    if let Some(action) = &query.action
+        && !clavis::audit::ACTIONS.contains(&action.as_str())
+    {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("action is one of {}", clavis::audit::ACTIONS.join(", ")),
+        ));
+    }
+    app::ssr::authorize(
+        &state.server,
+        &caller.user,
+        Action::ReadAudit,
+        caller.workspace,
+    )
+    .await
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "this credential may not read the audit log",
+        )
+    })?;
+    let scope = match caller.workspace {
+        Workspace::Personal(user_id) => clavis::audit::Scope::Person {
+            user_id,
+            managed_teams: Vec::new(),
+        },
+        Workspace::Team(team) => clavis::audit::Scope::Team(team),
+    };
+    let read = clavis::audit::Query {
+        action: query.action,
+        since: None,
+        before_id: query.before,
+        limit: limit + 1,
+    };
+    let mut events = clavis::audit::read(&state.oauth.pool, &scope, &read)
+        .await
+        .map_err(internal("reading the audit log"))?;
+    let next = (events.len() > limit as usize).then(|| {
+        events.truncate(limit as usize);
+        events.last().map_or(0, |e| e.id)
+    });
+    Ok(Json(AuditPage {
+        items: events
+            .into_iter()
+            .map(|e| AuditEvent {
+                id: e.id,
+                time: time(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                address: e.address,
+            })
+            .collect(),
+        next,
+    }))
+}
