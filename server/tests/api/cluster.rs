@@ -354,6 +354,49 @@ async fn two_instances_behind_haproxy_share_sessions_credentials_revocations_and
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // Disabling a person on A suspends their credential at B's token endpoint (which
+    // had just cached it) within the same bound, by notification; enabling restores it.
+    let signed_up = cluster
+        .call(
+            &cluster.issuer,
+            "sign_up",
+            &[("email", "suspended@example.com"), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    let person = session_cookie(&signed_up).unwrap();
+    let me: Value = cluster
+        .call(&a, "me", &[], Some(&person))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person_id = me["id"].as_i64().unwrap().to_string();
+    let (id, secret) = cluster.create_credential(&a, &person).await;
+    for (disable, expected) in [
+        ("true", StatusCode::UNAUTHORIZED),
+        ("false", StatusCode::OK),
+    ] {
+        let _ = cluster.token(&b, &id, &secret).await;
+        let changed = cluster
+            .call(
+                &a,
+                "admin/users/disable",
+                &[("user", &person_id), ("disable", disable)],
+                Some(&cookie),
+            )
+            .await;
+        assert!(changed.status().is_success(), "disable={disable}");
+        let changed_at = Instant::now();
+        while cluster.token(&b, &id, &secret).await.0 != expected {
+            assert!(
+                changed_at.elapsed() < Duration::from_millis(500),
+                "B has not seen disable={disable}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
