@@ -709,8 +709,8 @@ pub async fn introspect(
 }
 
 /// The credential behind a token whose signature and times are valid, if the token is
-/// still usable: not revoked itself, its credential neither revoked nor expired, and —
-/// at a gateway server (`server_id`) — the credential still granted that server.
+/// still usable: not revoked itself, its credential neither revoked, expired nor
+/// suspended, and — at a gateway server (`server_id`) — still granted that server.
 /// One query, so the MCP endpoint pays a single indexed lookup per call.
 pub async fn token_credential(
     pool: &Pool,
@@ -722,7 +722,8 @@ pub async fn token_credential(
         store::credential_for_token(pool, &claims.client_id, &claims.jti, claims.iat, server_id)
             .await?
             .filter(|row| {
-                credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
+                !row.suspended
+                    && credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
             }),
     )
 }

@@ -555,8 +555,8 @@ pub async fn credential_by_client_id(
 /// The credential a token (issued at `iat`) was issued to, unless the token's id has
 /// been revoked, or every token of its credential issued up to some time after it — and,
 /// for a token presented at a gateway server, unless that server's grant is gone (the
-/// server was removed) or unless it is a personal credential of a disabled person.
-/// One query per call.
+/// server was removed). One query per call; its `suspended` column says whether it is a
+/// personal credential of a disabled person.
 pub async fn credential_for_token(
     pool: &Pool,
     client_id: &str,
@@ -573,8 +573,6 @@ pub async fn credential_for_token(
     Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted} \
-         AND (team_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM users u \
-              WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) \
          AND (tokens_revoked_before IS NULL OR $4 > tokens_revoked_before)"
     ))
     .bind(client_id)
@@ -1316,16 +1314,6 @@ pub async fn make_admin(pool: &Pool, user_id: i64, event: &Event) -> Result<bool
         sqlx::query("UPDATE users SET is_admin = TRUE WHERE id = $1 AND is_admin = FALSE",)
             .bind(user_id)
     )
-}
-
-/// The client ids of the credentials a person owns personally (suspended with them).
-pub async fn personal_client_ids(pool: &Pool, user_id: i64) -> Result<Vec<String>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_scalar::<_, String>(
-        "SELECT client_id FROM credentials WHERE user_id = $1 AND team_id IS NULL",
-    )
-    .bind(user_id)
-    .fetch_all(p)
-    .await)?)
 }
 
 /// A team.
