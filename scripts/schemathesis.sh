@@ -34,11 +34,14 @@ token=$(curl -sf -u "$id:$secret" -d grant_type=client_credentials \
 # positive_data_acceptance is left out: the schema cannot say everything the server
 # checks (a name of spaces only, an expiry date in the past, a server slug that does
 # not exist), so some schema-valid bodies are rightly refused with 422.
+# One worker: with two, Hypothesis parses lambda sources in two threads at once, which
+# CPython 3.11 answers now and then with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905; it failed a CI run). The run takes ~5 s either way.
 run() {
     "$ST" run "$base/api/v1/openapi.json" \
         --header "Authorization: Bearer $token" \
         --checks all --exclude-checks positive_data_acceptance \
-        --max-examples "$EXAMPLES" --seed 1 --workers 2 \
+        --max-examples "$EXAMPLES" --seed 1 --workers 1 \
         --suppress-health-check too_slow \
         --warnings off --output-truncate true "$@"
 }
