@@ -16,6 +16,7 @@ pub mod jsonrpc;
 pub mod jti;
 pub mod oauth;
 pub mod quota;
+pub mod revoked;
 pub mod sealed;
 pub mod servers;
 pub mod store;

@@ -684,10 +684,20 @@ impl Usage {
     }
 }
 
+/// What the token check reads: credentials through their cache (forgotten on every
+/// change, here and by notification from other instances, and read again after at most
+/// the cache's time to live) and the revoked tokens held in memory. No query per call.
+#[derive(Clone, Copy)]
+pub struct TokenCheck<'a> {
+    pub pool: &'a Pool,
+    pub credentials: &'a CredentialCache,
+    pub revoked: &'a crate::revoked::RevokedTokens,
+}
+
 /// The RFC 7662 answer for `token`, as seen by the authenticated `caller`. Anything not
 /// currently valid, or not the caller's to see, is inactive.
 pub async fn introspect(
-    pool: &Pool,
+    check: &TokenCheck<'_>,
     issuer: &Issuer,
     keys: &Keyring,
     caller: &CredentialRow,
@@ -702,47 +712,57 @@ pub async fn introspect(
     if !may_see || claims.iss != issuer.issuer || claims.exp <= now {
         return Ok(None);
     }
-    if token_credential(pool, &claims, now, None).await?.is_none() {
+    if token_credential(check, &claims, now, None).await?.is_none() {
         return Ok(None);
     }
     Ok(Some(claims))
 }
 
 /// The credential behind a token whose signature and times are valid, if the token is
-/// still usable: not revoked itself, its credential neither revoked, expired nor
-/// suspended, and — at a gateway server (`server_id`) — still granted that server.
-/// One query, so the MCP endpoint pays a single indexed lookup per call.
+/// still usable: not revoked itself (nor with every token of its credential up to some
+/// time after it was issued), its credential neither revoked, expired nor suspended,
+/// and — at a gateway server (`server_id`) — still granted that server.
 pub async fn token_credential(
-    pool: &Pool,
+    check: &TokenCheck<'_>,
     claims: &Claims,
     now: UnixTime,
     server_id: Option<i64>,
-) -> Result<Option<CredentialRow>, StoreError> {
-    Ok(
-        store::credential_for_token(pool, &claims.client_id, &claims.jti, claims.iat, server_id)
-            .await?
-            .filter(|row| {
-                !row.suspended
-                    && credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
-            }),
-    )
+) -> Result<Option<Arc<CredentialRow>>, StoreError> {
+    if check.revoked.contains(&claims.client_id, &claims.jti) {
+        return Ok(None);
+    }
+    let Some(row) = check
+        .credentials
+        .lookup(check.pool, &claims.client_id, Instant::now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let usable = !row.suspended
+        && credentials::status(row.expires_at, row.revoked_at, now) == Status::Active
+        && row
+            .tokens_revoked_before
+            .is_none_or(|before| claims.iat > before)
+        && server_id.is_none_or(|id| row.servers.iter().any(|s| s.id == id));
+    Ok(usable.then_some(row))
 }
 
 /// RFC 7009: revokes `token` if it is the caller's own access token; anything else is
-/// left untouched. The answer is the same either way.
+/// left untouched (the answer is the same either way). `true` when it revoked one.
 pub async fn revoke(
     pool: &Pool,
     keys: &Keyring,
     caller: &CredentialRow,
     token: &str,
     now: UnixTime,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     if let Ok(claims) = keys.verify_signature(token)
         && claims.client_id == caller.client_id
     {
         store::revoke_token(pool, &claims.jti, &claims.client_id, claims.exp, now).await?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

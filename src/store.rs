@@ -359,6 +359,9 @@ pub struct CredentialRow {
     pub last_used_address: Option<String>,
     /// A personal credential of a disabled person: refused until they are enabled.
     pub suspended: bool,
+    /// Every token issued at or before this time is revoked (set when a credential's
+    /// revoked tokens would exceed [`REVOKED_TOKENS_PER_CREDENTIAL`]).
+    pub tokens_revoked_before: Option<UnixTime>,
     /// Its creator's email.
     pub created_by: String,
     /// The MCP servers granted (filled by the lookups that need them).
@@ -379,7 +382,7 @@ pub struct GrantedServer {
 const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, description, scopes, \
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
      previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
-     public_keys, previous_public_keys, team_id, last_used_address, \
+     public_keys, previous_public_keys, team_id, last_used_address, tokens_revoked_before, \
      (team_id IS NULL AND EXISTS (SELECT 1 FROM users u \
          WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) AS suspended, \
      COALESCE((SELECT u.email FROM users u WHERE u.id = credentials.user_id), '') AS created_by";
@@ -552,35 +555,23 @@ pub async fn credential_by_client_id(
     Ok(Some(row))
 }
 
-/// The credential a token (issued at `iat`) was issued to, unless the token's id has
-/// been revoked, or every token of its credential issued up to some time after it — and,
-/// for a token presented at a gateway server, unless that server's grant is gone (the
-/// server was removed). One query per call; its `suspended` column says whether it is a
-/// personal credential of a disabled person.
-pub async fn credential_for_token(
+/// The ids and expiry times of revoked access tokens that have not expired — all of
+/// them, or one credential's (`client_id`).
+pub async fn revoked_tokens(
     pool: &Pool,
-    client_id: &str,
-    jti: &str,
-    iat: UnixTime,
-    server_id: Option<i64>,
-) -> Result<Option<CredentialRow>, StoreError> {
-    let granted = if server_id.is_some() {
-        "AND EXISTS (SELECT 1 FROM credential_servers cs \
-         WHERE cs.credential_id = credentials.id AND cs.server_id = $3)"
-    } else {
-        "AND $3 IS NULL"
-    };
-    Ok(on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) {granted} \
-         AND (tokens_revoked_before IS NULL OR $4 > tokens_revoked_before)"
-    ))
+    client_id: Option<&str>,
+    now: UnixTime,
+) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
+    Ok(
+        on!(pool, p => sqlx::query_as::<_, (String, String, UnixTime)>(
+        "SELECT client_id, jti, expires_at FROM revoked_tokens \
+         WHERE expires_at > $1 AND ($2 IS NULL OR client_id = $2)",
+    )
+    .bind(now)
     .bind(client_id)
-    .bind(jti)
-    .bind(server_id)
-    .bind(iat)
-    .fetch_optional(p)
-    .await)?)
+    .fetch_all(p)
+    .await)?,
+    )
 }
 
 /// Runs one `UPDATE` of a credential and, when it changed a row, records `event` in the

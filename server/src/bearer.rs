@@ -169,24 +169,25 @@ pub async fn authorize(
             now,
         )
         .map_err(|e| Refusal::InvalidToken(e.to_string()))?;
-    let credential = oauth::token_credential(&state.pool, &claims, now, resource.server_id)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "checking an MCP token: database error");
-            Refusal::Unavailable
-        })?
-        .ok_or_else(|| {
-            Refusal::InvalidToken(
-                "the token or its credential has been revoked or has expired".into(),
-            )
-        })?;
+    let credential =
+        oauth::token_credential(&state.token_check(), &claims, now, resource.server_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "checking an MCP token: database error");
+                Refusal::Unavailable
+            })?
+            .ok_or_else(|| {
+                Refusal::InvalidToken(
+                    "the token or its credential has been revoked or has expired".into(),
+                )
+            })?;
     let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
     if !scopes.iter().any(|s| s == resource.scope) {
         return Err(Refusal::InsufficientScope(resource.scope));
     }
     Ok(Caller {
         credential_id: credential.id,
-        credential_name: credential.name,
+        credential_name: credential.name.clone(),
         client_id: claims.client_id.clone(),
         scopes,
         token_expires_at: claims.exp,

@@ -1,7 +1,7 @@
 //! Hearing other instances' changes (SPEC §15): on PostgreSQL every instance listens on
 //! the changes channel ([`clavis::changes`]) and applies what it hears at once — a
-//! revoked credential leaves the token endpoint's cache, servers and signing keys are
-//! read again. When the listening connection drops, everything cached is read afresh
+//! revoked credential leaves the credential cache (and its revoked tokens are read
+//! again), servers and signing keys are read again. When the listening connection drops, everything cached is read afresh
 //! once it is back (notifications may have been missed meanwhile), and until then the
 //! periodic reloads (credentials every 1 s by their cache's lifetime, keys and servers
 //! every 5 s) bound how stale anything can be.
@@ -51,7 +51,7 @@ pub fn spawn_listener(oauth: Arc<OAuthState>) {
 
 async fn apply(oauth: &OAuthState, change: Change) {
     match change {
-        Change::Credential(client_id) => oauth.credentials.forget(&client_id),
+        Change::Credential(client_id) => oauth.credential_changed(&client_id).await,
         Change::Accounts => oauth.credentials.forget_all(),
         Change::Servers => {
             oauth.credentials.forget_all();
@@ -68,6 +68,9 @@ async fn apply(oauth: &OAuthState, change: Change) {
 }
 
 async fn refresh(oauth: &OAuthState) {
+    if let Err(e) = oauth.revoked.load(&oauth.pool, clavis::now()).await {
+        tracing::warn!(error = %e, "reading revoked tokens failed");
+    }
     apply(oauth, Change::Servers).await;
     apply(oauth, Change::Keys).await;
 }

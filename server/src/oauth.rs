@@ -53,9 +53,34 @@ pub struct OAuthState {
     pub gateway: crate::gateway::Gateway,
     /// Access tokens whose signature was verified (for the MCP endpoints).
     pub verified: clavis::tokens::VerifiedTokens,
+    /// Revoked access tokens that have not expired (kept as the database has them).
+    pub revoked: Arc<clavis::revoked::RevokedTokens>,
 }
 
 impl OAuthState {
+    /// What deciding whether an access token is still usable reads.
+    #[must_use]
+    pub fn token_check(&self) -> oauth::TokenCheck<'_> {
+        oauth::TokenCheck {
+            pool: &self.pool,
+            credentials: &self.credentials,
+            revoked: &self.revoked,
+        }
+    }
+
+    /// After a credential changed here or elsewhere: forgets its cached copy and reads
+    /// its revoked tokens again.
+    pub async fn credential_changed(&self, client_id: &str) {
+        self.credentials.forget(client_id);
+        if let Err(e) = self
+            .revoked
+            .load_credential(&self.pool, client_id, clavis::now())
+            .await
+        {
+            tracing::warn!(error = %e, "reading revoked tokens failed");
+        }
+    }
+
     #[must_use]
     pub fn keys(&self) -> Arc<Keyring> {
         self.keys
@@ -325,7 +350,7 @@ async fn introspect(
                 authenticated(&state, &headers, address, body, require_token).await?;
             let token = params.get("token").unwrap_or_default();
             let claims = oauth::introspect(
-                &state.pool,
+                &state.token_check(),
                 &state.issuer,
                 &state.keys(),
                 &caller,
@@ -366,7 +391,7 @@ async fn revoke(
         async {
             let (params, caller) =
                 authenticated(&state, &headers, address, body, require_token).await?;
-            oauth::revoke(
+            let revoked = oauth::revoke(
                 &state.pool,
                 &state.keys(),
                 &caller,
@@ -375,6 +400,14 @@ async fn revoke(
             )
             .await
             .map_err(database_error("revocation"))?;
+            if revoked {
+                // Refused from the very next call here; other instances hear of it.
+                state.credential_changed(&caller.client_id).await;
+                let change = clavis::changes::Change::Credential(caller.client_id.clone());
+                if let Err(e) = clavis::changes::publish(&state.pool, &change).await {
+                    tracing::warn!(error = %e, "publishing a token revocation failed");
+                }
+            }
             Ok(no_store(StatusCode::OK.into_response()))
         }
         .await,

@@ -22,7 +22,7 @@ const GRANT: &str = "grant_type=client_credentials";
 
 impl TestApp {
     /// A raw JSON-RPC POST to `/mcp` with this `Authorization` header value.
-    async fn mcp_post(
+    pub(crate) async fn mcp_post(
         &self,
         authorization: Option<&str>,
         body: &Value,

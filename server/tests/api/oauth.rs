@@ -966,8 +966,17 @@ async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
             i + 1
         );
     }
+    // What the Bearer check holds in memory is as bounded as the table.
+    assert!(app.state.oauth.revoked.len() <= limit);
     for token in &tokens {
         assert_eq!(app.introspect(&id, &secret, token).await["active"], false);
+        let (status, ..) = app
+            .mcp_post(
+                Some(&format!("Bearer {token}")),
+                &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     // Another credential's tokens are untouched, and new tokens work (from the next second).
     assert_eq!(
