@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target=${1:?"target: tokens, mcp, static or gateway"}
 seconds=${2:-10}
 shift $(($# < 2 ? $# : 2))
-BIN=target/release/clavis
+BIN=${CLAVIS_BIN:-target/release/clavis}
 UPSTREAM=target/release/bench-upstream
 [ -x "$BIN" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is not installed (apt install linux-perf)" >&2; exit 1; }
