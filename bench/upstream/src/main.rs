@@ -8,9 +8,24 @@
 //! back — no authentication, no inspection. The benchmark runs it beside the gateway to
 //! show what one extra HTTP hop costs on this machine.
 //!
-//!     cargo run --release -p bench-upstream -- PORT [--forward-to URL]
+//! With `--sign` it is the least a token endpoint can do: `POST /token` answers an
+//! Ed25519-signed JWT (claims like Clavis's, a fresh `jti` each) and `GET /static` a
+//! fixed JSON document — the same work as Clavis's token endpoint without reading a form,
+//! authenticating or counting, to show what share of the HTTP ceiling one signature
+//! leaves on this machine.
+//!
+//!     cargo run --release -p bench-upstream -- PORT [--forward-to URL | --sign]
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine as _;
+use ed25519_dalek::Signer as _;
 
 use rmcp::{
     ErrorData, ServerHandler,
@@ -120,6 +135,19 @@ async fn main() -> std::io::Result<()> {
             .with_state((client, Arc::<str>::from(url.as_str())));
         return axum::serve(listener, router).await;
     }
+    if args.get(2).map(String::as_str) == Some("--sign") {
+        let key = Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
+        let router = axum::Router::new()
+            .route("/token", axum::routing::post(sign))
+            .route(
+                "/static",
+                axum::routing::get(|| async {
+                    json(r#"{"resource":"http://127.0.0.1/mcp","authorization_servers":["http://127.0.0.1"]}"#.to_owned())
+                }),
+            )
+            .with_state(key);
+        return axum::serve(listener, router).await;
+    }
     let tools = Arc::new(Upstream::tool_router());
     let service = StreamableHttpService::new(
         move || {
@@ -134,4 +162,36 @@ async fn main() -> std::io::Result<()> {
     );
     let router = axum::Router::new().route_service("/mcp", service);
     axum::serve(listener, router).await
+}
+
+fn json(body: String) -> axum::response::Response {
+    axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    ))
+}
+
+/// `--sign`: one Ed25519-signed access token per request, as Clavis's endpoint signs it.
+async fn sign(
+    axum::extract::State(key): axum::extract::State<Arc<ed25519_dalek::SigningKey>>,
+) -> axum::response::Response {
+    static ISSUED: AtomicU64 = AtomicU64::new(0);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let jti = ISSUED.fetch_add(1, Ordering::Relaxed);
+    let claims = format!(
+        r#"{{"iss":"http://127.0.0.1","sub":"clv_bench","client_id":"clv_bench","aud":"http://127.0.0.1/mcp","iat":{now},"exp":{},"jti":"{jti:022}","scope":"mcp"}}"#,
+        now + 3600
+    );
+    let mut token = b64.encode(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"bench"}"#);
+    token.push('.');
+    b64.encode_string(claims, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    b64.encode_string(signature.to_bytes(), &mut token);
+    json(format!(
+        r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600,"scope":"mcp"}}"#
+    ))
 }
