@@ -280,15 +280,11 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.is_https())
         .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
-    // What programs call (OAuth, /mcp, discovery, health, metrics): no session, no
-    // origin check, none of the dashboard's page handling — every layer is work per
-    // request on the hottest paths.
-    let programmatic = Router::new()
+    let everything_else = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .merge(oauth::routes())
-        .merge(mcp::routes(&state));
-    let everything_else = Router::new()
+        .merge(mcp::routes(&state))
         .route(
             "/credentials/new",
             axum::routing::post(forms::create_credential),
@@ -327,16 +323,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    let programmatic = programmatic
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ));
     Router::new()
         .merge(gateway::routes())
         .merge(api)
-        .merge(programmatic)
         .merge(everything_else)
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
