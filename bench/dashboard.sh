@@ -11,7 +11,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 N=${1:-10000}
 REQUESTS=${2:-50}
 BIN=target/release/clavis
-[ -x "$BIN" ] || cargo leptos build --release
+[ -x "$BIN" ] || cargo leptos build --release --precompress
 
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -3,7 +3,7 @@
 # database, loads the target with wrk (2 threads, 64 connections, as bench/run.sh does)
 # while `perf record` samples the server, then prints the load figures and the top of
 # the flat profile (self time per function). Build first (bench/run.sh or
-# `cargo leptos build --release`; the gateway also needs `cargo build --release -p
+# `cargo leptos build --release --precompress`; the gateway also needs `cargo build --release -p
 # bench-upstream`).
 #
 #   bench/profile.sh tokens|mcp|static|gateway [SECONDS] [perf record options]
@@ -18,7 +18,7 @@ seconds=${2:-10}
 shift $(($# < 2 ? $# : 2))
 BIN=${CLAVIS_BIN:-target/release/clavis}
 UPSTREAM=target/release/bench-upstream
-[ -x "$BIN" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "build first: cargo leptos build --release --precompress" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is not installed (apt install linux-perf)" >&2; exit 1; }
 command -v wrk >/dev/null || bash scripts/setup.sh --bench
 

@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh --bench
-cargo leptos build --release
+cargo leptos build --release --precompress
 cargo build --release --locked -p bench-upstream
 exec python3 bench/bench.py "$@"

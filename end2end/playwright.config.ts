@@ -35,11 +35,14 @@ export default defineConfig({
     },
   },
   webServer: {
-    // An administrator first (the first account is one), then the server.
+    // The release binary copied alone into an empty directory and started there: the
+    // dashboard (and its hydration, which every test waits for) must come from the
+    // binary itself. An administrator first (the first account is one), then the server.
     command:
-      `rm -rf ${dataDir} && printf '%s\n' '${ADMIN_PASSWORD}' | ${binary} create-user --admin --email ${ADMIN_EMAIL} ` +
+      `rm -rf ${dataDir} && mkdir -p ${dataDir}/bin && cp ${binary} ${dataDir}/bin/clavis && cd ${dataDir}/bin && ` +
+      `printf '%s\n' '${ADMIN_PASSWORD}' | ./clavis create-user --admin --email ${ADMIN_EMAIL} ` +
       `--database-url sqlite://${dataDir}/clavis.db --log warn && ` +
-      `${binary} --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn`,
+      `exec ./clavis --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn`,
     cwd: "..",
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EXAMPLES=${1:-25}
 BIN=${CLAVIS_BIN:-target/release/clavis}
 ST=end2end/.venv-schemathesis/bin/schemathesis
-[ -x "$BIN" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "build first: cargo leptos build --release --precompress" >&2; exit 1; }
 [ -x "$ST" ] || bash scripts/setup.sh --test
 
 dir=$(mktemp -d)

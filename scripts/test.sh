@@ -24,7 +24,7 @@ cargo fmt --check --manifest-path fuzz/Cargo.toml
 bash scripts/fuzz.sh build
 
 step "release build (server + wasm bundle, and the benchmark's upstream MCP server)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 cargo build --release --locked -p bench-upstream
 
 step "end-to-end tests (Playwright, Chromium)"

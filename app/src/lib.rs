@@ -12,7 +12,7 @@ pub mod server_fns;
 pub mod ssr;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Route, Router, Routes},
@@ -56,6 +56,8 @@ pub fn shell_without_hydration(options: LeptosOptions) -> impl IntoView {
 fn html_document(options: LeptosOptions, hydrate: bool) -> impl IntoView {
     #[cfg(feature = "ssr")]
     ssr_headers::page_headers();
+    // `pkg/<version>` when the bundle is embedded in the binary (cached for good).
+    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -64,6 +66,8 @@ fn html_document(options: LeptosOptions, hydrate: bool) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // `id="leptos"`: where `cargo leptos watch` swaps in a rebuilt stylesheet.
+                <link id="leptos" rel="stylesheet" href=stylesheet/>
                 {hydrate.then(|| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>
@@ -79,7 +83,6 @@ fn html_document(options: LeptosOptions, hydrate: bool) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/clavis.css"/>
         <Title formatter=|title: String| format!("{title} · Clavis")/>
         <Router>
             <Routes fallback=routes::not_found::NotFound>

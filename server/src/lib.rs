@@ -2,6 +2,7 @@
 //! the middleware around it. Handlers are thin; the logic lives in the `clavis` core.
 
 pub mod api;
+pub mod assets;
 pub mod bearer;
 pub mod config;
 pub mod forms;
@@ -67,6 +68,7 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    pub assets: assets::Assets,
     pub server: ServerContext,
     pub session_store: Sessions,
     pub oauth: Arc<oauth::OAuthState>,
@@ -205,10 +207,11 @@ impl AppState {
     /// Builds the state from checked configuration and an open database.
     #[must_use]
     pub fn new(config: Config, database: Database) -> Self {
+        let assets = assets::Assets::new(config.site_root.clone());
         let leptos_options = LeptosOptions::builder()
             .output_name(env!("LEPTOS_OUTPUT_NAME"))
             .site_root(config.site_root.to_string_lossy().into_owned())
-            .site_pkg_dir("pkg")
+            .site_pkg_dir(assets.pkg_dir())
             .site_addr(config.addr)
             .build();
         let credentials = Arc::new(CredentialCache::new(
@@ -258,6 +261,7 @@ impl AppState {
         Self(Arc::new(Shared {
             config: Arc::new(config),
             leptos_options,
+            assets,
             server,
             session_store: database.sessions,
             oauth,
@@ -300,7 +304,8 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(context.clone()),
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(static_file_or_not_found)
+        .layer(page_compression())
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
         .layer(axum::middleware::from_fn(middleware::page_redirects))
         .layer(sessions)
@@ -342,13 +347,64 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// br or gzip (as the browser prefers) for pages and for static files served from disk
+/// uncompressed; never for JSON answers to programs, nor for the gateway's streams (its
+/// routes are outside this layer). Embedded files are compressed at build time.
+fn page_compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{Predicate, predicate::SizeAbove};
+    const COMPRESSIBLE: [&str; 5] = [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/wasm",
+        "image/svg+xml",
+    ];
+    let compressible = |_: StatusCode,
+                        _: axum::http::Version,
+                        headers: &axum::http::HeaderMap,
+                        _: &axum::http::Extensions| {
+        headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| COMPRESSIBLE.iter().any(|kind| value.starts_with(kind)))
+    };
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(SizeAbove::new(256).and(compressible))
+}
+
+/// Everything no route claims: a static file ([`assets`]), else the dashboard's
+/// "not found" page with a 404.
+async fn static_file_or_not_found(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::Method;
+    if matches!(*request.method(), Method::GET | Method::HEAD)
+        && let Some(response) = state.assets.serve(request.uri(), request.headers()).await
+    {
+        return response;
+    }
+    let options = state.leptos_options.clone();
+    let context = state.server.clone();
+    let render = leptos_axum::render_app_async_with_context(
+        move || provide_context(context.clone()),
+        move || shell(options.clone()),
+    );
+    let mut response = render(request).await;
+    // A redirect the page asked for stays one.
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+/// `GET /metrics`: OpenMetrics text (what Prometheus asks for first).
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.oauth.metrics.render(),
     )
 }

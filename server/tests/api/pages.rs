@@ -78,3 +78,57 @@ async fn unknown_pages_are_404() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
+
+/// Pages go out compressed when the browser allows it (br preferred); JSON answers to
+/// programs, which gain little and cost a compression per token, never do.
+#[tokio::test]
+async fn pages_are_compressed_and_programs_answers_are_not() {
+    let app = TestApp::spawn().await;
+    let page = |encoding: &'static str| {
+        app.client
+            .get(app.url("/login"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let plain = page("identity").await.unwrap();
+    assert!(!plain.headers().contains_key("content-encoding"));
+    let plain = plain.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&plain).contains("Sign in"));
+    for (accept, expected) in [("br, gzip", "br"), ("gzip", "gzip"), ("gzip;q=0, br", "br")] {
+        let response = page(accept).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], expected, "{accept}");
+        assert!(
+            response.headers()["vary"]
+                .to_str()
+                .unwrap()
+                .contains("accept-encoding")
+        );
+        let compressed = response.bytes().await.unwrap();
+        assert!(
+            compressed.len() * 4 < plain.len() * 3,
+            "{accept}: {} of {} bytes",
+            compressed.len(),
+            plain.len()
+        );
+    }
+
+    let (id, secret) = crate::helpers::credential(&app, &["mcp"]).await;
+    let token = app
+        .form("/mcp/oauth/token", "grant_type=client_credentials")
+        .header("authorization", crate::helpers::basic(&id, &secret))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    assert!(!token.headers().contains_key("content-encoding"));
+    let metadata = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(!metadata.headers().contains_key("content-encoding"));
+}
