@@ -934,3 +934,119 @@ mod tests {
         assert_eq!(dated.map(|c| c.expiry), Ok(Expiry::At(4_102_444_799)));
     }
 }
+
+/// The secret-scanning rules shipped in `contrib/secret-scanning/` find every secret
+/// Clavis generates and nothing that merely resembles one.
+#[cfg(test)]
+mod secret_scanning {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    const GITLEAKS: &str = include_str!("../contrib/secret-scanning/gitleaks.toml");
+    const GITHUB: &str = include_str!("../contrib/secret-scanning/github-custom-pattern.md");
+
+    /// The `regex = '''…'''` of the gitleaks rule.
+    fn gitleaks() -> regex::Regex {
+        let raw = GITLEAKS
+            .lines()
+            .find_map(|line| line.strip_prefix("regex = '''"))
+            .and_then(|rest| rest.strip_suffix("'''"))
+            .unwrap();
+        regex::Regex::new(raw).unwrap()
+    }
+
+    /// GitHub's three fields, put together the way GitHub does.
+    fn github() -> regex::Regex {
+        let field = |name: &str| {
+            GITHUB
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("| {name} | `")))
+                .and_then(|rest| rest.strip_suffix("` |"))
+                .unwrap()
+                .replace("\\|", "|")
+        };
+        let pattern = format!(
+            "(?:{})({})(?:{})",
+            field("Before secret"),
+            field("Secret format"),
+            field("After secret")
+        );
+        regex::Regex::new(&pattern).unwrap()
+    }
+
+    /// What each rule reports in `text` (its secret group).
+    fn found(rule: &regex::Regex, text: &str) -> Vec<String> {
+        rule.captures_iter(text)
+            .map(|c| c.get(1).unwrap().as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn secret_scanning_rules_find_generated_secrets_in_any_surroundings() {
+        for rule in [gitleaks(), github()] {
+            for _ in 0..200 {
+                let secret = ClientSecret::generate();
+                let secret = secret.expose();
+                for text in [
+                    secret.to_owned(),
+                    format!("CLAVIS_CLIENT_SECRET={secret}\n"),
+                    format!("{{\"client_secret\":\"{secret}\"}}"),
+                    format!("curl -u clv_abc:{secret} https://x"),
+                    format!("client_secret={secret}&grant_type=client_credentials"),
+                    format!("  secret: '{secret}'  # prod"),
+                ] {
+                    assert_eq!(
+                        found(&rule, &text),
+                        [secret],
+                        "{rule} missed it in {text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn secret_scanning_rules_ignore_near_misses() {
+        let secret = ClientSecret::generate();
+        let secret = secret.expose();
+        let client_id = generate_client_id();
+        let near_misses = [
+            secret.replacen("clvs_", "clvx_", 1),
+            secret.replacen("clvs_", "CLVS_", 1),
+            secret[..SECRET_LEN - 1].to_owned(),
+            format!("{secret}a"),
+            format!("x{secret}"),
+            format!("_{secret}"),
+            format!("{secret}_suffix"),
+            secret.replacen('_', "-", 1),
+            format!("{}!{}", &secret[..20], &secret[21..]),
+            client_id,
+            "clvs_".to_owned(),
+            "clvs_ followed by words that are not a secret at all, many of them".to_owned(),
+        ];
+        for rule in [gitleaks(), github()] {
+            for text in &near_misses {
+                assert!(found(&rule, text).is_empty(), "{rule} matched {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_documented_sample_is_well_formed_and_the_checker_tells_typos() {
+        let sample = GITHUB
+            .split('`')
+            .find(|part| part.starts_with("clvs_0"))
+            .unwrap();
+        assert!(ClientSecret::parse(sample).is_ok());
+        assert_eq!(found(&github(), sample), [sample]);
+        assert_eq!(found(&gitleaks(), sample), [sample]);
+        // A typo still matches the scanners' pattern; the checksum is what tells it.
+        let typo = sample.replacen("000", "001", 1);
+        assert_eq!(found(&github(), &typo), [typo.as_str()]);
+        assert_eq!(
+            ClientSecret::parse(&typo).unwrap_err(),
+            SecretFormatError::Checksum
+        );
+    }
+}

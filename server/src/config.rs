@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::filter::Targets;
 
 /// Clavis: OAuth 2.0 client credentials for machine-to-machine access to MCP servers.
@@ -49,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         action: CredentialCommand,
     },
+    /// Offline checks of client secrets (no database, no network).
+    Secret {
+        #[command(subcommand)]
+        action: SecretCommand,
+    },
     /// Print the audit log, oldest first, one JSON object per line.
     Audit {
         /// Only events at or after this time (RFC 3339, e.g. 2026-11-30T00:00:00Z).
@@ -65,6 +70,16 @@ pub enum Command {
 fn parse_rfc3339(raw: &str) -> Result<i64, String> {
     clavis::civil::parse_rfc3339(raw)
         .ok_or_else(|| format!("{raw:?} is not an RFC 3339 time such as 2026-11-30T00:00:00Z"))
+}
+
+/// Client-secret checks.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Read a secret from the first line of standard input and say whether it is a
+    /// well-formed Clavis client secret (prefix, length, alphabet, checksum). Exit 0 if
+    /// so, 1 if not; the secret itself is never printed. Whether it is still valid only
+    /// the server can tell.
+    Check,
 }
 
 /// Signing-key management.
@@ -93,10 +108,9 @@ pub enum ServerCommand {
         /// URL path segment: the gateway serves it at <issuer>/mcp/<slug>.
         #[arg(long)]
         slug: String,
-        /// `gateway` (Clavis forwards to the upstream URL) or `external` (the server
-        /// checks Clavis tokens itself).
-        #[arg(long)]
-        mode: String,
+        /// How the server is protected.
+        #[arg(long, value_enum, ignore_case = true)]
+        mode: ServerMode,
         /// Gateway: where Clavis forwards requests (http or https).
         #[arg(long, default_value = "")]
         upstream_url: String,
@@ -114,6 +128,46 @@ pub enum ServerCommand {
         /// The server's slug.
         slug: String,
     },
+}
+
+/// How a registered MCP server is protected (`--mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServerMode {
+    /// Clavis forwards to the upstream URL.
+    Gateway,
+    /// The server checks Clavis tokens itself.
+    External,
+}
+
+impl ServerMode {
+    /// The name the store and the API use.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::External => "external",
+        }
+    }
+}
+
+/// How a credential authenticates at the token endpoint (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientAuth {
+    /// A secret, printed once.
+    ClientSecret,
+    /// A JWT signed with a private key (with --public-key; no secret).
+    PrivateKeyJwt,
+}
+
+impl ClientAuth {
+    /// The RFC 7591 `token_endpoint_auth_method` name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "client_secret",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
 }
 
 /// Credential management without the dashboard.
@@ -152,10 +206,9 @@ pub enum CredentialCommand {
         /// Tokens it may get per hour (default: no limit).
         #[arg(long)]
         tokens_per_hour: Option<i64>,
-        /// How it authenticates: `client-secret` (a secret is printed once) or
-        /// `private-key-jwt` (with --public-key; no secret).
-        #[arg(long, default_value = "client-secret")]
-        auth: String,
+        /// How it authenticates.
+        #[arg(long, value_enum, ignore_case = true, default_value_t = ClientAuth::ClientSecret)]
+        auth: ClientAuth,
         /// File with the public key(s) of a private-key-jwt credential: PEM, JWK or JWKS.
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
@@ -235,12 +288,26 @@ pub struct Settings {
     /// Access-token lifetime in seconds (1 to 86400).
     #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600", global = true)]
     pub token_ttl: String,
-    /// Whether anyone may create an dashboard account: `open` or `closed`.
-    #[arg(long, env = "CLAVIS_SIGNUP", default_value = "open", global = true)]
-    pub signup: String,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "CLAVIS_LOG_FORMAT", default_value = "text", global = true)]
-    pub log_format: String,
+    /// Whether anyone may create a dashboard account.
+    #[arg(
+        long,
+        env = "CLAVIS_SIGNUP",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Signup::Open,
+        global = true
+    )]
+    pub signup: Signup,
+    /// Log format.
+    #[arg(
+        long,
+        env = "CLAVIS_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
     /// Log filter, e.g. `info` or `warn,clavis=debug`.
     #[arg(long, env = "CLAVIS_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -380,10 +447,21 @@ pub struct Settings {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
+}
+
+/// Who may create dashboard accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    /// Anyone, from the sign-up page.
+    Open,
+    /// Only `clavis create-user` and invitations.
+    Closed,
 }
 
 /// Checked configuration.
@@ -479,26 +557,8 @@ impl Config {
                     ),
                 )
             })?;
-        let signup_open = match s.signup.trim().to_ascii_lowercase().as_str() {
-            "open" => true,
-            "closed" => false,
-            _ => {
-                return Err(ConfigError::new(
-                    "--signup (CLAVIS_SIGNUP)",
-                    format!("{:?} is neither `open` nor `closed`", s.signup),
-                ));
-            }
-        };
-        let log_format = match s.log_format.trim().to_ascii_lowercase().as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => {
-                return Err(ConfigError::new(
-                    "--log-format (CLAVIS_LOG_FORMAT)",
-                    format!("{:?} is neither `text` nor `json`", s.log_format),
-                ));
-            }
-        };
+        let signup_open = s.signup == Signup::Open;
+        let log_format = s.log_format;
         let log_filter = s.log.parse::<Targets>().map_err(|_| {
             ConfigError::new(
                 "--log (CLAVIS_LOG)",
@@ -741,8 +801,6 @@ mod tests {
             (&["--issuer", "ftp://x.example"][..], "CLAVIS_ISSUER"),
             (&["--token-ttl", "86401"][..], "CLAVIS_TOKEN_TTL"),
             (&["--token-ttl", "0"][..], "CLAVIS_TOKEN_TTL"),
-            (&["--signup", "maybe"][..], "CLAVIS_SIGNUP"),
-            (&["--log-format", "xml"][..], "CLAVIS_LOG_FORMAT"),
             (&["--database-url", "mysql://x"][..], "DATABASE_URL"),
             (
                 &["--trusted-proxies", "10.0.0.0/8,nope"][..],
@@ -757,6 +815,51 @@ mod tests {
                 "{args:?}: {error:?}"
             );
         }
+    }
+
+    #[test]
+    fn choices_are_checked_by_clap_and_ignore_case() {
+        for args in [
+            &["clavis", "--signup", "maybe"][..],
+            &["clavis", "--log-format", "xml"][..],
+            &[
+                "clavis",
+                "credential",
+                "create",
+                "--user",
+                "a@b.c",
+                "--name",
+                "n",
+                "--auth",
+                "basic",
+            ][..],
+            &[
+                "clavis", "server", "add", "--name", "n", "--slug", "s", "--mode", "proxy",
+            ][..],
+        ] {
+            let error = Cli::try_parse_from(args)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert!(
+                matches!(&error, Err(e) if e.contains("invalid value") && e.contains("possible values")),
+                "{args:?}: {error:?}"
+            );
+        }
+        let cli = Cli::parse_from(["clavis", "--signup", "CLOSED", "--log-format", "Json"]);
+        assert_eq!(cli.settings.signup, Signup::Closed);
+        assert_eq!(cli.settings.log_format, LogFormat::Json);
+        let cli = Cli::parse_from([
+            "clavis", "server", "add", "--name", "n", "--slug", "s", "--mode", "external",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Server {
+                action: ServerCommand::Add {
+                    mode: ServerMode::External,
+                    ..
+                }
+            })
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use clavis::{
 };
 use server::{
     StartError,
-    config::{Cli, Command, Config, CredentialCommand, KeysCommand, ServerCommand},
+    config::{Cli, Command, Config, CredentialCommand, KeysCommand, SecretCommand, ServerCommand},
 };
 
 /// mimalloc instead of glibc's allocator: interleaved runs of bench/profile.sh (medians
@@ -23,6 +23,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Offline: needs neither settings nor a database.
+    if let Some(Command::Secret {
+        action: SecretCommand::Check,
+    }) = cli.command
+    {
+        return check_secret(std::io::stdin().lock());
+    }
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(e) => {
@@ -46,6 +53,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("clavis: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `clavis secret check`: the format and checksum of the secret on the first line of
+/// `input`. Exit 0 when well-formed, 1 otherwise; the reason goes to standard error.
+fn check_secret(mut input: impl BufRead) -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = input.read_line(&mut line) {
+        eprintln!("clavis: cannot read the secret from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    match clavis::credentials::ClientSecret::parse(line.trim()) {
+        Ok(_) => {
+            println!("valid: a well-formed Clavis client secret (prefix, length and checksum)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -84,6 +111,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
         Command::Credential { action } => credential_command(action, &config).await,
+        // Answered in `main`, before any setting is read.
+        Command::Secret { .. } => Ok(()),
         Command::Audit { since, action } => {
             let pool = server::open_database(&config).await?.pool;
             audit_command(&pool, since, action).await
@@ -254,15 +283,7 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
         } => {
             let owner = owner(user).await?;
             let workspace = workspace(pool, &owner, team, Action::CreateCredential).await?;
-            let auth = match auth.as_str() {
-                "client-secret" => "client_secret",
-                "private-key-jwt" => "private_key_jwt",
-                other => {
-                    return Err(StartError::Other(format!(
-                        "--auth is client-secret or private-key-jwt, not {other:?}"
-                    )));
-                }
-            };
+            let auth = auth.as_str();
             let public_key = read_key_file(public_key.as_deref())?;
             if (auth == "private_key_jwt") != public_key.is_some() {
                 return Err(StartError::Other(
@@ -538,7 +559,7 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             let fields = ServerFields {
                 name: &name,
                 slug: &slug,
-                mode: &mode,
+                mode: mode.as_str(),
                 upstream_url: &upstream_url,
                 resource_url: &resource_url,
                 header_name: &upstream_header_name,

@@ -945,3 +945,59 @@ async fn slow_clients_are_cut_and_connections_are_capped() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `clavis secret check`: offline (no database setting at all), exit 0 for a secret
+/// the server generated, 1 for anything else, and the secret is never echoed.
+#[tokio::test]
+async fn secret_check_tells_well_formed_secrets_from_typos_offline() {
+    let check = |input: &str| {
+        let mut child = Command::new(BIN)
+            .args(["secret", "check"])
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), said)
+    };
+    let app = crate::helpers::TestApp::spawn().await;
+    let (_, secret) = crate::helpers::credential(&app, &["mcp"]).await;
+
+    let (code, said) = check(&format!("{secret}\n"));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("valid"), "{said}");
+    assert!(!said.contains(&secret), "the secret was echoed: {said}");
+
+    let last = secret.chars().last().unwrap();
+    let typo = format!(
+        "{}{}",
+        &secret[..secret.len() - 1],
+        if last == 'a' { 'b' } else { 'a' }
+    );
+    for (input, reason) in [
+        (typo.as_str(), "checksum"),
+        (&secret[..secret.len() - 1], "length"),
+        (&secret.replacen("clvs_", "clvx_", 1), "start with"),
+        ("", "start with"),
+    ] {
+        let (code, said) = check(input);
+        assert_eq!(code, Some(1), "{input:?}: {said}");
+        assert!(
+            said.starts_with("invalid") && said.contains(reason),
+            "{said}"
+        );
+        assert!(input.is_empty() || !said.contains(input), "echoed: {said}");
+    }
+}
