@@ -133,6 +133,11 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Strict `application/x-www-form-urlencoded` decoding of one name or value: `+` is a
 /// space, every `%` must start two hex digits, and the result must be UTF-8.
+///
+/// Hand-written on purpose: `form_urlencoded` (in the tree through `url`) decodes
+/// leniently — a stray `%` passes through as is and invalid UTF-8 becomes U+FFFD — so
+/// different bodies would decode to the same client id or secret. No RFC 6749 client
+/// sends either; here both are `invalid_request` (see `forms_are_decoded_strictly`).
 pub fn form_decode(raw: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;

@@ -1,18 +1,15 @@
-//! Prometheus metrics in the text exposition format: tokens issued, client
-//! authentication failures by reason, request latency per route, and gateway calls,
-//! errors and latency (to the upstream's answer headers) per MCP server.
+//! Prometheus metrics (OpenMetrics text, through `prometheus-client`): tokens issued,
+//! client authentication failures by reason, request latency per route, and gateway
+//! calls, errors and latency (to the upstream's answer headers) per MCP server.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    sync::{
-        Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use clavis::oauth::AuthFailure;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
 
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -29,168 +26,143 @@ const REASONS: [AuthFailure; 9] = [
     AuthFailure::ReplayedAssertion,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
 }
 
-impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                self.counts[i] += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
-
-    /// The bucket, sum and count lines of `name` with this label (`key="value"`).
-    fn render(&self, out: &mut String, name: &str, label: &str) {
-        for (le, count) in BUCKETS.iter().zip(self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{{label},le=\"{le}\"}} {count}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{label},le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum{{{label}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{label}}} {}", self.count);
-    }
+/// The matched route pattern, never the raw path, so the label set stays bounded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
 }
 
-/// One gateway server's counters.
-#[derive(Default)]
-struct GatewayCounters {
-    calls: u64,
-    errors: u64,
-    latency: Histogram,
+/// A registered MCP server's slug (a bounded label: registered servers only).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Server {
+    server: String,
 }
 
-/// A label value with `\` and `"` escaped.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"")
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-/// The server's counters.
-#[derive(Default)]
+type Latency<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The server's counters, and the registry that renders them.
 pub struct Metrics {
-    tokens_issued: AtomicU64,
-    auth_failures: [AtomicU64; REASONS.len()],
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    gateway: Mutex<BTreeMap<String, GatewayCounters>>,
+    registry: Registry,
+    tokens_issued: Counter,
+    auth_failures: Family<Reason, Counter>,
+    latency: Latency<Route>,
+    gateway_calls: Family<Server, Counter>,
+    gateway_errors: Family<Server, Counter>,
+    gateway_latency: Latency<Server>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("clavis");
+        let tokens_issued = Counter::default();
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued",
+            tokens_issued.clone(),
+        );
+        let auth_failures = Family::<Reason, Counter>::default();
+        // Every reason from the start, at 0: alert rules need the series to exist.
+        for reason in REASONS {
+            drop(auth_failures.get_or_create(&Reason {
+                reason: reason.label(),
+            }));
+        }
+        registry.register(
+            "client_auth_failures",
+            "Failed client authentications, by reason",
+            auth_failures.clone(),
+        );
+        let latency: Latency<Route> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Request latency by route",
+            latency.clone(),
+        );
+        let gateway_calls = Family::<Server, Counter>::default();
+        registry.register(
+            "gateway_calls",
+            "Gateway requests, by MCP server",
+            gateway_calls.clone(),
+        );
+        let gateway_errors = Family::<Server, Counter>::default();
+        registry.register(
+            "gateway_errors",
+            "Gateway requests answered with an error status (by Clavis or the upstream), by MCP server",
+            gateway_errors.clone(),
+        );
+        let gateway_latency: Latency<Server> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gateway_duration_seconds",
+            "Time to the upstream's answer headers, by MCP server",
+            gateway_latency.clone(),
+        );
+        Self {
+            registry,
+            tokens_issued,
+            auth_failures,
+            latency,
+            gateway_calls,
+            gateway_errors,
+            gateway_latency,
+        }
+    }
 }
 
 impl Metrics {
     pub fn token_issued(&self) {
-        self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        self.tokens_issued.inc();
     }
 
     pub fn auth_failed(&self, reason: AuthFailure) {
-        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
-            self.auth_failures[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.auth_failures
+            .get_or_create(&Reason {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
-    /// Records a request's latency under its route (the matched path pattern, never
-    /// the raw path, so the label set stays bounded).
-    pub fn observe(&self, route: &str, elapsed: Duration) {
-        let mut latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        match latency.get_mut(route) {
-            Some(h) => h.observe(elapsed),
-            None => latency
-                .entry(route.to_owned())
-                .or_default()
-                .observe(elapsed),
-        }
+    /// Records a request's latency under its route (the matched path pattern).
+    pub fn observe(&self, route: String, elapsed: Duration) {
+        self.latency
+            .get_or_create(&Route { route })
+            .observe(elapsed.as_secs_f64());
     }
 
-    /// Records a gateway call to the server `slug` (a bounded label: registered servers
-    /// only), whether it failed, and the time until the upstream's answer headers.
+    /// Records a gateway call to the server `slug`, whether it failed, and the time
+    /// until the upstream's answer headers.
     pub fn gateway_call(&self, slug: &str, error: bool, elapsed: Duration) {
-        let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
-        let counters = match gateway.get_mut(slug) {
-            Some(c) => c,
-            None => gateway.entry(slug.to_owned()).or_default(),
+        let server = Server {
+            server: slug.to_owned(),
         };
-        counters.calls += 1;
-        counters.errors += u64::from(error);
-        counters.latency.observe(elapsed);
+        self.gateway_calls.get_or_create(&server).inc();
+        // Created at 0 with the server's first call, so error ratios have a series.
+        let errors = self.gateway_errors.get_or_create(&server);
+        if error {
+            errors.inc();
+        }
+        self.gateway_latency
+            .get_or_create(&server)
+            .observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition of every metric.
+    /// The OpenMetrics text exposition of every metric.
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP clavis_tokens_issued_total Access tokens issued."
-        );
-        let _ = writeln!(out, "# TYPE clavis_tokens_issued_total counter");
-        let _ = writeln!(
-            out,
-            "clavis_tokens_issued_total {}",
-            self.tokens_issued.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP clavis_client_auth_failures_total Failed client authentications, by reason."
-        );
-        let _ = writeln!(out, "# TYPE clavis_client_auth_failures_total counter");
-        for (reason, count) in REASONS.iter().zip(&self.auth_failures) {
-            let _ = writeln!(
-                out,
-                "clavis_client_auth_failures_total{{reason=\"{}\"}} {}",
-                reason.label(),
-                count.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP clavis_http_request_duration_seconds Request latency by route."
-        );
-        let _ = writeln!(out, "# TYPE clavis_http_request_duration_seconds histogram");
-        let latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        for (route, h) in latency.iter() {
-            let label = format!("route=\"{}\"", escape(route));
-            h.render(&mut out, "clavis_http_request_duration_seconds", &label);
-        }
-        drop(latency);
-        let gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
-        for (name, help, kind) in [
-            (
-                "clavis_gateway_calls_total",
-                "Gateway requests, by MCP server.",
-                "counter",
-            ),
-            (
-                "clavis_gateway_errors_total",
-                "Gateway requests answered with an error status (by Clavis or the upstream), by MCP server.",
-                "counter",
-            ),
-            (
-                "clavis_gateway_duration_seconds",
-                "Time to the upstream's answer headers, by MCP server.",
-                "histogram",
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (server, c) in gateway.iter() {
-                let label = format!("server=\"{}\"", escape(server));
-                match kind {
-                    "histogram" => c.latency.render(&mut out, name, &label),
-                    _ => {
-                        let value = if name.contains("errors") {
-                            c.errors
-                        } else {
-                            c.calls
-                        };
-                        let _ = writeln!(out, "{name}{{{label}}} {value}");
-                    }
-                }
-            }
-        }
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

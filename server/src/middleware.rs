@@ -29,7 +29,7 @@ pub async fn log_requests(
         .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    oauth.metrics.observe(&route, started.elapsed());
+    oauth.metrics.observe(route, started.elapsed());
     let status = response.status().as_u16();
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {

@@ -89,18 +89,18 @@ pub fn with_next(page: &str, next: &str) -> String {
     }
 }
 
-/// Percent-encodes a query-string value (RFC 3986 unreserved characters kept).
+/// What stays as it is in a query-string value: RFC 3986 unreserved characters, and
+/// `/` (readable paths in `next=`).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Percent-encodes a query-string value.
 fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 #[cfg(test)]
@@ -116,5 +116,9 @@ mod tests {
                 "/login?next=/servers/remove%3Fslug%3Ddocs"
             );
         }
+        assert_eq!(
+            login_target("/teams/1", "q=a b&é=~x"),
+            "/login?next=/teams/1%3Fq%3Da%20b%26%C3%A9%3D~x"
+        );
     }
 }
