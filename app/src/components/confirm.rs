@@ -22,6 +22,23 @@ pub fn InlineConfirm(
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let value = StoredValue::new(value);
+    // The keyboard follows the question: Cancel (the harmless choice) takes the focus
+    // when it opens, and the first button gets it back when it is cancelled.
+    let cancel = NodeRef::<leptos::html::Button>::new();
+    let first = NodeRef::<leptos::html::Button>::new();
+    let cancelled = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(cancel) = cancel.get() {
+            let _ = cancel.focus();
+        }
+    });
+    Effect::new(move |_| {
+        if cancelled.get()
+            && let Some(first) = first.get()
+        {
+            let _ = first.focus();
+        }
+    });
     let ask = move || {
         view! {
             <form
@@ -34,7 +51,7 @@ pub fn InlineConfirm(
                 }
             >
                 <input type="hidden" name=field value=value.get_value()/>
-                <button type="submit" class="secondary">
+                <button type="submit" class="secondary" node_ref=first>
                     {button}
                 </button>
             </form>
@@ -46,7 +63,15 @@ pub fn InlineConfirm(
                 <p>{question.clone()}</p>
                 <div class="actions">
                     {children()}
-                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
+                    <button
+                        type="button"
+                        class="secondary"
+                        node_ref=cancel
+                        on:click=move |_| {
+                            cancelled.set(true);
+                            confirming.set(false);
+                        }
+                    >
                         "Cancel"
                     </button>
                 </div>

@@ -19,6 +19,8 @@ pub fn CopyButton(text: String, label: &'static str) -> impl IntoView {
         #[cfg(not(feature = "hydrate"))]
         let _ = &text;
     };
+    // The outcome is also said in a live region: a screen reader does not read a
+    // button's changed text by itself.
     view! {
         <button type="button" class="copy secondary" aria-label=label on:click=on_click>
             {move || match state.get() {
@@ -27,5 +29,12 @@ pub fn CopyButton(text: String, label: &'static str) -> impl IntoView {
                 Some(false) => "Select and copy by hand",
             }}
         </button>
+        <span class="visually-hidden" role="status">
+            {move || match state.get() {
+                None => "",
+                Some(true) => "Copied to the clipboard",
+                Some(false) => "Could not copy: select the text and copy it by hand",
+            }}
+        </span>
     }
 }

@@ -66,16 +66,19 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         ("TypeScript (fetch)", "Copy TypeScript snippet", typescript),
         ("Use with MCP clients", "Copy MCP client settings", mcp),
     ];
+    let heading = focus_on_mount();
     Either::Left(view! {
         <section class="one-time" aria-labelledby="created-title">
-            <h1 id="created-title">
+            // Focused when it appears, so screen readers announce the heading and the
+            // warning it is described by, and the keyboard starts at the secret.
+            <h1 id="created-title" tabindex="-1" aria-describedby="created-warning" node_ref=heading>
                 {if rotated {
                     format!("New secret for “{name}”")
                 } else {
                     format!("Credential “{name}” created")
                 }}
             </h1>
-            <p class="warning">
+            <p class="warning" id="created-warning">
                 <strong>"Copy the client secret now."</strong>
                 " You will not see this secret again: Clavis keeps only a one-way hash of it. "
                 {if rotated {
@@ -124,6 +127,18 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
     })
 }
 
+/// A heading that takes the focus once it is in the page (in the browser: the one-time
+/// view replaces the form without a page load, which screen readers would not notice).
+fn focus_on_mount() -> NodeRef<leptos::html::H1> {
+    let heading = NodeRef::<leptos::html::H1>::new();
+    Effect::new(move |_| {
+        if let Some(heading) = heading.get() {
+            let _ = heading.focus();
+        }
+    });
+    heading
+}
+
 /// The one-time view of a `private_key_jwt` credential (or its new keys): no secret
 /// exists, so it shows the client ID and how programs use their private key.
 #[component]
@@ -142,9 +157,10 @@ fn KeyRegistered(created: CreatedCredential) -> impl IntoView {
     let usage = format!(
         "Token endpoint:   {issuer}/mcp/oauth/token\nClient ID:        {client_id}\nAuthentication:   private_key_jwt (RFC 7523): a JWT signed with your private key,\n                  iss = sub = the client ID, aud = {issuer}, a unique jti,\n                  exp at most 1 hour after iat\nMCP server URL:   {mcp_url}\n\nSDKs that do this themselves need only the server URL, the client ID and the\nprivate key: TypeScript PrivateKeyJwtProvider, Python PrivateKeyJWTOAuthProvider,\nrmcp ClientCredentialsConfig::PrivateKeyJwt."
     );
+    let heading = focus_on_mount();
     view! {
         <section class="one-time" aria-labelledby="created-title">
-            <h1 id="created-title">
+            <h1 id="created-title" tabindex="-1" node_ref=heading>
                 {if rotated {
                     format!("New key for “{name}”")
                 } else {
