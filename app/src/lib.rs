@@ -68,7 +68,15 @@ fn html_document(options: LeptosOptions, hydrate: bool) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // `id="leptos"`: where `cargo leptos watch` swaps in a rebuilt stylesheet.
                 <link id="leptos" rel="stylesheet" href=stylesheet/>
-                {hydrate.then(|| view! { <HydrationScripts options/> })}
+                // Under `cargo leptos watch` only: the script that reloads the page (or
+                // swaps the stylesheet) after a rebuild. Renders nothing otherwise.
+                {hydrate
+                    .then(|| {
+                        view! {
+                            <AutoReload options=options.clone()/>
+                            <HydrationScripts options/>
+                        }
+                    })}
                 <MetaTags/>
             </head>
             <body>
@@ -171,10 +179,14 @@ mod ssr_headers {
         let Some(response) = use_context::<ResponseOptions>() else {
             return;
         };
+        // `cargo leptos watch` sets LEPTOS_WATCH; its reload script talks over a websocket.
+        static WATCH: std::sync::LazyLock<bool> =
+            std::sync::LazyLock::new(|| std::env::var_os("LEPTOS_WATCH").is_some());
+        let connect = if *WATCH { "'self' ws:" } else { "'self'" };
         if let Some(nonce) = leptos::nonce::use_nonce() {
             let csp = format!(
                 "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-                 style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                 style-src 'self'; img-src 'self' data:; connect-src {connect}; \
                  object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
             );
             if let Ok(value) = HeaderValue::from_str(&csp) {
