@@ -269,9 +269,17 @@ impl AppState {
     }
 }
 
+/// The dashboard's routes, found once per process. Leptos finds them by rendering the
+/// app with a process-wide flag set that stops resources from loading; a page of a
+/// server already running whose resource was first polled in that window waited
+/// forever (leptos-rs/leptos#4773). One router per process never met it, but tests
+/// start many servers side by side (`starting_a_server_never_stalls_the_pages_of_another`).
+static ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
+    std::sync::LazyLock::new(|| generate_route_list(App));
+
 /// The whole HTTP surface of Clavis.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let context = state.server.clone();
     let options = state.leptos_options.clone();
     let sessions = SessionManagerLayer::new(state.session_store.clone())

@@ -132,3 +132,57 @@ async fn pages_are_compressed_and_programs_answers_are_not() {
         .unwrap();
     assert!(!metadata.headers().contains_key("content-encoding"));
 }
+
+/// Building a router while another server renders pages never stalls those pages.
+/// Leptos's route-list generation sets a process-wide "suppress resource loading" flag,
+/// and a page resource first polled inside that window waited forever: in this suite,
+/// where servers start beside each other, a page now and then answered `408` after the
+/// 30 s request timeout. The route list is now generated once per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_server_never_stalls_the_pages_of_another() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+    let app = TestApp::spawn().await;
+    let cookie = app.sign_up(&crate::helpers::unique_email()).await;
+    /// Stops the builder however the test ends (the runtime waits for it).
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop = Stop(stop.clone());
+    let built = Arc::new(AtomicUsize::new(0));
+    let builder = {
+        let (state, stop, built) = (app.state.clone(), stop.clone(), built.clone());
+        tokio::task::spawn_blocking(move || {
+            while !stop.load(Ordering::Relaxed) {
+                drop(server::router(state.clone()));
+                built.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for round in 0..150 {
+        let response = client
+            .get(app.url("/credentials"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("page {round} stalled: {e}"));
+        assert_eq!(response.status(), StatusCode::OK, "page {round}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    builder.await.unwrap();
+    assert!(
+        built.load(Ordering::Relaxed) > 10,
+        "routers were being built meanwhile"
+    );
+}
