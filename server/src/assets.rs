@@ -20,7 +20,7 @@ use axum::{
 };
 
 /// The URL path segment of the bundle.
-pub const PKG: &str = "pkg";
+const PKG: &str = "pkg";
 
 /// A year: what browsers may keep a versioned file without asking again.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -56,12 +56,6 @@ impl Assets {
             embedded: version.is_some(),
             root,
         }
-    }
-
-    /// Whether the files are compiled into the binary.
-    #[must_use]
-    pub fn embedded(&self) -> bool {
-        self.embedded
     }
 
     /// The bundle's directory as pages link it (`pkg/<version>` when embedded).
@@ -129,19 +123,19 @@ impl Assets {
 #[cfg(all(feature = "embed-assets", not(debug_assertions)))]
 fn embedded_file(path: &str, cache: &'static str, headers: &HeaderMap) -> Option<Response> {
     let plain = Site::get(path)?;
-    let etag = etag(&plain.metadata.sha256_hash());
-    let mut chosen = (plain, None, etag.clone());
-    for (encoding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
-        if accepts(headers, encoding)
-            && let Some(file) = Site::get(&format!("{path}{suffix}"))
-        {
-            // One entity tag per representation (RFC 9110 §8.8.3).
-            let tagged = format!("{}-{encoding}\"", etag.trim_end_matches('"'));
-            chosen = (file, Some(encoding), tagged);
-            break;
-        }
-    }
-    let (file, encoding, etag) = chosen;
+    let digest = hex(&plain.metadata.sha256_hash()[..16]);
+    let (file, encoding) = [("br", ".br"), ("gzip", ".gz")]
+        .into_iter()
+        .filter(|(encoding, _)| accepts(headers, encoding))
+        .find_map(|(encoding, suffix)| {
+            Site::get(&format!("{path}{suffix}")).map(|file| (file, Some(encoding)))
+        })
+        .unwrap_or((plain, None));
+    // A strong entity tag per representation (RFC 9110 §8.8.3).
+    let etag = match encoding {
+        Some(encoding) => format!("\"{digest}-{encoding}\""),
+        None => format!("\"{digest}\""),
+    };
     let mut response = if not_modified(headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -186,55 +180,54 @@ fn version() -> Option<String> {
     }
     Some(format!("{:016x}", folded.finish()))
 }
-#[cfg(not(all(feature = "embed-assets", not(debug_assertions))))]
+
 #[cfg(not(all(feature = "embed-assets", not(debug_assertions))))]
 fn version() -> Option<String> {
     None
 }
 
-/// A strong entity tag from a SHA-256 digest: its first 16 bytes in hex, quoted.
+/// Bytes in lowercase hex.
 #[cfg(all(feature = "embed-assets", not(debug_assertions)))]
-fn etag(digest: &[u8; 32]) -> String {
+fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    let mut out = String::with_capacity(34);
-    out.push('"');
-    for byte in &digest[..16] {
+    bytes.iter().fold(String::new(), |mut out, byte| {
         let _ = write!(out, "{byte:02x}");
-    }
-    out.push('"');
-    out
+        out
+    })
+}
+
+/// The items of a comma-separated header, over all its lines, trimmed.
+#[cfg(all(feature = "embed-assets", not(debug_assertions)))]
+fn list_items(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
 }
 
 /// Whether `Accept-Encoding` allows `encoding` (present and not `q=0`).
 #[cfg(all(feature = "embed-assets", not(debug_assertions)))]
 fn accepts(headers: &HeaderMap, encoding: &str) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            parts
-                .next()
-                .is_some_and(|name| name.eq_ignore_ascii_case(encoding))
-                && parts.all(|param| {
-                    param
-                        .strip_prefix("q=")
-                        .is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0))
-                })
-        })
+    list_items(headers, header::ACCEPT_ENCODING).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        parts
+            .next()
+            .is_some_and(|name| name.eq_ignore_ascii_case(encoding))
+            && parts.all(|param| {
+                param
+                    .strip_prefix("q=")
+                    .is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0))
+            })
+    })
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`).
 #[cfg(all(feature = "embed-assets", not(debug_assertions)))]
 fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
+    list_items(headers, header::IF_NONE_MATCH)
+        .map(|tag| tag.trim_start_matches("W/"))
         .any(|tag| tag == etag || tag == "*")
 }
 
