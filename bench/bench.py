@@ -296,6 +296,31 @@ def sign_in(base: str, email: str) -> str:
     raise BenchError(f"sign-in failed: {response.status}")
 
 
+def wire_bytes(base: str) -> dict:
+    """Bytes a browser's first visit of /login downloads (the page and the bundle it links),
+    by the encoding asked for; and whether the bundle's URLs are versioned for good."""
+    def get(path: str, encoding: str) -> tuple[bytes, dict]:
+        conn = connect(base, timeout=30)
+        conn.request("GET", path, headers={"Accept-Encoding": encoding})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise BenchError(f"GET {path}: {response.status}")
+        return body, {k.lower(): v for k, v in response.getheaders()}
+
+    page, _ = get("/login", "identity")
+    assets = sorted(set(re.findall(r'"(/pkg/[^"]+\.(?:wasm|js|css))"', page.decode())))
+    if not any(a.endswith(".wasm") for a in assets):
+        raise BenchError(f"/login links no wasm bundle: {assets}")
+    out = {"immutable": all("immutable" in get(a, "br")[1].get("cache-control", "") for a in assets)}
+    for encoding in ("identity", "gzip", "br"):
+        sizes = {"page": len(get("/login", encoding)[0])}
+        for asset in assets:
+            sizes[asset.rsplit(".", 1)[1]] = len(get(asset, encoding)[0])
+        out[encoding] = sizes
+    return out
+
+
 def time_dashboard(base: str, cookie: str, requests: int, path: str = "/credentials",
                    testid: str = "credential-row", min_rows: int = 25) -> dict:
     """Times the server-rendered first page at `path` (as a browser without JavaScript gets it)."""
@@ -550,9 +575,12 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     # Their audit page: one credential.created event per credential (plus sign-ins).
     dash["audit"] = time_dashboard(base, dashboard_cookie, 20 if args.smoke else 50, "/audit", "audit-row", 50)
     print(f"  audit page with {scale['dashboard']:,}+ events: median {dash['audit']['median']:.1f} ms, p95 {dash['audit']['p95']:.1f} ms")
+    wire = wire_bytes(base)
+    wire["binary"] = BIN.stat().st_size
+    print(f"  first visit of /login: {sum(wire['identity'].values()):,} bytes plain, {sum(wire['br'].values()):,} with br; binary {wire['binary']:,} bytes")
 
     pg = measure_postgres(bench, workdir, scale, base, client_id, secret, token_body) if not args.no_postgres else None
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs)
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire)
     return 0
 
 
@@ -662,7 +690,7 @@ def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str,
     return {"runs": runs, "before": before, "after": after, "served": served}
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs):
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire):
     tokens = median_of(runs["clavis tokens"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
     healthz = median_of(runs["clavis /healthz"], "rps")
@@ -762,6 +790,10 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         f"| server RSS | idle {idle_rss / 1024:.1f} MiB, under token and /mcp load {load_rss / 1024:.1f} MiB, peak {peak_rss / 1024:.1f} MiB (after 100,000 credentials and the dashboard) | idle <= 32, load <= 64: {mark(idle_rss <= 32 * 1024 and load_rss <= 64 * 1024)} |",
         f"| dashboard first page, {scale['dashboard']:,} credentials | median {dash['median']:.1f} ms, p95 {dash['p95']:.1f} ms ({dash['bytes']:,} bytes, {dash['rows']} rows) | |",
         f"| audit page, {scale['dashboard']:,}+ events of that person | median {dash['audit']['median']:.1f} ms, p95 {dash['audit']['p95']:.1f} ms ({dash['audit']['bytes']:,} bytes, {dash['audit']['rows']} rows) | |",
+        "| first visit of /login, bytes on the wire (page, wasm, JS, CSS) | "
+        + "; ".join(f"{e}: {sum(wire[e].values()):,} ({sum(wire[e].values()) / sum(wire['identity'].values()):.0%}; wasm {wire[e]['wasm']:,})" for e in ("identity", "gzip", "br"))
+        + f" | bundle cached as immutable: {mark(wire['immutable'])} |",
+        f"| release binary, assets included | {wire['binary']:,} bytes | one file |",
         f"| gateway throughput vs the upstream direct | {gateway_share:.0%} ({fmt_rate(median_of(through, 'rps'))} vs {fmt_rate(median_of(direct, 'rps'))}); "
         f"a bare forwarder {bare_share:.0%}, so the gateway reaches {gateway_share / bare_share:.0%} of what any proxy can here | >= 80%: {mark(gateway_share >= 0.8)} |",
         f"| latency the gateway adds (p50) | {added_p50:.2f} ms ({median_of(through, 'p50'):.2f} vs {median_of(direct, 'p50'):.2f}) | <= 1 ms: {mark(added_p50 <= 1)} |",
