@@ -764,7 +764,15 @@ pub async fn revoke(
     if let Ok(claims) = keys.verify_signature(token)
         && claims.client_id == caller.client_id
     {
-        store::revoke_token(pool, &claims.jti, &claims.client_id, claims.exp, now).await?;
+        store::revoke_token(
+            pool,
+            &claims.jti,
+            &claims.client_id,
+            claims.iat,
+            claims.exp,
+            now,
+        )
+        .await?;
         return Ok(true);
     }
     Ok(false)

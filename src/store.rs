@@ -998,22 +998,28 @@ pub async fn prune_hour_usage(pool: &Pool, hour: i64) -> Result<u64, StoreError>
 /// Most revoked token ids kept one row each per credential (SPEC §16 "bounded by design").
 pub const REVOKED_TOKENS_PER_CREDENTIAL: i64 = 100;
 
-/// Records a revoked access token until it expires. Past
+/// Records a revoked access token (issued at `issued_at`) until it expires. Past
 /// [`REVOKED_TOKENS_PER_CREDENTIAL`] rows for its credential, every token of that
-/// credential issued up to `now` is revoked at once instead and the rows go, so the table
-/// stays bounded however many tokens are revoked one by one. One transaction.
+/// credential issued before the current second is revoked at once instead
+/// (`tokens_revoked_before`, compared with `iat > before`) and only the rows of tokens
+/// issued in this second stay, so the table holds at most the limit plus one second's
+/// revocations however many tokens are revoked one by one — and a token issued after
+/// the revocation, even in the same second, is valid. One transaction.
 pub async fn revoke_token(
     pool: &Pool,
     jti: &str,
     client_id: &str,
+    issued_at: UnixTime,
     expires_at: UnixTime,
     now: UnixTime,
 ) -> Result<(), StoreError> {
+    let before = now - 1;
     on!(pool, p => {
         let mut tx = p.begin().await?;
-        sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+        sqlx::query("INSERT INTO revoked_tokens (jti, client_id, issued_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(client_id)
+            .bind(issued_at)
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
@@ -1022,15 +1028,18 @@ pub async fn revoke_token(
             .fetch_one(&mut *tx)
             .await?;
         if kept > REVOKED_TOKENS_PER_CREDENTIAL {
+            // Never moved back (another instance's clock may be ahead).
             sqlx::query(
-                "UPDATE credentials SET tokens_revoked_before = $2 WHERE client_id = $1",
+                "UPDATE credentials SET tokens_revoked_before = $2
+                 WHERE client_id = $1 AND (tokens_revoked_before IS NULL OR tokens_revoked_before < $2)",
             )
             .bind(client_id)
-            .bind(now)
+            .bind(before)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM revoked_tokens WHERE client_id = $1")
+            sqlx::query("DELETE FROM revoked_tokens WHERE client_id = $1 AND issued_at <= $2")
                 .bind(client_id)
+                .bind(before)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -943,7 +943,8 @@ async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
         .await;
     let limit = usize::try_from(clavis::store::REVOKED_TOKENS_PER_CREDENTIAL).unwrap();
     let mut tokens = Vec::new();
-    for _ in 0..=limit + 5 {
+    // One more than the limit: the last revocation revokes everything issued before.
+    for _ in 0..=limit {
         tokens.push(
             app.access_token(&id, &secret, "grant_type=client_credentials")
                 .await,
@@ -961,13 +962,27 @@ async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
             .await
             .unwrap();
         assert!(
-            rows <= i64::try_from(limit).unwrap(),
+            rows <= i64::try_from(limit + 1).unwrap(),
             "{rows} rows after {} revocations",
             i + 1
         );
     }
+    // A token asked for at once, in the second of the cut-off, is valid: at
+    // introspection and at /mcp (it was born dead before: `iat` has one-second
+    // resolution and the cut-off was the revocation's second).
+    let fresh = app
+        .access_token(&id, &secret, "grant_type=client_credentials")
+        .await;
+    assert_eq!(app.introspect(&id, &secret, &fresh).await["active"], true);
+    let (status, ..) = app
+        .mcp_post(
+            Some(&format!("Bearer {fresh}")),
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     // What the Bearer check holds in memory is as bounded as the table.
-    assert!(app.state.oauth.revoked.len() <= limit);
+    assert!(app.state.oauth.revoked.len() <= limit + 1);
     for token in &tokens {
         assert_eq!(app.introspect(&id, &secret, token).await["active"], false);
         let (status, ..) = app
@@ -978,14 +993,37 @@ async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // Another credential's tokens are untouched, and new tokens work (from the next second).
+    // Another credential's tokens are untouched.
     assert_eq!(
         app.introspect(&other_id, &other_secret, &other).await["active"],
         true
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let fresh = app
-        .access_token(&id, &secret, "grant_type=client_credentials")
-        .await;
-    assert_eq!(app.introspect(&id, &secret, &fresh).await["active"], true);
+
+    // On a clock of our own: three times the limit of tokens issued earlier and revoked
+    // one by one leave at most the limit of rows; those issued in the cut-off's own
+    // second stay rows (bounded by what one second can revoke) until the next second.
+    let now = clavis::now() + 10;
+    for i in 0..3 * limit {
+        clavis::store::revoke_token(pool, &format!("old-{i}"), &id, now - 5, now + 60, now)
+            .await
+            .unwrap();
+        let rows = clavis::store::count_rows(pool, "revoked_tokens")
+            .await
+            .unwrap();
+        assert!(rows <= i64::try_from(limit + 1).unwrap(), "{rows} rows");
+    }
+    for i in 0..limit + 10 {
+        clavis::store::revoke_token(pool, &format!("now-{i}"), &id, now, now + 60, now)
+            .await
+            .unwrap();
+    }
+    clavis::store::revoke_token(pool, "next", &id, now + 1, now + 60, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        clavis::store::count_rows(pool, "revoked_tokens")
+            .await
+            .unwrap(),
+        1
+    );
 }
