@@ -463,11 +463,31 @@ impl Registry {
 
 /// Gateway calls counted in memory per (credential, server, tool, UTC day) and added
 /// to the database in batches (SPEC §10.2, §13): `(calls, errors)`.
+///
+/// Tool names come from callers, so they are bounded: at most [`TOOLS_PER_DAY`] names
+/// per credential, server and day (here and in the database, where the rest are added
+/// to [`OTHER_TOOL`]), and calls refused by the allowed-tools rule all count under
+/// [`REFUSED_TOOL`].
 #[derive(Default)]
-pub struct GatewayUsage(Mutex<HashMap<UsageKey, (i64, i64)>>);
+pub struct GatewayUsage(Mutex<UsageCounts>);
+
+#[derive(Default)]
+struct UsageCounts {
+    counts: HashMap<UsageKey, (i64, i64)>,
+    /// Distinct tool names held per (credential, server, day).
+    names: HashMap<(i64, i64, i64), usize>,
+}
 
 /// (credential id, server id, tool, UTC day number).
 type UsageKey = (i64, i64, String, i64);
+
+/// Most distinct tool names counted per credential, server and day; further names are
+/// counted as [`OTHER_TOOL`].
+pub const TOOLS_PER_DAY: usize = 50;
+/// Where the calls of tool names beyond [`TOOLS_PER_DAY`] are counted.
+pub const OTHER_TOOL: &str = "(other)";
+/// Where calls refused by a credential's allowed tools are counted.
+pub const REFUSED_TOOL: &str = "(refused)";
 
 /// Most distinct (credential, server, tool, day) keys held between flushes; beyond it
 /// new tool names are counted as `(other)`, so invented names cannot grow memory.
@@ -483,11 +503,18 @@ impl GatewayUsage {
         now: UnixTime,
         error: bool,
     ) {
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let UsageCounts { counts, names } = &mut *held;
         let day = now.div_euclid(86_400);
         let mut key = (credential_id, server_id, tool.to_owned(), day);
-        if counts.len() >= USAGE_KEYS_MAX && !counts.contains_key(&key) {
-            key.2 = "(other)".to_owned();
+        if !counts.contains_key(&key) {
+            let named = names.entry((credential_id, server_id, day)).or_insert(0);
+            if *named >= TOOLS_PER_DAY || counts.len() >= USAGE_KEYS_MAX {
+                OTHER_TOOL.clone_into(&mut key.2);
+            }
+            if !counts.contains_key(&key) {
+                *named += 1;
+            }
         }
         let entry = counts.entry(key).or_insert((0, 0));
         entry.0 += 1;
@@ -497,16 +524,24 @@ impl GatewayUsage {
     /// Writes the counts gathered so far in one transaction; on failure they are kept.
     pub async fn flush(&self, pool: &Pool) -> Result<usize, StoreError> {
         let batch: store::GatewayUsageBatch = {
-            let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            counts.drain().collect()
+            let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            held.names.clear();
+            held.counts.drain().collect()
         };
         if batch.is_empty() {
             return Ok(0);
         }
-        if let Err(e) = store::add_gateway_usage(pool, &batch).await {
-            let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            for (key, (calls, errors)) in batch {
-                let entry = counts.entry(key).or_insert((0, 0));
+        if let Err(e) = store::add_gateway_usage(pool, &batch, TOOLS_PER_DAY, OTHER_TOOL).await {
+            let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
+                let key = (credential_id, server_id, tool, day);
+                if !held.counts.contains_key(&key) {
+                    *held
+                        .names
+                        .entry((credential_id, server_id, day))
+                        .or_insert(0) += 1;
+                }
+                let entry = held.counts.entry(key).or_insert((0, 0));
                 entry.0 += calls;
                 entry.1 += errors;
             }

@@ -1191,15 +1191,30 @@ pub async fn remove_server(pool: &Pool, slug: &str, event: &Event) -> Result<boo
 /// One batch of gateway usage: `((credential id, server id, tool, day), (calls, errors))`.
 pub type GatewayUsageBatch = Vec<((i64, i64, String, i64), (i64, i64))>;
 
-/// Adds batched gateway usage counts, one row per credential, server, tool and day.
-pub async fn add_gateway_usage(pool: &Pool, batch: &GatewayUsageBatch) -> Result<(), StoreError> {
+/// Adds batched gateway usage counts, one row per credential, server, tool and day. A
+/// tool name new for its credential, server and day once `names_per_day` names are
+/// stored there is added to `other` instead, so invented names cannot grow the table.
+pub async fn add_gateway_usage(
+    pool: &Pool,
+    batch: &GatewayUsageBatch,
+    names_per_day: usize,
+    other: &str,
+) -> Result<(), StoreError> {
+    let names_per_day = i64::try_from(names_per_day).unwrap_or(i64::MAX);
     on!(pool, p => {
     let mut tx = p.begin().await?;
     for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
         // A server or credential removed since the calls were counted takes its counts along.
         sqlx::query(
             "INSERT INTO gateway_usage (credential_id, server_id, tool, day, calls, errors)
-             SELECT $1, $2, $3, $4, $5, $6
+             SELECT $1, $2,
+                    CASE WHEN EXISTS (SELECT 1 FROM gateway_usage
+                                      WHERE credential_id = $1 AND server_id = $2
+                                        AND day = $4 AND tool = $3)
+                           OR (SELECT COUNT(*) FROM gateway_usage
+                               WHERE credential_id = $1 AND server_id = $2 AND day = $4) < $7
+                         THEN $3 ELSE $8 END,
+                    $4, $5, $6
              WHERE EXISTS (SELECT 1 FROM mcp_servers WHERE id = $2)
                AND EXISTS (SELECT 1 FROM credentials WHERE id = $1)
              ON CONFLICT (credential_id, server_id, tool, day)
@@ -1212,6 +1227,8 @@ pub async fn add_gateway_usage(pool: &Pool, batch: &GatewayUsageBatch) -> Result
         .bind(day)
         .bind(calls)
         .bind(errors)
+        .bind(names_per_day)
+        .bind(other)
         .execute(&mut *tx)
         .await?;
     }

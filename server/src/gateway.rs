@@ -2,17 +2,25 @@
 //! like `/mcp` (one verifier, [`crate::bearer`]) and forwards the request to the server's
 //! upstream URL with a pooled HTTP client (reqwest).
 //!
-//! - Request bodies are read whole (they are single JSON-RPC messages, at most the
-//!   configured limit): their id goes into error answers, their tool name into the
-//!   counts and the allowed-tools rule. Answers stream back as they arrive: an SSE
-//!   event reaches the client as soon as the upstream sends it.
-//! - Forwarded: `Content-Type`, `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`,
-//!   `Last-Event-ID`, the server's upstream header, `X-Clavis-Client-Id` and
-//!   `X-Clavis-Scope`. Nothing else — never `Authorization` or `Cookie`. Back: the
-//!   status, `Content-Type` and `Mcp-Session-Id`.
-//! - A credential limited to some tools sees only those in `tools/list` (JSON or SSE,
-//!   event by event) and gets JSON-RPC `-32602` for any other `tools/call`, answered
-//!   here without reaching the upstream.
+//! - A POST's body is read whole (at most the configured limit) and forwarded only if
+//!   [`jsonrpc::inspect`] read it completely and one way only: UTF-8 JSON without
+//!   duplicate keys, JSON-RPC 2.0 messages, a batch of at most
+//!   [`jsonrpc::BATCH_MAX`]. Anything else is answered `400` with `-32700`/`-32600` and
+//!   never reaches the upstream, so a lenient parser there cannot read a call the
+//!   allowed-tools rule did not see. The accepted bytes go on unchanged, as
+//!   `Content-Type: application/json`. A GET or DELETE carries no body upstream.
+//! - Answers stream back as they arrive: an SSE event reaches the client as soon as
+//!   the upstream sends it.
+//! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`
+//!   (and `Content-Type` on a GET or DELETE), the server's upstream header,
+//!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`
+//!   or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
+//! - A credential limited to some tools sees only those in `tools/list` answers —
+//!   every answer carrying `result.tools`, whatever id the upstream echoes, in JSON and
+//!   in every SSE stream (a GET may replay an answer) — and gets JSON-RPC `-32602` for
+//!   any other `tools/call`, answered here without reaching the upstream.
+//! - Calls are counted per credential, server, tool and day with the names bounded
+//!   ([`servers::GatewayUsage`]); refused calls under `(refused)`.
 //! - Upstream unreachable: `502`; no answer headers in time: `504`; the upstream's own
 //!   `401`/`403`: `502` (the caller's OAuth is with Clavis). Error bodies are JSON-RPC
 //!   errors naming the server, never its address.
@@ -166,6 +174,8 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Respons
 struct Outcome {
     response: Response,
     error: bool,
+    /// A call of a tool the credential may not use, answered without the upstream.
+    refused: bool,
 }
 
 /// `POST`, `GET` and `DELETE` on `/mcp/<slug>`.
@@ -196,40 +206,50 @@ async fn forward(
         Err(refusal) => return refusal.into_response(&metadata_url),
     };
     let started = Instant::now();
-    // A client trickling its body gets the same time as any other request.
-    let body = match tokio::time::timeout(
-        crate::REQUEST_TIMEOUT,
-        axum::body::to_bytes(body, state.gateway.body_limit),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Err(_) => {
-            state
-                .metrics
-                .gateway_call(&server.slug, true, started.elapsed());
-            return rpc_error(
-                StatusCode::REQUEST_TIMEOUT,
-                Value::Null,
-                -32600,
-                "the request body did not arrive in time",
-            );
-        }
-        Ok(Err(_)) => {
-            let message = format!(
-                "the request body is larger than the {} bytes MCP server \"{}\" accepts through Clavis",
-                state.gateway.body_limit, server.name
-            );
-            state
-                .metrics
-                .gateway_call(&server.slug, true, started.elapsed());
-            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &message);
-        }
+    let refuse = |status: StatusCode, code: i64, message: &str| {
+        state
+            .metrics
+            .gateway_call(&server.slug, true, started.elapsed());
+        state
+            .gateway
+            .usage
+            .record(caller.credential_id, server.id, "", clavis::now(), true);
+        rpc_error(status, Value::Null, code, message)
     };
-    let inspection = if method == Method::POST {
-        jsonrpc::inspect(&body)
+    // Only what was read is forwarded: a POST's body once inspected, and no body at all
+    // with a GET (a stream) or a DELETE (a session's end).
+    let (body, inspection) = if method == Method::POST {
+        // A client trickling its body gets the same time as any other request.
+        let body = match tokio::time::timeout(
+            crate::REQUEST_TIMEOUT,
+            axum::body::to_bytes(body, state.gateway.body_limit),
+        )
+        .await
+        {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    -32600,
+                    "the request body did not arrive in time",
+                );
+            }
+            Ok(Err(_)) => {
+                let message = format!(
+                    "the request body is larger than the {} bytes MCP server \"{}\" accepts through Clavis",
+                    state.gateway.body_limit, server.name
+                );
+                return refuse(StatusCode::PAYLOAD_TOO_LARGE, -32600, &message);
+            }
+        };
+        match jsonrpc::inspect(&body) {
+            Ok(inspection) => (body, inspection),
+            Err(refusal) => {
+                return refuse(StatusCode::BAD_REQUEST, refusal.code(), refusal.message());
+            }
+        }
     } else {
-        Inspection::default()
+        (Bytes::new(), Inspection::default())
     };
     let outcome = send(
         &state,
@@ -245,6 +265,17 @@ async fn forward(
         .metrics
         .gateway_call(&server.slug, outcome.error, started.elapsed());
     let now = clavis::now();
+    if outcome.refused {
+        // Under one name: the names a caller may not use are theirs to invent.
+        state.gateway.usage.record(
+            caller.credential_id,
+            server.id,
+            servers::REFUSED_TOOL,
+            now,
+            true,
+        );
+        return outcome.response;
+    }
     let mut counted = false;
     for tool in inspection.counted_tools() {
         state
@@ -275,6 +306,7 @@ async fn send(
     let failed = |status: StatusCode, code: i64, message: String| Outcome {
         response: rpc_error(status, id.clone(), code, &message),
         error: true,
+        refused: false,
     };
     if let Some(refused) = inspection.refused_call(&caller.allowed_tools) {
         let refused_id = refused.id.clone().unwrap_or(Value::Null);
@@ -290,6 +322,7 @@ async fn send(
                 "tool not allowed for this credential",
             ),
             error: true,
+            refused: true,
         };
     }
     let Some(upstream) = server.upstream_url.as_deref() else {
@@ -299,8 +332,16 @@ async fn send(
             format!("MCP server \"{}\" has no upstream URL", server.name),
         );
     };
+    let post = method == Method::POST;
     let mut request = state.gateway.client.request(method, upstream);
-    for name in &FORWARDED {
+    if post {
+        // The body was read as UTF-8 JSON: say so, whatever charset the client named.
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    for name in FORWARDED
+        .iter()
+        .filter(|n| !post || **n != header::CONTENT_TYPE)
+    {
         for value in headers.get_all(name) {
             request = request.header(name, value);
         }
@@ -363,16 +404,18 @@ async fn send(
     let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let session = answer.headers().get(&SESSION_ID).cloned();
-    let tools_list_ids = inspection.tools_list_ids();
-    let narrowing = !caller.allowed_tools.is_empty() && !tools_list_ids.is_empty();
+    let restricted = !caller.allowed_tools.is_empty();
     let is_sse = content_type
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let body = if !narrowing {
+    // A restricted credential's streams are narrowed event by event, whatever they
+    // answer (a GET may replay a tools/list answer after Last-Event-ID); a JSON answer
+    // is read whole only when the request asked for tools/list.
+    let body = if !restricted || (!is_sse && !inspection.lists_tools()) {
         Body::from_stream(answer.bytes_stream())
     } else if is_sse {
-        let narrower = jsonrpc::SseNarrower::new(caller.allowed_tools.clone(), tools_list_ids);
+        let narrower = jsonrpc::SseNarrower::new(caller.allowed_tools.clone());
         let upstream = answer.bytes_stream();
         Body::from_stream(futures_util::stream::unfold(
             Some((narrower, upstream)),
@@ -399,7 +442,7 @@ async fn send(
         match read_limited(answer, TOOLS_LIST_LIMIT).await {
             Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(mut value) => {
-                    jsonrpc::narrow_tools(&mut value, &caller.allowed_tools, &tools_list_ids);
+                    jsonrpc::narrow_tools(&mut value, &caller.allowed_tools);
                     Body::from(value.to_string())
                 }
                 Err(_) => Body::from(bytes),
@@ -427,6 +470,7 @@ async fn send(
     Outcome {
         response,
         error: status.is_client_error() || status.is_server_error(),
+        refused: false,
     }
 }
 

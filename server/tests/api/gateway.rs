@@ -796,11 +796,13 @@ async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
         .unwrap();
     let echo = usage.iter().find(|(_, tool, _, _)| tool == "echo").unwrap();
     assert_eq!((echo.2, echo.3), (3, 0));
+    // Refused calls are counted under one name: their names are the caller's to invent.
     let refused = usage
         .iter()
-        .find(|(_, tool, _, _)| tool == "secret")
+        .find(|(_, tool, _, _)| tool == clavis::servers::REFUSED_TOOL)
         .unwrap();
     assert_eq!((refused.2, refused.3), (1, 1));
+    assert!(usage.iter().all(|(_, tool, _, _)| tool != "secret"));
     assert!(
         usage
             .iter()
@@ -976,4 +978,277 @@ async fn a_disabled_persons_tokens_are_refused_at_the_gateway_until_they_are_ena
         let reached = upstream.bodies().len() > seen_before;
         assert_eq!(reached, status == StatusCode::OK, "disable={disable}");
     }
+}
+
+/// An upstream of a few lines that records each request's method and body, answers
+/// every POST with a tool list `[safe, secret]` under the id `1.0` (Python echoes a
+/// float id so) and every GET with that list as one Server-Sent Event.
+struct Plain {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, Bytes)>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Plain {
+    async fn start() -> Self {
+        let seen: Arc<Mutex<Vec<(String, Bytes)>>> = Arc::default();
+        let record = seen.clone();
+        let list = r#"{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"safe","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}}]}}"#;
+        let router =
+            axum::Router::new().fallback(move |method: axum::http::Method, body: Bytes| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push((method.to_string(), body));
+                    if method == axum::http::Method::GET {
+                        (
+                            [("content-type", "text/event-stream")],
+                            format!("id: 1\nevent: message\ndata: {list}\n\n"),
+                        )
+                    } else {
+                        ([("content-type", "application/json")], list.to_owned())
+                    }
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            url,
+            seen,
+            _server: server,
+        }
+    }
+
+    fn requests(&self) -> Vec<(String, Bytes)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A POST of raw bytes to the gateway.
+fn post_raw(app: &TestApp, slug: &str, token: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.gateway_url(slug))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+}
+
+/// Issue 23: bodies a lenient parser (Python's `json.loads`, which the Python SDK uses)
+/// reads as a call of `secret` while serde read them as `safe` or not at all were
+/// forwarded unchecked. Now nothing the gateway cannot read one way only reaches the
+/// upstream: judged by what the upstream received.
+#[tokio::test]
+async fn bodies_that_read_two_ways_never_reach_the_upstream() {
+    let upstream = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "safe").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let call = |params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#)
+    };
+    let attacks: Vec<(&str, Vec<u8>)> =
+        vec![
+        ("duplicate name", call(r#"{"name":"safe","name":"secret"}"#).into_bytes()),
+        ("escaped duplicate", call(r#"{"name":"safe","n\u0061me":"secret"}"#).into_bytes()),
+        (
+            "duplicate id",
+            br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"secret"}}"#
+                .to_vec(),
+        ),
+        (
+            "byte-order mark",
+            [b"\xef\xbb\xbf".as_slice(), call(r#"{"name":"secret"}"#).as_bytes()].concat(),
+        ),
+        (
+            "UTF-16LE",
+            call(r#"{"name":"secret"}"#)
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect(),
+        ),
+        ("NaN", call(r#"{"name":"secret","arguments":{"x":NaN}}"#).into_bytes()),
+        (
+            "lone surrogate",
+            br#"{"jsonrpc":"2.0","id":"\ud800","method":"tools/call","params":{"name":"secret"}}"#
+                .to_vec(),
+        ),
+        (
+            "batch with junk",
+            format!("[{},0]", call(r#"{"name":"secret"}"#)).into_bytes(),
+        ),
+        ("positional params", call(r#"["secret"]"#).into_bytes()),
+        (
+            "no jsonrpc member",
+            br#"{"id":1,"method":"tools/call","params":{"name":"secret"}}"#.to_vec(),
+        ),
+    ];
+    for (what, body) in attacks {
+        let (status, _, answer) = send(post_raw(&app, "docs", &token, body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+        let code = answer["error"]["code"].as_i64().unwrap();
+        assert!(code == -32700 || code == -32600, "{what}: {answer}");
+        assert!(
+            upstream.requests().is_empty(),
+            "{what} reached the upstream"
+        );
+    }
+    // The same route forwards what it can read: the allowed call, once.
+    let (status, _, _) = send(post_raw(
+        &app,
+        "docs",
+        &token,
+        call(r#"{"name":"safe","arguments":{"n":12345678901234567890123}}"#).into_bytes(),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let requests = upstream.requests();
+    assert_eq!(requests.len(), 1);
+    // Forwarded as sent: numbers keep their digits.
+    assert!(
+        String::from_utf8_lossy(&requests[0].1).contains("12345678901234567890123"),
+        "{requests:?}"
+    );
+}
+
+/// Issue 23: a `tools/list` answer was narrowed only when its id compared equal to the
+/// request's; the upstream may echo `1` as `1.0`. And a stream (GET) could replay an
+/// answer unnarrowed, and a GET's body was forwarded.
+#[tokio::test]
+async fn tools_lists_are_narrowed_whatever_their_id_and_on_streams() {
+    let upstream = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "safe").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    for request_id in [json!(1), json!("1"), json!(-0), json!(null)] {
+        let list = json!({ "jsonrpc": "2.0", "id": request_id, "method": "tools/list" });
+        let (status, _, answer) = send(post(&app, "docs", &token, &list)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            answer["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["safe"],
+            "{request_id}: {answer}"
+        );
+    }
+
+    let stream = app
+        .client
+        .get(app.gateway_url("docs"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "0")
+        .body("a body a GET never carries")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let text = stream.text().await.unwrap();
+    assert!(
+        text.contains(r#""name":"safe""#) && !text.contains(r#""name":"secret""#),
+        "{text}"
+    );
+    let get = upstream
+        .requests()
+        .into_iter()
+        .find(|(method, _)| method == "GET")
+        .unwrap();
+    assert!(get.1.is_empty(), "a GET's body reached the upstream");
+}
+
+/// Issue 23: a 4 MiB batch of empty objects was read into 1.4 million messages (about
+/// 300 MB); a batch past its bound is refused whole before the upstream.
+#[tokio::test]
+async fn oversized_batches_are_refused_before_the_upstream() {
+    let upstream = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+
+    let ping = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let many = format!("[{}]", vec![ping; clavis::jsonrpc::BATCH_MAX + 1].join(","));
+    let empty_objects = format!("[{}{{}}]", "{},".repeat(1_300_000));
+    for body in [many, empty_objects] {
+        let (status, _, answer) = send(post_raw(&app, "docs", &token, body.into_bytes())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    }
+    assert!(upstream.requests().is_empty());
+    let full = format!("[{}]", vec![ping; clavis::jsonrpc::BATCH_MAX].join(","));
+    let (status, _, _) = send(post_raw(&app, "docs", &token, full.into_bytes())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+/// Issue 23: every tool name in a request became a permanent `gateway_usage` row
+/// (700,003 rows from twelve batches). Names are capped per credential, server and day
+/// in memory and in the database (across flushes, so across instances), refused calls
+/// count under one name.
+#[tokio::test]
+async fn invented_tool_names_do_not_grow_the_usage_table() {
+    let upstream = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (open_id, open_secret) = app.credential_with(&admin, &["docs"], "").await;
+    let (narrow_id, narrow_secret) = app.credential_with(&admin, &["docs"], "safe").await;
+    let pool = &app.state.oauth.pool;
+    let usage = &app.state.oauth.gateway.usage;
+    let batch = |prefix: &str| {
+        let calls: Vec<Value> = (0..clavis::jsonrpc::BATCH_MAX)
+            .map(|i| {
+                json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call",
+                    "params": { "name": format!("{prefix}-{i}") } })
+            })
+            .collect();
+        Value::Array(calls)
+    };
+    for (id, secret) in [(&open_id, &open_secret), (&narrow_id, &narrow_secret)] {
+        let token = app.gateway_token(id, secret, "docs").await;
+        // Three batches of new names, a flush after each: the database keeps the bound.
+        for round in 0..3 {
+            let (status, ..) = send(post(&app, "docs", &token, &batch(&format!("r{round}")))).await;
+            assert_eq!(status, StatusCode::OK);
+            usage.flush(pool).await.unwrap();
+        }
+    }
+    let rows_of = |client_id: String| async move {
+        let credential = clavis::store::credential_by_client_id(pool, &client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        clavis::store::gateway_usage_for(pool, credential.id)
+            .await
+            .unwrap()
+    };
+    let open = rows_of(open_id).await;
+    assert!(
+        open.len() <= clavis::servers::TOOLS_PER_DAY + 1,
+        "{} rows",
+        open.len()
+    );
+    let other = open
+        .iter()
+        .find(|(_, tool, _, _)| tool == clavis::servers::OTHER_TOOL)
+        .unwrap();
+    let total: i64 = open.iter().map(|(_, _, calls, _)| calls).sum();
+    assert_eq!(
+        total,
+        3 * i64::try_from(clavis::jsonrpc::BATCH_MAX).unwrap()
+    );
+    assert!(other.2 >= total - i64::try_from(clavis::servers::TOOLS_PER_DAY).unwrap());
+    let narrow = rows_of(narrow_id).await;
+    assert_eq!(
+        narrow
+            .iter()
+            .map(|(_, tool, _, _)| tool.as_str())
+            .collect::<Vec<_>>(),
+        [clavis::servers::REFUSED_TOOL],
+        "{narrow:?}"
+    );
 }
