@@ -946,6 +946,169 @@ async fn slow_clients_are_cut_and_connections_are_capped() {
     server.wait().unwrap();
 }
 
+/// Reads `socket` until the server closes it; `None` if it is still open after `limit`.
+async fn closed_by_server(socket: &mut tokio::net::TcpStream, limit: Duration) -> Option<()> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        while let Ok(1..) = socket.read(&mut buffer).await {}
+    })
+    .await
+    .ok()
+}
+
+/// Issue 23, SPEC §16: connections that hold a place without a request in flight are
+/// closed 10 s after they last became idle, whatever the protocol: TCP sockets that send
+/// nothing, one stuck in the middle of the HTTP/2 preface, an HTTP/2 (h2c) connection
+/// that answers PINGs after one request, an HTTP/1.1 keep-alive connection after one
+/// answer. Together they fill `--max-connections`; afterwards the places serve others.
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_and_free_their_places() {
+    use tokio::{io::AsyncWriteExt as _, net::TcpStream};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "warn",
+            "--max-connections",
+            "5",
+        ])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/c.db", dir.path().display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connect = || TcpStream::connect(("127.0.0.1", port));
+
+    // HTTP/1.1 keep-alive: one request answered, then nothing.
+    let mut keep_alive = connect().await.unwrap();
+    keep_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let read = tokio::io::AsyncReadExt::read(&mut keep_alive, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    let keep_alive_idle = Instant::now();
+
+    // HTTP/2 with prior knowledge: one request answered, then only PINGs (h2 answers them).
+    let (h2_send, h2_connection) = h2::client::handshake(connect().await.unwrap())
+        .await
+        .unwrap();
+    let h2_connection = tokio::spawn(h2_connection);
+    let mut h2_send = h2_send.ready().await.unwrap();
+    let (response, _) = h2_send
+        .send_request(
+            axum::http::Request::get(format!("{base}/healthz"))
+                .body(())
+                .unwrap(),
+            true,
+        )
+        .unwrap();
+    let mut body = response.await.unwrap().into_body();
+    while let Some(chunk) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.unwrap().len());
+    }
+    let h2_idle = Instant::now();
+
+    // Half an HTTP/2 preface, then nothing.
+    let mut half_preface = connect().await.unwrap();
+    half_preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let half_preface_idle = Instant::now();
+
+    // Two sockets that never send a byte.
+    let mut silent = [connect().await.unwrap(), connect().await.unwrap()];
+    let silent_idle = Instant::now();
+
+    // All five places are taken: a newcomer waits.
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "a sixth connection is served beyond the cap"
+    );
+
+    let limit = Duration::from_secs(13);
+    let [first_silent, second_silent] = &mut silent;
+    let h2_closed = async {
+        // Ended, with or without a GOAWAY first.
+        tokio::time::timeout(limit, h2_connection)
+            .await
+            .ok()
+            .map(drop)
+    };
+    let (keep_alive, h2, half_preface, first_silent, second_silent) = tokio::join!(
+        async {
+            closed_by_server(&mut keep_alive, limit)
+                .await
+                .map(|()| keep_alive_idle.elapsed())
+        },
+        async { h2_closed.await.map(|()| h2_idle.elapsed()) },
+        async {
+            closed_by_server(&mut half_preface, limit)
+                .await
+                .map(|()| half_preface_idle.elapsed())
+        },
+        async {
+            closed_by_server(first_silent, limit)
+                .await
+                .map(|()| silent_idle.elapsed())
+        },
+        async {
+            closed_by_server(second_silent, limit)
+                .await
+                .map(|()| silent_idle.elapsed())
+        },
+    );
+    drop(h2_send);
+    let closed = [
+        ("HTTP/1.1 keep-alive", keep_alive),
+        ("idle HTTP/2", h2),
+        ("half an HTTP/2 preface", half_preface),
+        ("silent socket", first_silent),
+        ("silent socket", second_silent),
+    ];
+    // Closed after 10 s idle (not before: the clock starts when they become idle).
+    assert!(
+        closed.iter().all(|(_, after)| after.is_some_and(|after| {
+            after >= Duration::from_millis(9_500) && after < Duration::from_secs(12)
+        })),
+        "closed after (None: still open after {limit:?}): {closed:?}"
+    );
+    // The places are free again.
+    let answered = Instant::now();
+    let response = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(answered.elapsed() < Duration::from_secs(1));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 /// `clavis secret check`: offline (no database setting at all), exit 0 for a secret
 /// the server generated, 1 for anything else, and the secret is never echoed.
 #[tokio::test]
