@@ -37,7 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    server::telemetry::init(&config);
+    // Held to the end of `main`: dropping it writes out the lines still buffered, after
+    // the runtime (declared later, dropped earlier) has stopped.
+    let _log = server::telemetry::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,10 @@
 //! Middleware around every request: access logs without secrets, security headers,
 //! the same-origin check for browser writes, and HTTP statuses for server-function errors.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use app::UiError;
 use axum::{
@@ -14,29 +17,39 @@ use axum::{
 
 use crate::{config::Config, oauth::OAuthState};
 
-/// One log line per request: method, path (never the query string, headers or body),
-/// status and latency; and the latency histogram by route.
+/// Requests slower than this are logged at `info` (a sign of trouble worth seeing at the
+/// default level); others at `debug`.
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+/// The access log and the latency histogram by route. One line per request at `debug`
+/// (`info` if slower than [`SLOW_REQUEST`], `warn` for a 5xx), so the default `info`
+/// level writes nothing for ordinary traffic. The line names the route's template
+/// (`/invite/{token}`), never the path: paths carry secrets (invitation tokens), and
+/// never the query string, headers or body. Paths no route claims (static files, 404)
+/// are `other`.
 pub async fn log_requests(
     State(oauth): State<Arc<OAuthState>>,
     request: Request,
     next: Next,
 ) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    oauth.metrics.observe(route, started.elapsed());
+    let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
-        tracing::error!(%method, %path, status, micros, "request");
+        tracing::warn!(%method, %route, status, micros, "request");
+    } else if elapsed > SLOW_REQUEST {
+        tracing::info!(%method, %route, status, micros, "slow request");
     } else {
-        tracing::info!(%method, %path, status, micros, "request");
+        tracing::debug!(%method, %route, status, micros, "request");
     }
+    oauth.metrics.observe(route, elapsed);
     response
 }
 
@@ -158,7 +171,11 @@ pub async fn same_origin(
     {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "cross-origin request refused");
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", MatchedPath::as_str);
+    tracing::warn!(%route, "cross-origin request refused");
     ui_error_response(&UiError::Forbidden)
 }
 

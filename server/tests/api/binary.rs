@@ -1164,3 +1164,147 @@ async fn secret_check_tells_well_formed_secrets_from_typos_offline() {
         assert!(input.is_empty() || !said.contains(input), "echoed: {said}");
     }
 }
+
+/// A `clavis` process on a free port with a fresh database, its standard error in a
+/// file; [`LoggedServer::stop`] ends it with SIGTERM and returns its log (killed if
+/// dropped otherwise).
+struct LoggedServer {
+    base: String,
+    client: reqwest::Client,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl LoggedServer {
+    async fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("CLAVIS_LOG")
+            .env_remove("CLAVIS_METRICS_ADDR")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/data/c.db", dir.path().display()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let server = Self {
+            base,
+            client,
+            child: Some(child),
+            dir,
+        };
+        let started = Instant::now();
+        while server.get("/healthz").await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start: {}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client.get(format!("{}{path}", self.base)).send().await
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, a clean exit, and everything it logged.
+    fn stop(mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "exit {status:?}: {log}");
+        log
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Invitation links are secrets: the access log names the route's template, never the
+/// path, and never the query string.
+#[tokio::test]
+async fn access_log_names_route_templates_never_invitation_tokens() {
+    let server = LoggedServer::start(&["--log", "debug"]).await;
+    let token = "invitetoken0123456789secret";
+    let answer = server
+        .get(&format!("/invite/{token}?also=querysecret42"))
+        .await
+        .unwrap();
+    assert!(answer.status().as_u16() < 500, "{}", answer.status());
+    let log = server.stop();
+    assert!(
+        log.contains("/invite/{token}"),
+        "the route is logged: {log}"
+    );
+    for secret in [token, "querysecret42"] {
+        assert!(!log.contains(secret), "the log contains {secret:?}: {log}");
+    }
+}
+
+/// At the default level ordinary requests write nothing (a busy server wrote gigabytes
+/// of request lines); the lines that are written reach standard error by exit.
+#[tokio::test]
+async fn default_log_writes_no_line_per_request_and_is_flushed_at_exit() {
+    let server = LoggedServer::start(&[]).await;
+    for path in [
+        "/healthz",
+        "/login",
+        "/no-such-page",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        for _ in 0..10 {
+            server.get(path).await.unwrap();
+        }
+    }
+    let log = server.stop();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(
+        log.trim_end().ends_with("stopped"),
+        "the last line is written before exit: {log}"
+    );
+    let requests = log
+        .lines()
+        .filter(|l| l.contains("server::middleware"))
+        .count();
+    assert_eq!(requests, 0, "request lines at the default level: {log}");
+}
+
