@@ -48,20 +48,41 @@ pub struct ServerContext {
     pub master_key: clavis::sealed::MasterKey,
 }
 
-/// The server context; its absence is a wiring bug, reported as an internal error.
+/// The server context. Missing while the request is still there, it is a wiring bug
+/// (an error); missing with the rest of the request's context, see [`request_gone`].
 pub fn server_context() -> Result<ServerContext, UiError> {
-    use_context::<ServerContext>().ok_or_else(|| {
-        tracing::error!("ServerContext missing from the Leptos context");
-        UiError::Internal
-    })
+    use_context::<ServerContext>()
+        .ok_or_else(|| missing("ServerContext missing from the Leptos context"))
 }
 
 /// The browser session of the current request.
 pub async fn session() -> Result<Session, UiError> {
-    leptos_axum::extract::<Session>().await.map_err(|_| {
-        tracing::error!("session layer missing in front of a server function");
-        UiError::Internal
-    })
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(|_| missing("session layer missing in front of a server function"))
+}
+
+/// Whether the current request's reactive context has been cleaned up: leptos_axum's
+/// request parts are gone with everything else provided for it. This happens in ordinary
+/// use: a page whose client leaves before it is rendered (a browser navigating on, a
+/// closed tab, a timeout) is dropped and its context cleaned up, but the server
+/// functions its resources started run on in their own tasks and, after their first
+/// `.await`, find nothing. Nobody is waiting for their answer.
+fn request_gone() -> bool {
+    use_context::<axum::http::request::Parts>().is_none()
+}
+
+/// [`UiError::Internal`] for a missing piece of context: logged as an error if the
+/// request is still there, at `debug` if it has gone ([`request_gone`]).
+fn missing(what: &'static str) -> UiError {
+    if request_gone() {
+        tracing::debug!(
+            "{what}: the request has ended (its client left before the page was rendered)"
+        );
+    } else {
+        tracing::error!("{what}");
+    }
+    UiError::Internal
 }
 
 /// The client address of the current request, as the server established it (the peer,

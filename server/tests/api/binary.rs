@@ -1308,3 +1308,113 @@ async fn default_log_writes_no_line_per_request_and_is_flushed_at_exit() {
     assert_eq!(requests, 0, "request lines at the default level: {log}");
 }
 
+/// Ordinary use (pages signed out and in, a 404, server-function calls, signing out)
+/// logs no ERROR: an error line is for an error.
+#[tokio::test]
+async fn ordinary_use_logs_no_error_lines() {
+    let server = LoggedServer::start(&[]).await;
+    let pages = [
+        "/",
+        "/login",
+        "/signup",
+        "/credentials",
+        "/credentials/new",
+        "/credentials/no-such-client",
+        "/teams",
+        "/teams/999",
+        "/invite/no-such-invitation",
+        "/audit",
+        "/servers",
+        "/servers/no-such-server",
+        "/admin/users",
+        "/no-such-page",
+    ];
+    let visit = |cookie: Option<String>| {
+        let server = &server;
+        async move {
+            for page in pages {
+                let mut request = server.client.get(format!("{}{page}", server.base));
+                if let Some(cookie) = &cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let answer = request.send().await.unwrap();
+                assert!(
+                    answer.status().as_u16() < 500,
+                    "{page}: {}",
+                    answer.status()
+                );
+                answer.bytes().await.unwrap();
+            }
+        }
+    };
+    visit(None).await;
+    let post = |endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>| {
+        let mut request = server
+            .client
+            .post(format!("{}/api/{endpoint}", server.base))
+            .header("origin", &server.base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_urlencoded(form));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let form = [
+        ("email", "ordinary@example.com"),
+        ("password", "an ordinary password"),
+    ];
+    let signed_up = post("sign_up", &form, None).await.unwrap();
+    let cookie = crate::helpers::session_cookie(&signed_up).unwrap();
+    visit(Some(cookie.clone())).await;
+    // Pages left before they are rendered (a browser navigating on, a timeout): the
+    // server functions their resources started finish after the request has gone.
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let left: Vec<_> = (0..5)
+        .flat_map(|_| pages)
+        .map(|page| {
+            let request =
+                format!("GET {page} HTTP/1.1\r\nhost: {host}\r\ncookie: {cookie}\r\n\r\n");
+            let host = host.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut stream = std::net::TcpStream::connect(&host).unwrap();
+                stream.write_all(request.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            })
+        })
+        .collect();
+    for client in left {
+        client.join().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (endpoint, form) in [
+        ("me", &[][..]),
+        ("navigation", &[]),
+        ("credentials/list", &[("page", "0")]),
+        ("teams/list", &[]),
+        ("servers/list", &[]),
+    ] {
+        let answer = post(endpoint, form, Some(&cookie)).await.unwrap();
+        assert!(
+            answer.status().is_success(),
+            "{endpoint}: {}",
+            answer.status()
+        );
+    }
+    post("sign_out", &[], Some(&cookie)).await.unwrap();
+    post("credentials/list", &[("page", "0")], Some(&cookie))
+        .await
+        .unwrap();
+    post(
+        "sign_in",
+        &[("email", "ordinary@example.com"), ("password", "wrong")],
+        None,
+    )
+    .await
+    .unwrap();
+    visit(Some(cookie)).await;
+    let log = server.stop();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
