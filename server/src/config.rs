@@ -7,9 +7,16 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::filter::Targets;
 
-/// Clavis: OAuth 2.0 client credentials for machine-to-machine access to MCP servers.
+/// Clavis: a self-hosted OAuth 2.0 client-credentials server and gateway for MCP servers.
 #[derive(Debug, Parser)]
-#[command(name = "clavis", version, about, long_about = None)]
+#[command(
+    name = "clavis",
+    version,
+    long_about = None,
+    after_help = "Without a command, clavis serves (the dashboard, the OAuth endpoints, /mcp and the \
+                  gateway) with the server settings above, as `clavis serve` does. \
+                  `clavis COMMAND --help` shows what a command takes."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -17,11 +24,56 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Parses the command line (exiting with clap's message on an error, as
+    /// [`Parser::parse`] does). See [`Cli::try_parse_args`].
+    #[must_use]
+    pub fn parse_args() -> Self {
+        Self::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `argv`. The server settings may come before `serve` (`clavis --addr A`,
+    /// `clavis --addr A serve`) or after it (`clavis serve --addr A`), not both; those
+    /// after it take the place of the ones before.
+    pub fn try_parse_args<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(argv)?;
+        let mut cli = Self::from_arg_matches(&matches)?;
+        if let Some((Command::Serve(after), serve)) = cli
+            .command
+            .as_mut()
+            .zip(matches.subcommand_matches("serve"))
+        {
+            let server_settings = ServeArgs::augment_args(clap::Command::new("serve"));
+            let given = |m: &clap::ArgMatches| {
+                server_settings.get_arguments().any(|arg| {
+                    m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+                })
+            };
+            if given(serve) {
+                if given(&matches) {
+                    return Err(command.error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "server settings go before `serve` or after it, not both",
+                    ));
+                }
+                std::mem::swap(&mut cli.settings.serve, after);
+            }
+        }
+        Ok(cli)
+    }
+}
+
 /// What to do; serving is the default.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the dashboard, the OAuth endpoints and the MCP endpoint (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate,
     /// Create a dashboard account (for closed sign-up). Reads the password from the first
@@ -108,8 +160,9 @@ pub enum ServerCommand {
         /// URL path segment: the gateway serves it at <issuer>/mcp/<slug>.
         #[arg(long)]
         slug: String,
-        /// How the server is protected.
-        #[arg(long, value_enum, ignore_case = true)]
+        /// How the server is protected: `gateway` (Clavis forwards to --upstream-url) or
+        /// `external` (the server checks Clavis tokens itself).
+        #[arg(long, value_enum, ignore_case = true, hide_possible_values = true)]
         mode: ServerMode,
         /// Gateway: where Clavis forwards requests (http or https).
         #[arg(long, default_value = "")]
@@ -206,8 +259,15 @@ pub enum CredentialCommand {
         /// Tokens it may get per hour (default: no limit).
         #[arg(long)]
         tokens_per_hour: Option<i64>,
-        /// How it authenticates.
-        #[arg(long, value_enum, ignore_case = true, default_value_t = ClientAuth::ClientSecret)]
+        /// How it authenticates: `client-secret` (a secret, printed once) or
+        /// `private-key-jwt` (a JWT signed with a private key, with --public-key).
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            hide_possible_values = true,
+            default_value_t = ClientAuth::ClientSecret
+        )]
         auth: ClientAuth,
         /// File with the public key(s) of a private-key-jwt credential: PEM, JWK or JWKS.
         #[arg(long)]
@@ -263,17 +323,21 @@ pub enum CredentialCommand {
     },
 }
 
-/// Settings shared by every subcommand, as given (checked by [`Config::from_settings`]).
+/// Every setting, as given (checked by [`Config::from_settings`]): those every
+/// subcommand reads and those only the server reads.
 #[derive(Debug, Args)]
 pub struct Settings {
-    /// Address and port to listen on.
-    #[arg(
-        long,
-        env = "CLAVIS_ADDR",
-        default_value = "127.0.0.1:3000",
-        global = true
-    )]
-    pub addr: String,
+    #[command(flatten)]
+    pub shared: SharedArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Settings the subcommands share with the server (the data, the issuer their output
+/// names, the log); given before or after the subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Shared settings")]
+pub struct SharedArgs {
     /// Database URL; the SQLite file (and its directory) is created when missing.
     #[arg(
         long,
@@ -282,28 +346,20 @@ pub struct Settings {
         global = true
     )]
     pub database_url: String,
+    /// File holding the master key that seals stored secrets (created `0600` on first
+    /// start) [default: master.key beside the SQLite database, ./data/master.key otherwise].
+    #[arg(long, env = "CLAVIS_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
     /// Public base URL of this server, the OAuth `issuer` [default: http://<addr>].
     #[arg(long, env = "CLAVIS_ISSUER", global = true)]
     pub issuer: Option<String>,
-    /// Access-token lifetime in seconds (1 to 86400).
-    #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600", global = true)]
-    pub token_ttl: String,
-    /// Whether anyone may create a dashboard account.
-    #[arg(
-        long,
-        env = "CLAVIS_SIGNUP",
-        value_enum,
-        ignore_case = true,
-        default_value_t = Signup::Open,
-        global = true
-    )]
-    pub signup: Signup,
-    /// Log format.
+    /// Log format: `text` (human-readable lines) or `json` (one JSON object per line).
     #[arg(
         long,
         env = "CLAVIS_LOG_FORMAT",
         value_enum,
         ignore_case = true,
+        hide_possible_values = true,
         default_value_t = LogFormat::Text,
         global = true
     )]
@@ -311,138 +367,89 @@ pub struct Settings {
     /// Log filter, e.g. `info` or `warn,clavis=debug`.
     #[arg(long, env = "CLAVIS_LOG", default_value = "info", global = true)]
     pub log: String,
-    /// Failed client authentications allowed at once per client id.
+}
+
+/// Settings only the server reads: `clavis [SETTINGS]` or `clavis serve [SETTINGS]`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server settings")]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "CLAVIS_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: String,
+    /// Access-token lifetime in seconds (1 to 86400).
+    #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600")]
+    pub token_ttl: String,
+    /// Who may create a dashboard account: `open` (anyone, from the sign-up page) or
+    /// `closed` (only `clavis create-user` and invitations).
     #[arg(
         long,
-        env = "CLAVIS_CLIENT_FAILURE_BURST",
-        default_value_t = 20,
-        global = true
+        env = "CLAVIS_SIGNUP",
+        value_enum,
+        ignore_case = true,
+        hide_possible_values = true,
+        default_value_t = Signup::Open
     )]
+    pub signup: Signup,
+    /// Failed client authentications allowed at once per client id.
+    #[arg(long, env = "CLAVIS_CLIENT_FAILURE_BURST", default_value_t = 20)]
     pub client_failure_burst: u32,
     /// Then one more per this many milliseconds, per client id.
-    #[arg(
-        long,
-        env = "CLAVIS_CLIENT_FAILURE_PERIOD_MS",
-        default_value_t = 3000,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_CLIENT_FAILURE_PERIOD_MS", default_value_t = 3000)]
     pub client_failure_period_ms: u32,
     /// Failed client authentications allowed at once per client address.
-    #[arg(
-        long,
-        env = "CLAVIS_ADDRESS_FAILURE_BURST",
-        default_value_t = 300,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_ADDRESS_FAILURE_BURST", default_value_t = 300)]
     pub address_failure_burst: u32,
     /// Then one more per this many milliseconds, per client address.
-    #[arg(
-        long,
-        env = "CLAVIS_ADDRESS_FAILURE_PERIOD_MS",
-        default_value_t = 200,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_ADDRESS_FAILURE_PERIOD_MS", default_value_t = 200)]
     pub address_failure_period_ms: u32,
-    /// File holding the master key that seals stored secrets (created `0600` on first
-    /// start) [default: master.key beside the SQLite database, ./data/master.key otherwise].
-    #[arg(long, env = "CLAVIS_MASTER_KEY_FILE", global = true)]
-    pub master_key_file: Option<PathBuf>,
     /// Failed sign-ins allowed at once per (account, client address)…
-    #[arg(
-        long,
-        env = "CLAVIS_SIGN_IN_FAILURE_BURST",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_SIGN_IN_FAILURE_BURST", default_value_t = 5)]
     pub sign_in_failure_burst: u32,
     /// …then one more per this many milliseconds.
     #[arg(
         long,
         env = "CLAVIS_SIGN_IN_FAILURE_PERIOD_MS",
-        default_value_t = 20_000,
-        global = true
+        default_value_t = 20_000
     )]
     pub sign_in_failure_period_ms: u32,
     /// Failed sign-ins allowed at once per client address (any account)…
     #[arg(
         long,
         env = "CLAVIS_SIGN_IN_ADDRESS_FAILURE_BURST",
-        default_value_t = 100,
-        global = true
+        default_value_t = 100
     )]
     pub sign_in_address_failure_burst: u32,
     /// …then one more per this many milliseconds.
     #[arg(
         long,
         env = "CLAVIS_SIGN_IN_ADDRESS_FAILURE_PERIOD_MS",
-        default_value_t = 1000,
-        global = true
+        default_value_t = 1000
     )]
     pub sign_in_address_failure_period_ms: u32,
     /// Audit events are kept this many days, then deleted.
-    #[arg(
-        long,
-        env = "CLAVIS_AUDIT_RETENTION_DAYS",
-        default_value_t = 400,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_AUDIT_RETENTION_DAYS", default_value_t = 400)]
     pub audit_retention_days: u32,
     /// Sign-ups allowed at once per client address…
-    #[arg(
-        long,
-        env = "CLAVIS_SIGN_UP_BURST",
-        default_value_t = 50,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_SIGN_UP_BURST", default_value_t = 50)]
     pub sign_up_burst: u32,
     /// …then one more per this many milliseconds.
-    #[arg(
-        long,
-        env = "CLAVIS_SIGN_UP_PERIOD_MS",
-        default_value_t = 60_000,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_SIGN_UP_PERIOD_MS", default_value_t = 60_000)]
     pub sign_up_period_ms: u32,
     /// Most connections open at once; further ones wait until one closes.
-    #[arg(
-        long,
-        env = "CLAVIS_MAX_CONNECTIONS",
-        default_value_t = 4096,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: u32,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated CIDR ranges (e.g.
     /// `10.0.0.0/8,127.0.0.1`); from anyone else the header is ignored [default: none].
-    #[arg(
-        long,
-        env = "CLAVIS_TRUSTED_PROXIES",
-        default_value = "",
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
     /// Seconds the gateway waits for an upstream MCP server's answer headers (then 504).
-    #[arg(
-        long,
-        env = "CLAVIS_GATEWAY_TIMEOUT",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_GATEWAY_TIMEOUT", default_value_t = 60)]
     pub gateway_timeout: u32,
     /// Largest request body the gateway forwards, in bytes (larger: 413).
-    #[arg(
-        long,
-        env = "CLAVIS_GATEWAY_BODY_LIMIT",
-        default_value_t = 4 * 1024 * 1024,
-        global = true
-    )]
+    #[arg(long, env = "CLAVIS_GATEWAY_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
     pub gateway_body_limit: u32,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
-    #[arg(
-        long,
-        env = "LEPTOS_SITE_ROOT",
-        default_value = "target/site",
-        global = true
-    )]
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 }
 
@@ -522,7 +529,8 @@ pub const MAX_TOKEN_TTL_SECS: u32 = 86_400;
 
 impl Config {
     /// Checks every setting; the first bad one is reported by its flag and variable name.
-    pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (shared, s) = (&settings.shared, &settings.serve);
         let addr: SocketAddr = s.addr.trim().parse().map_err(|_| {
             ConfigError::new(
                 "--addr (CLAVIS_ADDR)",
@@ -532,15 +540,18 @@ impl Config {
                 ),
             )
         })?;
-        if !(s.database_url.starts_with("sqlite:")
-            || clavis::store::is_postgres_url(&s.database_url))
+        if !(shared.database_url.starts_with("sqlite:")
+            || clavis::store::is_postgres_url(&shared.database_url))
         {
             return Err(ConfigError::new(
                 "--database-url (DATABASE_URL)",
                 "use sqlite://PATH (e.g. sqlite://data/clavis.db) or postgres://USER:PASSWORD@HOST/DB",
             ));
         }
-        let issuer_raw = s.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let issuer_raw = shared
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let (issuer, issuer_origin) = parse_issuer(&issuer_raw)?;
         let token_ttl_secs = s
             .token_ttl
@@ -558,18 +569,18 @@ impl Config {
                 )
             })?;
         let signup_open = s.signup == Signup::Open;
-        let log_format = s.log_format;
-        let log_filter = s.log.parse::<Targets>().map_err(|_| {
+        let log_format = shared.log_format;
+        let log_filter = shared.log.parse::<Targets>().map_err(|_| {
             ConfigError::new(
                 "--log (CLAVIS_LOG)",
                 format!(
                     "{:?} is not a filter such as `info` or `warn,clavis=debug`",
-                    s.log
+                    shared.log
                 ),
             )
         })?;
-        let master_key_file = s.master_key_file.clone().unwrap_or_else(|| {
-            sqlite_dir(&s.database_url)
+        let master_key_file = shared.master_key_file.clone().unwrap_or_else(|| {
+            sqlite_dir(&shared.database_url)
                 .unwrap_or_else(|| PathBuf::from("data"))
                 .join("master.key")
         });
@@ -646,7 +657,7 @@ impl Config {
             gateway_timeout,
             gateway_body_limit,
             addr,
-            database_url: s.database_url.clone(),
+            database_url: shared.database_url.clone(),
             issuer,
             issuer_origin,
             token_ttl_secs,
@@ -846,8 +857,8 @@ mod tests {
             );
         }
         let cli = Cli::parse_from(["clavis", "--signup", "CLOSED", "--log-format", "Json"]);
-        assert_eq!(cli.settings.signup, Signup::Closed);
-        assert_eq!(cli.settings.log_format, LogFormat::Json);
+        assert_eq!(cli.settings.serve.signup, Signup::Closed);
+        assert_eq!(cli.settings.shared.log_format, LogFormat::Json);
         let cli = Cli::parse_from([
             "clavis", "server", "add", "--name", "n", "--slug", "s", "--mode", "external",
         ]);
@@ -860,6 +871,51 @@ mod tests {
                 }
             })
         ));
+    }
+
+    #[test]
+    fn server_settings_go_before_or_after_serve_and_subcommands_take_only_shared_ones() {
+        let addr = |argv: &[&str]| {
+            Cli::try_parse_args(argv)
+                .map(|cli| cli.settings.serve.addr)
+                .map_err(|e| e.kind())
+        };
+        let given = Ok("127.0.0.1:1".to_owned());
+        assert_eq!(addr(&["clavis", "--addr", "127.0.0.1:1"]), given);
+        assert_eq!(addr(&["clavis", "--addr", "127.0.0.1:1", "serve"]), given);
+        assert_eq!(addr(&["clavis", "serve", "--addr", "127.0.0.1:1"]), given);
+        assert_eq!(
+            addr(&[
+                "clavis",
+                "--token-ttl",
+                "5",
+                "serve",
+                "--addr",
+                "127.0.0.1:1"
+            ]),
+            Err(clap::error::ErrorKind::ArgumentConflict)
+        );
+        for argv in [
+            &[
+                "clavis",
+                "server",
+                "list",
+                "--database-url",
+                "sqlite://x.db",
+            ][..],
+            &[
+                "clavis",
+                "--database-url",
+                "sqlite://x.db",
+                "server",
+                "list",
+            ][..],
+            &["clavis", "create-user", "--email", "a@b.c", "--log", "warn"][..],
+        ] {
+            assert!(Cli::try_parse_args(argv).is_ok(), "{argv:?}");
+        }
+        let serve_only = Cli::try_parse_args(["clavis", "server", "list", "--token-ttl", "5"]);
+        assert!(serve_only.is_err());
     }
 
     #[test]

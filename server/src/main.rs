@@ -2,7 +2,6 @@
 
 use std::{io::BufRead, process::ExitCode};
 
-use clap::Parser;
 use clavis::{
     audit::Who,
     authz::{Action, Workspace},
@@ -22,7 +21,7 @@ use server::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     // Offline: needs neither settings nor a database.
     if let Some(Command::Secret {
         action: SecretCommand::Check,
@@ -50,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+    match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clavis: {e}");
@@ -79,9 +78,12 @@ fn check_secret(mut input: impl BufRead) -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> Result<(), StartError> {
+async fn run(command: Option<Command>, config: Config) -> Result<(), StartError> {
+    let Some(command) = command else {
+        return server::serve(config).await;
+    };
     match command {
-        Command::Serve => server::serve(config).await,
+        Command::Serve(_) => server::serve(config).await,
         Command::Migrate => {
             server::open_database(&config).await?;
             eprintln!("clavis: migrations applied");

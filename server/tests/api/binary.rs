@@ -1308,6 +1308,65 @@ async fn default_log_writes_no_line_per_request_and_is_flushed_at_exit() {
     assert_eq!(requests, 0, "request lines at the default level: {log}");
 }
 
+/// A subcommand's help lists its own options and the few shared ones, not the server's
+/// forty settings; `clavis --help` says what Clavis is.
+#[test]
+fn subcommand_help_is_short_and_the_top_line_says_what_clavis_is() {
+    let help = |args: &[&str]| {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let add = help(&["server", "add", "--help"]);
+    assert!(
+        add.lines().count() < 40,
+        "{} lines:\n{add}",
+        add.lines().count()
+    );
+    for item in [
+        "--name",
+        "--slug",
+        "--mode",
+        "--upstream-url",
+        "--upstream-header-name",
+        "--database-url",
+        "--master-key-file",
+        "--issuer",
+    ] {
+        assert!(add.contains(item), "server add --help lacks {item}:\n{add}");
+    }
+    for serve_only in ["--token-ttl", "--sign-up-burst", "--gateway-timeout"] {
+        assert!(!add.contains(serve_only), "{serve_only}:\n{add}");
+    }
+    let top = help(&["--help"]);
+    let first = top.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("OAuth") && first.contains("MCP") && !first.contains("binary"),
+        "{first}"
+    );
+    // Every server setting, before and after `serve`.
+    let serve = help(&["serve", "--help"]);
+    for page in [&top, &serve] {
+        for setting in [
+            "CLAVIS_ADDR",
+            "CLAVIS_TOKEN_TTL",
+            "CLAVIS_SIGNUP",
+            "CLAVIS_CLIENT_FAILURE_BURST",
+            "CLAVIS_SIGN_IN_ADDRESS_FAILURE_PERIOD_MS",
+            "CLAVIS_MAX_CONNECTIONS",
+            "CLAVIS_TRUSTED_PROXIES",
+            "CLAVIS_GATEWAY_BODY_LIMIT",
+            "CLAVIS_AUDIT_RETENTION_DAYS",
+            "LEPTOS_SITE_ROOT",
+            "DATABASE_URL",
+            "CLAVIS_MASTER_KEY_FILE",
+            "CLAVIS_LOG",
+        ] {
+            assert!(page.contains(setting), "lacks {setting}:\n{page}");
+        }
+    }
+}
+
 /// Ordinary use (pages signed out and in, a 404, server-function calls, signing out)
 /// logs no ERROR: an error line is for an error.
 #[tokio::test]
