@@ -376,6 +376,9 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "CLAVIS_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: String,
+    /// Serve `/metrics` only on this address and port, not on --addr [default: on --addr].
+    #[arg(long, env = "CLAVIS_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// Access-token lifetime in seconds (1 to 86400).
     #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600")]
     pub token_ttl: String,
@@ -475,6 +478,8 @@ pub enum Signup {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served instead of `addr`, if set.
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     /// The issuer URL without a trailing slash.
     pub issuer: String,
@@ -548,6 +553,18 @@ impl Config {
                 "use sqlite://PATH (e.g. sqlite://data/clavis.db) or postgres://USER:PASSWORD@HOST/DB",
             ));
         }
+        let metrics_addr = s
+            .metrics_addr
+            .as_deref()
+            .map(|raw| {
+                raw.trim().parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::new(
+                        "--metrics-addr (CLAVIS_METRICS_ADDR)",
+                        format!("{raw:?} is not an address and port such as 127.0.0.1:9090"),
+                    )
+                })
+            })
+            .transpose()?;
         let issuer_raw = shared
             .issuer
             .clone()
@@ -657,6 +674,7 @@ impl Config {
             gateway_timeout,
             gateway_body_limit,
             addr,
+            metrics_addr,
             database_url: shared.database_url.clone(),
             issuer,
             issuer_origin,
@@ -808,6 +826,7 @@ mod tests {
     fn each_bad_setting_is_named() {
         for (args, named) in [
             (&["--addr", "nope"][..], "CLAVIS_ADDR"),
+            (&["--metrics-addr", "9090"][..], "CLAVIS_METRICS_ADDR"),
             (&["--issuer", "not a url"][..], "CLAVIS_ISSUER"),
             (&["--issuer", "ftp://x.example"][..], "CLAVIS_ISSUER"),
             (&["--token-ttl", "86401"][..], "CLAVIS_TOKEN_TTL"),

@@ -292,9 +292,12 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.is_https())
         .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)));
-    let everything_else = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
+    let mut everything_else = Router::new().route("/healthz", get(healthz));
+    // With --metrics-addr, /metrics is served only there ([`metrics_router`]).
+    if state.config.metrics_addr.is_none() {
+        everything_else = everything_else.route("/metrics", get(metrics_text));
+    }
+    let everything_else = everything_else
         .merge(oauth::routes())
         .merge(mcp::routes(&state))
         .route(
@@ -409,6 +412,13 @@ async fn static_file_or_not_found(
     response
 }
 
+/// The listener of `--metrics-addr`: `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
 /// `GET /metrics`: OpenMetrics text (what Prometheus asks for first).
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -438,11 +448,36 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr,
             cause: e.to_string(),
         })?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => {
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Bind {
+                        addr,
+                        cause: e.to_string(),
+                    })?,
+            )
+        }
+        None => None,
+    };
     let max_connections = config.max_connections;
     let state = AppState::new(config, database);
     spawn_housekeeping(&state);
     notify::spawn_listener(state.oauth.clone());
     let oauth = state.oauth.clone();
+    // Ends with the process: scrapes need no graceful shutdown.
+    if let Some(metrics_listener) = metrics_listener {
+        let metrics = metrics_router(state.clone());
+        if let Ok(addr) = metrics_listener.local_addr() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
     listener::serve(listener, router(state), max_connections, shutdown_signal()).await;
     if let Err(e) = oauth.usage.flush(&oauth.pool).await {

@@ -1308,6 +1308,37 @@ async fn default_log_writes_no_line_per_request_and_is_flushed_at_exit() {
     assert_eq!(requests, 0, "request lines at the default level: {log}");
 }
 
+/// With --metrics-addr, /metrics answers only on that listener; the public one says 404.
+#[tokio::test]
+async fn metrics_addr_serves_metrics_only_on_its_own_listener() {
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let server = LoggedServer::start(&["--metrics-addr", &metrics_addr]).await;
+    let public = server.get("/metrics").await.unwrap();
+    assert_eq!(public.status(), 404, "{}", server.log());
+    let private = server
+        .client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), 200);
+    let text = private.text().await.unwrap();
+    assert!(text.contains("clavis_tokens_issued"), "{text}");
+    let other = server
+        .client
+        .get(format!("http://{metrics_addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404, "only /metrics on the metrics listener");
+    server.stop();
+
+    let server = LoggedServer::start(&[]).await;
+    assert_eq!(server.get("/metrics").await.unwrap().status(), 200);
+    server.stop();
+}
+
 /// A subcommand's help lists its own options and the few shared ones, not the server's
 /// forty settings; `clavis --help` says what Clavis is.
 #[test]
@@ -1349,6 +1380,7 @@ fn subcommand_help_is_short_and_the_top_line_says_what_clavis_is() {
     for page in [&top, &serve] {
         for setting in [
             "CLAVIS_ADDR",
+            "CLAVIS_METRICS_ADDR",
             "CLAVIS_TOKEN_TTL",
             "CLAVIS_SIGNUP",
             "CLAVIS_CLIENT_FAILURE_BURST",
