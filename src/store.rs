@@ -272,8 +272,23 @@ pub async fn insert_user(
     now: UnixTime,
     event: &Event,
 ) -> Result<Option<i64>, StoreError> {
+    // "The first account" must be decided once. SQLite has one writer at a time, and the
+    // insert reads and writes in one statement; PostgreSQL's snapshots would let two
+    // simultaneous first sign-ups each see no account, so while there is none the table
+    // is locked against other inserts until this transaction ends.
+    let postgres = pool.is_postgres();
     on!(pool, p => {
     let mut tx = p.begin().await?;
+    if postgres {
+        let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)")
+            .fetch_one(&mut *tx)
+            .await?;
+        if empty {
+            sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO users (email, password_hash, created_at, is_admin)
          VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM users))

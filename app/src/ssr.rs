@@ -117,16 +117,29 @@ pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
 /// changes a person's data starts here. The account is read on every call, so a
 /// disabled person's sessions end at once (the session is destroyed on its next use).
 pub async fn require_user() -> Result<SessionUser, UiError> {
-    let user = session_user().await?.ok_or(UiError::SignedOut)?;
-    if !account_enabled(&server_context()?.pool, user.id).await? {
-        session()
-            .await?
+    signed_in(&server_context()?.pool, &session().await?)
+        .await?
+        .ok_or(UiError::SignedOut)
+}
+
+/// [`require_user`] for handlers outside Leptos (the no-JavaScript forms): the
+/// session's user if their account is enabled; a disabled account's session is ended.
+pub async fn signed_in(pool: &Pool, session: &Session) -> Result<Option<SessionUser>, UiError> {
+    let Some(user) = session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .map_err(internal("reading the session"))?
+    else {
+        return Ok(None);
+    };
+    if !account_enabled(pool, user.id).await? {
+        session
             .flush()
             .await
             .map_err(internal("ending the session"))?;
-        return Err(UiError::SignedOut);
+        return Ok(None);
     }
-    Ok(user)
+    Ok(Some(user))
 }
 
 /// Whether the account exists and is not disabled.

@@ -10,7 +10,7 @@ use app::{
         ssr::{create_for, rotate_for},
     },
     shell_without_hydration,
-    ssr::{USER_KEY, WORKSPACE_KEY, account_enabled, workspace_of},
+    ssr::{WORKSPACE_KEY, signed_in, workspace_of},
 };
 use axum::{
     body::{Body, Bytes},
@@ -95,10 +95,7 @@ fn person(
     let ctx = state.server.clone();
     async move {
         let session = session?;
-        let user = session.get::<SessionUser>(USER_KEY).await.ok().flatten()?;
-        if !account_enabled(&ctx.pool, user.id).await.ok()? {
-            return None;
-        }
+        let user = signed_in(&ctx.pool, &session).await.ok().flatten()?;
         let team = session.get::<i64>(WORKSPACE_KEY).await.ok().flatten();
         let workspace = workspace_of(&ctx, &user, team).await.ok()?;
         let who = Who::person(user.id, &user.email, address);

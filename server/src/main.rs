@@ -598,6 +598,8 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
                     "no MCP server with the slug {slug}"
                 )));
             }
+            // Running instances drop it at once, not at their next reload.
+            announce(pool, Change::Servers).await;
             println!("{}", serde_json::json!({ "slug": slug, "removed": true }));
         }
     }

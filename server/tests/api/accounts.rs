@@ -560,3 +560,74 @@ async fn sign_ups_are_throttled_per_address_with_retry_after() {
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(hasher.computed(), before, "a refused sign-up costs no hash");
 }
+
+/// Issue 23: the first account becomes the administrator, decided by the insert itself.
+/// Simultaneous first sign-ups (racing at the database, on SQLite and on PostgreSQL)
+/// make exactly one administrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_first_sign_ups_make_one_administrator() {
+    // A few fresh installations: the race is a matter of timing.
+    for _ in 0..4 {
+        let app = TestApp::spawn().await;
+        let pool = app.state.oauth.pool.clone();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+        let racers: Vec<_> = (0..16)
+            .map(|i| {
+                let (pool, start) = (pool.clone(), start.clone());
+                tokio::spawn(async move {
+                    let event =
+                        clavis::audit::Who::cli().did(clavis::now(), "user.signed_up", "", None);
+                    start.wait().await;
+                    clavis::store::insert_user(
+                        &pool,
+                        &format!("racer{i}@example.com"),
+                        "not-a-hash",
+                        false,
+                        clavis::now(),
+                        &event,
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap()
+                })
+            })
+            .collect();
+        for racer in racers {
+            racer.await.unwrap();
+        }
+        let users = clavis::store::list_users(&pool).await.unwrap();
+        assert_eq!(users.len(), 16);
+        let admins: Vec<&str> = users
+            .iter()
+            .filter(|u| u.is_admin)
+            .map(|u| u.email.as_str())
+            .collect();
+        assert_eq!(admins.len(), 1, "{admins:?}");
+    }
+}
+
+/// Issue 23: the no-JavaScript form handlers checked the session themselves and did not
+/// end a disabled account's session. Now a disabled person's request there ends it:
+/// enabled again, the old cookie signs nobody in.
+#[tokio::test]
+async fn a_disabled_persons_form_request_ends_their_session() {
+    let app = TestApp::spawn().await;
+    let admin = app.sign_up(&unique_email()).await;
+    let person = app.sign_up(&unique_email()).await;
+    let person_id = app.user_id(&person).await.to_string();
+    let set = async |disable: &str| {
+        let response = app
+            .call(
+                "admin/users/disable",
+                &[("user", person_id.as_str()), ("disable", disable)],
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    };
+    set("true").await;
+    let export = app.get("/audit/export", Some(&person)).await;
+    assert_ne!(export.status(), StatusCode::OK);
+    set("false").await;
+    assert_eq!(app.signed_in_as(&person).await, None);
+}

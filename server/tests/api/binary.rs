@@ -1509,3 +1509,63 @@ async fn ordinary_use_logs_no_error_lines() {
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// Issue 23: `clavis server remove` did not announce the change, so other instances
+/// kept forwarding to the server until their next reload. Every CLI change of the
+/// servers is published (PostgreSQL pass only: SQLite has one instance).
+#[tokio::test]
+async fn cli_server_changes_are_announced_to_running_instances() {
+    if !crate::helpers::on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::database_url(dir.path()).await;
+    let key = dir.path().join("master.key");
+    let clavis = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .env("CLAVIS_MASTER_KEY_FILE", &key)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    clavis(&["server", "list"]);
+    let pool = clavis::store::connect(&db).await.unwrap();
+    let mut listener = clavis::changes::Listener::connect(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    async fn heard(listener: &mut clavis::changes::Listener) -> clavis::changes::Heard {
+        tokio::time::timeout(Duration::from_secs(5), listener.next())
+            .await
+            .expect("a change announced")
+            .unwrap()
+    }
+    clavis(&[
+        "server",
+        "add",
+        "--name",
+        "Docs",
+        "--slug",
+        "docs",
+        "--mode",
+        "gateway",
+        "--upstream-url",
+        "http://127.0.0.1:9/mcp",
+    ]);
+    assert_eq!(
+        heard(&mut listener).await,
+        clavis::changes::Heard::Change(clavis::changes::Change::Servers)
+    );
+    clavis(&["server", "remove", "docs"]);
+    assert_eq!(
+        heard(&mut listener).await,
+        clavis::changes::Heard::Change(clavis::changes::Change::Servers)
+    );
+}
