@@ -5,7 +5,10 @@ use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        signed_in::SignedIn,
+    },
     server_fns::admin::{MakeAdmin, SetUserDisabled, UserView, list_users},
 };
 
@@ -53,7 +56,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                         }
                         Err(error) => {
                             Either::Right(
-                                view! { <p class="alert" role="alert">{error.to_string()}</p> },
+                                view! { <PageError error=error/> },
                             )
                         }
                     }

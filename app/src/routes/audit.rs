@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    components::signed_in::SignedIn,
+    components::{alert::PageError, signed_in::SignedIn},
     server_fns::audit::{AuditEvents, audit_page},
 };
 
@@ -37,7 +37,7 @@ pub fn AuditPage() -> impl IntoView {
                         Ok(events) => Either::Left(view! { <Events events=events filter=filter()/> }),
                         Err(error) => {
                             Either::Right(
-                                view! { <p class="alert" role="alert">{error.to_string()}</p> },
+                                view! { <PageError error=error/> },
                             )
                         }
                     }

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
-    components::signed_in::SignedIn,
+    components::{alert::PageError, signed_in::SignedIn},
     server_fns::credentials::{DayUsage, UsageReport, credential_usage},
 };
 
@@ -26,7 +26,7 @@ pub fn CredentialPage() -> impl IntoView {
                         Err(error) => {
                             Either::Right(
                                 view! {
-                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <PageError error=error/>
                                     <A href="/credentials">"Back to credentials"</A>
                                 },
                             )

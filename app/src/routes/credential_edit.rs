@@ -6,7 +6,10 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        signed_in::SignedIn,
+    },
     server_fns::credentials::{CredentialView, UpdateCredential, get_credential},
 };
 
@@ -28,7 +31,7 @@ pub fn EditCredentialPage() -> impl IntoView {
                             Err(error) => {
                                 Either::Right(
                                     view! {
-                                        <p class="alert" role="alert">{error.to_string()}</p>
+                                        <PageError error=error/>
                                         <A href="/credentials">"Back to credentials"</A>
                                     },
                                 )

@@ -6,7 +6,10 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        signed_in::SignedIn,
+    },
     server_fns::teams::{JoinTeam, get_invite},
 };
 
@@ -44,7 +47,7 @@ pub fn InvitePage() -> impl IntoView {
                         Err(error) => {
                             Either::Right(
                                 view! {
-                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <PageError error=error/>
                                     <A href="/teams">"Your teams"</A>
                                 },
                             )

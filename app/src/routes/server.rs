@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
-    components::{copy::CopyButton, signed_in::SignedIn},
+    components::{alert::PageError, copy::CopyButton, signed_in::SignedIn},
     server_fns::servers::{ServerDetail, get_server},
 };
 
@@ -33,7 +33,7 @@ pub fn ServerPage() -> impl IntoView {
                         Err(error) => {
                             Either::Right(
                                 view! {
-                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <PageError error=error/>
                                     <A href="/servers">"Back to MCP servers"</A>
                                 },
                             )

@@ -6,7 +6,10 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        signed_in::SignedIn,
+    },
     server_fns::servers::{RemoveServer, get_server},
 };
 
@@ -55,7 +58,7 @@ fn Confirm() -> impl IntoView {
                         Err(error) => {
                             Either::Right(
                                 view! {
-                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <PageError error=error/>
                                     <A href="/servers">"Back to MCP servers"</A>
                                 },
                             )

@@ -6,7 +6,11 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
-    components::{alert::ActionError, confirm::InlineConfirm, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        confirm::InlineConfirm,
+        signed_in::SignedIn,
+    },
     server_fns::servers::{RemoveServer, ServerList, ServerView, list_servers},
 };
 
@@ -30,7 +34,7 @@ fn Servers() -> impl IntoView {
                 match list.await {
                     Ok(list) => Either::Left(view! { <Listing list=list remove=remove/> }),
                     Err(error) => {
-                        Either::Right(view! { <p class="alert" role="alert">{error.to_string()}</p> })
+                        Either::Right(view! { <PageError error=error/> })
                     }
                 }
             })}

@@ -9,7 +9,11 @@ use leptos_router::{
 };
 
 use crate::{
-    components::{alert::ActionError, copy::CopyButton, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        copy::CopyButton,
+        signed_in::SignedIn,
+    },
     server_fns::teams::{ChangeRole, Invite, MemberView, RemoveMember, TeamDetail, get_team},
 };
 
@@ -58,7 +62,7 @@ pub fn TeamPage() -> impl IntoView {
                         Err(error) => {
                             Either::Right(
                                 view! {
-                                    <p class="alert" role="alert">{error.to_string()}</p>
+                                    <PageError error=error/>
                                     <A href="/teams">"Back to teams"</A>
                                 },
                             )

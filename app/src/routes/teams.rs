@@ -5,7 +5,10 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
+    components::{
+        alert::{ActionError, PageError},
+        signed_in::SignedIn,
+    },
     server_fns::teams::{CreateTeam, list_teams},
 };
 
@@ -53,7 +56,7 @@ pub fn TeamsPage() -> impl IntoView {
                         }
                         Err(error) => {
                             Either::Right(
-                                view! { <p class="alert" role="alert">{error.to_string()}</p> },
+                                view! { <PageError error=error/> },
                             )
                         }
                     }

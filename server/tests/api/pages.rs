@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, credential_for, unique_email};
 
 #[tokio::test]
 async fn healthz_answers_when_the_database_does() {
@@ -184,5 +184,51 @@ async fn starting_a_server_never_stalls_the_pages_of_another() {
     assert!(
         built.load(Ordering::Relaxed) > 10,
         "routers were being built meanwhile"
+    );
+}
+
+/// Issue 23: pages a person may not see answered `200` with an alert. They answer the
+/// error's status with the same page, so plain clients and monitoring see the truth.
+#[tokio::test]
+async fn pages_a_person_may_not_see_answer_403_or_404() {
+    let app = TestApp::spawn().await;
+    let admin = app.sign_up(&unique_email()).await;
+    let person = app.sign_up(&unique_email()).await;
+    let (admins_credential, _) = credential_for(&app, &admin, &["mcp"]).await;
+    let (own_credential, _) = credential_for(&app, &person, &["mcp"]).await;
+
+    for (path, status) in [
+        ("/admin/users".to_owned(), StatusCode::FORBIDDEN),
+        ("/teams/987654".to_owned(), StatusCode::NOT_FOUND),
+        (
+            format!("/credentials/{admins_credential}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/credentials/edit?client_id={admins_credential}"),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/servers/no-such-server".to_owned(), StatusCode::NOT_FOUND),
+    ] {
+        let response = app.get(&path, Some(&person)).await;
+        assert_eq!(response.status(), status, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("role=\"alert\""), "{path}: {page}");
+    }
+    for path in [
+        "/admin/users".to_owned(),
+        format!("/credentials/{admins_credential}"),
+    ] {
+        assert_eq!(
+            app.get(&path, Some(&admin)).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get(&format!("/credentials/{own_credential}"), Some(&person))
+            .await
+            .status(),
+        StatusCode::OK
     );
 }
