@@ -82,6 +82,14 @@ pub enum InvalidServer {
         "The upstream header value must be 1 to {HEADER_VALUE_MAX} visible ASCII characters (and needs a header name)."
     )]
     HeaderValue,
+    #[error(
+        "The upstream URL is a link-local address, where cloud metadata services answer. An operator can allow such upstreams (--allow-link-local-upstreams)."
+    )]
+    LinkLocalUpstream,
+    #[error(
+        "The upstream URL changed: enter the upstream header value again (a stored value is only sent to the URL it was given for)."
+    )]
+    HeaderValueAgain,
     #[error("A server with this slug or resource URL already exists.")]
     Taken,
     #[error("There is no such server.")]
@@ -131,6 +139,39 @@ fn valid_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
         && !RESERVED_HEADERS.contains(&lower.as_str())
         && !lower.starts_with("x-clavis-")
+}
+
+/// Whether an upstream at this address needs the operator's leave
+/// (`--allow-link-local-upstreams`): link-local addresses (169.254.0.0/16, fe80::/10,
+/// also IPv4-mapped), where cloud metadata services answer (169.254.169.254), and AWS's
+/// IPv6 metadata address `fd00:ec2::254`. Loopback and private ranges are the normal
+/// case for an upstream and stay allowed.
+#[must_use]
+pub fn is_link_local(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv6Addr};
+    const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == AWS_METADATA_V6,
+        },
+    }
+}
+
+/// Whether an upstream URL names a link-local address literally (see [`is_link_local`];
+/// names that resolve to one are refused by the gateway when it connects).
+#[must_use]
+pub fn names_link_local(url: &str) -> bool {
+    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+        Some(url::Host::Ipv4(ip)) => is_link_local(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_link_local(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("metadata.google.internal")
+                || name.eq_ignore_ascii_case("metadata.google.internal.")
+        }
+        None => false,
+    }
 }
 
 fn http_url(raw: &str) -> Option<String> {
@@ -316,9 +357,13 @@ pub async fn create(
     pool: &Pool,
     key: &MasterKey,
     new: &NewServer,
+    allow_link_local: bool,
     now: UnixTime,
     who: &crate::audit::Who,
 ) -> Result<Result<Server, InvalidServer>, StoreError> {
+    if !allow_link_local && new.upstream_url.as_deref().is_some_and(names_link_local) {
+        return Ok(Err(InvalidServer::LinkLocalUpstream));
+    }
     let sealed = new.sealed_header(key);
     let event = who.did(now, "server.created", &new.slug, None);
     match store::insert_server(pool, &new.row(sealed.as_deref(), now), &event).await? {
@@ -367,13 +412,21 @@ impl NewServer {
 
 /// Changes a registered server: its name, its upstream or resource URL and its upstream
 /// header (slug and mode stay). An empty header value with a header name keeps the
-/// stored value, so the form never needs to show it; an empty header name removes it.
+/// stored value, so the form never needs to show it — but only while the upstream URL
+/// stays the same: a stored value is never sent to a URL it was not given for (another
+/// administrator could otherwise point the server at their own host and read it). An
+/// empty header name removes it.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the server, the change and who makes it, under the operator's setting"
+)]
 pub async fn update(
     pool: &Pool,
     key: &MasterKey,
     slug: &str,
     fields: &ServerFields<'_>,
     issuer: &str,
+    allow_link_local: bool,
     now: UnixTime,
     who: &crate::audit::Who,
 ) -> Result<Result<Server, InvalidServer>, StoreError> {
@@ -393,6 +446,12 @@ pub async fn update(
         Ok(new) => new,
         Err(e) => return Ok(Err(e)),
     };
+    if keep && new.upstream_url != existing.upstream_url {
+        return Ok(Err(InvalidServer::HeaderValueAgain));
+    }
+    if !allow_link_local && new.upstream_url.as_deref().is_some_and(names_link_local) {
+        return Ok(Err(InvalidServer::LinkLocalUpstream));
+    }
     let sealed = if keep {
         existing.header_value_sealed.clone()
     } else {
@@ -565,6 +624,34 @@ mod tests {
             upstream_url: "http://10.0.0.5:8000/mcp",
             resource_url: "https://mcp.example.com/mcp",
             ..ServerFields::default()
+        }
+    }
+
+    #[test]
+    fn link_local_addresses_and_metadata_names_are_told_apart() {
+        for url in [
+            "http://169.254.169.254/",
+            "http://169.254.0.1:80/mcp",
+            "http://[fe80::1]/",
+            "http://[febf::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://metadata.google.internal/",
+            "http://METADATA.google.internal./",
+        ] {
+            assert!(names_link_local(url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1/",
+            "http://10.0.0.5/",
+            "http://192.168.1.1/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fec0::1]/",
+            "http://169.255.0.1/",
+            "http://docs.example/",
+        ] {
+            assert!(!names_link_local(url), "{url}");
         }
     }
 

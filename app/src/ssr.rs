@@ -46,6 +46,9 @@ pub struct ServerContext {
     pub servers: Arc<clavis::servers::Registry>,
     /// Seals upstream header values.
     pub master_key: clavis::sealed::MasterKey,
+    /// Whether administrators may register upstreams at link-local addresses
+    /// (`--allow-link-local-upstreams`).
+    pub allow_link_local_upstreams: bool,
 }
 
 /// The server context. Missing while the request is still there, it is a wiring bug

@@ -173,6 +173,9 @@ pub enum ServerCommand {
         /// Gateway: a header Clavis adds to every upstream request (value from stdin).
         #[arg(long, default_value = "")]
         upstream_header_name: String,
+        /// Gateway: allow an upstream at a link-local address (cloud metadata range).
+        #[arg(long)]
+        allow_link_local: bool,
     },
     /// List the registered servers (no header values).
     List,
@@ -451,6 +454,11 @@ pub struct ServeArgs {
     /// Largest request body the gateway forwards, in bytes (larger: 413).
     #[arg(long, env = "CLAVIS_GATEWAY_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
     pub gateway_body_limit: u32,
+    /// Let administrators register gateway upstreams at link-local addresses
+    /// (169.254.0.0/16, fe80::/10: where cloud metadata services answer); refused
+    /// otherwise, also when a name resolves there.
+    #[arg(long, env = "CLAVIS_ALLOW_LINK_LOCAL_UPSTREAMS")]
+    pub allow_link_local_upstreams: bool,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -510,6 +518,8 @@ pub struct Config {
     pub gateway_timeout: std::time::Duration,
     /// Largest gateway request body, in bytes.
     pub gateway_body_limit: usize,
+    /// Whether gateway upstreams may be at link-local addresses.
+    pub allow_link_local_upstreams: bool,
 }
 
 /// A setting that cannot be used; its `Display` is the one line printed at start.
@@ -673,6 +683,7 @@ impl Config {
             master_key_file,
             gateway_timeout,
             gateway_body_limit,
+            allow_link_local_upstreams: s.allow_link_local_upstreams,
             addr,
             metrics_addr,
             database_url: shared.database_url.clone(),

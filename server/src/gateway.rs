@@ -70,25 +70,56 @@ pub struct Gateway {
     client: reqwest::Client,
     timeout: Duration,
     body_limit: usize,
+    allow_link_local: bool,
+}
+
+/// Name resolution for upstreams that leaves out link-local addresses
+/// ([`servers::is_link_local`]): a name an administrator registered cannot lead the
+/// gateway, its upstream header included, to a cloud metadata service — not even by
+/// answering differently later (DNS rebinding).
+struct NoLinkLocal;
+
+impl reqwest::dns::Resolve for NoLinkLocal {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !servers::is_link_local(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    "the upstream's name resolves to no address the gateway may use".into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl Gateway {
     /// A gateway waiting `timeout` for answer headers and forwarding bodies up to
-    /// `body_limit` bytes.
+    /// `body_limit` bytes; upstreams at link-local addresses only if `allow_link_local`.
     #[must_use]
     pub fn new(
         servers: Arc<Registry>,
         master_key: MasterKey,
         timeout: Duration,
         body_limit: usize,
+        allow_link_local: bool,
     ) -> Self {
         let builder = || {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10).min(timeout))
                 .pool_idle_timeout(Duration::from_secs(60))
                 .tcp_nodelay(true)
                 // A redirect would send the request (and the upstream header) elsewhere.
-                .redirect(reqwest::redirect::Policy::none())
+                .redirect(reqwest::redirect::Policy::none());
+            if allow_link_local {
+                builder
+            } else {
+                builder.dns_resolver(Arc::new(NoLinkLocal))
+            }
         };
         let client = builder().build().or_else(|e| {
             // Only the system's CA certificates can make this fail: go on without them
@@ -110,6 +141,7 @@ impl Gateway {
             client,
             timeout,
             body_limit,
+            allow_link_local,
         }
     }
 
@@ -332,6 +364,17 @@ async fn send(
             format!("MCP server \"{}\" has no upstream URL", server.name),
         );
     };
+    if !state.gateway.allow_link_local && servers::names_link_local(upstream) {
+        tracing::warn!(server = %server.slug, "upstream at a link-local address refused (--allow-link-local-upstreams)");
+        return failed(
+            StatusCode::BAD_GATEWAY,
+            -32000,
+            format!(
+                "MCP server \"{}\" is at an address Clavis does not forward to",
+                server.name
+            ),
+        );
+    }
     let post = method == Method::POST;
     let mut request = state.gateway.client.request(method, upstream);
     if post {

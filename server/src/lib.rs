@@ -240,6 +240,7 @@ impl AppState {
                 database.master_key.clone(),
                 config.gateway_timeout,
                 config.gateway_body_limit,
+                config.allow_link_local_upstreams,
             ),
         });
         let server = ServerContext {
@@ -257,6 +258,7 @@ impl AppState {
             credentials,
             servers: database.servers,
             master_key: database.master_key,
+            allow_link_local_upstreams: config.allow_link_local_upstreams,
         };
         Self(Arc::new(Shared {
             config: Arc::new(config),

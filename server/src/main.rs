@@ -548,6 +548,7 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             upstream_url,
             resource_url,
             upstream_header_name,
+            allow_link_local,
         } => {
             let mut header_value = String::new();
             if !upstream_header_name.is_empty() {
@@ -571,11 +572,17 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             };
             let new = NewServer::parse(&fields, &config.issuer)
                 .map_err(|e| StartError::Other(e.to_string()))?;
-            let server =
-                servers::create(pool, &database.master_key, &new, clavis::now(), &Who::cli())
-                    .await
-                    .map_err(failed("registering the server"))?
-                    .map_err(|e| StartError::Other(e.to_string()))?;
+            let server = servers::create(
+                pool,
+                &database.master_key,
+                &new,
+                allow_link_local,
+                clavis::now(),
+                &Who::cli(),
+            )
+            .await
+            .map_err(failed("registering the server"))?
+            .map_err(|e| StartError::Other(e.to_string()))?;
             announce(pool, Change::Servers).await;
             println!("{}", describe(&server));
         }

@@ -112,10 +112,17 @@ pub async fn add_server(
     let new =
         NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
     let who = crate::ssr::who(&user).await;
-    let server = servers::create(&ctx.pool, &ctx.master_key, &new, clavis::now(), &who)
-        .await
-        .map_err(internal("registering an MCP server"))?
-        .map_err(|e| UiError::Invalid(e.to_string()))?;
+    let server = servers::create(
+        &ctx.pool,
+        &ctx.master_key,
+        &new,
+        ctx.allow_link_local_upstreams,
+        clavis::now(),
+        &who,
+    )
+    .await
+    .map_err(internal("registering an MCP server"))?
+    .map_err(|e| UiError::Invalid(e.to_string()))?;
     ssr::reload(&ctx).await;
     tracing::info!(user_id = user.id, server = %server.slug, "MCP server registered");
     leptos_axum::redirect("/servers");
@@ -153,6 +160,7 @@ pub async fn edit_server(
         &slug,
         &fields,
         &ctx.issuer,
+        ctx.allow_link_local_upstreams,
         clavis::now(),
         &crate::ssr::who(&user).await,
     )

@@ -1252,3 +1252,144 @@ async fn invented_tool_names_do_not_grow_the_usage_table() {
         "{narrow:?}"
     );
 }
+
+/// Issue 23: changing a server's upstream URL kept the stored upstream header, so a
+/// second administrator could send the secret to their own host. A new URL needs the
+/// value again; judged by what the other host received.
+#[tokio::test]
+async fn a_new_upstream_url_needs_the_header_value_again() {
+    let upstream = Upstream::start().await;
+    let elsewhere = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    let edit = |url: String, value: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.call(
+                "servers/edit",
+                &[
+                    ("slug", "docs"),
+                    ("name", "Docs search"),
+                    ("upstream_url", &url),
+                    ("header_name", "X-Api-Key"),
+                    ("header_value", value),
+                ],
+                Some(&admin),
+            )
+            .await
+        }
+    };
+
+    let moved = edit(elsewhere.url.clone(), "").await;
+    assert_eq!(moved.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        moved
+            .text()
+            .await
+            .unwrap()
+            .contains("enter the upstream header value again")
+    );
+    post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the stored value went elsewhere"
+    );
+    assert_eq!(
+        upstream.seen.lock().unwrap().len(),
+        1,
+        "still the old upstream"
+    );
+
+    // With the value given again the move is made, and only that value travels.
+    assert!(
+        edit(elsewhere.url.clone(), "new-host-key")
+            .await
+            .status()
+            .is_success()
+    );
+    assert!(edit(elsewhere.url.clone(), "").await.status().is_success());
+    post(&app, "docs", &token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.requests().len(), 1);
+}
+
+/// Issue 23: an administrator could point an upstream at link-local or cloud-metadata
+/// addresses with a chosen header. Refused unless the operator allows it; loopback and
+/// private ranges stay allowed.
+#[tokio::test]
+async fn link_local_upstreams_need_the_operators_leave() {
+    let app = TestApp::spawn().await;
+    let admin = app.sign_up(&unique_email()).await;
+    let add = |slug: &'static str, url: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.call(
+                "servers/add",
+                &[
+                    ("name", slug),
+                    ("slug", slug),
+                    ("mode", "gateway"),
+                    ("upstream_url", url),
+                    ("header_name", "X-Api-Key"),
+                    ("header_value", "k"),
+                ],
+                Some(&admin),
+            )
+            .await
+            .status()
+        }
+    };
+    for (slug, url) in [
+        ("a", "http://169.254.169.254/latest/meta-data/"),
+        ("b", "http://[fe80::1]:8000/mcp"),
+        ("c", "http://[fd00:ec2::254]/"),
+        ("d", "http://[::ffff:169.254.169.254]/"),
+        ("e", "http://metadata.google.internal/computeMetadata/v1/"),
+    ] {
+        assert_eq!(add(slug, url).await, StatusCode::BAD_REQUEST, "{url}");
+    }
+    for (slug, url) in [
+        ("f", "http://127.0.0.1:8000/mcp"),
+        ("g", "http://10.0.0.5:8000/mcp"),
+        ("h", "http://[::1]:8000/mcp"),
+    ] {
+        assert!(add(slug, url).await.is_success(), "{url}");
+    }
+    // Nor may an edit move a server there.
+    let moved = app
+        .call(
+            "servers/edit",
+            &[
+                ("slug", "f"),
+                ("name", "f"),
+                ("upstream_url", "http://169.254.169.254/"),
+                ("header_name", "X-Api-Key"),
+                ("header_value", "k"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::BAD_REQUEST);
+
+    let allowed = TestApp::spawn_with(&["--allow-link-local-upstreams"]).await;
+    let admin = allowed.sign_up(&unique_email()).await;
+    let added = allowed
+        .call(
+            "servers/add",
+            &[
+                ("name", "Metadata"),
+                ("slug", "meta"),
+                ("mode", "gateway"),
+                ("upstream_url", "http://169.254.169.254/"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert!(added.status().is_success());
+}
