@@ -287,6 +287,23 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
         } => {
             let owner = owner(user).await?;
             let workspace = workspace(pool, &owner, team, Action::CreateCredential).await?;
+            // The scopes only some may grant, asked as the named person, like the dashboard.
+            for (scope, action) in [
+                ("introspect", Action::GrantIntrospect),
+                ("credentials:admin", Action::GrantCredentialsAdmin),
+            ] {
+                if scopes.iter().any(|s| s == scope) {
+                    let actor = clavis::teams::actor(pool, owner.id, workspace)
+                        .await
+                        .map_err(failed("reading the account"))?;
+                    if !actor.is_some_and(|actor| clavis::authz::may(&actor, action, workspace)) {
+                        return Err(StartError::Other(format!(
+                            "{} may not grant the {scope} scope here (see README, People and teams)",
+                            owner.email
+                        )));
+                    }
+                }
+            }
             let auth = auth.as_str();
             let public_key = read_key_file(public_key.as_deref())?;
             if (auth == "private_key_jwt") != public_key.is_some() {

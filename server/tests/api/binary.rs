@@ -1569,3 +1569,69 @@ async fn cli_server_changes_are_announced_to_running_instances() {
         clavis::changes::Heard::Change(clavis::changes::Change::Servers)
     );
 }
+
+/// Issue 23: the CLI granted `introspect` and `credentials:admin` without asking
+/// `authz::may`. Acting as a named person it asks, like the dashboard: refused and
+/// nothing created.
+#[test]
+fn cli_grants_only_what_the_named_person_may() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let clavis = |args: &[&str]| {
+        Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for email in ["first@example.com", "second@example.com"] {
+        let mut child = Command::new(BIN)
+            .env("DATABASE_URL", &db)
+            .args(["create-user", "--email", email])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long enough password\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let create = |user: &str, scope: &str| {
+        clavis(&[
+            "credential",
+            "create",
+            "--user",
+            user,
+            "--name",
+            "x",
+            "--scope",
+            scope,
+        ])
+    };
+    // The second account is no administrator: introspect is refused, nothing is made.
+    let refused = create("second@example.com", "introspect");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("may not grant the introspect scope"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let listed = clavis(&["credential", "list", "--user", "second@example.com"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&listed.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    // credentials:admin in one's own workspace and introspect for the administrator are fine.
+    assert!(
+        create("second@example.com", "credentials:admin")
+            .status
+            .success()
+    );
+    assert!(create("first@example.com", "introspect").status.success());
+}
