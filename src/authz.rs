@@ -110,6 +110,9 @@ pub enum Action {
     GrantIntrospect,
     /// Give a credential the `credentials:admin` scope (the admin API, SPEC §14).
     GrantCredentialsAdmin,
+    /// Grant an MCP server to a credential (and so let it use the server): open to
+    /// `everyone`, or `shared` with the workspace's team (SPEC §10).
+    GrantServer { everyone: bool, shared: bool },
     /// See a team's page and members.
     ViewTeam,
     /// Make an invitation link for this role.
@@ -132,6 +135,9 @@ pub enum Action {
 ///   only owners change roles and remove members.
 /// - Only administrators grant `introspect`; `credentials:admin` may be granted by a
 ///   person in their own workspace, and in a team by its admins and owners.
+/// - An MCP server is granted (and used) by any credential when its access is everyone
+///   signed in; otherwise by administrators' credentials and, in a team, when the server
+///   is shared with that team.
 /// - Administrators read every audit event and administer the installation.
 #[must_use]
 pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
@@ -146,6 +152,7 @@ pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
                 | Action::GrantCredentialsAdmin => own,
                 Action::ReadAudit => own || actor.is_admin,
                 Action::GrantIntrospect => own && actor.is_admin,
+                Action::GrantServer { everyone, .. } => own && (everyone || actor.is_admin),
                 Action::Administer => actor.is_admin,
                 Action::ViewTeam | Action::Invite(_) | Action::ManageMembers => false,
             };
@@ -168,6 +175,7 @@ pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
         | Action::ViewTeam => true,
         Action::ChangeCredential { creator } => role.manages() || creator == actor.user_id,
         Action::GrantIntrospect => actor.is_admin,
+        Action::GrantServer { everyone, shared } => everyone || shared || actor.is_admin,
         Action::GrantCredentialsAdmin | Action::ReadAudit => role.manages(),
         Action::Invite(invited) => role == Role::Owner || (role.manages() && invited < Role::Owner),
         Action::ManageMembers => role == Role::Owner,
@@ -189,6 +197,40 @@ mod tests {
             is_admin,
             role,
         }
+    }
+
+    #[test]
+    fn servers_are_granted_by_their_access() {
+        let person = actor(false, None);
+        let admin = actor(true, None);
+        let closed = Action::GrantServer {
+            everyone: false,
+            shared: false,
+        };
+        let open = Action::GrantServer {
+            everyone: true,
+            shared: false,
+        };
+        let shared = Action::GrantServer {
+            everyone: false,
+            shared: true,
+        };
+        let own = Workspace::Personal(ME);
+        assert!(!may(&person, closed, own));
+        assert!(may(&person, open, own));
+        assert!(may(&admin, closed, own));
+        // Nobody grants in someone else's personal workspace.
+        assert!(!may(&admin, open, Workspace::Personal(OTHER)));
+        for role in Role::ALL {
+            let member = actor(false, Some(role));
+            assert!(!may(&member, closed, TEAM));
+            assert!(may(&member, shared, TEAM));
+            assert!(may(&member, open, TEAM));
+        }
+        assert!(may(&actor(true, Some(Role::Member)), closed, TEAM));
+        // Not a member: nothing, shared or not.
+        assert!(!may(&person, shared, TEAM));
+        assert!(!may(&person, open, TEAM));
     }
 
     #[test]

@@ -57,6 +57,46 @@ impl Mode {
     }
 }
 
+/// Who may grant a server to a credential (SPEC §10), decided by
+/// [`authz::may`](crate::authz::may) with [`Action::GrantServer`](crate::authz::Action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Access {
+    /// Everyone signed in, in any of their workspaces.
+    Everyone,
+    /// Administrators, and the teams it is shared with (in those teams' workspaces).
+    #[default]
+    ChosenTeams,
+}
+
+impl Access {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::ChosenTeams => "chosen-teams",
+        }
+    }
+
+    /// Reads a stored or posted value; empty is the default (chosen teams).
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "everyone" => Some(Self::Everyone),
+            "" | "chosen-teams" => Some(Self::ChosenTeams),
+            _ => None,
+        }
+    }
+
+    /// As the form shows it.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Everyone => "Everyone signed in",
+            Self::ChosenTeams => "Administrators and chosen teams",
+        }
+    }
+}
+
 /// Why a server cannot be registered. The texts are shown to people as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidServer {
@@ -90,6 +130,8 @@ pub enum InvalidServer {
         "The upstream URL changed: enter the upstream header value again (a stored value is only sent to the URL it was given for)."
     )]
     HeaderValueAgain,
+    #[error("Choose an access: everyone signed in, or administrators and chosen teams.")]
+    Access,
     #[error("A server with this slug or resource URL already exists.")]
     Taken,
     #[error("There is no such server.")]
@@ -194,6 +236,9 @@ pub struct NewServer {
     pub resource_url: Option<String>,
     /// Header name and value (the value in clear, until it is sealed).
     pub header: Option<(String, String)>,
+    pub access: Access,
+    /// The teams it is shared with (kept whatever the access, used with chosen teams).
+    pub teams: Vec<i64>,
 }
 
 impl fmt::Debug for NewServer {
@@ -216,6 +261,10 @@ pub struct ServerFields<'a> {
     pub resource_url: &'a str,
     pub header_name: &'a str,
     pub header_value: &'a str,
+    /// `everyone` or `chosen-teams` (empty: chosen teams).
+    pub access: &'a str,
+    /// The teams a `chosen-teams` server is shared with.
+    pub teams: &'a [i64],
 }
 
 impl NewServer {
@@ -263,6 +312,10 @@ impl NewServer {
             (Mode::Gateway, true, false) => return Err(InvalidServer::HeaderValue),
             (Mode::Gateway, false, _) => return Err(InvalidServer::HeaderValue),
         };
+        let access = Access::parse(fields.access).ok_or(InvalidServer::Access)?;
+        let mut teams = fields.teams.to_vec();
+        teams.sort_unstable();
+        teams.dedup();
         Ok(Self {
             name: name.to_owned(),
             slug: slug.to_owned(),
@@ -270,6 +323,8 @@ impl NewServer {
             upstream_url,
             resource_url,
             header,
+            access,
+            teams,
         })
     }
 }
@@ -292,6 +347,9 @@ pub struct Server {
     pub header_name: Option<String>,
     header_value_sealed: Option<Vec<u8>>,
     pub created_at: UnixTime,
+    pub access: Access,
+    /// The teams it is shared with.
+    pub teams: Vec<i64>,
 }
 
 impl fmt::Debug for Server {
@@ -316,7 +374,30 @@ impl Server {
             header_name: row.header_name,
             header_value_sealed: row.header_value_sealed,
             created_at: row.created_at,
+            access: Access::parse(&row.access)
+                .ok_or(StoreError::Corrupt("unknown server access"))?,
+            teams: row.teams,
         })
+    }
+
+    /// Whether this person may grant it to a credential in `workspace` (and so whether
+    /// such a credential may use it).
+    #[must_use]
+    pub fn grantable(
+        &self,
+        actor: &crate::authz::Actor,
+        workspace: crate::authz::Workspace,
+    ) -> bool {
+        crate::authz::may(
+            actor,
+            crate::authz::Action::GrantServer {
+                everyone: self.access == Access::Everyone,
+                shared: workspace
+                    .team()
+                    .is_some_and(|team| self.teams.contains(&team)),
+            },
+            workspace,
+        )
     }
 
     /// The resource identifier: the token audience for this server.
@@ -391,6 +472,8 @@ impl NewServer {
             header_name: self.header.as_ref().map(|(name, _)| name.as_str()),
             header_value_sealed: sealed,
             now,
+            access: self.access.as_str(),
+            teams: &self.teams,
         }
     }
 
@@ -406,6 +489,8 @@ impl NewServer {
             header_name: self.header.map(|(name, _)| name),
             header_value_sealed: sealed,
             created_at,
+            access: self.access,
+            teams: self.teams,
         }
     }
 }

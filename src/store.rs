@@ -566,8 +566,33 @@ pub async fn credential_by_client_id(
     let Some(mut row) = row else {
         return Ok(None);
     };
-    row.servers = granted_servers(pool, row.id).await?;
+    row.servers = usable_servers(pool, row.id).await?;
     Ok(Some(row))
+}
+
+/// The servers granted to a credential that its workspace may still use (SPEC §10: a
+/// grant keeps working only while the server's access allows it): the same rule as
+/// `authz::may(creator, GrantServer, workspace)` — a server open to everyone, any server
+/// for an administrator's credential, a team's credential the servers shared with it.
+pub async fn usable_servers(
+    pool: &Pool,
+    credential_id: i64,
+) -> Result<Vec<GrantedServer>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, GrantedServer>(
+        "SELECT s.id, s.slug, s.name, s.mode, s.resource_url
+         FROM credential_servers cs
+         JOIN mcp_servers s ON s.id = cs.server_id
+         JOIN credentials c ON c.id = cs.credential_id
+         WHERE cs.credential_id = $1
+           AND (s.access = 'everyone'
+                OR EXISTS (SELECT 1 FROM users u WHERE u.id = c.user_id AND u.is_admin)
+                OR EXISTS (SELECT 1 FROM server_teams st
+                           WHERE st.server_id = s.id AND st.team_id = c.team_id))
+         ORDER BY s.name, s.id",
+    )
+    .bind(credential_id)
+    .fetch_all(p)
+    .await)?)
 }
 
 /// The ids and expiry times of revoked access tokens that have not expired — all of
@@ -1086,10 +1111,15 @@ pub struct ServerRow {
     pub header_name: Option<String>,
     pub header_value_sealed: Option<Vec<u8>>,
     pub created_at: UnixTime,
+    /// `everyone` or `chosen-teams`.
+    pub access: String,
+    /// The teams it is shared with (filled by the lookups).
+    #[sqlx(skip)]
+    pub teams: Vec<i64>,
 }
 
 const SERVER_COLUMNS: &str = "id, slug, name, mode, upstream_url, resource_url, header_name, \
-     header_value_sealed, created_at";
+     header_value_sealed, created_at, access";
 
 /// The values of a new server row.
 pub struct NewServerRow<'a> {
@@ -1101,6 +1131,8 @@ pub struct NewServerRow<'a> {
     pub header_name: Option<&'a str>,
     pub header_value_sealed: Option<&'a [u8]>,
     pub now: UnixTime,
+    pub access: &'a str,
+    pub teams: &'a [i64],
 }
 
 /// Inserts a server; `Ok(None)` when its slug or resource URL is taken.
@@ -1114,8 +1146,8 @@ pub async fn insert_server(
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO mcp_servers
              (slug, name, mode, upstream_url, resource_url, header_name, header_value_sealed,
-              created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+              created_at, updated_at, access)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -1127,9 +1159,17 @@ pub async fn insert_server(
     .bind(new.header_name)
     .bind(new.header_value_sealed)
     .bind(new.now)
+    .bind(new.access)
     .fetch_optional(&mut *tx)
     .await?;
-    if id.is_some() {
+    if let Some(id) = id {
+        for team in new.teams {
+            sqlx::query("INSERT INTO server_teams (server_id, team_id) SELECT $1, id FROM teams WHERE id = $2 ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(team)
+                .execute(&mut *tx)
+                .await?;
+        }
         record!(tx, event);
     }
     tx.commit().await?;
@@ -1149,7 +1189,7 @@ pub async fn update_server(
     let mut tx = p.begin().await?;
     let done = sqlx::query(
         "UPDATE mcp_servers SET name = $2, upstream_url = $3, resource_url = $4, header_name = $5,
-             header_value_sealed = $6, updated_at = $7
+             header_value_sealed = $6, updated_at = $7, access = $8
          WHERE slug = $1",
     )
     .bind(slug)
@@ -1159,12 +1199,28 @@ pub async fn update_server(
     .bind(new.header_name)
     .bind(new.header_value_sealed)
     .bind(new.now)
+    .bind(new.access)
     .execute(&mut *tx)
     .await
     .map(|r| r.rows_affected());
     match done {
         Ok(0) => Ok(None),
         Ok(_) => {
+            sqlx::query("DELETE FROM server_teams WHERE server_id = (SELECT id FROM mcp_servers WHERE slug = $1)")
+                .bind(slug)
+                .execute(&mut *tx)
+                .await?;
+            for team in new.teams {
+                sqlx::query(
+                    "INSERT INTO server_teams (server_id, team_id)
+                     SELECT s.id, t.id FROM mcp_servers s, teams t WHERE s.slug = $1 AND t.id = $2
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(slug)
+                .bind(team)
+                .execute(&mut *tx)
+                .await?;
+            }
             record!(tx, event);
             tx.commit().await?;
             Ok(Some(true))
@@ -1177,21 +1233,42 @@ pub async fn update_server(
 
 /// Every server, by name.
 pub async fn list_servers(pool: &Pool) -> Result<Vec<ServerRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
+    let mut rows = on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers ORDER BY name, id"
     ))
     .fetch_all(p)
-    .await)?)
+    .await)?;
+    let shared = on!(pool, p => sqlx::query_as::<_, (i64, i64)>(
+        "SELECT server_id, team_id FROM server_teams ORDER BY team_id"
+    )
+    .fetch_all(p)
+    .await)?;
+    for (server, team) in shared {
+        if let Some(row) = rows.iter_mut().find(|r| r.id == server) {
+            row.teams.push(team);
+        }
+    }
+    Ok(rows)
 }
 
 /// One server by slug.
 pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
+    let row = on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers WHERE slug = $1"
     ))
     .bind(slug)
     .fetch_optional(p)
-    .await)?)
+    .await)?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    row.teams = on!(pool, p => sqlx::query_scalar::<_, i64>(
+        "SELECT team_id FROM server_teams WHERE server_id = $1 ORDER BY team_id"
+    )
+    .bind(row.id)
+    .fetch_all(p)
+    .await)?;
+    Ok(Some(row))
 }
 
 /// Removes a server with its grants and usage; `false` when there is none.
@@ -1407,6 +1484,15 @@ pub async fn team(pool: &Pool, team_id: i64) -> Result<Option<TeamRow>, StoreErr
     )
     .bind(team_id)
     .fetch_optional(p)
+    .await)?)
+}
+
+/// Every team, by name (for administrators sharing an MCP server).
+pub async fn all_teams(pool: &Pool) -> Result<Vec<TeamRow>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, TeamRow>(
+        "SELECT id, name, created_at FROM teams ORDER BY name, id",
+    )
+    .fetch_all(p)
     .await)?)
 }
 

@@ -73,6 +73,9 @@ async function addServer(
     await page.getByLabel("Upstream header value").fill("upstream-key-e2e");
   }
   if (fields.resource) await page.getByLabel("Resource URL").fill(fields.resource);
+  // The people these tests sign up grant it in their own workspaces (the default access
+  // is administrators and chosen teams).
+  await page.getByLabel("Access").selectOption({ label: "Everyone signed in" });
   await page.getByRole("button", { name: "Save server" }).click();
   await expect(page).toHaveURL(/\/servers$/);
   const row = page.getByTestId("server-row").filter({ hasText: fields.name });

@@ -176,6 +176,13 @@ pub enum ServerCommand {
         /// Gateway: allow an upstream at a link-local address (cloud metadata range).
         #[arg(long)]
         allow_link_local: bool,
+        /// Who may grant it to a credential: `everyone` signed in, or `chosen-teams`
+        /// (administrators and the `--team`s).
+        #[arg(long, default_value = "chosen-teams")]
+        access: String,
+        /// A team (id) the server is shared with; repeatable.
+        #[arg(long = "team")]
+        teams: Vec<i64>,
     },
     /// List the registered servers (no header values).
     List,

@@ -316,10 +316,18 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                 tokens_per_hour.map(|n| n.to_string()).unwrap_or_default(),
             );
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let actor = clavis::teams::actor(pool, owner.id, workspace)
+                .await
+                .map_err(failed("reading the account"))?
+                .ok_or_else(|| {
+                    StartError::Other(format!("the account {} is disabled", owner.email))
+                })?;
+            // Only the servers the named person may grant here (SPEC §10 access).
             let known: Vec<(String, i64)> = clavis::servers::list(pool)
                 .await
                 .map_err(failed("listing MCP servers"))?
                 .into_iter()
+                .filter(|s| s.grantable(&actor, workspace))
                 .map(|s| (s.slug, s.id))
                 .collect();
             let servers = if servers.is_empty() {
@@ -555,6 +563,8 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             "resource": s.resource(&config.issuer),
             "upstream_url": s.upstream_url,
             "upstream_header_name": s.header_name,
+            "access": s.access.as_str(),
+            "teams": s.teams,
         })
     };
     match action {
@@ -566,6 +576,8 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
             resource_url,
             upstream_header_name,
             allow_link_local,
+            access,
+            teams,
         } => {
             let mut header_value = String::new();
             if !upstream_header_name.is_empty() {
@@ -586,6 +598,8 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
                 resource_url: &resource_url,
                 header_name: &upstream_header_name,
                 header_value: header_value.trim_end_matches(['\r', '\n']),
+                access: &access,
+                teams: &teams,
             };
             let new = NewServer::parse(&fields, &config.issuer)
                 .map_err(|e| StartError::Other(e.to_string()))?;

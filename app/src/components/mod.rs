@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod access;
 pub mod alert;
 pub mod confirm;
 pub mod copy;

@@ -182,6 +182,7 @@ fn CreateForm(
                                         .map(|list| {
                                             list.servers
                                                 .into_iter()
+                                                .filter(|s| s.grantable)
                                                 .map(|s| server_box(s.slug, s.name))
                                                 .collect_view()
                                         })

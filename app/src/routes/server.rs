@@ -78,6 +78,7 @@ fn Detail(detail: ServerDetail) -> impl IntoView {
         jwks_uri,
         introspection_endpoint,
         scope,
+        ..
     } = detail;
     let resource = server.resource.clone();
     let body = if server.mode == "Gateway" {

@@ -6,8 +6,8 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
-    server_fns::servers::{EditServer, ServerView, get_server},
+    components::{access::AccessFields, alert::ActionError, signed_in::SignedIn},
+    server_fns::servers::{EditServer, ServerView, TeamChoice, get_server},
 };
 
 #[component]
@@ -25,7 +25,7 @@ pub fn EditServerPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         let refusal = match detail.await {
                             Ok(detail) if detail.server.editable => {
-                                return Either::Left(view! { <EditForm server=detail.server edit=edit/> });
+                                return Either::Left(view! { <EditForm server=detail.server teams=detail.teams edit=edit/> });
                             }
                             Ok(_) => "Only administrators can change MCP servers.".to_owned(),
                             Err(error) => error.to_string(),
@@ -44,8 +44,13 @@ pub fn EditServerPage() -> impl IntoView {
 }
 
 #[component]
-fn EditForm(server: ServerView, edit: ServerAction<EditServer>) -> impl IntoView {
+fn EditForm(
+    server: ServerView,
+    teams: Vec<TeamChoice>,
+    edit: ServerAction<EditServer>,
+) -> impl IntoView {
     let gateway = server.mode == "Gateway";
+    let (access, shared) = (server.access.clone(), server.teams.clone());
     let has_header = server.header_name.is_some();
     view! {
         <ActionForm action=edit attr:class="stack">
@@ -85,6 +90,7 @@ fn EditForm(server: ServerView, edit: ServerAction<EditServer>) -> impl IntoView
                     </label>
                 })
             }}
+            <AccessFields teams=teams access=access shared=shared/>
             <div class="actions">
                 <button type="submit" disabled=move || edit.pending().get()>
                     "Save server"

@@ -6,8 +6,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
-    components::{alert::ActionError, signed_in::SignedIn},
-    server_fns::servers::{AddServer, list_servers},
+    components::{access::AccessFields, alert::ActionError, signed_in::SignedIn},
+    server_fns::servers::{AddServer, TeamChoice, list_servers},
 };
 
 #[component]
@@ -31,7 +31,7 @@ fn Add() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let refusal = match viewer.await {
                         Ok(list) if list.is_admin => {
-                            return Either::Left(view! { <ServerForm add=add/> });
+                            return Either::Left(view! { <ServerForm add=add teams=list.teams/> });
                         }
                         Ok(_) => "Only administrators can add MCP servers.".to_owned(),
                         Err(error) => error.to_string(),
@@ -49,7 +49,7 @@ fn Add() -> impl IntoView {
 }
 
 #[component]
-fn ServerForm(add: ServerAction<AddServer>) -> impl IntoView {
+fn ServerForm(add: ServerAction<AddServer>, teams: Vec<TeamChoice>) -> impl IntoView {
     view! {
         <ActionForm action=add attr:class="stack">
             <ActionError action=add/>
@@ -95,6 +95,7 @@ fn ServerForm(add: ServerAction<AddServer>) -> impl IntoView {
                 </label>
                 <p class="hint">"The server's own URL: its tokens carry it as their audience."</p>
             </fieldset>
+            <AccessFields teams=teams access="chosen-teams".to_owned() shared=Vec::new()/>
             <div class="actions">
                 <button type="submit" disabled=move || add.pending().get()>
                     "Save server"

@@ -44,7 +44,9 @@ fn Servers() -> impl IntoView {
 
 #[component]
 fn Listing(list: ServerList, remove: ServerAction<RemoveServer>) -> impl IntoView {
-    let ServerList { is_admin, servers } = list;
+    let ServerList {
+        is_admin, servers, ..
+    } = list;
     view! {
         <div class="page-head">
             <h1>"MCP servers"</h1>
@@ -97,7 +99,8 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
         resource,
         upstream_url,
         header_name,
-        editable: _,
+        access,
+        ..
     } = server;
     let control = is_admin.then(|| {
         let slug = slug.clone();
@@ -144,6 +147,16 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
                     <dt>"Resource (token audience)"</dt>
                     <dd>
                         <code data-testid="resource-url">{resource}</code>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"Access"</dt>
+                    <dd>
+                        {if access == "everyone" {
+                            "Everyone signed in"
+                        } else {
+                            "Administrators and chosen teams"
+                        }}
                     </dd>
                 </div>
                 {upstream_url

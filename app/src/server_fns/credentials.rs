@@ -489,7 +489,7 @@ pub mod ssr {
         workspace: Workspace,
         input: CreateCredential,
     ) -> Result<CreatedCredential, UiError> {
-        authorize(ctx, user, Action::CreateCredential, workspace).await?;
+        let actor = authorize(ctx, user, Action::CreateCredential, workspace).await?;
         let now = clavis::now();
         let mut scopes = Vec::new();
         if input.mcp.is_some() {
@@ -527,10 +527,12 @@ pub mod ssr {
             now,
         )
         .map_err(|e| UiError::Invalid(e.to_string()))?;
+        // Only the servers this person may grant here: any other is unknown to them.
         let known: Vec<(String, i64)> = clavis::servers::list(&ctx.pool)
             .await
             .map_err(internal("listing MCP servers"))?
             .into_iter()
+            .filter(|s| s.grantable(&actor, workspace))
             .map(|s| (s.slug, s.id))
             .collect();
         // A form without the Servers group (an older page, a script) grants the built-in one.

@@ -2,6 +2,11 @@
 //! only administrators register and remove servers (an upstream URL is a request the
 //! server makes on their behalf), checked here on every call, not only in the UI.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "a server function takes one argument per form field"
+)]
+
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,19 @@ pub struct ServerView {
     pub header_name: Option<String>,
     /// Whether the viewer may change and remove it.
     pub editable: bool,
+    /// Who may grant it: `everyone` or `chosen-teams`.
+    pub access: String,
+    /// The teams it is shared with (ids; shown to administrators).
+    pub teams: Vec<i64>,
+    /// Whether the viewer may grant it to a credential in their current workspace.
+    pub grantable: bool,
+}
+
+/// A team an administrator may share a server with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamChoice {
+    pub id: i64,
+    pub name: String,
 }
 
 /// The list, and whether the viewer may change it.
@@ -29,12 +47,16 @@ pub struct ServerView {
 pub struct ServerList {
     pub is_admin: bool,
     pub servers: Vec<ServerView>,
+    /// Every team (administrators only: what a server can be shared with).
+    pub teams: Vec<TeamChoice>,
 }
 
 /// What an MCP server needs to verify Clavis tokens (SPEC §10.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerDetail {
     pub server: ServerView,
+    /// Every team (administrators only: what the server can be shared with).
+    pub teams: Vec<TeamChoice>,
     pub issuer: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
@@ -52,12 +74,15 @@ pub async fn list_servers() -> Result<ServerList, UiError> {
     let servers = clavis::servers::list(&ctx.pool)
         .await
         .map_err(internal("listing MCP servers"))?;
+    let grant = ssr::grant_check(&ctx, &user).await?;
+    let teams = ssr::team_choices(&ctx, is_admin).await?;
     Ok(ServerList {
         is_admin,
         servers: servers
             .iter()
-            .map(|s| ssr::view(s, &ctx.issuer, is_admin))
+            .map(|s| ssr::view(s, &ctx.issuer, is_admin, &grant))
             .collect(),
+        teams,
     })
 }
 
@@ -73,9 +98,12 @@ pub async fn get_server(slug: String) -> Result<ServerDetail, UiError> {
         .await
         .map_err(internal("reading an MCP server"))?
         .ok_or(UiError::NotFound)?;
+    let grant = ssr::grant_check(&ctx, &user).await?;
+    let teams = ssr::team_choices(&ctx, is_admin).await?;
     let issuer = ctx.issuer.to_string();
     Ok(ServerDetail {
-        server: ssr::view(&server, &issuer, is_admin),
+        teams,
+        server: ssr::view(&server, &issuer, is_admin, &grant),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
         introspection_endpoint: format!("{issuer}/mcp/oauth/introspect"),
         issuer,
@@ -93,6 +121,8 @@ pub async fn add_server(
     resource_url: Option<String>,
     header_name: Option<String>,
     header_value: Option<crate::SecretInput>,
+    access: Option<String>,
+    teams: Option<Vec<String>>,
 ) -> Result<(), UiError> {
     use clavis::servers::{self, NewServer, ServerFields};
 
@@ -108,6 +138,8 @@ pub async fn add_server(
         resource_url: resource_url.as_deref().unwrap_or_default(),
         header_name: header_name.as_deref().unwrap_or_default(),
         header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
+        access: access.as_deref().unwrap_or_default(),
+        teams: &ssr::team_ids(teams.as_deref())?,
     };
     let new =
         NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
@@ -139,6 +171,8 @@ pub async fn edit_server(
     resource_url: Option<String>,
     header_name: Option<String>,
     header_value: Option<crate::SecretInput>,
+    access: Option<String>,
+    teams: Option<Vec<String>>,
 ) -> Result<(), UiError> {
     use clavis::servers::{self, InvalidServer, ServerFields};
 
@@ -152,6 +186,8 @@ pub async fn edit_server(
         resource_url: resource_url.as_deref().unwrap_or_default(),
         header_name: header_name.as_deref().unwrap_or_default(),
         header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
+        access: access.as_deref().unwrap_or_default(),
+        teams: &ssr::team_ids(teams.as_deref())?,
         ..ServerFields::default()
     };
     servers::update(
@@ -202,12 +238,64 @@ pub async fn remove_server(slug: String) -> Result<(), UiError> {
 pub mod ssr {
     //! Server-side helpers.
 
-    use clavis::servers::{Mode, Server};
+    use clavis::{
+        authz::{Actor, Workspace},
+        servers::{Mode, Server},
+    };
 
     use super::ServerView;
-    use crate::ssr::ServerContext;
+    use crate::{
+        SessionUser, UiError,
+        ssr::{ServerContext, current_workspace, internal},
+    };
 
-    pub fn view(server: &Server, issuer: &str, is_admin: bool) -> ServerView {
+    /// The viewer as the access rule needs them, in their current workspace.
+    pub async fn grant_check(
+        ctx: &ServerContext,
+        user: &SessionUser,
+    ) -> Result<Option<(Actor, Workspace)>, UiError> {
+        let workspace = current_workspace(ctx, user).await?;
+        Ok(clavis::teams::actor(&ctx.pool, user.id, workspace)
+            .await
+            .map_err(internal("reading an account"))?
+            .map(|actor| (actor, workspace)))
+    }
+
+    /// Every team, for an administrator's server form (nothing for anyone else).
+    pub async fn team_choices(
+        ctx: &ServerContext,
+        is_admin: bool,
+    ) -> Result<Vec<super::TeamChoice>, UiError> {
+        if !is_admin {
+            return Ok(Vec::new());
+        }
+        Ok(clavis::store::all_teams(&ctx.pool)
+            .await
+            .map_err(internal("listing teams"))?
+            .into_iter()
+            .map(|t| super::TeamChoice {
+                id: t.id,
+                name: t.name,
+            })
+            .collect())
+    }
+
+    /// The team ids of a form's Teams group.
+    pub fn team_ids(teams: Option<&[String]>) -> Result<Vec<i64>, UiError> {
+        teams
+            .unwrap_or_default()
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.trim().parse::<i64>().map_err(|_| UiError::BadRequest))
+            .collect()
+    }
+
+    pub fn view(
+        server: &Server,
+        issuer: &str,
+        is_admin: bool,
+        grant: &Option<(Actor, Workspace)>,
+    ) -> ServerView {
         ServerView {
             slug: server.slug.clone(),
             name: server.name.clone(),
@@ -220,6 +308,15 @@ pub mod ssr {
             upstream_url: server.upstream_url.clone().filter(|_| is_admin),
             header_name: server.header_name.clone(),
             editable: is_admin,
+            access: server.access.as_str().to_owned(),
+            teams: if is_admin {
+                server.teams.clone()
+            } else {
+                Vec::new()
+            },
+            grantable: grant
+                .as_ref()
+                .is_some_and(|(actor, workspace)| server.grantable(actor, *workspace)),
         }
     }
 

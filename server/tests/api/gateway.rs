@@ -145,7 +145,8 @@ impl Upstream {
 }
 
 /// An app whose first account (the administrator) registered `slug` in front of
-/// `upstream_url`, with an upstream header; returns the app and the admin's cookie.
+/// `upstream_url`, with an upstream header, open to everyone signed in; returns the
+/// app and the admin's cookie.
 async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, String) {
     let app = TestApp::spawn_with(args).await;
     let admin = app.sign_up(&unique_email()).await;
@@ -159,6 +160,7 @@ async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, Str
                 ("upstream_url", upstream_url),
                 ("header_name", "X-Api-Key"),
                 ("header_value", "upstream-key-123"),
+                ("access", "everyone"),
             ],
             Some(&admin),
         )

@@ -818,3 +818,178 @@ async fn audit_events_older_than_the_retention_are_pruned_and_no_others() {
     let left: Vec<String> = app.audit().await.into_iter().map(|e| e.target).collect();
     assert_eq!(left, ["kept"]);
 }
+
+/// Issue 23 / SPEC §10: any signed-in person could use any registered server, with the
+/// upstream header an administrator configured. Each server's access decides who may
+/// grant it (default: administrators and the teams it is shared with), and a grant
+/// keeps working only while it is allowed: judged by what is created and what the
+/// token endpoint issues.
+#[tokio::test]
+async fn server_access_decides_who_may_grant_and_use_a_server() {
+    let app = TestApp::spawn().await;
+    let admin = app.person().await;
+    let person = app.person().await;
+    let team = app.team(&person, "Platform").await;
+    let team_value = team.to_string();
+    let save = |access: &'static str, teams: Vec<String>| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let keys: Vec<String> = (0..teams.len()).map(|i| format!("teams[{i}]")).collect();
+            let mut form = vec![
+                ("slug", "docs"),
+                ("name", "Docs"),
+                ("upstream_url", "http://127.0.0.1:9/mcp"),
+                ("access", access),
+            ];
+            form.extend(
+                keys.iter()
+                    .map(String::as_str)
+                    .zip(teams.iter().map(String::as_str)),
+            );
+            app.status_of("servers/edit", &form, admin).await
+        }
+    };
+    let added = app
+        .status_of(
+            "servers/add",
+            &[
+                ("name", "Docs"),
+                ("slug", "docs"),
+                ("mode", "gateway"),
+                ("upstream_url", "http://127.0.0.1:9/mcp"),
+            ],
+            &admin,
+        )
+        .await;
+    assert!(added.is_success());
+    let grant = |who: &'static str| {
+        let (app, cookie) = (
+            &app,
+            if who == "admin" {
+                admin.cookie.clone()
+            } else {
+                person.cookie.clone()
+            },
+        );
+        async move {
+            let response = app
+                .call(
+                    "credentials/create",
+                    &[
+                        ("name", "docs client"),
+                        ("expires", "never"),
+                        ("mcp", "on"),
+                        ("servers[0]", "docs"),
+                    ],
+                    Some(&cookie),
+                )
+                .await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                body["client_id"].as_str().map(str::to_owned),
+                body["client_secret"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    let token_status = |id: String, secret: String| {
+        let app = &app;
+        async move {
+            send(
+                app.form(
+                    "/mcp/oauth/token",
+                    &format!(
+                        "grant_type=client_credentials&resource={}",
+                        app.url("/mcp/docs")
+                    ),
+                )
+                .header("authorization", basic(&id, &secret)),
+            )
+            .await
+        }
+    };
+    let grantable = |who: &'static str| {
+        let (app, cookie) = (
+            &app,
+            if who == "admin" {
+                admin.cookie.clone()
+            } else {
+                person.cookie.clone()
+            },
+        );
+        async move {
+            let list: Value = app
+                .call("servers/list", &[], Some(&cookie))
+                .await
+                .json()
+                .await
+                .unwrap();
+            list["servers"][0]["grantable"].as_bool().unwrap()
+        }
+    };
+
+    // The default: a person may not grant it in their own workspace, nor in an unshared team.
+    assert!(!grantable("person").await);
+    let (status, created, _) = grant("person").await;
+    assert!(!status.is_success() && created.is_none(), "{status}");
+    assert_eq!(app.switch(&person, &team_value).await, StatusCode::OK);
+    let (status, created, _) = grant("person").await;
+    assert!(!status.is_success() && created.is_none(), "{status}");
+    assert_eq!(
+        clavis::store::count_rows(&app.state.oauth.pool, "credentials")
+            .await
+            .unwrap(),
+        0,
+        "nothing was created"
+    );
+    // An administrator may.
+    assert!(grantable("admin").await);
+    let (status, admin_id, admin_secret) = grant("admin").await;
+    assert!(status.is_success());
+
+    // Shared with the team: its credentials may; the person's own still may not.
+    assert!(
+        save("chosen-teams", vec![team_value.clone()])
+            .await
+            .is_success()
+    );
+    assert!(grantable("person").await);
+    let (status, team_id, team_secret) = grant("person").await;
+    assert!(status.is_success(), "{status}");
+    let (team_id, team_secret) = (team_id.unwrap(), team_secret.unwrap());
+    assert_eq!(
+        token_status(team_id.clone(), team_secret.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(app.switch(&person, "personal").await, StatusCode::OK);
+    let (status, created, _) = grant("person").await;
+    assert!(!status.is_success() && created.is_none());
+
+    // Everyone signed in: the personal credential too.
+    assert!(save("everyone", Vec::new()).await.is_success());
+    let (status, own_id, own_secret) = grant("person").await;
+    assert!(status.is_success());
+    let (own_id, own_secret) = (own_id.unwrap(), own_secret.unwrap());
+    assert_eq!(
+        token_status(own_id.clone(), own_secret.clone()).await.0,
+        StatusCode::OK
+    );
+
+    // Back to administrators only: existing grants stop working at once, the
+    // administrator's own goes on.
+    assert!(save("chosen-teams", Vec::new()).await.is_success());
+    for (id, secret) in [(own_id, own_secret), (team_id, team_secret)] {
+        let (status, _, body) = token_status(id, secret).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_target"))
+        );
+    }
+    assert_eq!(
+        token_status(admin_id.unwrap(), admin_secret.unwrap())
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
