@@ -1592,14 +1592,14 @@ pub async fn insert_invite(
     Ok(())
 }
 
-/// An invitation still open: its team and role.
+/// An invitation still open: its team, role and who made it.
 pub async fn open_invite(
     pool: &Pool,
     token_hash: &[u8],
     now: UnixTime,
-) -> Result<Option<(TeamRow, Role)>, StoreError> {
-    let row = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String)>(
-        "SELECT t.id, t.name, t.created_at, i.role
+) -> Result<Option<(TeamRow, Role, i64)>, StoreError> {
+    let row = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String, i64)>(
+        "SELECT t.id, t.name, t.created_at, i.role, i.created_by
          FROM team_invites i JOIN teams t ON t.id = i.team_id
          WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
     )
@@ -1607,7 +1607,7 @@ pub async fn open_invite(
     .bind(now)
     .fetch_optional(p)
     .await)?;
-    row.map(|(id, name, created_at, role)| {
+    row.map(|(id, name, created_at, role, created_by)| {
         let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
         Ok((
             TeamRow {
@@ -1616,6 +1616,7 @@ pub async fn open_invite(
                 created_at,
             },
             role,
+            created_by,
         ))
     })
     .transpose()

@@ -239,20 +239,11 @@ pub async fn invite(team: i64, role: String) -> Result<(), UiError> {
 /// The invitation behind a link, for the person about to join.
 #[server(endpoint = "invites/get")]
 pub async fn get_invite(token: String) -> Result<InviteView, UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{require_user, server_context};
 
     require_user().await?;
     let ctx = server_context()?;
-    let (team, role) = clavis::store::open_invite(
-        &ctx.pool,
-        &clavis::teams::invite_hash(&token),
-        clavis::now(),
-    )
-    .await
-    .map_err(internal("reading an invitation"))?
-    .ok_or_else(|| {
-        UiError::Invalid("This invitation link is unknown, used or expired.".to_owned())
-    })?;
+    let (team, role) = ssr::valid_invite(&ctx, &token).await?;
     Ok(InviteView {
         team: team.name,
         role: role.label().to_owned(),
@@ -267,6 +258,7 @@ pub async fn join_team(token: String) -> Result<(), UiError> {
 
     let user = require_user().await?;
     let ctx = server_context()?;
+    ssr::valid_invite(&ctx, &token).await?;
     let now = clavis::now();
     let event = who(&user)
         .await
@@ -321,6 +313,35 @@ pub mod ssr {
         UiError,
         ssr::{ServerContext, authorize, internal, require_user, server_context, who},
     };
+
+    /// An open invitation whose maker may still invite to its role (their role may have
+    /// been lowered, or they may have left, since they made it): its team and role.
+    pub async fn valid_invite(
+        ctx: &ServerContext,
+        token: &str,
+    ) -> Result<(clavis::store::TeamRow, Role), UiError> {
+        let refused =
+            || UiError::Invalid("This invitation link is unknown, used or expired.".to_owned());
+        let (team, role, maker) = clavis::store::open_invite(
+            &ctx.pool,
+            &clavis::teams::invite_hash(token),
+            clavis::now(),
+        )
+        .await
+        .map_err(internal("reading an invitation"))?
+        .ok_or_else(refused)?;
+        let workspace = Workspace::Team(team.id);
+        let maker = clavis::teams::actor(&ctx.pool, maker, workspace)
+            .await
+            .map_err(internal("reading an account"))?;
+        if !maker.is_some_and(|maker| clavis::authz::may(&maker, Action::Invite(role), workspace)) {
+            return Err(UiError::Invalid(
+                "This invitation is no longer valid: whoever made it may no longer invite to this role."
+                    .to_owned(),
+            ));
+        }
+        Ok((team, role))
+    }
 
     /// "Personal" or the team's name.
     pub async fn workspace_name(

@@ -993,3 +993,45 @@ async fn server_access_decides_who_may_grant_and_use_a_server() {
         StatusCode::OK
     );
 }
+
+/// Issue 23: accepting an invitation re-checks that whoever made it may still invite to
+/// its role. An admin's invitation made before they were demoted no longer works.
+#[tokio::test]
+async fn an_invitation_dies_with_its_makers_right_to_invite() {
+    let app = TestApp::spawn().await;
+    let (owner, admin, newcomer) = (app.person().await, app.person().await, app.person().await);
+    let team = app.team(&owner, "Platform").await;
+    app.join(team, "admin", &owner, &admin).await;
+    let token = app.invite(team, "admin", &admin).await.expect("invited");
+    let admin_id = app.user_id(&admin.cookie).await.to_string();
+    let team_value = team.to_string();
+    assert_eq!(
+        app.status_of(
+            "teams/role",
+            &[
+                ("team", &team_value),
+                ("member", &admin_id),
+                ("role", "member")
+            ],
+            &owner,
+        )
+        .await,
+        StatusCode::OK
+    );
+    let joined = app
+        .call("invites/join", &[("token", &token)], Some(&newcomer.cookie))
+        .await;
+    assert_eq!(joined.status(), StatusCode::BAD_REQUEST);
+    assert!(joined.text().await.unwrap().contains("no longer valid"));
+    let roles = app.roles(team).await;
+    assert!(
+        roles.iter().all(|(email, _)| email != &newcomer.email),
+        "{roles:?}"
+    );
+    // An invitation its maker may still make works.
+    let token = app.invite(team, "member", &owner).await.expect("invited");
+    let joined = app
+        .call("invites/join", &[("token", &token)], Some(&newcomer.cookie))
+        .await;
+    assert!(joined.status().is_success());
+}
