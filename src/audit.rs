@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The actions recorded, as stored and filtered on.
-pub const ACTIONS: [&str; 20] = [
+pub const ACTIONS: [&str; 24] = [
     "user.signed_up",
     "user.signed_in",
     "user.sign_in_failed",
@@ -30,6 +30,10 @@ pub const ACTIONS: [&str; 20] = [
     "team.member_joined",
     "team.member_removed",
     "team.role_changed",
+    "team.invite_withdrawn",
+    "team.member_left",
+    "team.renamed",
+    "team.deleted",
     "key.rotated",
     "key.revoked",
 ];

@@ -119,6 +119,8 @@ pub enum Action {
     Invite(Role),
     /// Change a member's role or remove a member.
     ManageMembers,
+    /// Rename or delete the team.
+    ManageTeam,
     /// Read the workspace's audit events.
     ReadAudit,
     /// Read every audit event, manage accounts, register MCP servers.
@@ -132,7 +134,7 @@ pub enum Action {
 /// - In a team, every member sees the credentials and creates new ones; admins and
 ///   owners revoke, rotate and edit any of them, members only those they created.
 ///   Admins and owners invite (admins not owners) and read the team's audit events;
-///   only owners change roles and remove members.
+///   only owners change roles, remove members, rename and delete the team.
 /// - Only administrators grant `introspect`; `credentials:admin` may be granted by a
 ///   person in their own workspace, and in a team by its admins and owners.
 /// - An MCP server is granted (and used) by any credential when its access is everyone
@@ -154,7 +156,10 @@ pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
                 Action::GrantIntrospect => own && actor.is_admin,
                 Action::GrantServer { everyone, .. } => own && (everyone || actor.is_admin),
                 Action::Administer => actor.is_admin,
-                Action::ViewTeam | Action::Invite(_) | Action::ManageMembers => false,
+                Action::ViewTeam
+                | Action::Invite(_)
+                | Action::ManageMembers
+                | Action::ManageTeam => false,
             };
         }
         Workspace::Team(_) => actor.role,
@@ -178,7 +183,7 @@ pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
         Action::GrantServer { everyone, shared } => everyone || shared || actor.is_admin,
         Action::GrantCredentialsAdmin | Action::ReadAudit => role.manages(),
         Action::Invite(invited) => role == Role::Owner || (role.manages() && invited < Role::Owner),
-        Action::ManageMembers => role == Role::Owner,
+        Action::ManageMembers | Action::ManageTeam => role == Role::Owner,
         Action::Administer => actor.is_admin,
     }
 }

@@ -1490,7 +1490,9 @@ pub async fn team(pool: &Pool, team_id: i64) -> Result<Option<TeamRow>, StoreErr
 /// Every team, by name (for administrators sharing an MCP server).
 pub async fn all_teams(pool: &Pool) -> Result<Vec<TeamRow>, StoreError> {
     Ok(on!(pool, p => sqlx::query_as::<_, TeamRow>(
-        "SELECT id, name, created_at FROM teams ORDER BY name, id",
+        "SELECT t.id, t.name, t.created_at FROM teams t
+         WHERE EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id)
+         ORDER BY t.name, t.id",
     )
     .fetch_all(p)
     .await)?)
@@ -1590,6 +1592,128 @@ pub async fn insert_invite(
         tx.commit().await?;
     });
     Ok(())
+}
+
+/// An open invitation as the team page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OpenInvite {
+    pub id: i64,
+    pub role: String,
+    /// Who made it.
+    pub made_by: String,
+    pub expires_at: UnixTime,
+}
+
+/// A team's invitations not used and not expired, newest first.
+pub async fn open_invites(
+    pool: &Pool,
+    team_id: i64,
+    now: UnixTime,
+) -> Result<Vec<OpenInvite>, StoreError> {
+    Ok(on!(pool, p => sqlx::query_as::<_, OpenInvite>(
+        "SELECT i.id, i.role, u.email AS made_by, i.expires_at
+         FROM team_invites i JOIN users u ON u.id = i.created_by
+         WHERE i.team_id = $1 AND i.used_at IS NULL AND i.expires_at > $2
+         ORDER BY i.created_at DESC, i.id DESC",
+    )
+    .bind(team_id)
+    .bind(now)
+    .fetch_all(p)
+    .await)?)
+}
+
+/// Withdraws an open invitation of this team (its link stops working); `false` when
+/// there is none.
+pub async fn withdraw_invite(
+    pool: &Pool,
+    team_id: i64,
+    invite_id: i64,
+    event: &Event,
+) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query("DELETE FROM team_invites WHERE id = $1 AND team_id = $2 AND used_at IS NULL")
+            .bind(invite_id)
+            .bind(team_id)
+    )
+}
+
+/// The role of an open invitation of this team.
+pub async fn invite_role(
+    pool: &Pool,
+    team_id: i64,
+    invite_id: i64,
+) -> Result<Option<Role>, StoreError> {
+    let role = on!(pool, p => sqlx::query_scalar::<_, String>(
+        "SELECT role FROM team_invites WHERE id = $1 AND team_id = $2 AND used_at IS NULL",
+    )
+    .bind(invite_id)
+    .bind(team_id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// Renames a team; `false` when there is none.
+pub async fn rename_team(
+    pool: &Pool,
+    team_id: i64,
+    name: &str,
+    event: &Event,
+) -> Result<bool, StoreError> {
+    audited_update!(
+        pool,
+        event,
+        sqlx::query("UPDATE teams SET name = $2 WHERE id = $1")
+            .bind(team_id)
+            .bind(name)
+    )
+}
+
+/// Deletes a team: its credentials are revoked (their rows stay, as revoked ones do),
+/// its members and invitations go, in one transaction with `event`. The client ids
+/// revoked, for the caches; `None` when the team has no members (deleted already).
+pub async fn delete_team(
+    pool: &Pool,
+    team_id: i64,
+    now: UnixTime,
+    event: &Event,
+) -> Result<Option<Vec<String>>, StoreError> {
+    on!(pool, p => {
+        let mut tx = p.begin().await?;
+        let members = sqlx::query("DELETE FROM team_members WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if members == 0 {
+            return Ok(None);
+        }
+        let revoked = sqlx::query_scalar::<_, String>(
+            "UPDATE credentials SET revoked_at = $2
+             WHERE team_id = $1 AND revoked_at IS NULL
+             RETURNING client_id",
+        )
+        .bind(team_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM team_invites WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM server_teams WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut event = event.clone();
+        event.team_id = Some(team_id);
+        event.target = format!("{} ({} credentials revoked)", event.target, revoked.len());
+        record!(tx, &event);
+        tx.commit().await?;
+        Ok(Some(revoked))
+    })
 }
 
 /// An invitation still open: its team, role and who made it.

@@ -1,5 +1,7 @@
 //! `/teams/<id>`: a team's members and roles. Admins and owners invite by one-time link
-//! (shown on this page once, after **Invite**); owners change roles and remove members.
+//! (shown on this page once, after **Invite**) and see and **Withdraw** open
+//! invitations; owners change roles, remove members, **Rename** and **Delete** the team;
+//! every member may **Leave team**.
 
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
@@ -14,7 +16,10 @@ use crate::{
         copy::CopyButton,
         signed_in::SignedIn,
     },
-    server_fns::teams::{ChangeRole, Invite, MemberView, RemoveMember, TeamDetail, get_team},
+    server_fns::teams::{
+        ChangeRole, DeleteTeam, Invite, LeaveTeam, MemberView, OpenInviteView, RemoveMember,
+        RenameTeam, TeamDetail, WithdrawInvite, get_team,
+    },
 };
 
 #[derive(Clone, Copy)]
@@ -22,6 +27,10 @@ struct Actions {
     invite: ServerAction<Invite>,
     role: ServerAction<ChangeRole>,
     remove: ServerAction<RemoveMember>,
+    withdraw: ServerAction<WithdrawInvite>,
+    leave: ServerAction<LeaveTeam>,
+    rename: ServerAction<RenameTeam>,
+    delete: ServerAction<DeleteTeam>,
 }
 
 #[component]
@@ -38,6 +47,10 @@ pub fn TeamPage() -> impl IntoView {
         invite: ServerAction::new(),
         role: ServerAction::new(),
         remove: ServerAction::new(),
+        withdraw: ServerAction::new(),
+        leave: ServerAction::new(),
+        rename: ServerAction::new(),
+        delete: ServerAction::new(),
     };
     let detail = Resource::new(
         move || {
@@ -45,9 +58,10 @@ pub fn TeamPage() -> impl IntoView {
                 team(),
                 actions.role.version().get(),
                 actions.remove.version().get(),
+                actions.withdraw.version().get() + actions.rename.version().get(),
             )
         },
-        |(team, _, _)| get_team(team),
+        |(team, _, _, _)| get_team(team),
     );
     view! {
         <Title text="Team"/>
@@ -55,6 +69,10 @@ pub fn TeamPage() -> impl IntoView {
             <ActionError action=actions.invite/>
             <ActionError action=actions.role/>
             <ActionError action=actions.remove/>
+            <ActionError action=actions.withdraw/>
+            <ActionError action=actions.leave/>
+            <ActionError action=actions.rename/>
+            <ActionError action=actions.delete/>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match detail.await {
@@ -85,6 +103,7 @@ fn Detail(detail: TeamDetail, actions: Actions) -> impl IntoView {
         invite_roles,
         manages_members,
         issuer,
+        invites,
     } = detail;
     let link = move || {
         query.read().get("invite").map(|token| {
@@ -130,6 +149,67 @@ fn Detail(detail: TeamDetail, actions: Actions) -> impl IntoView {
                 .collect_view()}
         </ul>
         {invite}
+        {(!invites.is_empty())
+            .then(|| {
+                view! {
+                    <h2>"Open invitations"</h2>
+                    <ul class="plain-list">
+                        {invites
+                            .into_iter()
+                            .map(|invite| view! { <OpenInvite team=id invite=invite actions=actions/> })
+                            .collect_view()}
+                    </ul>
+                }
+            })}
+        {manages_members
+            .then(|| {
+                view! {
+                    <h2>"Team settings"</h2>
+                    <ActionForm action=actions.rename attr:class="stack">
+                        <input type="hidden" name="team" value=id/>
+                        <label>
+                            "Team name" <input type="text" name="name" autocomplete="off"/>
+                        </label>
+                        <button type="submit" class="secondary">"Rename"</button>
+                    </ActionForm>
+                    <details class="danger-zone">
+                        <summary>"Delete team…"</summary>
+                        <p>
+                            "Deleting the team revokes all its credentials at once and removes its members and invitations. The audit log keeps its events."
+                        </p>
+                        <ActionForm action=actions.delete>
+                            <input type="hidden" name="team" value=id/>
+                            <button type="submit" class="danger">"Delete team"</button>
+                        </ActionForm>
+                    </details>
+                }
+            })}
+        <ActionForm action=actions.leave attr:class="inline">
+            <input type="hidden" name="team" value=id/>
+            <button type="submit" class="secondary">"Leave team"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn OpenInvite(team: i64, invite: OpenInviteView, actions: Actions) -> impl IntoView {
+    let OpenInviteView {
+        id,
+        role,
+        made_by,
+        expires,
+    } = invite;
+    view! {
+        <li data-testid="invite-row" class="member">
+            <span class="status">{role}</span>
+            " "
+            {format!("made by {made_by}, expires {expires}")}
+            <ActionForm action=actions.withdraw attr:class="inline">
+                <input type="hidden" name="team" value=team/>
+                <input type="hidden" name="invite" value=id/>
+                <button type="submit" class="danger">"Withdraw"</button>
+            </ActionForm>
+        </li>
     }
 }
 

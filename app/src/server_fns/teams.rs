@@ -54,10 +54,23 @@ pub struct TeamDetail {
     pub members: Vec<MemberView>,
     /// The roles the viewer may invite with: (value, label); empty: may not invite.
     pub invite_roles: Vec<(String, String)>,
-    /// Whether the viewer changes roles and removes members (owners).
+    /// Whether the viewer changes roles and removes members, renames and deletes the
+    /// team (owners).
     pub manages_members: bool,
+    /// The open invitations the viewer may withdraw (those of roles they may invite).
+    pub invites: Vec<OpenInviteView>,
     /// The server's public base URL, for invitation links.
     pub issuer: String,
+}
+
+/// An open invitation on the team page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInviteView {
+    pub id: i64,
+    pub role: String,
+    pub made_by: String,
+    /// When it expires (UTC, as shown).
+    pub expires: String,
 }
 
 /// An invitation as its page shows it.
@@ -180,7 +193,22 @@ pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
     let members = clavis::store::members(&ctx.pool, team)
         .await
         .map_err(internal("listing members"))?;
+    let invites = clavis::store::open_invites(&ctx.pool, team, clavis::now())
+        .await
+        .map_err(internal("listing invitations"))?
+        .into_iter()
+        .filter_map(|invite| {
+            let role = Role::parse(&invite.role)?;
+            may(&actor, Action::Invite(role), workspace).then(|| OpenInviteView {
+                id: invite.id,
+                role: role.label().to_owned(),
+                made_by: invite.made_by,
+                expires: clavis::civil::format_date_time(invite.expires_at),
+            })
+        })
+        .collect();
     Ok(TeamDetail {
+        invites,
         id: row.id,
         name: row.name,
         my_role: actor.role.map_or("", Role::label).to_owned(),
@@ -282,6 +310,155 @@ pub async fn join_team(token: String) -> Result<(), UiError> {
         .map_err(internal("writing the session"))?;
     tracing::info!(user_id = user.id, team_id = team, "joined a team");
     leptos_axum::redirect(&format!("/teams/{team}"));
+    Ok(())
+}
+
+/// Withdraws an open invitation (by whoever may invite to its role): its link stops
+/// working.
+#[server(endpoint = "teams/withdraw")]
+pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
+    use clavis::authz::{Action, Workspace};
+
+    use crate::ssr::{authorize, internal, require_user, server_context, who};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let workspace = Workspace::Team(team);
+    authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
+    let role = clavis::store::invite_role(&ctx.pool, team, invite)
+        .await
+        .map_err(internal("reading an invitation"))?
+        .ok_or(UiError::NotFound)?;
+    authorize(&ctx, &user, Action::Invite(role), workspace).await?;
+    let event = who(&user).await.did(
+        clavis::now(),
+        "team.invite_withdrawn",
+        role.as_str(),
+        Some(workspace),
+    );
+    if !clavis::store::withdraw_invite(&ctx.pool, team, invite, &event)
+        .await
+        .map_err(internal("withdrawing an invitation"))?
+    {
+        return Err(UiError::NotFound);
+    }
+    leptos_axum::redirect(&format!("/teams/{team}"));
+    Ok(())
+}
+
+/// Leaves a team (any member; a team keeps at least one owner). The credentials they
+/// created stay the team's; their workspace falls back to Personal.
+#[server(endpoint = "teams/leave")]
+pub async fn leave_team(team: i64) -> Result<(), UiError> {
+    use clavis::{
+        authz::{Action, Workspace},
+        store::MemberChange,
+    };
+
+    use crate::ssr::{
+        WORKSPACE_KEY, authorize, internal, require_user, server_context, session, who,
+    };
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let workspace = Workspace::Team(team);
+    authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
+    let event = who(&user).await.did(
+        clavis::now(),
+        "team.member_left",
+        &user.email,
+        Some(workspace),
+    );
+    match clavis::store::change_member(&ctx.pool, team, user.id, None, &event)
+        .await
+        .map_err(internal("leaving a team"))?
+    {
+        MemberChange::Done => {}
+        MemberChange::NotAMember => return Err(UiError::NotFound),
+        MemberChange::LastOwner => {
+            return Err(UiError::Invalid(
+                "You are its last owner: make someone else an owner first, or delete the team."
+                    .to_owned(),
+            ));
+        }
+    }
+    let session = session().await?;
+    if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
+        session
+            .remove::<i64>(WORKSPACE_KEY)
+            .await
+            .map_err(internal("writing the session"))?;
+    }
+    leptos_axum::redirect("/teams");
+    Ok(())
+}
+
+/// Renames a team (owners only).
+#[server(endpoint = "teams/rename")]
+pub async fn rename_team(team: i64, name: String) -> Result<(), UiError> {
+    use clavis::authz::{Action, Workspace};
+
+    use crate::ssr::{authorize, internal, require_user, server_context, who};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let workspace = Workspace::Team(team);
+    authorize(&ctx, &user, Action::ManageTeam, workspace).await?;
+    let name = clavis::teams::parse_name(&name).map_err(|e| UiError::Invalid(e.to_owned()))?;
+    let event = who(&user)
+        .await
+        .did(clavis::now(), "team.renamed", &name, Some(workspace));
+    if !clavis::store::rename_team(&ctx.pool, team, &name, &event)
+        .await
+        .map_err(internal("renaming a team"))?
+    {
+        return Err(UiError::NotFound);
+    }
+    leptos_axum::redirect(&format!("/teams/{team}"));
+    Ok(())
+}
+
+/// Deletes a team (owners only): its credentials are revoked at once, its members and
+/// invitations go; the audit log keeps its events.
+#[server(endpoint = "teams/delete")]
+pub async fn delete_team(team: i64) -> Result<(), UiError> {
+    use clavis::authz::{Action, Workspace};
+
+    use crate::ssr::{
+        WORKSPACE_KEY, authorize, internal, require_user, server_context, session, who,
+    };
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let workspace = Workspace::Team(team);
+    authorize(&ctx, &user, Action::ManageTeam, workspace).await?;
+    let name = ssr::workspace_name(&ctx, workspace).await?;
+    let now = clavis::now();
+    let event = who(&user)
+        .await
+        .did(now, "team.deleted", &name, Some(workspace));
+    let revoked = clavis::store::delete_team(&ctx.pool, team, now, &event)
+        .await
+        .map_err(internal("deleting a team"))?
+        .ok_or(UiError::NotFound)?;
+    for client_id in &revoked {
+        ctx.credentials.forget(client_id);
+        crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
+    }
+    let session = session().await?;
+    if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
+        session
+            .remove::<i64>(WORKSPACE_KEY)
+            .await
+            .map_err(internal("writing the session"))?;
+    }
+    tracing::info!(
+        user_id = user.id,
+        team_id = team,
+        revoked = revoked.len(),
+        "team deleted"
+    );
+    leptos_axum::redirect("/teams");
     Ok(())
 }
 
