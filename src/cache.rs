@@ -2,10 +2,12 @@
 //! not cost a database round trip each time (with SQLite through sqlx that round trip is
 //! two thread hand-offs, about a third of a token request's CPU time).
 //!
-//! An entry lives for the cache's time to live. A revocation made through this process
-//! (the dashboard) forgets the entry at once; one made elsewhere (the CLI, another
-//! instance on the same database) is seen within the time to live. Only credentials that
-//! exist are cached, so unknown client ids cannot fill the map.
+//! An entry lives for the cache's time to live. A change made through this process (the
+//! dashboard, the admin API, the revocation endpoint) forgets the entry at once, and so
+//! does one another instance or the CLI announces on PostgreSQL (the server's `notify`
+//! module); one nobody announced (the CLI on SQLite, a notification lost) is seen within
+//! the time to live. Only credentials that exist are cached, so unknown client ids cannot
+//! fill the map.
 
 use std::{
     collections::HashMap,

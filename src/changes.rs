@@ -1,11 +1,12 @@
 //! Changes that other instances sharing the database must hear about at once (SPEC §15):
-//! a credential revoked (its cached copy must go), MCP servers changed, signing keys
-//! rotated. On PostgreSQL they travel by `NOTIFY` on one channel, published in the same
-//! breath as the change; every instance `LISTEN`s (the server's `notify` module). On
-//! SQLite there is one server process, and the CLI's changes are seen by polling: the
-//! token endpoint's credential cache lives 1 s, keys and servers are reloaded every 5 s.
-//! Polling stays as the fallback on PostgreSQL too, for notifications lost while the
-//! listening connection was down.
+//! a credential revoked or changed (its cached copy must go), an account disabled or
+//! enabled, MCP servers changed, signing keys rotated. On PostgreSQL they travel by
+//! `NOTIFY` on one channel, published in the same breath as the change; every instance
+//! `LISTEN`s (the server's `notify` module). On SQLite there is one server process, and
+//! the CLI's changes are seen by polling: the credential cache lives 1 s, keys and
+//! servers are reloaded every 5 s. Polling stays as the fallback on PostgreSQL too, for
+//! notifications lost while the listening connection was down (revoked tokens excepted:
+//! they are read again when it is back).
 
 use crate::store::{self, Pool, StoreError};
 

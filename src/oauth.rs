@@ -450,7 +450,8 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// The one resource this server's tokens are for: its MCP endpoint.
+    /// The built-in MCP endpoint's resource identifier (`<issuer>/mcp`): the audience of
+    /// its tokens.
     #[must_use]
     pub fn mcp_resource(&self) -> String {
         format!("{}/mcp", self.issuer)

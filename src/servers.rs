@@ -576,9 +576,10 @@ pub async fn by_slug(pool: &Pool, slug: &str) -> Result<Option<Server>, StoreErr
 }
 
 /// The registered servers by slug, held in memory for the gateway: reloaded after every
-/// change made by this process and periodically (changes by the CLI or another
-/// instance). A server removed elsewhere stops working at once anyway: its grants go
-/// with it, and every gateway call checks the grant in the database.
+/// change made by this process, on a notification from another instance or the CLI
+/// (PostgreSQL), and every 5 s. A server removed elsewhere without a notification stops
+/// working within 1 s anyway: its grants go with it, and every gateway call checks the
+/// grant on the credential, which the credential cache reads again after 1 s at most.
 #[derive(Default)]
 pub struct Registry(RwLock<Arc<HashMap<String, Arc<Server>>>>);
 

@@ -186,7 +186,8 @@ pub enum ServerCommand {
     },
     /// List the registered servers (no header values).
     List,
-    /// Remove a server: its tokens stop working at the gateway at once.
+    /// Remove a server: its tokens stop working at the gateway of running servers at once
+    /// on PostgreSQL, within 1 s on SQLite.
     Remove {
         /// The server's slug.
         slug: String,
@@ -393,7 +394,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600")]
     pub token_ttl: String,
     /// Who may create a dashboard account: `open` (anyone, from the sign-up page) or
-    /// `closed` (only `clavis create-user` and invitations).
+    /// `closed` (only `clavis create-user`; an invitation needs an existing account).
     #[arg(
         long,
         env = "CLAVIS_SIGNUP",
@@ -462,8 +463,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CLAVIS_GATEWAY_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
     pub gateway_body_limit: u32,
     /// Let administrators register gateway upstreams at link-local addresses
-    /// (169.254.0.0/16, fe80::/10: where cloud metadata services answer); refused
-    /// otherwise, also when a name resolves there.
+    /// (169.254.0.0/16, fe80::/10, fd00:ec2::254, metadata.google.internal: where cloud
+    /// metadata services answer); refused otherwise, also when a name resolves there.
     #[arg(long, env = "CLAVIS_ALLOW_LINK_LOCAL_UPSTREAMS")]
     pub allow_link_local_upstreams: bool,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
@@ -485,7 +486,7 @@ pub enum LogFormat {
 pub enum Signup {
     /// Anyone, from the sign-up page.
     Open,
-    /// Only `clavis create-user` and invitations.
+    /// Only `clavis create-user` (an invitation needs an existing account).
     Closed,
 }
 

@@ -1,6 +1,7 @@
 //! Forms posted by browsers without JavaScript that must be answered with a page rather
 //! than a redirect: creating a credential and rotating its secret show the secret once,
-//! in the response.
+//! in the response. Also the audit log's export (`GET /audit/export`), a download rather
+//! than a page.
 
 use app::{
     SessionUser, UiError,

@@ -16,11 +16,15 @@
 //!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`
 //!   or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
 //! - A credential limited to some tools sees only those in `tools/list` answers —
-//!   every answer carrying `result.tools`, whatever id the upstream echoes, in JSON and
-//!   in every SSE stream (a GET may replay an answer) — and gets JSON-RPC `-32602` for
-//!   any other `tools/call`, answered here without reaching the upstream.
+//!   every answer carrying `result.tools`, whatever id the upstream echoes, in the JSON
+//!   answer to a request that asks for `tools/list` and in every SSE stream (a GET may
+//!   replay an answer) — and gets JSON-RPC `-32602` for any other `tools/call`,
+//!   answered here without reaching the upstream.
 //! - Calls are counted per credential, server, tool and day with the names bounded
 //!   ([`servers::GatewayUsage`]); refused calls under `(refused)`.
+//! - Outside the router's 30 s request timeout: a POST's body must arrive within 30 s
+//!   (else `408`), the upstream's answer headers within the configured timeout, and an
+//!   answer streams as long as it lasts.
 //! - Upstream unreachable: `502`; no answer headers in time: `504`; the upstream's own
 //!   `401`/`403`: `502` (the caller's OAuth is with Clavis). Error bodies are JSON-RPC
 //!   errors naming the server, never its address.

@@ -3,8 +3,8 @@
 //! RFC 9728 protected-resource metadata that lets MCP clients discover where to get one.
 //!
 //! The transport runs stateless with JSON answers: every POST carries its own token and
-//! is answered on its own, so nothing per client lives in memory and a revoked credential
-//! is refused on its very next call.
+//! is answered on its own, so nothing per client lives in memory and a credential revoked
+//! through this instance is refused on its very next call (see [`crate::bearer`]).
 
 use std::sync::Arc;
 

@@ -1,10 +1,12 @@
 //! Hearing other instances' changes (SPEC §15): on PostgreSQL every instance listens on
 //! the changes channel ([`clavis::changes`]) and applies what it hears at once — a
 //! revoked credential leaves the credential cache (and its revoked tokens are read
-//! again), servers and signing keys are read again. When the listening connection drops, everything cached is read afresh
-//! once it is back (notifications may have been missed meanwhile), and until then the
-//! periodic reloads (credentials every 1 s by their cache's lifetime, keys and servers
-//! every 5 s) bound how stale anything can be.
+//! again), an account change empties that cache, servers and signing keys are read
+//! again. When the listening connection drops, everything cached is read afresh once it
+//! is back (notifications may have been missed meanwhile). Until then the periodic
+//! reloads (credentials every 1 s by their cache's lifetime, keys and servers every 5 s)
+//! bound how stale those can be; the revoked tokens have no such reload, so a token
+//! revoked elsewhere meanwhile is refused here only once the connection is back.
 
 use std::{sync::Arc, time::Duration};
 

@@ -474,8 +474,9 @@ pub(crate) fn cacheable(mut response: Response) -> Response {
     response
 }
 
-/// How long the token endpoint trusts a credential it read: a revocation through the
-/// CLI or another instance takes effect within this (one through the dashboard at once).
+/// How long the token endpoint, `/mcp`, the gateway and introspection trust a credential
+/// they read: a change nobody announced (the CLI on SQLite, a lost notification) takes
+/// effect within this; one made here or announced by notification at once.
 pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Most credentials kept in the cache.
 pub const CREDENTIAL_CACHE_CAPACITY: usize = 50_000;

@@ -1,5 +1,6 @@
 //! `/servers/<slug>/edit`: change a server's name, URL and upstream header
-//! (administrators only). The header value is never shown: left empty, it stays.
+//! (administrators only). The header value is never shown: left empty, it stays, unless
+//! the upstream URL changes (then it must be given again).
 
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;

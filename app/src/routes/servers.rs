@@ -1,5 +1,5 @@
 //! `/servers`: the MCP servers Clavis protects. Everyone signed in sees them;
-//! administrators add and remove them.
+//! administrators add, change and remove them.
 
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;

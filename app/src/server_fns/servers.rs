@@ -1,6 +1,6 @@
 //! MCP servers (SPEC §10): every signed-in person sees the list and each server's page;
-//! only administrators register and remove servers (an upstream URL is a request the
-//! server makes on their behalf), checked here on every call, not only in the UI.
+//! only administrators register, change and remove servers (an upstream URL is a request
+//! the server makes on their behalf), checked here on every call, not only in the UI.
 
 #![expect(
     clippy::too_many_arguments,
@@ -162,7 +162,8 @@ pub async fn add_server(
 }
 
 /// Changes a server (administrators only): name, URL and upstream header. An empty
-/// header value keeps the stored one; then goes to the list.
+/// header value keeps the stored one while the upstream URL stays the same (a new URL
+/// needs the value again); then goes to the list.
 #[server(endpoint = "servers/edit")]
 pub async fn edit_server(
     slug: String,
