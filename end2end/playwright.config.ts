@@ -1,7 +1,7 @@
 import { defineConfig } from "@playwright/test";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./tests/helpers";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./tests/constants";
 
 // The test script picks a free port; each run gets a fresh database.
 const port = Number(process.env.CLAVIS_E2E_PORT ?? 3917);
@@ -14,7 +14,9 @@ export default defineConfig({
   fullyParallel: true,
   workers: 2,
   retries: 0,
-  timeout: 30_000,
+  // Generous for 2 loaded cores (CI: right after the release build); a page may take
+  // up to HYDRATION_TIMEOUT (20 s) to hydrate, and most tests hydrate several.
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   reporter: [["list"]],
   use: {

@@ -3,8 +3,8 @@
 // one-time view announced; no horizontal overflow at phone width; screenshots of the
 // credentials list and the one-time view at 390 and 1280 px.
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, hydrated, signIn, signUp, uniqueEmail } from "./helpers";
+import type { Page } from "@playwright/test";
+import { expect, hydrated, signInAsAdmin, signUp, test, uniqueEmail } from "./helpers";
 
 /** axe-core's WCAG 2.x A/AA rules and best practices; every violation is listed on failure. */
 async function expectNoViolations(page: Page, what: string): Promise<void> {
@@ -45,10 +45,8 @@ test.describe("accessibility", () => {
   });
 
   test("signed-in pages, the one-time view and the admin's pages have no axe violations", async ({ page }) => {
-    test.setTimeout(90_000);
-    await page.goto("/login");
-    await signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await expect(page).toHaveURL(/\/credentials$/);
+    test.setTimeout(120_000);
+    await signInAsAdmin(page);
 
     // The one-time view, as it appears after Create (checked before it is left).
     await page.goto("/credentials/new");

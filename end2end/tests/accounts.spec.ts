@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { PASSWORD, hydrated, signIn, signUp, uniqueEmail } from "./helpers";
+import type { Page } from "@playwright/test";
+import { PASSWORD, expect, hydrated, signIn, signUp, test, uniqueEmail } from "./helpers";
 
 test.describe("accounts with JavaScript", () => {
   test("sign up lands on credentials, sign out and sign in again", async ({ page }) => {

@@ -1,8 +1,7 @@
 // The release binary serves its own assets (playwright.config.ts starts a copy of it
 // alone in an empty directory): versioned URLs cached for good, compressed on the wire,
 // revalidated by ETag; pages compressed too.
-import { expect, test } from "@playwright/test";
-import { hydrated } from "./helpers";
+import { expect, hydrated, test } from "./helpers";
 
 test("the lone binary serves a hydrating dashboard with versioned, compressed, immutable assets", async ({
   page,

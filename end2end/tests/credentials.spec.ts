@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { hydrated, signUp, uniqueEmail } from "./helpers";
+import type { Page } from "@playwright/test";
+import { expect, hydrated, signUp, test, uniqueEmail } from "./helpers";
 
 async function newCredentialForm(page: Page, js = true) {
   await signUp(page, uniqueEmail(), undefined, js);

@@ -1,9 +1,14 @@
-import { expect, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import * as fs from "node:fs";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD } from "./constants";
 
-export const PASSWORD = "correct horse battery staple";
-/** The administrator the test server is started with (playwright.config.ts). */
-export const ADMIN_EMAIL = "admin@clavis-e2e.test";
-export const ADMIN_PASSWORD = PASSWORD;
+export { ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD } from "./constants";
+
+/** How long a page may take to load its wasm bundle and hydrate. Generous: CI runs
+ * the suite on 2 cores right after the release build, two browsers at once, and a
+ * slow hydration is not what these tests check. Every test waiting for it has a
+ * timeout of at least twice this. */
+export const HYDRATION_TIMEOUT = 20_000;
 
 let counter = 0;
 /** An email no other test uses. */
@@ -12,9 +17,165 @@ export function uniqueEmail(): string {
   return `e2e-${process.pid}-${Date.now()}-${counter}@example.com`;
 }
 
-/** Waits until the wasm bundle has hydrated the page (only with JavaScript on). */
-export async function hydrated(page: Page): Promise<void> {
-  await expect(page.locator("body[data-hydrated]")).toBeAttached();
+/** A suffix no other test uses, for names and slugs (servers, teams are shared by every test). */
+export function unique(): string {
+  counter += 1;
+  return `${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+// What each page did: navigations, uncaught errors (a hydration panic is one, with
+// console_error_panic_hook's message also on the console), console errors and
+// warnings, failed requests and error statuses. Printed when a page does not hydrate
+// and after any failed test, so a failure says why.
+const events = new WeakMap<Page, string[]>();
+const pageErrors = new WeakMap<Page, Error[]>();
+/** Where the current document's errors start in `pageErrors`. */
+const documentStart = new WeakMap<Page, number>();
+const started = Date.now();
+
+/** Records `page`'s events from now on (idempotent). */
+export function watch(page: Page): void {
+  if (events.has(page)) return;
+  const log: string[] = [];
+  events.set(page, log);
+  pageErrors.set(page, []);
+  const note = (line: string) => log.push(`+${((Date.now() - started) / 1000).toFixed(2)}s ${line}`);
+  page.on("framenavigated", (frame) => {
+    if (frame !== page.mainFrame()) return;
+    documentStart.set(page, pageErrors.get(page)?.length ?? 0);
+    note(`navigated to ${frame.url()}`);
+  });
+  page.on("pageerror", (error) => {
+    pageErrors.get(page)?.push(error);
+    note(`page error: ${error.stack ?? error.message}`);
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") note(`console.${message.type()}: ${message.text()}`);
+  });
+  page.on("requestfailed", (request) =>
+    note(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText ?? "?"})`),
+  );
+  page.on("response", (response) => {
+    if (response.status() >= 400) note(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`);
+  });
+  page.on("crash", () => note("the page crashed"));
+  page.on("close", () => note("closed"));
+}
+
+function watchContext(context: BrowserContext): void {
+  for (const page of context.pages()) watch(page);
+  context.on("page", watch);
+}
+
+/** Everything recorded for `page`, one event a line. */
+export function pageEvents(page: Page): string {
+  const log = events.get(page) ?? [];
+  return log.length ? log.map((line) => `  ${line}`).join("\n") : "  (nothing recorded)";
+}
+
+/**
+ * `test` with every page watched (see `watch`): the `page` fixture's context and any
+ * context or page a test opens with `browser.newContext()` / `browser.newPage()`. A
+ * failed test prints what each of its pages did.
+ */
+export const test = base.extend<{ pageDiagnostics: void }>({
+  pageDiagnostics: [
+    async ({ context, browser }, use, testInfo) => {
+      watchContext(context);
+      const contexts: BrowserContext[] = [context];
+      const original = browser.newContext;
+      // `newPage` opens its context through `newContext`.
+      (browser as Browser).newContext = async (...args: Parameters<Browser["newContext"]>) => {
+        const opened = await original.apply(browser, args);
+        contexts.push(opened);
+        watchContext(opened);
+        return opened;
+      };
+      try {
+        await use();
+      } finally {
+        browser.newContext = original;
+      }
+      const failed = testInfo.status !== testInfo.expectedStatus;
+      // CLAVIS_E2E_PAGE_EVENTS=<file>: every test's page events, passed or not.
+      const everyTest = process.env.CLAVIS_E2E_PAGE_EVENTS;
+      if (failed || everyTest) {
+        const pages = contexts.flatMap((c) => c.pages());
+        const report = pages.map((p, i) => `page ${i + 1} (${p.url()}):\n${pageEvents(p)}`).join("\n");
+        if (everyTest) fs.appendFileSync(everyTest, `[${testInfo.title}] ${testInfo.status}\n${report}\n`);
+        if (failed) {
+          await testInfo.attach("page events", { body: report, contentType: "text/plain" });
+          console.log(`\n[${testInfo.title}] page events:\n${report}`);
+        }
+      }
+    },
+    { auto: true },
+  ],
+});
+export { expect };
+
+/**
+ * Waits until the wasm bundle has hydrated the page (only with JavaScript on). Fails
+ * at once on an uncaught error (a panic while hydrating), and on failure reports what
+ * the page did and how far its bundle got.
+ */
+export async function hydrated(page: Page, timeout = HYDRATION_TIMEOUT): Promise<void> {
+  watch(page);
+  const errors = pageErrors.get(page) ?? [];
+  // Errors of this document count, also those from before this call.
+  const seen = documentStart.get(page) ?? 0;
+  const marker = page.locator("body[data-hydrated]");
+  const deadline = Date.now() + timeout;
+  let done = false;
+  while (!done) {
+    // Short slices, so an uncaught error ends the wait early.
+    const slice = Math.max(0, Math.min(500, deadline - Date.now()));
+    done = await marker
+      .waitFor({ state: "attached", timeout: slice })
+      .then(() => true)
+      .catch(() => false);
+    if (done) break;
+    if (errors.length > seen || Date.now() >= deadline) {
+      const state = await page
+        .evaluate(() => ({
+          url: location.href,
+          readyState: document.readyState,
+          bundle: performance
+            .getEntriesByType("resource")
+            .filter((e) => e.name.includes("/pkg/"))
+            .map((e) => `${new URL(e.name).pathname} ${Math.round(e.startTime)}–${Math.round(e.responseEnd)} ms`),
+          sinceNavigation: Math.round(performance.now()),
+        }))
+        .catch((error: Error) => ({ unreadable: error.message }));
+      const why = errors.length > seen ? "an uncaught error while hydrating" : `no hydration within ${timeout} ms`;
+      throw new Error(
+        `${page.url()}: ${why} (body[data-hydrated] never appeared).\n` +
+          `Page state: ${JSON.stringify(state)}\nPage events:\n${pageEvents(page)}`,
+      );
+    }
+  }
+  // CLAVIS_E2E_HYDRATION_LOG=<file>: one line per wait, "<ms since navigation> <url>"
+  // (for tuning HYDRATION_TIMEOUT on a given machine).
+  const logFile = process.env.CLAVIS_E2E_HYDRATION_LOG;
+  if (logFile) {
+    const since = await page.evaluate(() => Math.round(performance.now())).catch(() => -1);
+    fs.appendFileSync(logFile, `${since} ${page.url()}\n`);
+  }
+}
+
+/** Signs in as the administrator the server was started with. */
+export async function signInAsAdmin(page: Page): Promise<void> {
+  await page.goto("/login");
+  await signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
+  await expect(page).toHaveURL(/\/credentials$/);
+}
+
+/** Posts a dashboard form's server function as the page's signed-in person (the
+ * same request the form sends without JavaScript); follows its redirect. */
+export async function postForm(page: Page, endpoint: string, form: Record<string, string>): Promise<void> {
+  const origin = new URL(page.url()).origin;
+  const response = await page.request.post(`/api/${endpoint}`, { headers: { Origin: origin }, form });
+  expect(response.ok(), `POST /api/${endpoint}: ${response.status()} ${await response.text()}`).toBe(true);
 }
 
 export async function signUp(page: Page, email: string, password = PASSWORD, js = true, visit = true): Promise<void> {

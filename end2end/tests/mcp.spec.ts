@@ -1,4 +1,4 @@
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -8,7 +8,7 @@ import { ClientCredentialsProvider, PrivateKeyJwtProvider } from "@modelcontextp
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as jose from "jose";
-import { hydrated, signUp, uniqueEmail } from "./helpers";
+import { expect, hydrated, signUp, test, uniqueEmail } from "./helpers";
 
 /** Signs up, creates a credential in the dashboard and reads the one-time view. */
 async function createCredential(

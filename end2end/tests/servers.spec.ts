@@ -1,4 +1,4 @@
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, hydrated, signIn, signUp, uniqueEmail } from "./helpers";
+import { expect, hydrated, signInAsAdmin, signUp, test, unique, uniqueEmail } from "./helpers";
 
 const PYTHON = path.join(__dirname, "..", ".venv", "bin", "python");
 const SCRIPTS = path.join(__dirname, "..", "python");
@@ -42,17 +42,6 @@ async function start(command: string, args: string[], port: number): Promise<Chi
   }
   child.kill();
   throw new Error(`${args[0]} did not listen on ${port}: ${stderr}`);
-}
-
-/** A run-unique suffix for names and slugs (servers are shared by every test). */
-function unique(): string {
-  return `${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6)}`;
-}
-
-async function signInAsAdmin(page: Page) {
-  await page.goto("/login");
-  await signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
-  await expect(page).toHaveURL(/\/credentials$/);
 }
 
 /** Registers a server in the dashboard as the administrator; returns its row. */

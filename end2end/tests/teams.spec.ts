@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Page } from "@playwright/test";
-import { hydrated, signUp, uniqueEmail } from "./helpers";
+import type { Browser, Page } from "@playwright/test";
+import { expect, hydrated, signUp, test, uniqueEmail } from "./helpers";
 
 async function person(browser: Browser, js = true): Promise<{ page: Page; email: string }> {
   const context = await browser.newContext({ javaScriptEnabled: js });
