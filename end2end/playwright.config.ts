@@ -44,7 +44,11 @@ export default defineConfig({
       `rm -rf ${dataDir} && mkdir -p ${dataDir}/bin && cp ${binary} ${dataDir}/bin/clavis && cd ${dataDir}/bin && ` +
       `printf '%s\n' '${ADMIN_PASSWORD}' | ./clavis create-user --admin --email ${ADMIN_EMAIL} ` +
       `--database-url sqlite://${dataDir}/clavis.db --log warn && ` +
-      `exec ./clavis --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn`,
+      `exec ./clavis --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/clavis.db --log warn ` +
+      // Every test signs up its own people, all from 127.0.0.1: the per-address
+      // sign-up throttle (50, then 1 a minute) would send the 51st to /signup again
+      // (`--repeat-each`). The throttle itself is tested in server/tests.
+      `--sign-up-burst 1000000 --sign-up-period-ms 1`,
     cwd: "..",
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
