@@ -4,7 +4,16 @@
 // credentials list and the one-time view at 390 and 1280 px.
 import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "@playwright/test";
-import { expect, hydrated, signInAsAdmin, signUp, test, uniqueEmail } from "./helpers";
+import {
+  expect,
+  hydrated,
+  postForm,
+  signInAsAdmin,
+  signUp,
+  test,
+  unique,
+  uniqueEmail,
+} from "./helpers";
 
 /** axe-core's WCAG 2.x A/AA rules and best practices; every violation is listed on failure. */
 async function expectNoViolations(page: Page, what: string): Promise<void> {
@@ -86,6 +95,38 @@ test.describe("accessibility", () => {
     }
   });
 
+  test("checkbox groups with many entries keep 24 px targets (WCAG 2.2 target size)", async ({ page }) => {
+    test.setTimeout(90_000);
+    // Several servers of both modes and several teams, whatever other tests have
+    // registered: each server is a checkbox in the credential form's Servers group.
+    await signInAsAdmin(page);
+    const id = unique();
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const name = `Target ${i} ${id}`;
+      names.push(name);
+      await postForm(page, "servers/add", {
+        name,
+        slug: `target-${i}-${id}`.toLowerCase().slice(0, 40),
+        ...(i % 2 === 0
+          ? { mode: "gateway", upstream_url: "http://127.0.0.1:9/mcp" }
+          : { mode: "external", resource_url: `https://target-${i}-${id}.example.com/mcp` }),
+      });
+    }
+    for (let i = 0; i < 3; i++) await postForm(page, "teams/create", { name: `Target team ${i} ${id}` });
+
+    await checkPage(page, "/credentials/new");
+    const servers = page.getByRole("group", { name: "Servers" });
+    for (const name of names) await expect(servers.getByLabel(name, { exact: true })).toBeVisible();
+    // Every checkbox is a 24 × 24 px target by itself (axe also accepts smaller ones
+    // spaced apart; these are not, in a long list).
+    for (const box of await page.getByRole("checkbox").all()) {
+      const size = await box.boundingBox();
+      expect(size?.width, "checkbox width").toBeGreaterThanOrEqual(24);
+      expect(size?.height, "checkbox height").toBeGreaterThanOrEqual(24);
+    }
+    for (const path of ["/servers/new", "/servers", "/teams"]) await checkPage(page, path);
+  });
 });
 
 test.describe("keyboard only", () => {
