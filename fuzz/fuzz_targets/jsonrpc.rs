@@ -93,7 +93,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(inspection) = jsonrpc::inspect(body) {
         let text = std::str::from_utf8(body).expect("only UTF-8 is let through");
         assert!(!text.starts_with('\u{feff}'));
-        let seen: Vec<Option<String>> = inspection.messages.iter().map(|m| m.tool.clone()).collect();
+        let seen: Vec<Option<String>> =
+            inspection.messages.iter().map(|m| m.tool.clone()).collect();
         let last_wins: Value = serde_json::from_str(text).expect("serde_json reads it too");
         let mut reader = serde_json::Deserializer::from_str(text);
         let first_wins = serde::de::DeserializeSeed::deserialize(FirstWins, &mut reader)
@@ -138,6 +139,9 @@ fuzz_target!(|data: &[u8]| {
 
     // Nothing named "tools" (escaped or not), nothing to narrow.
     if !body.windows(5).any(|w| w == b"tools") && !body.contains(&b'\\') {
-        assert_eq!(expected, body, "a stream with no tool list must pass unchanged");
+        assert_eq!(
+            expected, body,
+            "a stream with no tool list must pass unchanged"
+        );
     }
 });
