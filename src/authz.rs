@@ -138,8 +138,8 @@ pub enum Action {
 /// - Only administrators grant `introspect`; `credentials:admin` may be granted by a
 ///   person in their own workspace, and in a team by its admins and owners.
 /// - An MCP server is granted (and used) by any credential when its access is everyone
-///   signed in; otherwise by administrators' credentials and, in a team, when the server
-///   is shared with that team.
+///   signed in; otherwise by administrators' personal credentials and, in a team, only
+///   when the server is shared with that team.
 /// - Administrators read every audit event and administer the installation.
 #[must_use]
 pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
@@ -180,7 +180,9 @@ pub fn may(actor: &Actor, action: Action, workspace: Workspace) -> bool {
         | Action::ViewTeam => true,
         Action::ChangeCredential { creator } => role.manages() || creator == actor.user_id,
         Action::GrantIntrospect => actor.is_admin,
-        Action::GrantServer { everyone, shared } => everyone || shared || actor.is_admin,
+        // Not an administrator's own reach: the team's owners and admins may rotate the
+        // credential and would hold its secret.
+        Action::GrantServer { everyone, shared } => everyone || shared,
         Action::GrantCredentialsAdmin | Action::ReadAudit => role.manages(),
         Action::Invite(invited) => role == Role::Owner || (role.manages() && invited < Role::Owner),
         Action::ManageMembers | Action::ManageTeam => role == Role::Owner,
@@ -232,7 +234,8 @@ mod tests {
             assert!(may(&member, shared, TEAM));
             assert!(may(&member, open, TEAM));
         }
-        assert!(may(&actor(true, Some(Role::Member)), closed, TEAM));
+        // In a team, not even an administrator: the team's owners could rotate it.
+        assert!(!may(&actor(true, Some(Role::Owner)), closed, TEAM));
         // Not a member: nothing, shared or not.
         assert!(!may(&person, shared, TEAM));
         assert!(!may(&person, open, TEAM));

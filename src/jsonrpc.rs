@@ -15,6 +15,12 @@
 //! `params` object whose `name` is a string. The accepted bytes are then forwarded
 //! unchanged (numbers keep their precision).
 //!
+//! Some parsers match member names ignoring case (Go's `encoding/json`, which most Go
+//! MCP servers use, and .NET's web defaults: the last of `"name"` and `"NAME"` wins, and
+//! `"Method"` is the method). So a message or its `params` may not hold a member whose
+//! name differs from a JSON-RPC one (`jsonrpc`, `id`, `method`, `params`, `result`,
+//! `error`; `name` in `params`) only in case — Unicode case, `ſ` for `s` included.
+//!
 //! The reading never builds the request's values: keys are compared per object and
 //! everything else is skipped, so a body costs memory in proportion to its longest
 //! object's keys, not to its number of values.
@@ -252,6 +258,11 @@ impl<'de> Visitor<'de> for MessageVisitor {
                     map.next_value::<IgnoredAny>()?;
                     answer = true;
                 }
+                other if MEMBERS.iter().any(|m| folds_to(other, m)) => {
+                    return Err(de::Error::custom(
+                        "a member name differs from a JSON-RPC member's only in case",
+                    ));
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -277,6 +288,17 @@ impl<'de> Visitor<'de> for MessageVisitor {
             tool,
         })
     }
+}
+
+/// The members of a JSON-RPC message.
+const MEMBERS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+
+/// Whether `key` is `name` to a reader that ignores case: Unicode lower case, with `ſ`
+/// (which Go and .NET fold with `s`) as `s`.
+fn folds_to(key: &str, name: &str) -> bool {
+    key.chars()
+        .flat_map(|c| if c == 'ſ' { 's' } else { c }.to_lowercase())
+        .eq(name.chars())
 }
 
 /// A JSON-RPC id: a string, a number or null (never an object or array).
@@ -344,6 +366,10 @@ impl<'de> Visitor<'de> for Params {
         while let Some(key) = map.next_key::<String>()? {
             if key == "name" {
                 name = map.next_value_seed(Name)?;
+            } else if folds_to(&key, "name") {
+                return Err(de::Error::custom(
+                    "a params member name differs from \"name\" only in case",
+                ));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -665,6 +691,13 @@ mod tests {
             call(r#"{"name":["secret"]}"#).into_bytes(),
             call(r#"{"arguments":{}}"#).into_bytes(),
             call("null").into_bytes(),
+            // What Go's encoding/json and .NET read ignoring case.
+            call(r#"{"name":"safe","NAME":"secret"}"#).into_bytes(),
+            call(r#"{"name":"safe","nAmE":"secret"}"#).into_bytes(),
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe"},"Params":{"name":"secret"}}"#.to_vec(),
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call","params":{"name":"secret"}}"#.to_vec(),
+            br#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"secret"}}"#.to_vec(),
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"safe\"},\"paramſ\":{\"name\":\"secret\"}}".as_bytes().to_vec(),
             format!(
                 "[{}]",
                 vec![r#"{"jsonrpc":"2.0","method":"ping"}"#; BATCH_MAX + 1].join(",")

@@ -573,7 +573,9 @@ pub async fn credential_by_client_id(
 /// The servers granted to a credential that its workspace may still use (SPEC §10: a
 /// grant keeps working only while the server's access allows it): the same rule as
 /// `authz::may(creator, GrantServer, workspace)` — a server open to everyone, any server
-/// for an administrator's credential, a team's credential the servers shared with it.
+/// for an enabled administrator's personal credential, a team's credential the servers
+/// shared with that team (not whatever its creator could use: the team's owners and
+/// admins may rotate it and would hold its secret).
 pub async fn usable_servers(
     pool: &Pool,
     credential_id: i64,
@@ -585,7 +587,9 @@ pub async fn usable_servers(
          JOIN credentials c ON c.id = cs.credential_id
          WHERE cs.credential_id = $1
            AND (s.access = 'everyone'
-                OR EXISTS (SELECT 1 FROM users u WHERE u.id = c.user_id AND u.is_admin)
+                OR (c.team_id IS NULL
+                    AND EXISTS (SELECT 1 FROM users u
+                                WHERE u.id = c.user_id AND u.is_admin AND u.disabled_at IS NULL))
                 OR EXISTS (SELECT 1 FROM server_teams st
                            WHERE st.server_id = s.id AND st.team_id = c.team_id))
          ORDER BY s.name, s.id",

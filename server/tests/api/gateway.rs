@@ -1082,6 +1082,23 @@ async fn bodies_that_read_two_ways_never_reach_the_upstream() {
             format!("[{},0]", call(r#"{"name":"secret"}"#)).into_bytes(),
         ),
         ("positional params", call(r#"["secret"]"#).into_bytes()),
+        // Go's encoding/json and .NET's web defaults match member names ignoring case.
+        ("name in upper case", call(r#"{"name":"safe","NAME":"secret"}"#).into_bytes()),
+        (
+            "params in another case",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe"},"Params":{"name":"secret"}}"#
+                .to_vec(),
+        ),
+        (
+            "method in upper case",
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call","params":{"name":"secret"}}"#
+                .to_vec(),
+        ),
+        (
+            "a response with a Method",
+            br#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"secret"}}"#
+                .to_vec(),
+        ),
         (
             "no jsonrpc member",
             br#"{"id":1,"method":"tools/call","params":{"name":"secret"}}"#.to_vec(),

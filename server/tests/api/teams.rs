@@ -943,10 +943,17 @@ async fn server_access_decides_who_may_grant_and_use_a_server() {
         0,
         "nothing was created"
     );
-    // An administrator may.
+    // An administrator may, in their own workspace — not in a team it is not shared
+    // with (the team's owners could rotate that credential and hold its secret).
     assert!(grantable("admin").await);
     let (status, admin_id, admin_secret) = grant("admin").await;
     assert!(status.is_success());
+    app.join(team, "member", &person, &admin).await;
+    assert_eq!(app.switch(&admin, &team_value).await, StatusCode::OK);
+    assert!(!grantable("admin").await);
+    let (status, created, _) = grant("admin").await;
+    assert!(!status.is_success() && created.is_none(), "{status}");
+    assert_eq!(app.switch(&admin, "personal").await, StatusCode::OK);
 
     // Shared with the team: its credentials may; the person's own still may not.
     assert!(
