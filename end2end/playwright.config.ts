@@ -12,7 +12,12 @@ const binary = process.env.CLAVIS_BIN ?? "target/release/clavis";
 export default defineConfig({
   testDir: "./tests",
   fullyParallel: true,
-  workers: 2,
+  // One worker: every test shares the one server (and the administrator's account), and
+  // a page whose data another test changes between rendering and hydration failed to
+  // hydrate now and then (a tachys "failed to cast text node" panic on /servers while
+  // another test registered servers: issue 23, item 20). Sequential, each test sees
+  // a settled server; the race itself is left to find (see the issue's note).
+  workers: 1,
   retries: 0,
   // Generous for 2 loaded cores (CI: right after the release build); a page may take
   // up to HYDRATION_TIMEOUT (20 s) to hydrate, and most tests hydrate several.
