@@ -23,7 +23,7 @@ pub fn AccessFields(teams: Vec<TeamChoice>, access: String, shared: Vec<i64>) ->
                         value=team.id.to_string()
                         checked=shared.contains(&team.id)
                     />
-                    {team.name}
+                    <span>{team.name}</span>
                 </label>
             }
         })

@@ -102,6 +102,11 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
         access,
         ..
     } = server;
+    let access_label = if access == "everyone" {
+        "Everyone signed in".to_owned()
+    } else {
+        "Administrators and chosen teams".to_owned()
+    };
     let control = is_admin.then(|| {
         let slug = slug.clone();
         view! {
@@ -152,11 +157,7 @@ fn Row(server: ServerView, is_admin: bool, remove: ServerAction<RemoveServer>) -
                 <div>
                     <dt>"Access"</dt>
                     <dd>
-                        {if access == "everyone" {
-                            "Everyone signed in"
-                        } else {
-                            "Administrators and chosen teams"
-                        }}
+                        <span>{access_label}</span>
                     </dd>
                 </div>
                 {upstream_url
