@@ -718,7 +718,13 @@ pub async fn introspect(
     if !may_see || claims.iss != issuer.issuer || claims.exp <= now {
         return Ok(None);
     }
-    if token_credential(check, &claims, now, None).await?.is_none() {
+    let Some(row) = token_credential(check, &claims, now, None).await? else {
+        return Ok(None);
+    };
+    // Its audience must still be granted: a server whose access was withdrawn, the
+    // built-in endpoint unticked, the admin scope removed (the token endpoint and the
+    // gateway refuse those at once; a server that introspects must hear it too).
+    if issuer.audience(&row, Some(&claims.aud)).is_err() {
         return Ok(None);
     }
     Ok(Some(claims))

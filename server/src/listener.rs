@@ -13,8 +13,19 @@
 //! first (an HTTP/2 GOAWAY, so a request already on its way is not lost) and final
 //! [`CLOSE_GRACE`] later. hyper does not do this by itself: its auto-detection waits for
 //! the preface without a timeout and its HTTP/2 side has no header or idle timeout.
+//!
+//! A request in flight holds the connection only while its client reads. A client that
+//! never reads the answer (an HTTP/1.1 client with a full receive buffer, an HTTP/2 client
+//! that grants no flow-control window and answers PINGs) would otherwise keep it forever:
+//! every answer's body notes when it handed a frame to hyper, and the watchdog closes a
+//! connection whose writer has left a frame untaken for two to three of its periods
+//! (20–30 s). A body waiting for its own data (an SSE stream whose upstream is quiet)
+//! is not waiting on the writer and is never cut. Frames are handed out in pieces of at
+//! most [`FRAME_PIECE`] bytes, so a whole page or bundle in one frame is not mistaken
+//! for a stall: only a client reading slower than a piece per 20 s is.
+//!
 //! The watchdog's timer wakes once per [`HEADER_TIMEOUT`] at most; a request costs a few
-//! atomic operations and one clock read.
+//! atomic operations and one clock read, a frame three atomic operations.
 
 use std::{
     convert::Infallible,
@@ -22,7 +33,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll, ready},
     time::Duration,
@@ -53,6 +64,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an idle connection told to close may take to do so before it is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// The largest data frame an answer's body hands to the writer at once.
+const FRAME_PIECE: usize = 64 * 1024;
 
 /// Serves `app` on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -166,12 +179,20 @@ async fn serve_with(
     }
 }
 
-/// One connection's requests in flight and the moment it last became idle.
+/// One connection's requests in flight, the moment it last became idle, and the answer
+/// frames its writer has not taken yet.
 struct Activity {
     start: Instant,
     in_flight: AtomicUsize,
     /// Nanoseconds from `start` to the end of the last request (0: none yet).
     idle_since: AtomicU64,
+    /// The watchdog's period, advanced on each of its checks while requests are in flight.
+    period: AtomicUsize,
+    /// Bodies that handed a frame to the writer and were not polled since, by the period
+    /// (modulo 3) in which they handed it.
+    waiting: [AtomicUsize; 3],
+    /// A body waited on the writer for a whole period: the client does not read.
+    stalled: AtomicBool,
 }
 
 impl Activity {
@@ -180,6 +201,9 @@ impl Activity {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
+            period: AtomicUsize::new(0),
+            waiting: Default::default(),
+            stalled: AtomicBool::new(false),
         }
     }
 
@@ -189,15 +213,43 @@ impl Activity {
     }
 
     /// When to look again, or `None` if at `now` the connection has had no request in
-    /// flight for `idle_timeout`.
+    /// flight for `idle_timeout`, or its client has stopped reading.
     fn deadline(&self, now: Instant, idle_timeout: Duration) -> Option<Instant> {
         // Acquire: pairs with the Release in `InFlight::drop`, so `idle_since` is the
         // moment the last request ended.
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            return Some(now + idle_timeout);
+            return (!self.writer_stalled()).then_some(now + idle_timeout);
         }
         let idle_since = self.start + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed));
         Some(idle_since + idle_timeout).filter(|&deadline| deadline > now)
+    }
+
+    /// Starts the next period; `true` (from then on) if a body that handed its frame two
+    /// periods ago still waits for the writer. While requests are in flight the watchdog
+    /// checks once per idle timeout, so that body has waited at least two of them.
+    fn writer_stalled(&self) -> bool {
+        if self.stalled.load(Ordering::Relaxed) {
+            return true;
+        }
+        let next = self.period.load(Ordering::Relaxed).wrapping_add(1);
+        if self.waiting[next % 3].load(Ordering::Relaxed) > 0 {
+            self.stalled.store(true, Ordering::Relaxed);
+            return true;
+        }
+        self.period.store(next, Ordering::Relaxed);
+        false
+    }
+
+    /// A body handed a frame to the writer: returns its slot in `waiting`.
+    fn hand_frame(&self) -> usize {
+        let slot = self.period.load(Ordering::Relaxed) % 3;
+        self.waiting[slot].fetch_add(1, Ordering::Relaxed);
+        slot
+    }
+
+    /// The writer polled a body again: its frame was taken.
+    fn frame_taken(&self, slot: usize) {
+        self.waiting[slot].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -259,17 +311,33 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Ok(response) = ready!(Pin::new(&mut self.answer).poll(cx));
         let in_flight = self.in_flight.take();
+        // The head is handed to the writer like a frame: an HTTP/2 stream without
+        // flow-control window never polls its body at all.
+        let handed = in_flight.as_ref().map(|in_flight| in_flight.0.hand_frame());
         Poll::Ready(Ok(response.map(|body| TrackedBody {
             body,
-            _in_flight: in_flight,
+            in_flight,
+            handed,
+            rest: None,
         })))
     }
 }
 
-/// An answer's body that ends its request when dropped.
+/// An answer's body that ends its request when dropped, and tells the watchdog when a
+/// frame it handed out has not been taken.
 struct TrackedBody {
     body: Body,
-    _in_flight: Option<InFlight>,
+    in_flight: Option<InFlight>,
+    /// The `waiting` slot of the frame handed out last, until the writer polls again.
+    handed: Option<usize>,
+    /// What is left of a data frame larger than [`FRAME_PIECE`].
+    rest: Option<Bytes>,
+}
+
+impl TrackedBody {
+    fn activity(&self) -> Option<&Activity> {
+        self.in_flight.as_ref().map(|in_flight| &*in_flight.0)
+    }
 }
 
 impl HttpBody for TrackedBody {
@@ -280,15 +348,57 @@ impl HttpBody for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        if let Some(slot) = self.handed.take()
+            && let Some(activity) = self.activity()
+        {
+            activity.frame_taken(slot);
+        }
+        let frame = match self.rest.take() {
+            Some(rest) => http_body::Frame::data(rest),
+            None => match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                other => return Poll::Ready(other),
+            },
+        };
+        let frame = match frame.into_data() {
+            Ok(mut data) => {
+                if data.len() > FRAME_PIECE {
+                    self.rest = Some(data.split_off(FRAME_PIECE));
+                }
+                http_body::Frame::data(data)
+            }
+            Err(trailers) => trailers,
+        };
+        self.handed = self.activity().map(Activity::hand_frame);
+        Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_none() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let rest = self
+            .rest
+            .as_ref()
+            .map_or(0, |rest| u64::try_from(rest.len()).unwrap_or(u64::MAX));
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(rest));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if let Some(slot) = self.handed.take()
+            && let Some(activity) = self.activity()
+        {
+            activity.frame_taken(slot);
+        }
     }
 }
 
@@ -330,6 +440,15 @@ mod tests {
                 get(|| async {
                     sleep(IDLE * 3).await;
                     "finally"
+                }),
+            )
+            .route(
+                "/endless",
+                get(|| async {
+                    let piece = axum::body::Bytes::from(vec![b'x'; 16 * 1024]);
+                    Body::from_stream(futures_util::stream::repeat_with(move || {
+                        Ok::<_, std::convert::Infallible>(piece.clone())
+                    }))
                 }),
             );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -390,6 +509,85 @@ mod tests {
         assert_eq!(socket.read(&mut [0u8; 16]).await.unwrap_or(0), 0);
         let closed = started.elapsed();
         assert!(closed >= IDLE && closed < IDLE * 5, "{closed:?}");
+    }
+
+    /// Issue 23 (F2): a client that sends a request and never reads the answer.
+    #[tokio::test]
+    async fn a_client_that_does_not_read_loses_its_connection() {
+        let (port, _stop, _server) = server().await;
+        let mut socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        socket
+            .write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Two to three watchdog periods, then the polite close's grace.
+        sleep(IDLE * 3 + super::CLOSE_GRACE + IDLE).await;
+        // What the kernels buffered, then the end: reading no longer revives it.
+        let mut buffer = vec![0u8; 64 * 1024];
+        let drained = tokio::time::timeout(IDLE * 10, async {
+            while let Ok(1..) = socket.read(&mut buffer).await {}
+        })
+        .await;
+        assert!(drained.is_ok(), "the endless answer still flows");
+    }
+
+    /// Issue 23 (F2): an HTTP/2 client that answers PINGs and grants no window.
+    #[tokio::test]
+    async fn an_http2_client_without_window_loses_its_connection() {
+        let (port, _stop, _server) = server().await;
+        let socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, axum::body::Bytes>(socket)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        let mut send = send.ready().await.unwrap();
+        let (response, _) = send
+            .send_request(
+                axum::http::Request::get(format!("http://127.0.0.1:{port}/endless"))
+                    .body(())
+                    .unwrap(),
+                true,
+            )
+            .unwrap();
+        let _body = response.await.unwrap().into_body();
+        let ended = tokio::time::timeout(IDLE * 3 + super::CLOSE_GRACE + IDLE * 3, connection);
+        assert!(ended.await.is_ok(), "the stalled connection is still open");
+    }
+
+    /// A frame larger than a piece is handed out in pieces, with the right size hint.
+    #[tokio::test]
+    async fn large_frames_are_handed_out_in_pieces() {
+        use axum::body::HttpBody as _;
+
+        let activity = std::sync::Arc::new(super::Activity::new());
+        let size = super::FRAME_PIECE * 3 + 10;
+        let mut body = super::TrackedBody {
+            body: Body::from(vec![7u8; size]),
+            handed: Some(activity.hand_frame()),
+            in_flight: Some(activity.begin()),
+            rest: None,
+        };
+        assert_eq!(body.size_hint().exact(), Some(size as u64));
+        let mut pieces = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            pieces.push(frame.unwrap().into_data().unwrap().len());
+            let left = size - pieces.iter().sum::<usize>();
+            assert_eq!(body.size_hint().exact(), Some(left as u64));
+            assert_eq!(body.is_end_stream(), left == 0);
+        }
+        let piece = super::FRAME_PIECE;
+        assert_eq!(pieces, [piece, piece, piece, 10]);
+        drop(body);
+        let waiting: usize = activity
+            .waiting
+            .iter()
+            .map(|w| w.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        assert_eq!(waiting, 0, "every handed frame was taken");
     }
 
     #[tokio::test]

@@ -978,14 +978,22 @@ async fn server_access_decides_who_may_grant_and_use_a_server() {
     let (status, own_id, own_secret) = grant("person").await;
     assert!(status.is_success());
     let (own_id, own_secret) = (own_id.unwrap(), own_secret.unwrap());
+    let (status, _, issued) = token_status(own_id.clone(), own_secret.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let own_token = issued["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        token_status(own_id.clone(), own_secret.clone()).await.0,
-        StatusCode::OK
+        app.introspect(&own_id, &own_secret, &own_token).await["active"],
+        true
     );
 
     // Back to administrators only: existing grants stop working at once, the
     // administrator's own goes on.
     assert!(save("chosen-teams", Vec::new()).await.is_success());
+    // A server that introspects (an external one) is told the same at once.
+    assert_eq!(
+        app.introspect(&own_id, &own_secret, &own_token).await["active"],
+        false
+    );
     for (id, secret) in [(own_id, own_secret), (team_id, team_secret)] {
         let (status, _, body) = token_status(id, secret).await;
         assert_eq!(
