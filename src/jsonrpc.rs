@@ -24,9 +24,16 @@
 //! The reading never builds the request's values: keys are compared per object and
 //! everything else is skipped, so a body costs memory in proportion to its longest
 //! object's keys, not to its number of values.
+//!
+//! MCP 2026-07-28 mirrors parts of the body in HTTP headers (`MCP-Protocol-Version`,
+//! `Mcp-Method`, `Mcp-Name`), and whoever reads the body must refuse a disagreement:
+//! [`Inspection::check_mirrors`] does, with the revision's rules (one value per header,
+//! the `=?base64?…?=` form, a modern request needs them), so an intermediary or server
+//! behind Clavis that routes on headers sees what Clavis decided on.
 
 use std::{collections::HashSet, fmt};
 
+use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -36,6 +43,16 @@ pub const TOOL_NAME_MAX: usize = 128;
 /// Most messages in one batch; a larger batch is refused whole.
 pub const BATCH_MAX: usize = 100;
 
+/// JSON-RPC error code of a header that disagrees with the body (MCP 2026-07-28).
+pub const HEADER_MISMATCH: i64 = -32020;
+
+/// The protocol versions of the handshake era (`initialize`, sessions); any other
+/// `MCP-Protocol-Version` is a modern one, whose requests mirror their body in headers.
+pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// Where a modern request's protocol version travels in its body.
+const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
 /// One JSON-RPC message of a request body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -44,6 +61,32 @@ pub struct Message {
     pub method: Option<String>,
     /// `params.name` of a `tools/call`.
     pub tool: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`: set by modern requests.
+    pub version: Scalar,
+    /// What `Mcp-Name` mirrors for this method (`params.name`, `params.uri` or
+    /// `params.taskId`); `None` for a method without one.
+    pub named: Option<Scalar>,
+}
+
+/// A member of the body that a header may mirror.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scalar {
+    #[default]
+    Absent,
+    Text(String),
+    /// Present, but not a string (it cannot equal a header).
+    Other,
+}
+
+/// The `params` member `Mcp-Name` mirrors for `method`.
+#[must_use]
+pub fn name_source(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
+        _ => None,
+    }
 }
 
 /// What a request body holds.
@@ -244,7 +287,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
         let mut version = None;
         let mut id = None;
         let mut method = None;
-        let mut name = None;
+        let mut params = Seen::default();
         let mut answer = false;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_ref() {
@@ -253,7 +296,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
                 "method" => method = Some(map.next_value::<String>()?),
                 // Only an object: positional params would let a parser take the first
                 // element for the name.
-                "params" => name = map.next_value_seed(Params)?,
+                "params" => params = map.next_value_seed(Params)?,
                 "result" | "error" => {
                     map.next_value::<IgnoredAny>()?;
                     answer = true;
@@ -276,16 +319,25 @@ impl<'de> Visitor<'de> for MessageVisitor {
                 "a message needs a method, a result or an error",
             ));
         }
-        let tool = if method.as_deref() == Some("tools/call") {
-            name
-        } else {
-            None
+        let named = method.as_deref().and_then(name_source).map(|source| {
+            match source {
+                "uri" => &params.uri,
+                "taskId" => &params.task_id,
+                _ => &params.name,
+            }
+            .clone()
+        });
+        let tool = match (method.as_deref(), params.name) {
+            (Some("tools/call"), Scalar::Text(name)) => Some(name),
+            _ => None,
         };
         Ok(Message {
             // `"id": null` is an id too, but answers to it carry null either way.
             id: id.filter(|v: &Value| !v.is_null()),
             method,
             tool,
+            version: params.version,
+            named,
         })
     }
 }
@@ -336,96 +388,284 @@ impl<'de> Visitor<'de> for Id {
     }
 }
 
-/// `params`, an object: its `name` when that is a string. Null counts as absent.
+/// What `params` holds that Clavis reads: the members headers mirror.
+#[derive(Default)]
+struct Seen {
+    name: Scalar,
+    uri: Scalar,
+    task_id: Scalar,
+    version: Scalar,
+}
+
+/// `params`, an object (null counts as absent).
 struct Params;
 
 impl<'de> DeserializeSeed<'de> for Params {
-    type Value = Option<String>;
+    type Value = Seen;
 
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Option<String>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Seen, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Params {
-    type Value = Option<String>;
+    type Value = Seen;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("params, an object")
     }
 
-    fn visit_unit<E>(self) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_unit<E>(self) -> Result<Seen, E> {
+        Ok(Seen::default())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
-        let mut name = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
+        let mut seen = Seen::default();
         while let Some(key) = map.next_key::<String>()? {
-            if key == "name" {
-                name = map.next_value_seed(Name)?;
-            } else if folds_to(&key, "name") {
-                return Err(de::Error::custom(
-                    "a params member name differs from \"name\" only in case",
-                ));
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match key.as_str() {
+                "name" => seen.name = map.next_value_seed(ScalarSeed)?,
+                "uri" => seen.uri = map.next_value_seed(ScalarSeed)?,
+                "taskId" => seen.task_id = map.next_value_seed(ScalarSeed)?,
+                "_meta" => seen.version = map.next_value_seed(Meta)?,
+                other if folds_to(other, "name") => {
+                    return Err(de::Error::custom(
+                        "a params member name differs from \"name\" only in case",
+                    ));
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok(name)
+        Ok(seen)
     }
 }
 
-/// A name: `Some` when it is a string; anything else is skipped without being built.
-struct Name;
+/// `params._meta`: its protocol version.
+struct Meta;
 
-impl<'de> DeserializeSeed<'de> for Name {
-    type Value = Option<String>;
+impl<'de> DeserializeSeed<'de> for Meta {
+    type Value = Scalar;
 
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Option<String>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Scalar, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Name {
-    type Value = Option<String>;
+impl<'de> Visitor<'de> for Meta {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("params._meta")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        let mut version = Scalar::Absent;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == VERSION_META {
+                version = map.next_value_seed(ScalarSeed)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(version)
+    }
+
+    // Anything else: no version (the upstream judges the rest).
+    fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_unit<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Absent)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| Scalar::Absent)
+    }
+}
+
+/// A member headers may mirror: its text when it is a string; anything else is skipped
+/// without being built.
+struct ScalarSeed;
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Scalar, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed {
+    type Value = Scalar;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a name")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(Some(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_owned()))
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_i64<E>(self, _: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_u64<E>(self, _: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_unit<E>(self) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_unit<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
-        IgnoredAny.visit_seq(seq).map(|_| None)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| Scalar::Other)
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
-        IgnoredAny.visit_map(map).map(|_| None)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        IgnoredAny.visit_map(map).map(|_| Scalar::Other)
+    }
+}
+
+/// The request headers that mirror the body (MCP 2026-07-28), each with every value
+/// received (HTTP allows repeats; a repeat is refused, not resolved).
+#[derive(Debug, Default)]
+pub struct Mirrors<'a> {
+    pub protocol_version: Vec<&'a [u8]>,
+    pub method: Vec<&'a [u8]>,
+    pub name: Vec<&'a [u8]>,
+}
+
+/// A mirrored header's value as text: without surrounding spaces and tabs, decoded from
+/// the `=?base64?…?=` form (standard alphabet, padded, UTF-8; lowercase markers — other
+/// spellings are literal). `None` for a value outside visible ASCII, spaces and tabs, or
+/// an undecodable base64 form.
+#[must_use]
+pub fn header_text(value: &[u8]) -> Option<String> {
+    let value = value.trim_ascii_start();
+    let end = value
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(0, |i| i + 1);
+    let value = &value[..end];
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    match text
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    {
+        Some(encoded) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?,
+        )
+        .ok(),
+        None => Some(text.to_owned()),
+    }
+}
+
+/// The one value of a header, as text; an error for a repeat or an unreadable value.
+fn single(values: &[&[u8]], header: &str) -> Result<Option<String>, String> {
+    match values {
+        [] => Ok(None),
+        [value] => header_text(value)
+            .map(Some)
+            .ok_or_else(|| format!("Header mismatch: the {header} header is not a valid value")),
+        _ => Err(format!("Header mismatch: more than one {header} header")),
     }
 }
 
 impl Inspection {
+    /// Whether the headers agree with the body (MCP 2026-07-28, Streamable HTTP, "Server
+    /// Validation"), or what to answer (`HEADER_MISMATCH`, HTTP `400`). A modern request
+    /// (a protocol version in its `_meta`, or a modern `MCP-Protocol-Version`) needs
+    /// `Mcp-Method`, and `Mcp-Name` when its method has a name; whatever header is
+    /// present must match in any era, so nothing behind Clavis that routes on headers can
+    /// be told one thing while the body says another.
+    pub fn check_mirrors(&self, mirrors: &Mirrors<'_>) -> Result<(), String> {
+        let version = single(&mirrors.protocol_version, "MCP-Protocol-Version")?;
+        let method = single(&mirrors.method, "Mcp-Method")?;
+        let name = single(&mirrors.name, "Mcp-Name")?;
+        let message = match (self.batch, self.messages.as_slice()) {
+            (false, [message]) => message,
+            _ if method.is_some() || name.is_some() => {
+                return Err(
+                    "Header mismatch: a batch has no single method or name to mirror".to_owned(),
+                );
+            }
+            _ => return Ok(()),
+        };
+        let modern = message.version != Scalar::Absent
+            || version
+                .as_deref()
+                .is_some_and(|v| !HANDSHAKE_VERSIONS.contains(&v));
+        let request = message.method.is_some() && message.id.is_some();
+        match (&message.version, &version) {
+            (Scalar::Absent, _) => {}
+            (Scalar::Text(body), Some(header)) if body == header => {}
+            (_, None) => {
+                return Err(format!(
+                    "Header mismatch: a request with params._meta[\"{VERSION_META}\"] needs the MCP-Protocol-Version header"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "Header mismatch: the MCP-Protocol-Version header does not match params._meta[\"{VERSION_META}\"]"
+                ));
+            }
+        }
+        match (&method, &message.method) {
+            (Some(header), Some(body)) if header == body => {}
+            (Some(_), _) => {
+                return Err(
+                    "Header mismatch: the Mcp-Method header does not match the body's method"
+                        .to_owned(),
+                );
+            }
+            (None, _) if modern && request => {
+                return Err(
+                    "Header mismatch: a request of this protocol version needs the Mcp-Method header"
+                        .to_owned(),
+                );
+            }
+            (None, _) => {}
+        }
+        let source = message.method.as_deref().and_then(name_source);
+        match (&name, &message.named, source) {
+            (Some(header), Some(Scalar::Text(body)), _) if header == body => Ok(()),
+            (Some(_), Some(_), Some(source)) => Err(format!(
+                "Header mismatch: the Mcp-Name header does not match the body's params.{source}"
+            )),
+            (Some(_), _, _) => {
+                Err("Header mismatch: an Mcp-Name header on a method that names nothing".to_owned())
+            }
+            (None, Some(Scalar::Text(_) | Scalar::Other), Some(source)) if modern && request => {
+                Err(format!(
+                    "Header mismatch: a request of this protocol version needs the Mcp-Name header (params.{source})"
+                ))
+            }
+            (None, _, _) => Ok(()),
+        }
+    }
+
     /// The id to put in an error answer: the request's, when the body was one request.
     #[must_use]
     pub fn error_id(&self) -> Value {
@@ -472,7 +712,9 @@ pub fn error(id: Value, code: i64, message: &str) -> Value {
 }
 
 /// Narrows the `result.tools` of every answer (a single one or a batch) to the `allowed`
-/// names, whatever its id. Returns whether anything changed.
+/// names, whatever its id, and marks it `cacheScope: "private"` (MCP 2026-07-28: a
+/// shared cache must not hand one credential's list to another; `ttlMs` stays).
+/// Returns whether it found such an answer (and so rewrote it).
 pub fn narrow_tools(answer: &mut Value, allowed: &[String]) -> bool {
     match answer {
         Value::Array(answers) => {
@@ -489,13 +731,15 @@ pub fn narrow_tools(answer: &mut Value, allowed: &[String]) -> bool {
             else {
                 return false;
             };
-            let before = tools.len();
             tools.retain(|tool| {
                 tool.get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|name| allowed.iter().any(|a| a == name))
             });
-            tools.len() != before
+            if let Some(Value::Object(result)) = object.get_mut("result") {
+                result.insert("cacheScope".to_owned(), Value::from("private"));
+            }
+            true
         }
         _ => false,
     }
@@ -722,6 +966,201 @@ mod tests {
         let body = format!("[{}{{}}]", "{},".repeat(1_400_000));
         let refusal = refused(body.as_bytes());
         assert_eq!(refusal.code(), -32600);
+    }
+
+    /// A modern request's body: `method`, `params` plus the protocol version in `_meta`.
+    fn modern(method: &str, params: &Value) -> Inspection {
+        let mut params = params.clone();
+        params["_meta"] = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                  "io.modelcontextprotocol/clientCapabilities": {} });
+        let body = json!({"jsonrpc":"2.0","id":7,"method":method,"params":params});
+        inspect(body.to_string().as_bytes()).unwrap_or_default()
+    }
+
+    fn mirrors<'a>(version: &[&'a str], method: &[&'a str], name: &[&'a str]) -> Mirrors<'a> {
+        Mirrors {
+            protocol_version: version.iter().map(|v| v.as_bytes()).collect(),
+            method: method.iter().map(|v| v.as_bytes()).collect(),
+            name: name.iter().map(|v| v.as_bytes()).collect(),
+        }
+    }
+
+    #[test]
+    fn modern_headers_must_agree_with_the_body() {
+        const V: &str = "2026-07-28";
+        let call = modern("tools/call", &json!({"name": "search", "arguments": {}}));
+        let ok = |m: &Mirrors| call.check_mirrors(m).is_ok();
+        assert!(ok(&mirrors(&[V], &["tools/call"], &["search"])));
+        // HTTP's optional whitespace; the base64 form, even where plain would do.
+        assert!(ok(&mirrors(
+            &[V],
+            &[" tools/call\t"],
+            &["=?base64?c2VhcmNo?="]
+        )));
+        for (headers, why) in [
+            (mirrors(&[V], &["tools/call"], &["secret"]), "another name"),
+            (mirrors(&[V], &["tools/call"], &[]), "no Mcp-Name"),
+            (mirrors(&[V], &[], &["search"]), "no Mcp-Method"),
+            (
+                mirrors(&[], &["tools/call"], &["search"]),
+                "no version header",
+            ),
+            (
+                mirrors(&["2026-08-01"], &["tools/call"], &["search"]),
+                "another version",
+            ),
+            (
+                mirrors(&[V], &["TOOLS/CALL"], &["search"]),
+                "values are case-sensitive",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["search", "secret"]),
+                "two names",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["search", "search"]),
+                "a repeat",
+            ),
+            (
+                mirrors(&[V, V], &["tools/call"], &["search"]),
+                "two versions",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["=?base64?c2VjcmV0?="]),
+                "base64 of another",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["=?base64?c2VhcmNo?"]),
+                "a broken form",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["=?base64?c2VhcmNo=?="]),
+                "bad padding",
+            ),
+            (
+                mirrors(&[V], &["tools/call"], &["=?BASE64?c2VhcmNo?="]),
+                "markers are lowercase",
+            ),
+        ] {
+            let refusal = call.check_mirrors(&headers);
+            assert!(
+                refusal
+                    .as_ref()
+                    .is_err_and(|m| m.starts_with("Header mismatch: ")),
+                "{why}: {refusal:?}"
+            );
+        }
+        let raw = Mirrors {
+            name: vec![b"s\xe9arch".as_slice()],
+            ..mirrors(&[V], &["tools/call"], &[])
+        };
+        assert!(call.check_mirrors(&raw).is_err(), "bytes outside ASCII");
+
+        // Non-ASCII names travel base64; a name that looks numeric is a string.
+        let unicode = modern("tools/call", &json!({"name": "café"}));
+        assert!(
+            unicode
+                .check_mirrors(&mirrors(&[V], &["tools/call"], &["=?base64?Y2Fmw6k=?="]))
+                .is_ok()
+        );
+        let digits = modern("prompts/get", &json!({"name": "42"}));
+        assert!(
+            digits
+                .check_mirrors(&mirrors(&[V], &["prompts/get"], &["42"]))
+                .is_ok()
+        );
+        let number = modern("prompts/get", &json!({"name": 42}));
+        assert!(
+            number
+                .check_mirrors(&mirrors(&[V], &["prompts/get"], &["42"]))
+                .is_err()
+        );
+        // resources/read mirrors its uri, tasks its taskId; other methods name nothing.
+        let read = modern("resources/read", &json!({"uri": "file:///a b"}));
+        assert!(
+            read.check_mirrors(&mirrors(&[V], &["resources/read"], &["file:///a b"]))
+                .is_ok()
+        );
+        assert!(
+            read.check_mirrors(&mirrors(&[V], &["resources/read"], &[]))
+                .is_err()
+        );
+        let task = modern("tasks/get", &json!({"taskId": "t-1"}));
+        assert!(
+            task.check_mirrors(&mirrors(&[V], &["tasks/get"], &["t-1"]))
+                .is_ok()
+        );
+        let list = modern("tools/list", &json!({}));
+        assert!(
+            list.check_mirrors(&mirrors(&[V], &["tools/list"], &[]))
+                .is_ok()
+        );
+        assert!(
+            list.check_mirrors(&mirrors(&[V], &["tools/list"], &["x"]))
+                .is_err()
+        );
+        let discover = modern("server/discover", &json!({}));
+        assert!(
+            discover
+                .check_mirrors(&mirrors(&[V], &["server/discover"], &[]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn handshake_era_requests_need_no_headers_but_may_not_contradict() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search"}}"#;
+        let call = inspect(body).unwrap_or_default();
+        assert!(call.check_mirrors(&mirrors(&[], &[], &[])).is_ok());
+        assert!(
+            call.check_mirrors(&mirrors(&["2025-11-25"], &[], &[]))
+                .is_ok()
+        );
+        assert!(
+            call.check_mirrors(&mirrors(&["2025-06-18"], &[], &["secret"]))
+                .is_err()
+        );
+        assert!(
+            call.check_mirrors(&mirrors(&[], &["tools/list"], &[]))
+                .is_err()
+        );
+        // A modern version header makes it a modern request, whose headers are due.
+        assert!(
+            call.check_mirrors(&mirrors(&["2026-07-28"], &[], &[]))
+                .is_err()
+        );
+        // Notifications and answers carry no name.
+        let answer = inspect(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).unwrap_or_default();
+        assert!(
+            answer
+                .check_mirrors(&mirrors(&["2026-07-28"], &[], &[]))
+                .is_ok()
+        );
+        assert!(
+            answer
+                .check_mirrors(&mirrors(&[], &["tools/call"], &[]))
+                .is_err()
+        );
+        let batch =
+            inspect(format!("[{}]", std::str::from_utf8(body).unwrap_or_default()).as_bytes())
+                .unwrap_or_default();
+        assert!(batch.check_mirrors(&mirrors(&[], &[], &[])).is_ok());
+        assert!(
+            batch
+                .check_mirrors(&mirrors(&[], &["tools/call"], &[]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn narrowed_lists_are_private_and_keep_their_ttl() {
+        let mut answer = json!({"jsonrpc":"2.0","id":1,"result":{
+            "tools":[{"name":"a"},{"name":"b"}],"ttlMs":60000,"cacheScope":"public"}});
+        assert!(narrow_tools(&mut answer, &allowed(&["a"])));
+        assert_eq!(
+            answer["result"],
+            json!({"tools":[{"name":"a"}],"ttlMs":60000,"cacheScope":"private"})
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! and a reader keeping the first — read as calling only tools the gateway saw (so only
 //! allowed ones when it let the body through). The SSE narrower must give the same
 //! bytes however the stream is cut into chunks, and pass a stream that carries no tool
-//! list unchanged. Input: a byte choosing the chunk sizes, then the body / stream.
+//! list unchanged. An `Mcp-Name` header the check accepts names the tool those parsers
+//! see. Input: a byte choosing the chunk sizes (and the header), then the body / stream.
 #![no_main]
 
 use std::fmt;
@@ -107,6 +108,23 @@ fuzz_target!(|data: &[u8]| {
         if inspection.refused_call(&allowed).is_none() {
             assert!(seen.iter().flatten().all(|t| t == "search"));
         }
+        // Headers that mirror the body: whatever the check lets through names the tool
+        // the lenient readers see (the header is the body's `cut`-th byte onwards).
+        let header = &body[usize::from(cut) % (body.len() + 1)..];
+        let mirrors = jsonrpc::Mirrors {
+            method: vec![b"tools/call".as_slice()],
+            name: vec![header],
+            ..jsonrpc::Mirrors::default()
+        };
+        if inspection.check_mirrors(&mirrors).is_ok() {
+            let named = jsonrpc::header_text(header);
+            assert!(named.is_some(), "an unreadable header was accepted");
+            assert_eq!(
+                called(&last_wins),
+                vec![named],
+                "the header names another tool"
+            );
+        }
         let _ = inspection.error_id();
         for tool in inspection.counted_tools() {
             assert!(tool.len() <= jsonrpc::TOOL_NAME_MAX);
@@ -117,7 +135,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mut answer) = serde_json::from_slice::<Value>(body) {
         let before = answer.clone();
         let changed = jsonrpc::narrow_tools(&mut answer, &allowed);
-        assert_eq!(changed, answer != before);
+        if !changed {
+            assert_eq!(answer, before, "an answer changed without a tool list");
+        }
     }
 
     // The stream in one chunk and in chunks of 1..=8 bytes must come out the same.

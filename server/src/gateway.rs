@@ -11,15 +11,22 @@
 //!   `Content-Type: application/json`. A GET or DELETE carries no body upstream.
 //! - Answers stream back as they arrive: an SSE event reaches the client as soon as
 //!   the upstream sends it.
-//! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`
+//! - Both eras of MCP (SPEC §17), the client's choice: the handshake era's sessions and
+//!   the stateless 2026-07-28 revision, whose requests mirror their body in headers.
+//!   Those headers must agree with the body ([`Inspection::check_mirrors`]) or the
+//!   request is answered `400` with JSON-RPC `-32020` and its id, before it reaches the
+//!   upstream; every decision is made on the body.
+//! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`,
+//!   `Mcp-Method`, `Mcp-Name`, every `Mcp-Param-*`, `traceparent` and `tracestate`
 //!   (and `Content-Type` on a GET or DELETE), the server's upstream header,
-//!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`
-//!   or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
+//!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`,
+//!   `DPoP` or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
 //! - A credential limited to some tools sees only those in `tools/list` answers —
 //!   every answer carrying `result.tools`, whatever id the upstream echoes, in the JSON
 //!   answer to a request that asks for `tools/list` and in every SSE stream (a GET may
-//!   replay an answer) — and gets JSON-RPC `-32602` for any other `tools/call`,
-//!   answered here without reaching the upstream.
+//!   replay an answer), marked `cacheScope: "private"` — and gets JSON-RPC `-32602`
+//!   for any other `tools/call` (a multi round-trip retry and a task-augmented call are
+//!   `tools/call`s too), answered here without reaching the upstream.
 //! - Calls are counted per credential, server, tool and day with the names bounded
 //!   ([`servers::GatewayUsage`]); refused calls under `(refused)`.
 //! - Outside the router's 30 s request timeout: a POST's body must arrive within 30 s
@@ -52,14 +59,23 @@ use serde_json::Value;
 
 use crate::{AppState, bearer, oauth::OAuthState};
 
-/// Request headers passed to the upstream as they are.
-const FORWARDED: [HeaderName; 5] = [
+/// Request headers passed to the upstream as they are (and every `Mcp-Param-*`).
+const FORWARDED: [HeaderName; 9] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     HeaderName::from_static("mcp-session-id"),
-    HeaderName::from_static("mcp-protocol-version"),
+    PROTOCOL_VERSION,
     HeaderName::from_static("last-event-id"),
+    MCP_METHOD,
+    MCP_NAME,
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
 ];
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+/// The prefix of the headers that mirror a tool's arguments (`x-mcp-header`).
+const MCP_PARAM: &str = "mcp-param-";
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const CLIENT_ID: HeaderName = HeaderName::from_static("x-clavis-client-id");
 const SCOPE: HeaderName = HeaderName::from_static("x-clavis-scope");
@@ -242,7 +258,7 @@ async fn forward(
         Err(refusal) => return refusal.into_response(&metadata_url),
     };
     let started = Instant::now();
-    let refuse = |status: StatusCode, code: i64, message: &str| {
+    let refuse_with_id = |status: StatusCode, id: Value, code: i64, message: &str| {
         state
             .metrics
             .gateway_call(&server.slug, true, started.elapsed());
@@ -250,7 +266,10 @@ async fn forward(
             .gateway
             .usage
             .record(caller.credential_id, server.id, "", clavis::now(), true);
-        rpc_error(status, Value::Null, code, message)
+        rpc_error(status, id, code, message)
+    };
+    let refuse = |status: StatusCode, code: i64, message: &str| {
+        refuse_with_id(status, Value::Null, code, message)
     };
     // Only what was read is forwarded: a POST's body once inspected, and no body at all
     // with a GET (a stream) or a DELETE (a session's end).
@@ -278,12 +297,33 @@ async fn forward(
                 return refuse(StatusCode::PAYLOAD_TOO_LARGE, -32600, &message);
             }
         };
-        match jsonrpc::inspect(&body) {
-            Ok(inspection) => (body, inspection),
+        let inspection = match jsonrpc::inspect(&body) {
+            Ok(inspection) => inspection,
             Err(refusal) => {
                 return refuse(StatusCode::BAD_REQUEST, refusal.code(), refusal.message());
             }
+        };
+        let values = |name: &HeaderName| -> Vec<&[u8]> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect()
+        };
+        let mirrors = jsonrpc::Mirrors {
+            protocol_version: values(&PROTOCOL_VERSION),
+            method: values(&MCP_METHOD),
+            name: values(&MCP_NAME),
+        };
+        if let Err(message) = inspection.check_mirrors(&mirrors) {
+            return refuse_with_id(
+                StatusCode::BAD_REQUEST,
+                inspection.error_id(),
+                jsonrpc::HEADER_MISMATCH,
+                &message,
+            );
         }
+        (body, inspection)
     } else {
         (Bytes::new(), Inspection::default())
     };
@@ -390,6 +430,12 @@ async fn send(
         .filter(|n| !post || **n != header::CONTENT_TYPE)
     {
         for value in headers.get_all(name) {
+            request = request.header(name, value);
+        }
+    }
+    // Arguments a tool's schema mirrors: the upstream, which knows the schema, checks them.
+    for (name, value) in headers {
+        if name.as_str().starts_with(MCP_PARAM) {
             request = request.header(name, value);
         }
     }

@@ -89,14 +89,14 @@ impl ServerHandler for Tools {}
 
 /// An upstream MCP server on a random port: rmcp's Streamable HTTP transport with
 /// sessions and SSE answers, behind a layer that records each request's headers and body.
-struct Upstream {
-    url: String,
-    seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+pub(crate) struct Upstream {
+    pub(crate) url: String,
+    pub(crate) seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl Upstream {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
         let service = StreamableHttpService::new(
             || Ok(Tools::new()),
@@ -134,7 +134,7 @@ impl Upstream {
         }
     }
 
-    fn bodies(&self) -> Vec<String> {
+    pub(crate) fn bodies(&self) -> Vec<String> {
         self.seen
             .lock()
             .unwrap()
@@ -147,7 +147,7 @@ impl Upstream {
 /// An app whose first account (the administrator) registered `slug` in front of
 /// `upstream_url`, with an upstream header, open to everyone signed in; returns the
 /// app and the admin's cookie.
-async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, String) {
+pub(crate) async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, String) {
     let app = TestApp::spawn_with(args).await;
     let admin = app.sign_up(&unique_email()).await;
     let added = app
@@ -175,7 +175,7 @@ async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (TestApp, Str
 
 impl TestApp {
     /// A credential of this cookie's person granted `servers` (`@builtin` or slugs).
-    async fn credential_with(
+    pub(crate) async fn credential_with(
         &self,
         cookie: &str,
         servers: &[&str],
@@ -202,11 +202,11 @@ impl TestApp {
         )
     }
 
-    fn gateway_url(&self, slug: &str) -> String {
+    pub(crate) fn gateway_url(&self, slug: &str) -> String {
         self.url(&format!("/mcp/{slug}"))
     }
 
-    async fn gateway_token(&self, id: &str, secret: &str, slug: &str) -> String {
+    pub(crate) async fn gateway_token(&self, id: &str, secret: &str, slug: &str) -> String {
         self.access_token(
             id,
             secret,
@@ -984,18 +984,19 @@ async fn a_disabled_persons_tokens_are_refused_at_the_gateway_until_they_are_ena
 
 /// An upstream of a few lines that records each request's method and body, answers
 /// every POST with a tool list `[safe, secret]` under the id `1.0` (Python echoes a
-/// float id so) and every GET with that list as one Server-Sent Event.
-struct Plain {
-    url: String,
+/// float id so; with the 2026-07-28 cache hints `ttlMs` and `cacheScope: "public"`)
+/// and every GET with that list as one Server-Sent Event.
+pub(crate) struct Plain {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<(String, Bytes)>>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl Plain {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let seen: Arc<Mutex<Vec<(String, Bytes)>>> = Arc::default();
         let record = seen.clone();
-        let list = r#"{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"safe","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}}]}}"#;
+        let list = r#"{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"safe","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}}],"ttlMs":60000,"cacheScope":"public"}}"#;
         let router =
             axum::Router::new().fallback(move |method: axum::http::Method, body: Bytes| {
                 let record = record.clone();
@@ -1023,7 +1024,7 @@ impl Plain {
         }
     }
 
-    fn requests(&self) -> Vec<(String, Bytes)> {
+    pub(crate) fn requests(&self) -> Vec<(String, Bytes)> {
         self.seen.lock().unwrap().clone()
     }
 }
