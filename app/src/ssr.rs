@@ -1,7 +1,7 @@
 //! Server-only plumbing for server functions: the shared context the `server` crate
 //! provides, and the checks every server function starts with.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
 
 use clavis::{
     accounts::Hasher,
@@ -49,6 +49,21 @@ pub struct ServerContext {
     /// Whether administrators may register upstreams at link-local addresses
     /// (`--allow-link-local-upstreams`).
     pub allow_link_local_upstreams: bool,
+    /// The tools gateway servers list (the credential form offers them).
+    pub tool_lists: Arc<dyn ToolLists>,
+}
+
+/// One server's tools as its upstream listed them, or why they are not known.
+pub type ToolList = Result<Arc<[String]>, String>;
+
+/// What gateway servers' upstreams list as their tools, asked by Clavis itself (the
+/// `server` crate's gateway does it and keeps answers briefly).
+pub trait ToolLists: Send + Sync {
+    /// Each server's list, in the order given (all asked at once).
+    fn tools(
+        &self,
+        servers: Vec<Arc<clavis::servers::Server>>,
+    ) -> Pin<Box<dyn Future<Output = Vec<ToolList>> + Send + '_>>;
 }
 
 /// The server context. Missing while the request is still there, it is a wiring bug

@@ -14,7 +14,7 @@ use std::fmt;
 
 use clavis::jsonrpc::{self, SseNarrower};
 use libfuzzer_sys::fuzz_target;
-use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// serde_json's reading, except that the first of duplicate keys wins.

@@ -91,6 +91,8 @@ pub struct Gateway {
     timeout: Duration,
     body_limit: usize,
     allow_link_local: bool,
+    /// Upstreams' tool lists, kept briefly ([`crate::upstream_tools`]).
+    pub(crate) tool_cache: crate::upstream_tools::ToolCache,
 }
 
 /// Name resolution for upstreams that leaves out link-local addresses
@@ -162,6 +164,7 @@ impl Gateway {
             timeout,
             body_limit,
             allow_link_local,
+            tool_cache: crate::upstream_tools::ToolCache::default(),
         }
     }
 
@@ -169,6 +172,61 @@ impl Gateway {
     #[must_use]
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// A request to `server`'s upstream with its upstream header, or `None` (logged) when
+    /// there is no upstream Clavis may call: none registered, a link-local address
+    /// without the operator's leave, or a header value that cannot be opened.
+    pub(crate) fn upstream_request(
+        &self,
+        server: &Server,
+        method: Method,
+    ) -> Result<reqwest::RequestBuilder, Unusable> {
+        let upstream = server.upstream_url.as_deref().ok_or(Unusable::NoUpstream)?;
+        if !self.allow_link_local && servers::names_link_local(upstream) {
+            tracing::warn!(server = %server.slug, "upstream at a link-local address refused (--allow-link-local-upstreams)");
+            return Err(Unusable::LinkLocal);
+        }
+        let mut request = self.client.request(method, upstream);
+        match server.header_value(&self.master_key) {
+            Ok(Some(value)) => {
+                if let (Some(name), Ok(value)) =
+                    (&server.header_name, HeaderValue::from_str(&value))
+                {
+                    request = request.header(name.as_str(), value);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(server = %server.slug, error = %e, "cannot open the upstream header value");
+                return Err(Unusable::Misconfigured);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// Why a server's upstream cannot be called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    NoUpstream,
+    LinkLocal,
+    Misconfigured,
+}
+
+impl Unusable {
+    /// What to tell the caller (never the upstream's address).
+    pub(crate) fn message(self, server: &Server) -> String {
+        match self {
+            Self::NoUpstream => format!("MCP server \"{}\" has no upstream URL", server.name),
+            Self::LinkLocal => format!(
+                "MCP server \"{}\" is at an address Clavis does not forward to",
+                server.name
+            ),
+            Self::Misconfigured => {
+                format!("MCP server \"{}\" is misconfigured in Clavis", server.name)
+            }
+        }
     }
 }
 
@@ -401,26 +459,13 @@ async fn send(
             refused: true,
         };
     }
-    let Some(upstream) = server.upstream_url.as_deref() else {
-        return failed(
-            StatusCode::BAD_GATEWAY,
-            -32000,
-            format!("MCP server \"{}\" has no upstream URL", server.name),
-        );
-    };
-    if !state.gateway.allow_link_local && servers::names_link_local(upstream) {
-        tracing::warn!(server = %server.slug, "upstream at a link-local address refused (--allow-link-local-upstreams)");
-        return failed(
-            StatusCode::BAD_GATEWAY,
-            -32000,
-            format!(
-                "MCP server \"{}\" is at an address Clavis does not forward to",
-                server.name
-            ),
-        );
-    }
     let post = method == Method::POST;
-    let mut request = state.gateway.client.request(method, upstream);
+    let mut request = match state.gateway.upstream_request(server, method) {
+        Ok(request) => request,
+        Err(unusable) => {
+            return failed(StatusCode::BAD_GATEWAY, -32000, unusable.message(server));
+        }
+    };
     if post {
         // The body was read as UTF-8 JSON: say so, whatever charset the client named.
         request = request.header(header::CONTENT_TYPE, "application/json");
@@ -437,22 +482,6 @@ async fn send(
     for (name, value) in headers {
         if name.as_str().starts_with(MCP_PARAM) {
             request = request.header(name, value);
-        }
-    }
-    match server.header_value(&state.gateway.master_key) {
-        Ok(Some(value)) => {
-            if let (Some(name), Ok(value)) = (&server.header_name, HeaderValue::from_str(&value)) {
-                request = request.header(name.as_str(), value);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(server = %server.slug, error = %e, "cannot open the upstream header value");
-            return failed(
-                StatusCode::BAD_GATEWAY,
-                -32000,
-                format!("MCP server \"{}\" is misconfigured in Clavis", server.name),
-            );
         }
     }
     if let Ok(value) = HeaderValue::from_str(&caller.client_id) {
@@ -576,7 +605,7 @@ fn without_url(error: &reqwest::Error) -> String {
     text
 }
 
-async fn read_limited(answer: reqwest::Response, limit: usize) -> Option<Bytes> {
+pub(crate) async fn read_limited(answer: reqwest::Response, limit: usize) -> Option<Bytes> {
     let mut stream = answer.bytes_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {

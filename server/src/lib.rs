@@ -15,6 +15,7 @@ pub mod notify;
 pub mod oauth;
 pub mod sessions;
 pub mod telemetry;
+pub mod upstream_tools;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -259,6 +260,7 @@ impl AppState {
             servers: database.servers,
             master_key: database.master_key,
             allow_link_local_upstreams: config.allow_link_local_upstreams,
+            tool_lists: oauth.clone(),
         };
         Self(Arc::new(Shared {
             config: Arc::new(config),

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod allowed_tools;
 pub mod confirm;
 pub mod copy;
 pub mod header;

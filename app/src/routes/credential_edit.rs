@@ -8,6 +8,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     components::{
         alert::{ActionError, PageError},
+        allowed_tools::AllowedToolsFields,
         signed_in::SignedIn,
     },
     server_fns::credentials::{CredentialView, UpdateCredential, get_credential},
@@ -64,11 +65,7 @@ fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) 
             <label>
                 "Description" <textarea name="description" rows="3">{credential.description}</textarea>
             </label>
-            <label>
-                "Allowed tools"
-                <input type="text" name="allowed_tools" value=credential.allowed_tools.join(", ") autocomplete="off"/>
-            </label>
-            <p class="hint">"Comma-separated tool names it may call through the gateway; empty: every tool."</p>
+            <AllowedToolsFields chosen=credential.allowed_tools/>
             <label>
                 "Tokens per hour"
                 <input

@@ -12,7 +12,7 @@ use leptos_router::components::A;
 
 use crate::{
     UiError,
-    components::{one_time::OneTimeView, signed_in::SignedIn},
+    components::{allowed_tools::AllowedToolsFields, one_time::OneTimeView, signed_in::SignedIn},
     forms::form_pairs,
     server_fns::{
         credentials::{
@@ -94,9 +94,16 @@ fn CreateForm(
         .as_ref()
         .and_then(|p| p.servers.clone())
         .unwrap_or_else(|| vec![BUILTIN_VALUE.to_owned()]);
-    let allowed_tools = prefill
+    let allowed_tools: Vec<String> = prefill
         .as_ref()
-        .and_then(|p| p.allowed_tools.clone())
+        .and_then(|p| p.allowed_tools.as_deref())
+        .map(|tools| {
+            tools
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let auth_method = prefill
         .as_ref()
@@ -193,13 +200,7 @@ fn CreateForm(
                     </Suspense>
                     <p class="hint">"The MCP servers this credential may get tokens for."</p>
                 </fieldset>
-                <label>
-                    "Allowed tools"
-                    <input type="text" name="allowed_tools" value=allowed_tools autocomplete="off" aria-describedby="tools-hint"/>
-                </label>
-                <p id="tools-hint" class="hint">
-                    "Comma-separated tool names this credential may call through the gateway; empty: every tool."
-                </p>
+                <AllowedToolsFields chosen=allowed_tools/>
                 <label>
                     "Expires"
                     <select name="expires">

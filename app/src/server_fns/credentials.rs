@@ -207,8 +207,8 @@ pub async fn create_credential(
 
 impl CreateCredential {
     /// The input from form fields as `(name, value)` pairs, a field repeated for each
-    /// server checked (`server`): how both the browser and the no-JavaScript form post
-    /// read it.
+    /// server checked (`server`), each tool ticked (`tools[i]`) joining the named ones
+    /// (`allowed_tools`): how both the browser and the no-JavaScript form post read it.
     pub fn from_pairs<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, String)>) -> Self {
         let mut input = Self {
             name: String::new(),
@@ -235,7 +235,8 @@ impl CreateCredential {
                 "expires" => input.expires = value,
                 "expires_on" => input.expires_on = Some(value),
                 "server" => input.servers.get_or_insert_with(Vec::new).push(value),
-                "allowed_tools" => input.allowed_tools = Some(value),
+                "allowed_tools" => join_tools(&mut input.allowed_tools, &value),
+                key if key.starts_with("tools[") => join_tools(&mut input.allowed_tools, &value),
                 "token_lifetime" => input.token_lifetime = Some(value),
                 "tokens_per_hour" => input.tokens_per_hour = Some(value),
                 "auth_method" => input.auth_method = Some(value),
@@ -244,6 +245,17 @@ impl CreateCredential {
             }
         }
         input
+    }
+}
+
+/// Adds `more` (one ticked tool, or the named ones) to a comma-separated list.
+fn join_tools(tools: &mut Option<String>, more: &str) {
+    let tools = tools.get_or_insert_with(String::new);
+    if !more.trim().is_empty() {
+        if !tools.is_empty() {
+            tools.push_str(", ");
+        }
+        tools.push_str(more.trim());
     }
 }
 
@@ -310,13 +322,15 @@ pub async fn rotate_secret(
 }
 
 /// Changes what may change of one of the signed-in person's credentials: name,
-/// description, allowed tools (comma-separated) and tokens per hour (empty: no limit).
+/// description, allowed tools (comma-separated, and those ticked: `tools`) and tokens
+/// per hour (empty: no limit).
 #[server(endpoint = "credentials/update")]
 pub async fn update_credential(
     client_id: String,
     name: String,
     description: Option<String>,
     allowed_tools: Option<String>,
+    tools: Option<Vec<String>>,
     tokens_per_hour: Option<String>,
 ) -> Result<(), UiError> {
     use crate::ssr::{credential_for, internal, require_user, server_context, who};
@@ -324,10 +338,14 @@ pub async fn update_credential(
     let user = require_user().await?;
     let ctx = server_context()?;
     let row = credential_for(&ctx, &user, &client_id, true).await?;
+    let mut allowed = allowed_tools;
+    for tool in tools.iter().flatten() {
+        join_tools(&mut allowed, tool);
+    }
     let edit = clavis::credentials::CredentialEdit::parse(
         &name,
         description.as_deref().unwrap_or_default(),
-        allowed_tools.as_deref().unwrap_or_default(),
+        allowed.as_deref().unwrap_or_default(),
         tokens_per_hour.as_deref().unwrap_or_default(),
     )
     .map_err(|e| UiError::Invalid(e.to_string()))?;

@@ -86,6 +86,71 @@ pub async fn list_servers() -> Result<ServerList, UiError> {
     })
 }
 
+/// A tool a gateway server lists, offered on the credential form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolChoice {
+    pub name: String,
+    /// The names of the servers that list it.
+    pub servers: Vec<String>,
+}
+
+/// The tools the gateway servers the viewer may grant list (SPEC §17).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolChoices {
+    /// By name.
+    pub tools: Vec<ToolChoice>,
+    /// Servers whose tools are not known right now (unreachable, or no tool list).
+    pub unavailable: Vec<String>,
+}
+
+/// The tools the gateway servers the viewer may grant in their workspace list, as
+/// Clavis's own call to each upstream finds them (kept a minute), for the credential
+/// form's choices. Names a credential could not be limited to (over 128 characters,
+/// with a space, a comma or a control character) are left out.
+#[server(endpoint = "servers/tools")]
+pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
+    use std::collections::BTreeMap;
+
+    use crate::ssr::{internal, require_user, server_context};
+
+    let user = require_user().await?;
+    let ctx = server_context()?;
+    let grant = ssr::grant_check(&ctx, &user).await?;
+    let Some((actor, workspace)) = grant else {
+        return Ok(ToolChoices::default());
+    };
+    let servers: Vec<_> = clavis::servers::list(&ctx.pool)
+        .await
+        .map_err(internal("listing MCP servers"))?
+        .into_iter()
+        .filter(|s| s.mode == clavis::servers::Mode::Gateway && s.grantable(&actor, workspace))
+        .filter_map(|s| ctx.servers.get(&s.slug))
+        .collect();
+    let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
+    let lists = ctx.tool_lists.tools(servers).await;
+    let mut tools: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut unavailable = Vec::new();
+    for (server, list) in names.into_iter().zip(lists) {
+        match list {
+            Ok(list) => {
+                for tool in list.iter().filter(|t| {
+                    clavis::credentials::parse_allowed_tools(t).is_ok_and(|p| p == [t.as_str()])
+                }) {
+                    tools.entry(tool.clone()).or_default().push(server.clone());
+                }
+            }
+            Err(_) => unavailable.push(server),
+        }
+    }
+    Ok(ToolChoices {
+        tools: tools
+            .into_iter()
+            .map(|(name, servers)| ToolChoice { name, servers })
+            .collect(),
+        unavailable,
+    })
+}
+
 /// One server with what it takes to verify tokens for it.
 #[server(endpoint = "servers/get")]
 pub async fn get_server(slug: String) -> Result<ServerDetail, UiError> {

@@ -16,7 +16,7 @@ use rmcp::{
 use serde_json::{Value, json};
 
 use crate::{
-    gateway::{Plain, Upstream, gateway},
+    gateway::{Plain, Upstream, gateway, serve_at_mcp},
     helpers::{TestApp, unique_email},
 };
 
@@ -463,4 +463,221 @@ async fn a_narrowed_list_says_private_and_keeps_its_ttl() {
     );
     let (_, body) = answer(list.send().await.unwrap()).await;
     assert_eq!(body["result"]["cacheScope"], "public", "{body}");
+}
+
+/// A handshake-era-only upstream: `initialize` gives a session, anything else without
+/// it is refused; `tools/list` answers on SSE in two pages. Records methods seen.
+struct Legacy {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Legacy {
+    async fn start() -> Self {
+        use axum::{
+            http::{HeaderMap, Method, StatusCode as Status},
+            response::IntoResponse as _,
+        };
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let record = seen.clone();
+        let router = axum::Router::new().fallback(
+            move |method: Method, headers: HeaderMap, body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let name = message["method"].as_str().unwrap_or("").to_owned();
+                    record.lock().unwrap().push(format!("{method} {name}"));
+                    let session = headers.get("mcp-session-id").is_some_and(|v| v == "s1");
+                    let id = message["id"].clone();
+                    match (method.as_str(), name.as_str(), session) {
+                        ("POST", "initialize", _) => (
+                            [
+                                ("content-type", "application/json"),
+                                ("mcp-session-id", "s1"),
+                            ],
+                            json!({ "jsonrpc": "2.0", "id": id, "result": {
+                                "protocolVersion": "2025-06-18", "capabilities": { "tools": {} },
+                                "serverInfo": { "name": "legacy", "version": "1" } } })
+                            .to_string(),
+                        )
+                            .into_response(),
+                        ("POST", "notifications/initialized", true) => {
+                            Status::ACCEPTED.into_response()
+                        }
+                        ("POST", "tools/list", true) => {
+                            let result = if message["params"]["cursor"] == "p2" {
+                                json!({ "tools": [{ "name": "beta" }] })
+                            } else {
+                                json!({ "tools": [{ "name": "alpha" }, { "name": "has space" }],
+                                        "nextCursor": "p2" })
+                            };
+                            let answer = json!({ "jsonrpc": "2.0", "id": id, "result": result });
+                            (
+                                [("content-type", "text/event-stream")],
+                                format!("event: message\r\ndata: {answer}\r\n\r\n"),
+                            )
+                                .into_response()
+                        }
+                        ("DELETE", _, true) => Status::OK.into_response(),
+                        _ => (Status::BAD_REQUEST, "session required").into_response(),
+                    }
+                }
+            },
+        );
+        let (url, server) = serve_at_mcp(router).await;
+        Self {
+            url,
+            seen,
+            _server: server,
+        }
+    }
+}
+
+/// The credential form's choices, as the viewer with `cookie` gets them.
+async fn tool_choices(app: &TestApp, cookie: &str) -> Value {
+    let response = app.call("servers/tools", &[], Some(cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_credential_form_offers_the_tools_each_upstream_lists() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let legacy = Legacy::start().await;
+    let added = app
+        .call(
+            "servers/add",
+            &[
+                ("name", "Old wiki"),
+                ("slug", "wiki"),
+                ("mode", "gateway"),
+                ("upstream_url", &legacy.url),
+                ("access", "chosen-teams"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert!(added.status().is_success());
+
+    let choices = tool_choices(&app, &admin).await;
+    let tools: Vec<(&str, Vec<&str>)> = choices["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let servers = t["servers"].as_array().unwrap();
+            (
+                t["name"].as_str().unwrap(),
+                servers.iter().map(|s| s.as_str().unwrap()).collect(),
+            )
+        })
+        .collect();
+    // A name a credential could not be limited to ("has space") is left out.
+    assert_eq!(
+        tools,
+        [
+            ("alpha", vec!["Old wiki"]),
+            ("beta", vec!["Old wiki"]),
+            ("echo", vec!["Docs search"]),
+            ("secret", vec!["Docs search"]),
+            ("ticks", vec!["Docs search"]),
+        ]
+    );
+    // The dual-era upstream answered one modern tools/list; the old one the handshake,
+    // both pages, and the session's end.
+    let modern: Vec<Value> = upstream
+        .bodies()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(modern.len(), 1, "{modern:?}");
+    assert_eq!(modern[0]["method"], "tools/list");
+    assert_eq!(
+        modern[0]["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        MODERN
+    );
+    let (headers, _) = upstream.seen.lock().unwrap()[0].clone();
+    assert_eq!(headers.get("x-api-key").unwrap(), "upstream-key-123");
+    assert_eq!(headers.get("mcp-method").unwrap(), "tools/list");
+    assert_eq!(
+        *legacy.seen.lock().unwrap(),
+        [
+            "POST tools/list",
+            "POST initialize",
+            "POST notifications/initialized",
+            "POST tools/list",
+            "POST tools/list",
+            "DELETE ",
+        ]
+    );
+
+    // Kept a minute: the next form asks nobody.
+    let again = tool_choices(&app, &admin).await;
+    assert_eq!(again, choices);
+    assert_eq!(upstream.bodies().len(), 1);
+    assert_eq!(legacy.seen.lock().unwrap().len(), 6);
+
+    // Someone who may grant only the server open to everyone sees only its tools.
+    let person = app.sign_up(&unique_email()).await;
+    let theirs = tool_choices(&app, &person).await;
+    let names: Vec<&str> = theirs["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "secret", "ticks"]);
+    assert_eq!(theirs["unavailable"], json!([]));
+}
+
+#[tokio::test]
+async fn ticked_tools_join_the_named_ones_on_the_forms() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    // The form without JavaScript: a ticked tool and a named one.
+    let created = app
+        .client
+        .post(app.url("/credentials/new"))
+        .header("cookie", &admin)
+        .header("origin", &app.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=picked&mcp=on&expires=never&server=docs&tools%5B0%5D=echo&allowed_tools=later_tool")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let page = created.text().await.unwrap();
+    let client_id = page
+        .split("clv_")
+        .nth(1)
+        .map(|rest| format!("clv_{}", &rest[..24]))
+        .unwrap();
+    let row = clavis::store::credential_by_client_id(&app.state.oauth.pool, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.allowed_tools, "echo later_tool");
+
+    // The edit form: ticked tools and named ones again.
+    let updated = app
+        .call(
+            "credentials/update",
+            &[
+                ("client_id", &client_id),
+                ("name", "picked"),
+                ("allowed_tools", ""),
+                ("tools[0]", "secret"),
+                ("tools[1]", "ticks"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert!(updated.status().is_success());
+    let row = clavis::store::credential_by_client_id(&app.state.oauth.pool, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.allowed_tools, "secret ticks");
 }

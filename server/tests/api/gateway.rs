@@ -122,11 +122,7 @@ impl Upstream {
                         }
                     },
                 ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (url, server) = serve_at_mcp(router).await;
         Self {
             url,
             seen,
@@ -142,6 +138,16 @@ impl Upstream {
             .map(|(_, body)| String::from_utf8_lossy(body).into_owned())
             .collect()
     }
+}
+
+/// Serves `router` on a random loopback port; its `/mcp` URL and the serving task.
+pub(crate) async fn serve_at_mcp(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (url, server)
 }
 
 /// An app whose first account (the administrator) registered `slug` in front of
@@ -556,9 +562,7 @@ async fn the_upstreams_own_401_is_a_502_without_its_challenge() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, refusing).await.unwrap() });
+    let (url, _server) = serve_at_mcp(refusing).await;
     let (app, admin) = gateway(&[], "docs", &url).await;
     let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
     let token = app.gateway_token(&id, &secret, "docs").await;
@@ -1012,11 +1016,7 @@ impl Plain {
                     }
                 }
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (url, server) = serve_at_mcp(router).await;
         Self {
             url,
             seen,
