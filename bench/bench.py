@@ -88,6 +88,27 @@ if auth ~= nil and auth ~= "" then
 end
 """
 
+# The same call in MCP 2026-07-28: no session, the version and capabilities in `_meta`,
+# the body mirrored in headers (which the gateway checks against it).
+MODERN_ECHO_BODY = json.dumps({
+    "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+    "params": {"name": "echo", "arguments": {"text": "hello"}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}},
+}, separators=(",", ":"))
+MODERN_HEADERS = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+MODERN_ECHO_LUA = f"""
+wrk.method = "POST"
+wrk.body = '{MODERN_ECHO_BODY}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+""" + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in MODERN_HEADERS.items()) + """
+local auth = os.getenv("BENCH_AUTH")
+if auth ~= nil and auth ~= "" then
+  wrk.headers["Authorization"] = auth
+end
+"""
+
 
 class BenchError(Exception):
     pass
@@ -136,6 +157,19 @@ def post_token(base: str, client_id: str, secret: str, body: str) -> dict:
     return json.loads(payload)
 
 
+def check_modern_echo(url: str, token: str) -> None:
+    """The modern call must really be answered as one (a refusal must not look fast)."""
+    conn = connect(url, timeout=10)
+    conn.request("POST", urllib.parse.urlsplit(url).path, body=MODERN_ECHO_BODY, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream", **MODERN_HEADERS,
+    })
+    response = conn.getresponse()
+    payload = response.read()
+    if response.status != 200 or b'"hello"' not in payload or b'"error"' in payload:
+        raise BenchError(f"a 2026-07-28 tools/call through the gateway answered {response.status}: {payload[:300]!r}")
+
+
 def check_jwt(token: str, alg: str, what: str) -> None:
     """A broken endpoint must not look fast: the answer must be a signed JWT."""
     parts = token.split(".")
@@ -177,7 +211,7 @@ class Bench:
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
         self.scripts = {}
-        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("jwt", JWT_LUA)):
+        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("modern", MODERN_ECHO_LUA), ("jwt", JWT_LUA)):
             path = workdir / f"{name}.lua"
             path.write_text(text)
             self.scripts[name] = path
@@ -528,7 +562,14 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     bench.targets["upstream direct"] = (upstream_url, "echo", {"BENCH_AUTH": ""})
     bench.targets["bare forwarder"] = (forwarder_url, "echo", {"BENCH_AUTH": ""})
     bench.targets["through the gateway"] = (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {gw_token}"})
-    gateway_targets = ["upstream direct", "bare forwarder", "through the gateway"]
+    bench.targets["upstream direct, 2026-07-28"] = (upstream_url, "modern", {"BENCH_AUTH": ""})
+    bench.targets["bare forwarder, 2026-07-28"] = (forwarder_url, "modern", {"BENCH_AUTH": ""})
+    bench.targets["through the gateway, 2026-07-28"] = (gateway_url, "modern", {"BENCH_AUTH": f"Bearer {gw_token}"})
+    check_modern_echo(gateway_url, gw_token)
+    gateway_targets = [
+        "upstream direct", "bare forwarder", "through the gateway",
+        "upstream direct, 2026-07-28", "bare forwarder, 2026-07-28", "through the gateway, 2026-07-28",
+    ]
     for target in gateway_targets:
         bench.warm(target)
     gateway_runs: dict[str, list[dict]] = {t: [] for t in gateway_targets}
@@ -536,7 +577,7 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
         for target in gateway_targets:
             gateway_runs[target].append(bench.load(target))
     for target in gateway_targets:
-        print(f"  {target:<19} {fmt_rate(median_of(gateway_runs[target], 'rps')):>8} req/s  p50 {median_of(gateway_runs[target], 'p50'):.2f} ms")
+        print(f"  {target:<32} {fmt_rate(median_of(gateway_runs[target], 'rps')):>8} req/s  p50 {median_of(gateway_runs[target], 'p50'):.2f} ms")
     events = 100 if args.smoke else 1000
     sse = {
         "direct": sse_timing(upstream_url, None, events, 1),
@@ -705,6 +746,11 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
 
     direct, through = gateway_runs["upstream direct"], gateway_runs["through the gateway"]
     bare = gateway_runs["bare forwarder"]
+    modern_direct = gateway_runs["upstream direct, 2026-07-28"]
+    modern_through = gateway_runs["through the gateway, 2026-07-28"]
+    modern_bare = gateway_runs["bare forwarder, 2026-07-28"]
+    modern_share = median_of(modern_through, "rps") / median_of(modern_direct, "rps")
+    modern_bare_share = median_of(modern_bare, "rps") / median_of(modern_direct, "rps")
     gateway_share = median_of(through, "rps") / median_of(direct, "rps")
     bare_share = median_of(bare, "rps") / median_of(direct, "rps")
     added_p50 = median_of(through, "p50") - median_of(direct, "p50")
@@ -763,6 +809,9 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("upstream direct", gateway_runs),
         row("bare forwarder", gateway_runs),
         row("through the gateway", gateway_runs),
+        row("upstream direct, 2026-07-28", gateway_runs),
+        row("bare forwarder, 2026-07-28", gateway_runs),
+        row("through the gateway, 2026-07-28", gateway_runs),
         "",
         "`peer tokens` is node oidc-provider (bench/peer, one worker per core) issuing ES256 JWT access tokens for a "
         "resource indicator with client_secret_basic. `/healthz` runs a database ping; `static` is "
@@ -796,6 +845,10 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         f"| release binary, assets included | {wire['binary']:,} bytes | one file |",
         f"| gateway throughput vs the upstream direct | {gateway_share:.0%} ({fmt_rate(median_of(through, 'rps'))} vs {fmt_rate(median_of(direct, 'rps'))}); "
         f"a bare forwarder {bare_share:.0%}, so the gateway reaches {gateway_share / bare_share:.0%} of what any proxy can here | >= 80%: {mark(gateway_share >= 0.8)} |",
+        f"| gateway throughput, 2026-07-28 calls (headers checked against the body) vs direct | {modern_share:.0%} "
+        f"({fmt_rate(median_of(modern_through, 'rps'))} vs {fmt_rate(median_of(modern_direct, 'rps'))}); a bare forwarder {modern_bare_share:.0%}, "
+        f"so the gateway reaches {modern_share / modern_bare_share:.0%} of it (handshake-era calls: {gateway_share / bare_share:.0%}) | "
+        f"the check costs <= 5%: {mark(modern_share / modern_bare_share >= 0.95 * gateway_share / bare_share)} |",
         f"| latency the gateway adds (p50) | {added_p50:.2f} ms ({median_of(through, 'p50'):.2f} vs {median_of(direct, 'p50'):.2f}) | <= 1 ms: {mark(added_p50 <= 1)} |",
         f"| SSE answer, {100 if args.smoke else 1000} progress events 1 ms apart | last event after {sse['gateway']['total']:.0f} ms through the gateway, "
         f"{sse['direct']['total']:.0f} ms direct; largest gap between events {sse['gateway']['max_gap']:.1f} ms vs {sse['direct']['max_gap']:.1f} ms, "

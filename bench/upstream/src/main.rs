@@ -97,7 +97,13 @@ async fn forward(
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     let mut request = client.post(&*url).body(body);
-    for name in ["content-type", "accept", "mcp-protocol-version"] {
+    for name in [
+        "content-type",
+        "accept",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+    ] {
         if let Some(value) = headers.get(name) {
             request = request.header(name, value);
         }
