@@ -46,10 +46,6 @@ pub const BATCH_MAX: usize = 100;
 /// JSON-RPC error code of a header that disagrees with the body (MCP 2026-07-28).
 pub const HEADER_MISMATCH: i64 = -32020;
 
-/// The protocol versions of the handshake era (`initialize`, sessions); any other
-/// `MCP-Protocol-Version` is a modern one, whose requests mirror their body in headers.
-pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-
 /// Where a modern request's protocol version travels in its body.
 const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 
@@ -388,6 +384,9 @@ impl<'de> Visitor<'de> for Id {
     }
 }
 
+/// The `params` members Clavis reads, as a reader ignoring case would fold them.
+const PARAMS_MEMBERS: [&str; 4] = ["name", "uri", "taskid", "_meta"];
+
 /// What `params` holds that Clavis reads: the members headers mirror.
 #[derive(Default)]
 struct Seen {
@@ -427,9 +426,9 @@ impl<'de> Visitor<'de> for Params {
                 "uri" => seen.uri = map.next_value_seed(ScalarSeed)?,
                 "taskId" => seen.task_id = map.next_value_seed(ScalarSeed)?,
                 "_meta" => seen.version = map.next_value_seed(Meta)?,
-                other if folds_to(other, "name") => {
+                other if PARAMS_MEMBERS.iter().any(|m| folds_to(other, m)) => {
                     return Err(de::Error::custom(
-                        "a params member name differs from \"name\" only in case",
+                        "a params member name differs from name, uri, taskId or _meta only in case",
                     ));
                 }
                 _ => {
@@ -582,15 +581,33 @@ pub fn header_text(value: &[u8]) -> Option<String> {
     }
 }
 
-/// The one value of a header, as text; an error for a repeat or an unreadable value.
-fn single(values: &[&[u8]], header: &str) -> Result<Option<String>, String> {
+/// The one value of a header, as text (`decode`: the `=?base64?…?=` form too, which
+/// only `Mcp-Name` and `Mcp-Param-*` may use); an error for a repeat or an unreadable
+/// value.
+fn single(values: &[&[u8]], header: &str, decode: bool) -> Result<Option<String>, String> {
+    let invalid = || format!("Header mismatch: the {header} header is not a valid value");
     match values {
         [] => Ok(None),
-        [value] => header_text(value)
-            .map(Some)
-            .ok_or_else(|| format!("Header mismatch: the {header} header is not a valid value")),
+        [value] if decode => header_text(value).map(Some).ok_or_else(invalid),
+        [value] => std::str::from_utf8(value.trim_ascii())
+            .ok()
+            .filter(|v| v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+            .map(|v| Some(v.to_owned()))
+            .ok_or_else(invalid),
         _ => Err(format!("Header mismatch: more than one {header} header")),
     }
+}
+
+/// Whether an `MCP-Protocol-Version` is of the stateless era (2026-07-28 or later):
+/// its requests mirror their body in headers. Handshake-era and unknown values are not.
+#[must_use]
+pub fn is_modern_version(version: &str) -> bool {
+    version.len() == 10
+        && version.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && version >= "2026-07-28"
 }
 
 impl Inspection {
@@ -601,9 +618,9 @@ impl Inspection {
     /// present must match in any era, so nothing behind Clavis that routes on headers can
     /// be told one thing while the body says another.
     pub fn check_mirrors(&self, mirrors: &Mirrors<'_>) -> Result<(), String> {
-        let version = single(&mirrors.protocol_version, "MCP-Protocol-Version")?;
-        let method = single(&mirrors.method, "Mcp-Method")?;
-        let name = single(&mirrors.name, "Mcp-Name")?;
+        let version = single(&mirrors.protocol_version, "MCP-Protocol-Version", false)?;
+        let method = single(&mirrors.method, "Mcp-Method", false)?;
+        let name = single(&mirrors.name, "Mcp-Name", true)?;
         let message = match (self.batch, self.messages.as_slice()) {
             (false, [message]) => message,
             _ if method.is_some() || name.is_some() => {
@@ -613,10 +630,8 @@ impl Inspection {
             }
             _ => return Ok(()),
         };
-        let modern = message.version != Scalar::Absent
-            || version
-                .as_deref()
-                .is_some_and(|v| !HANDSHAKE_VERSIONS.contains(&v));
+        let modern =
+            message.version != Scalar::Absent || version.as_deref().is_some_and(is_modern_version);
         let request = message.method.is_some() && message.id.is_some();
         match (&message.version, &version) {
             (Scalar::Absent, _) => {}
@@ -938,6 +953,9 @@ mod tests {
             // What Go's encoding/json and .NET read ignoring case.
             call(r#"{"name":"safe","NAME":"secret"}"#).into_bytes(),
             call(r#"{"name":"safe","nAmE":"secret"}"#).into_bytes(),
+            br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","URI":"b"}}"#.to_vec(),
+            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"a","TASKID":"b"}}"#.to_vec(),
+            call(r#"{"name":"safe","_meta":{},"_META":{}}"#).into_bytes(),
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe"},"Params":{"name":"secret"}}"#.to_vec(),
             br#"{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call","params":{"name":"secret"}}"#.to_vec(),
             br#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"secret"}}"#.to_vec(),
@@ -1041,6 +1059,18 @@ mod tests {
                 mirrors(&[V], &["tools/call"], &["=?BASE64?c2VhcmNo?="]),
                 "markers are lowercase",
             ),
+            (
+                mirrors(&[V], &["=?base64?dG9vbHMvY2FsbA==?="], &["search"]),
+                "the method is never encoded",
+            ),
+            (
+                mirrors(
+                    &["=?base64?MjAyNi0wNy0yOA==?="],
+                    &["tools/call"],
+                    &["search"],
+                ),
+                "nor the version",
+            ),
         ] {
             let refusal = call.check_mirrors(&headers);
             assert!(
@@ -1124,11 +1154,17 @@ mod tests {
             call.check_mirrors(&mirrors(&[], &["tools/list"], &[]))
                 .is_err()
         );
-        // A modern version header makes it a modern request, whose headers are due.
-        assert!(
-            call.check_mirrors(&mirrors(&["2026-07-28"], &[], &[]))
-                .is_err()
-        );
+        // A modern version header makes it a modern request, whose headers are due; an
+        // older or unknown one does not (TypeScript SDK 1.x still offers 2024-10-07).
+        for (version, modern) in [
+            ("2026-07-28", true),
+            ("2027-01-15", true),
+            ("2024-10-07", false),
+            ("later", false),
+        ] {
+            let headers = mirrors(&[version], &[], &[]);
+            assert_eq!(call.check_mirrors(&headers).is_err(), modern, "{version}");
+        }
         // Notifications and answers carry no name.
         let answer = inspect(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).unwrap_or_default();
         assert!(

@@ -17,7 +17,8 @@
 //!   request is answered `400` with JSON-RPC `-32020` and its id, before it reaches the
 //!   upstream; every decision is made on the body.
 //! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`,
-//!   `Mcp-Method`, `Mcp-Name`, every `Mcp-Param-*`, `traceparent` and `tracestate`
+//!   `Mcp-Method`, `Mcp-Name`, every `Mcp-Param-*` (these three with a POST only, whose
+//!   body they mirror), `traceparent` and `tracestate`
 //!   (and `Content-Type` on a GET or DELETE), the server's upstream header,
 //!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`,
 //!   `DPoP` or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
@@ -470,16 +471,21 @@ async fn send(
         // The body was read as UTF-8 JSON: say so, whatever charset the client named.
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
-    for name in FORWARDED
-        .iter()
-        .filter(|n| !post || **n != header::CONTENT_TYPE)
-    {
+    // The headers mirroring a body go only with the body they were checked against.
+    let mirror = |name: &HeaderName| *name == MCP_METHOD || *name == MCP_NAME;
+    for name in FORWARDED.iter().filter(|n| {
+        if post {
+            **n != header::CONTENT_TYPE
+        } else {
+            !mirror(n)
+        }
+    }) {
         for value in headers.get_all(name) {
             request = request.header(name, value);
         }
     }
     // Arguments a tool's schema mirrors: the upstream, which knows the schema, checks them.
-    for (name, value) in headers {
+    for (name, value) in headers.iter().filter(|_| post) {
         if name.as_str().starts_with(MCP_PARAM) {
             request = request.header(name, value);
         }

@@ -19,10 +19,11 @@
 //! that grants no flow-control window and answers PINGs) would otherwise keep it forever:
 //! every answer's body notes when it handed a frame to hyper, and the watchdog closes a
 //! connection whose writer has left a frame untaken for two to three of its periods
-//! (20–30 s). A body waiting for its own data (an SSE stream whose upstream is quiet)
-//! is not waiting on the writer and is never cut. Frames are handed out in pieces of at
-//! most [`FRAME_PIECE`] bytes, so a whole page or bundle in one frame is not mistaken
-//! for a stall: only a client reading slower than a piece per 20 s is.
+//! (20–30 s) and taken no frame of any answer in the last one. A body waiting for its
+//! own data (an SSE stream whose upstream is quiet) is not waiting on the writer and is
+//! never cut. Frames are handed out in pieces of at most [`FRAME_PIECE`] bytes, so a
+//! whole page or bundle in one frame is not mistaken for a stall: a client is cut only
+//! when its socket (or HTTP/2 window) takes nothing for that long.
 //!
 //! The watchdog's timer wakes once per [`HEADER_TIMEOUT`] at most; a request costs a few
 //! atomic operations and one clock read, a frame three atomic operations.
@@ -191,6 +192,9 @@ struct Activity {
     /// Bodies that handed a frame to the writer and were not polled since, by the period
     /// (modulo 3) in which they handed it.
     waiting: [AtomicUsize; 3],
+    /// Frames taken by the writer so far, and as many at the watchdog's last check.
+    taken: AtomicU64,
+    taken_seen: AtomicU64,
     /// A body waited on the writer for a whole period: the client does not read.
     stalled: AtomicBool,
 }
@@ -203,6 +207,8 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             period: AtomicUsize::new(0),
             waiting: Default::default(),
+            taken: AtomicU64::new(0),
+            taken_seen: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
         }
     }
@@ -225,14 +231,19 @@ impl Activity {
     }
 
     /// Starts the next period; `true` (from then on) if a body that handed its frame two
-    /// periods ago still waits for the writer. While requests are in flight the watchdog
-    /// checks once per idle timeout, so that body has waited at least two of them.
+    /// periods ago still waits for the writer and the writer took no frame at all in the
+    /// last period. While requests are in flight the watchdog checks once per idle
+    /// timeout, so that body has waited at least two of them. An HTTP/2 connection whose
+    /// other streams still move is left alone: one stalled stream (a slow reader among
+    /// the users a proxy multiplexes) must not cut the others.
     fn writer_stalled(&self) -> bool {
         if self.stalled.load(Ordering::Relaxed) {
             return true;
         }
+        let taken = self.taken.load(Ordering::Relaxed);
+        let moved = self.taken_seen.swap(taken, Ordering::Relaxed) != taken;
         let next = self.period.load(Ordering::Relaxed).wrapping_add(1);
-        if self.waiting[next % 3].load(Ordering::Relaxed) > 0 {
+        if !moved && self.waiting[next % 3].load(Ordering::Relaxed) > 0 {
             self.stalled.store(true, Ordering::Relaxed);
             return true;
         }
@@ -250,6 +261,7 @@ impl Activity {
     /// The writer polled a body again: its frame was taken.
     fn frame_taken(&self, slot: usize) {
         self.waiting[slot].fetch_sub(1, Ordering::Relaxed);
+        self.taken.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -552,6 +564,41 @@ mod tests {
             )
             .unwrap();
         let _body = response.await.unwrap().into_body();
+        let ended = tokio::time::timeout(IDLE * 3 + super::CLOSE_GRACE + IDLE * 3, connection);
+        assert!(ended.await.is_ok(), "the stalled connection is still open");
+    }
+
+    /// An HTTP/2 stream nobody reads beside one that is read: the busy one finishes,
+    /// then the stalled one alone loses the connection.
+    #[tokio::test]
+    async fn a_stalled_http2_stream_does_not_cut_a_busy_neighbour() {
+        let (port, _stop, _server) = server().await;
+        let socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        // The stalled stream may fill its own window (64 KiB), not the connection's.
+        let (send, connection) = h2::client::Builder::new()
+            .initial_connection_window_size(16 * 1024 * 1024)
+            .handshake::<_, axum::body::Bytes>(socket)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        let get = |path: &str| {
+            axum::http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+                .body(())
+                .unwrap()
+        };
+        let mut send = send.ready().await.unwrap();
+        let (stalled, _) = send.send_request(get("/endless"), true).unwrap();
+        let _stalled = stalled.await.unwrap().into_body();
+        let mut send = send.ready().await.unwrap();
+        let (busy, _) = send.send_request(get("/stream"), true).unwrap();
+        let mut body = busy.await.unwrap().into_body();
+        let mut read = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            read.extend_from_slice(&chunk);
+        }
+        assert!(String::from_utf8_lossy(&read).ends_with("chunk 5\n"));
         let ended = tokio::time::timeout(IDLE * 3 + super::CLOSE_GRACE + IDLE * 3, connection);
         assert!(ended.await.is_ok(), "the stalled connection is still open");
     }

@@ -6,8 +6,9 @@
 //! [`ANSWER_LIMIT`] bytes.
 //!
 //! Each server's answer (or failure) is kept for [`FRESH`] ([`FRESH_FAILURE`] for a
-//! failure), so opening forms does not load upstreams: at most one ask per server per
-//! minute, whoever opens the form. The upstream sees the server's upstream header, no
+//! failure), and forms opened while it is being asked wait for that same ask: at most
+//! one ask per server at a time and per minute, whoever opens the form. Names longer
+//! than a credential's allowed tools may be are left out. The upstream sees the server's upstream header, no
 //! `X-Clavis-Client-Id` (no credential is calling), and nothing of the person asking.
 
 use std::{
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
 
-/// How long a server's tool list is kept.
+/// How long a server's tool list is kept (from when it came).
 pub const FRESH: Duration = Duration::from_secs(60);
 /// How long a failure to get one is kept.
 pub const FRESH_FAILURE: Duration = Duration::from_secs(15);
@@ -38,63 +39,66 @@ const ANSWER_LIMIT: usize = 1024 * 1024;
 const MODERN: &str = "2026-07-28";
 const HANDSHAKE: &str = "2025-11-25";
 
-/// A server's kept answer: for which upstream URL, since when.
-pub struct Listed {
+/// One server's ask: for which upstream URL, and its answer with when it came (the
+/// ask under way while empty: whoever comes meanwhile waits for the same answer).
+struct Slot {
     upstream: Option<String>,
-    at: Instant,
-    list: ToolList,
+    answer: tokio::sync::OnceCell<(Instant, ToolList)>,
 }
 
-/// The kept answers, by server id.
+impl Slot {
+    fn fresh(&self, now: Instant) -> bool {
+        self.answer.get().is_none_or(|(at, list)| {
+            now.duration_since(*at) < if list.is_ok() { FRESH } else { FRESH_FAILURE }
+        })
+    }
+}
+
+/// The asks, by server id.
 #[derive(Default)]
-pub struct ToolCache(Mutex<HashMap<i64, Listed>>);
+pub struct ToolCache(Mutex<HashMap<i64, Arc<Slot>>>);
 
 impl ToolCache {
-    fn get(&self, server: &Server, now: Instant) -> Option<ToolList> {
-        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let listed = kept.get(&server.id)?;
-        let fresh = if listed.list.is_ok() {
-            FRESH
-        } else {
-            FRESH_FAILURE
-        };
-        (listed.upstream == server.upstream_url && now.duration_since(listed.at) < fresh)
-            .then(|| listed.list.clone())
-    }
-
-    fn put(&self, server: &Server, at: Instant, list: ToolList) {
+    /// `server`'s slot: the kept one while fresh and for the same upstream, else a new one.
+    fn slot(&self, server: &Server, now: Instant) -> Arc<Slot> {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // Servers are few (administrators register them); removed ones go with the rest.
-        kept.retain(|_, listed| at.duration_since(listed.at) < FRESH);
-        kept.insert(
-            server.id,
-            Listed {
-                upstream: server.upstream_url.clone(),
-                at,
-                list,
-            },
-        );
+        // Servers are few (administrators register them); removed ones go when stale.
+        kept.retain(|_, slot| slot.fresh(now));
+        if let Some(slot) = kept.get(&server.id)
+            && slot.upstream == server.upstream_url
+        {
+            return slot.clone();
+        }
+        let slot = Arc::new(Slot {
+            upstream: server.upstream_url.clone(),
+            answer: tokio::sync::OnceCell::new(),
+        });
+        kept.insert(server.id, slot.clone());
+        slot
     }
 }
 
 impl Gateway {
-    /// `server`'s tool names, kept or asked now.
+    /// `server`'s tool names, kept or asked now (once, whoever else asks meanwhile).
     pub async fn upstream_tools(&self, server: &Server) -> ToolList {
-        if let Some(list) = self.tool_cache.get(server, Instant::now()) {
-            return list;
-        }
-        let list = match tokio::time::timeout(TIMEOUT, self.ask_tools(server)).await {
-            Ok(list) => list,
-            Err(_) => Err(format!(
-                "MCP server \"{}\" did not answer in time",
-                server.name
-            )),
-        };
-        if let Err(e) = &list {
-            tracing::debug!(server = %server.slug, error = %e, "no tool list from the upstream");
-        }
-        self.tool_cache.put(server, Instant::now(), list.clone());
-        list
+        let slot = self.tool_cache.slot(server, Instant::now());
+        let (_, list) = slot
+            .answer
+            .get_or_init(|| async {
+                let list = match tokio::time::timeout(TIMEOUT, self.ask_tools(server)).await {
+                    Ok(list) => list,
+                    Err(_) => Err(format!(
+                        "MCP server \"{}\" did not answer in time",
+                        server.name
+                    )),
+                };
+                if let Err(e) = &list {
+                    tracing::debug!(server = %server.slug, error = %e, "no tool list from the upstream");
+                }
+                (Instant::now(), list)
+            })
+            .await;
+        list.clone()
     }
 
     async fn ask_tools(&self, server: &Server) -> ToolList {
@@ -182,6 +186,10 @@ impl Gateway {
                 names
                     .iter()
                     .filter_map(|t| t.get("name").and_then(Value::as_str))
+                    .filter(|name| {
+                        name.chars().count() <= clavis::credentials::TOOL_NAME_MAX_CHARS
+                            && !name.chars().any(char::is_control)
+                    })
                     .map(str::to_owned),
             );
             cursor = result
@@ -227,19 +235,13 @@ impl Gateway {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
-        let bytes = crate::gateway::read_limited(answer, ANSWER_LIMIT)
-            .await
-            .ok_or(())?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(drop)?
-            .replace("\r\n", "\n");
-        let ours = |message: &Value| message.get("id").and_then(Value::as_str) == Some("clavis");
         let message = if sse {
-            sse_data(&text)
-                .filter_map(|data| serde_json::from_str::<Value>(&data).ok())
-                .find(ours)
+            answer_event(answer).await
         } else {
-            serde_json::from_str::<Value>(&text).ok().filter(ours)
+            let bytes = crate::gateway::read_limited(answer, ANSWER_LIMIT).await;
+            bytes
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .filter(is_our_answer)
         };
         let result = message.and_then(|mut m| m.get_mut("result").map(Value::take));
         result.map(|r| (r, session)).ok_or(())
@@ -280,16 +282,44 @@ struct Call<'a> {
     mirrored: bool,
 }
 
-/// The data of each event of a Server-Sent Events text.
-fn sse_data(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split("\n\n").filter_map(|event| {
-        let data: Vec<&str> = event
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(|value| value.strip_prefix(' ').unwrap_or(value))
-            .collect();
-        (!data.is_empty()).then(|| data.join("\n"))
-    })
+/// The answer to Clavis's request (not a request of the upstream's own).
+fn is_our_answer(message: &Value) -> bool {
+    message.get("id").and_then(Value::as_str) == Some("clavis")
+        && message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some())
+}
+
+/// Reads a Server-Sent Events answer up to the event carrying Clavis's answer (a stream
+/// may stay open after it), at most [`ANSWER_LIMIT`] bytes.
+async fn answer_event(answer: reqwest::Response) -> Option<Value> {
+    use futures_util::StreamExt as _;
+
+    let mut stream = answer.bytes_stream();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut read = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        read += chunk.len();
+        if read > ANSWER_LIMIT {
+            return None;
+        }
+        pending.extend(chunk.iter().filter(|&&b| b != b'\r'));
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = pending.drain(..end + 2).collect();
+            let event = String::from_utf8_lossy(&event);
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|value| value.strip_prefix(' ').unwrap_or(value))
+                .collect();
+            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
+                && is_our_answer(&message)
+            {
+                return Some(message);
+            }
+        }
+    }
+    None
 }
 
 impl app::ssr::ToolLists for crate::oauth::OAuthState {

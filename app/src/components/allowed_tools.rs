@@ -63,6 +63,8 @@ fn Fields(choices: ToolChoices, chosen: Vec<String>) -> impl IntoView {
                     </p>
                 }
             })}
+        // Sent with the fields: an edit without it leaves the allowed tools as they are.
+        <input type="hidden" name="tools_listed" value="on"/>
         <label>
             "Allowed tools"
             <input type="text" name="allowed_tools" value=others.join(", ") autocomplete="off" aria-describedby="tools-hint"/>

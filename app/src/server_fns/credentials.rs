@@ -323,7 +323,9 @@ pub async fn rotate_secret(
 
 /// Changes what may change of one of the signed-in person's credentials: name,
 /// description, allowed tools (comma-separated, and those ticked: `tools`) and tokens
-/// per hour (empty: no limit).
+/// per hour (empty: no limit). The form says it showed its tool fields
+/// (`tools_listed`); without that, no tools at all leaves them as they are (a form sent
+/// before its tool list appeared must not lift a limit).
 #[server(endpoint = "credentials/update")]
 pub async fn update_credential(
     client_id: String,
@@ -331,6 +333,7 @@ pub async fn update_credential(
     description: Option<String>,
     allowed_tools: Option<String>,
     tools: Option<Vec<String>>,
+    tools_listed: Option<String>,
     tokens_per_hour: Option<String>,
 ) -> Result<(), UiError> {
     use crate::ssr::{credential_for, internal, require_user, server_context, who};
@@ -338,7 +341,13 @@ pub async fn update_credential(
     let user = require_user().await?;
     let ctx = server_context()?;
     let row = credential_for(&ctx, &user, &client_id, true).await?;
-    let mut allowed = allowed_tools;
+    let none = allowed_tools.as_deref().is_none_or(|t| t.trim().is_empty())
+        && tools.as_ref().is_none_or(Vec::is_empty);
+    let mut allowed = if none && tools_listed.is_none() {
+        Some(row.allowed_tools.clone())
+    } else {
+        allowed_tools
+    };
     for tool in tools.iter().flatten() {
         join_tools(&mut allowed, tool);
     }

@@ -226,6 +226,29 @@ async fn modern_requests_reach_the_upstream_with_their_headers() {
     );
     assert_eq!(value("tracestate").as_deref(), Some("clavis=test"));
     assert_eq!(value("authorization"), None);
+
+    // Headers that mirror a body never go without one (a GET has none to check).
+    let stream = app
+        .client
+        .get(app.gateway_url("docs"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "the-get")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "secret")
+        .header("mcp-param-region", "eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    drop(stream);
+    let seen = upstream.seen.lock().unwrap().clone();
+    let (get, _) = seen
+        .iter()
+        .find(|(headers, _)| headers.get("last-event-id").is_some_and(|v| v == "the-get"))
+        .unwrap();
+    for absent in ["mcp-method", "mcp-name", "mcp-param-region"] {
+        assert!(!get.contains_key(absent), "{absent} went with a GET");
+    }
 }
 
 #[tokio::test]
@@ -680,4 +703,31 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
         .unwrap()
         .unwrap();
     assert_eq!(row.allowed_tools, "secret ticks");
+
+    // A form sent before its tool fields appeared (no tools, no mark that they were
+    // shown): nothing changes. The fields shown, empty and nothing ticked: every tool.
+    let pool = app.state.oauth.pool.clone();
+    let stored = |id: String| {
+        let pool = pool.clone();
+        async move {
+            clavis::store::credential_by_client_id(&pool, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .allowed_tools
+        }
+    };
+    let form = [("client_id", client_id.as_str()), ("name", "renamed")];
+    let renamed = app.call("credentials/update", &form, Some(&admin)).await;
+    assert!(renamed.status().is_success());
+    assert_eq!(stored(client_id.clone()).await, "secret ticks");
+    let form = [
+        ("client_id", client_id.as_str()),
+        ("name", "renamed"),
+        ("allowed_tools", ""),
+        ("tools_listed", "on"),
+    ];
+    let cleared = app.call("credentials/update", &form, Some(&admin)).await;
+    assert!(cleared.status().is_success());
+    assert_eq!(stored(client_id.clone()).await, "");
 }
