@@ -1,76 +1,25 @@
 import type { Page } from "@playwright/test";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import * as net from "node:net";
+import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
-import { expect, hydrated, signInAsAdmin, signUp, test, unique, uniqueEmail } from "./helpers";
+import {
+  addServer,
+  expect,
+  freePort,
+  hydrated,
+  signInAsAdmin,
+  signUp,
+  start,
+  test,
+  unique,
+  uniqueEmail,
+} from "./helpers";
 
 const PYTHON = path.join(__dirname, "..", ".venv", "bin", "python");
 const SCRIPTS = path.join(__dirname, "..", "python");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-/** Starts a server process and waits until its port accepts connections. */
-async function start(command: string, args: string[], port: number): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (chunk) => (stderr += chunk));
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${args[0]} exited: ${stderr}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error(`${args[0]} did not listen on ${port}: ${stderr}`);
-}
-
-/** Registers a server in the dashboard as the administrator; returns its row. */
-async function addServer(
-  page: Page,
-  fields: { name: string; slug: string; mode: "Gateway" | "External"; upstream?: string; resource?: string },
-) {
-  await page.getByRole("link", { name: "MCP servers" }).click();
-  await expect(page).toHaveURL(/\/servers$/);
-  await page.getByRole("link", { name: "Add server" }).click();
-  await hydrated(page);
-  await page.getByLabel("Name", { exact: true }).fill(fields.name);
-  await page.getByLabel("Slug").fill(fields.slug);
-  await page.getByLabel("Mode").selectOption({ label: fields.mode });
-  if (fields.upstream) {
-    await page.getByLabel("Upstream URL").fill(fields.upstream);
-    await page.getByLabel("Upstream header name").fill("X-Api-Key");
-    await page.getByLabel("Upstream header value").fill("upstream-key-e2e");
-  }
-  if (fields.resource) await page.getByLabel("Resource URL").fill(fields.resource);
-  // The people these tests sign up grant it in their own workspaces (the default access
-  // is administrators and chosen teams).
-  await page.getByLabel("Access").selectOption({ label: "Everyone signed in" });
-  await page.getByRole("button", { name: "Save server" }).click();
-  await expect(page).toHaveURL(/\/servers$/);
-  const row = page.getByTestId("server-row").filter({ hasText: fields.name });
-  await expect(row).toBeVisible();
-  return row;
-}
 
 /** Signs up a new person and creates a credential granted only `serverName`. */
 async function credentialFor(page: Page, serverName: string, allowedTools = "") {
