@@ -233,10 +233,10 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     process.kill()
 
-    def clavis_cli(self, *args: str, stdin: str | None = None) -> str:
+    def clavis_cli(self, *args: str, stdin: str | None = None, database_url: str | None = None) -> str:
         result = subprocess.run(
             [str(BIN), *args],
-            env={**os.environ, "DATABASE_URL": self.database_url},
+            env={**os.environ, "DATABASE_URL": database_url or self.database_url},
             input=stdin,
             capture_output=True,
             text=True,
@@ -246,10 +246,13 @@ class Bench:
             raise BenchError(f"clavis {' '.join(args[:2])} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def create_credentials(self, email: str, count: int, servers: tuple[str, ...] = ()) -> dict:
+    def create_credentials(self, email: str, count: int, servers: tuple[str, ...] = (), database_url: str | None = None) -> dict:
         """Creates `count` credentials for `email` (granted `servers`); returns the last one."""
         grants = [arg for slug in servers for arg in ("--server", slug)]
-        out = self.clavis_cli("credential", "create", "--user", email, "--name", "bench", "--count", str(count), *grants)
+        out = self.clavis_cli(
+            "credential", "create", "--user", email, "--name", "bench", "--count", str(count), *grants,
+            database_url=database_url,
+        )
         return json.loads(out.strip().splitlines()[-1])
 
     # -- load --------------------------------------------------------------------------
@@ -497,14 +500,36 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     def basic(cid: str, sec: str) -> str:
         return "Basic " + base64.b64encode(f"{cid}:{sec}".encode()).decode()
 
+    # A second server with the shipped settings (no --log): what an operator who changes
+    # nothing gets, its log written to a file like the first one's.
+    defaults_url = f"sqlite://{workdir / 'defaults.db'}"
+    defaults_port = free_port()
+    defaults_base = f"http://127.0.0.1:{defaults_port}"
+    bench.start(
+        [str(BIN), "--addr", f"127.0.0.1:{defaults_port}"],
+        {"DATABASE_URL": defaults_url, "CLAVIS_ISSUER": defaults_base},
+        "clavis-defaults",
+        f"{defaults_base}/healthz",
+    )
+    bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n", database_url=defaults_url)
+    defaults_credential = bench.create_credentials("bench@example.com", 1, database_url=defaults_url)
+    defaults_body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "mcp", "resource": f"{defaults_base}/mcp"})
+    defaults_auth = basic(defaults_credential["client_id"], defaults_credential["client_secret"])
+
     bench.targets = {
         "clavis tokens": (f"{base}/mcp/oauth/token", "token", {"BENCH_BODY": token_body, "BENCH_AUTH": basic(client_id, secret)}),
+        "clavis tokens, shipped log settings": (
+            f"{defaults_base}/mcp/oauth/token", "token", {"BENCH_BODY": defaults_body, "BENCH_AUTH": defaults_auth},
+        ),
         "peer tokens": (f"{peer_base}/mcp/oauth/token", "token", {"BENCH_BODY": peer_body, "BENCH_AUTH": basic(peer_id, peer_secret)}),
         "clavis /healthz": (f"{base}/healthz", None, {}),
         "clavis static": (f"{base}/.well-known/oauth-protected-resource", None, {}),
         "clavis /mcp whoami": (f"{base}/mcp", "mcp", {"BENCH_AUTH": f"Bearer {token}"}),
     }
-    rounds_of = ["clavis tokens", "peer tokens", "clavis /healthz", "clavis static", "clavis /mcp whoami"]
+    rounds_of = [
+        "clavis tokens", "clavis tokens, shipped log settings", "peer tokens", "clavis /healthz", "clavis static",
+        "clavis /mcp whoami",
+    ]
     print(f"warm-up {args.warmup} s each; {args.rounds} interleaved rounds of {args.duration} s, {args.connections} connections")
     for target in rounds_of:
         bench.warm(target)
@@ -514,8 +539,10 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
             for target in rounds_of:
                 stats = bench.load(target)
                 runs[target].append(stats)
-                print(f"  round {round_no}  {target:<18} {fmt_rate(stats['rps']):>8} req/s  p50 {stats['p50']:.2f} ms  p99 {stats['p99']:.2f} ms")
+                print(f"  round {round_no}  {target:<36} {fmt_rate(stats['rps']):>8} req/s  p50 {stats['p50']:.2f} ms  p99 {stats['p99']:.2f} ms")
     load_rss = sampler.peak
+    defaults_served = sum(r["requests"] for r in runs["clavis tokens, shipped log settings"])
+    facts["log bytes per request"] = (workdir / "clavis-defaults.log").stat().st_size / max(1, defaults_served)
 
     jwt = measure_private_key_jwt(bench, workdir, base, median_of(runs["clavis tokens"], "rps"))
 
@@ -733,6 +760,7 @@ def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str,
 
 def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire):
     tokens = median_of(runs["clavis tokens"], "rps")
+    shipped = median_of(runs["clavis tokens, shipped log settings"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
     healthz = median_of(runs["clavis /healthz"], "rps")
     static = median_of(runs["clavis static"], "rps")
@@ -799,6 +827,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         "| target | req/s (median) | p50 ms | p99 ms | rounds (req/s) |",
         "|---|---:|---:|---:|---|",
         row("clavis tokens"),
+        row("clavis tokens, shipped log settings"),
         row("peer tokens"),
         row("clavis /healthz"),
         row("clavis static"),
@@ -826,6 +855,8 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         "| measure | value | target |",
         "|---|---|---|",
         f"| private_key_jwt tokens/s vs client secret (same rounds) | {jwt_share:.0%} ({fmt_rate(median_of(jwt['runs'], 'rps'))} vs {fmt_rate(median_of(jwt['secret_runs'], 'rps'))}) | >= 60%: {mark(jwt_share >= 0.6)} |",
+        f"| tokens/s with the shipped log settings vs `--log warn` | {shipped / tokens:.0%} ({fmt_rate(shipped)} vs {fmt_rate(tokens)}); "
+        f"{facts['log bytes per request']:.2f} log bytes per request | within 5%: {mark(shipped >= 0.95 * tokens)} |",
         f"| tokens/s vs the peer | {tokens / peer:.2f}x ({fmt_rate(tokens)} vs {fmt_rate(peer)}) | >= 10x: {mark(tokens >= 10 * peer)} |",
         f"| tokens/s vs the database-free floor (static) | {tokens / static:.0%} ({fmt_rate(tokens)} vs {fmt_rate(static)}); vs /healthz {tokens / healthz:.0%} | >= 60%: {mark(tokens >= 0.6 * static)} |",
         f"| the same signature alone: minimal axum, sign vs its static | {signer / signer_static:.0%} ({fmt_rate(signer)} vs {fmt_rate(signer_static)}); Clavis tokens reach {tokens / signer:.0%} of that signer | ceiling of the line above |",

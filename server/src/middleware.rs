@@ -24,7 +24,7 @@ const SLOW_REQUEST: Duration = Duration::from_secs(1);
 /// The access log and the latency histogram by route. One line per request at `debug`
 /// (`info` if slower than [`SLOW_REQUEST`], `warn` for a 5xx), so the default `info`
 /// level writes no request line for ordinary traffic (handlers log events of their own,
-/// such as `token issued`). The line names the route's template
+/// such as a failed client authentication). The line names the route's template
 /// (`/invite/{token}`), never the path: paths carry secrets (invitation tokens), and
 /// never the query string, headers or body. Paths no route claims (static files, 404)
 /// are `other`.
