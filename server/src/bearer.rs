@@ -7,15 +7,40 @@
 //! (`mcp`, or `credentials:admin` for the API). Refusals follow RFC 6750 §3 and point at
 //! the resource's RFC 9728 metadata.
 
+use std::time::Duration;
+
 use axum::{
     Json,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    body::Body,
+    http::{HeaderMap, HeaderValue, StatusCode, Version, header},
     response::{IntoResponse, Response},
 };
 use clavis::{UnixTime, oauth};
 use serde_json::json;
 
 use crate::oauth::OAuthState;
+
+/// The most of a refused request's body read (and dropped) to keep its connection.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long a refused request's body may take to arrive.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// `refusal`, answered before the request's body was read. HTTP/1.1 cannot answer and
+/// then take the next request while a body is still on its way, so hyper would close
+/// the connection after the answer — and a client that sends its next request at once
+/// on it (the SDKs retry with a token right after a `401`) finds it closed ("server
+/// disconnected without sending a response"). So the body is read and dropped first,
+/// up to [`DRAIN_LIMIT`] bytes within [`DRAIN_TIME`]; a larger or slower one gets
+/// `Connection: close`, and no client reuses a connection about to close.
+pub async fn refuse_before_body(version: Version, body: Body, mut refusal: Response) -> Response {
+    let drained = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
+    if !matches!(drained, Ok(Ok(_))) && version <= Version::HTTP_11 {
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refusal
+}
 
 /// The scope a token needs at an MCP endpoint.
 pub const SCOPE: &str = "mcp";

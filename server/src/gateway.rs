@@ -294,6 +294,7 @@ async fn forward(
     State(state): State<Arc<OAuthState>>,
     Path(slug): Path<String>,
     method: Method,
+    version: axum::http::Version,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -314,7 +315,10 @@ async fn forward(
     };
     let caller = match bearer::authorize(&state, &headers, &resource).await {
         Ok(caller) => caller,
-        Err(refusal) => return refusal.into_response(&metadata_url),
+        Err(refusal) => {
+            let answer = refusal.into_response(&metadata_url);
+            return bearer::refuse_before_body(version, body, answer).await;
+        }
     };
     let started = Instant::now();
     let refuse_with_id = |status: StatusCode, id: Value, code: i64, message: &str| {

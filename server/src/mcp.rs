@@ -187,6 +187,10 @@ async fn require_bearer(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(refusal) => refusal.into_response(&metadata_url),
+        Err(refusal) => {
+            let version = request.version();
+            let answer = refusal.into_response(&metadata_url);
+            bearer::refuse_before_body(version, request.into_body(), answer).await
+        }
     }
 }

@@ -731,3 +731,53 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
     assert!(cleared.status().is_success());
     assert_eq!(stored(client_id.clone()).await, "");
 }
+
+/// Sends a POST to `path` without a token, its body 100 ms after its head, reads the
+/// `401`, then sends a second request on the same connection; returns the second
+/// answer's status line (empty when the connection was closed under it).
+async fn second_request_after_a_refusal(app: &TestApp, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // The body comes a little later, as it does when a client writes head and body apart.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let _ = socket.write_all(body).await;
+    let mut answer = vec![0u8; 8192];
+    let read = socket.read(&mut answer).await.unwrap();
+    let first = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    let _ = socket
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await;
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue 24 (found by the SDK matrix): the SDKs send their first request without a
+/// token and retry on the same connection right after the `401`. Clavis answered before
+/// the body arrived, and the connection closed under the retry now and then ("server
+/// disconnected without sending a response").
+#[tokio::test]
+async fn a_refused_request_leaves_its_connection_usable() {
+    let upstream = Upstream::start().await;
+    let (app, _admin) = gateway(&[], "docs", &upstream.url).await;
+    for path in ["/mcp", "/mcp/docs"] {
+        let second = second_request_after_a_refusal(&app, path).await;
+        assert_eq!(second, "HTTP/1.1 200 OK", "{path}");
+    }
+}
