@@ -781,3 +781,80 @@ async fn a_refused_request_leaves_its_connection_usable() {
         assert_eq!(second, "HTTP/1.1 200 OK", "{path}");
     }
 }
+
+/// SPEC §17: `subscriptions/listen` answers a stream that stays open; its events must
+/// cross the gateway one by one, as the upstream sends them — for a credential limited
+/// to some tools too (its streams pass the narrower).
+#[tokio::test]
+async fn subscriptions_listen_streams_event_by_event() {
+    use futures_util::StreamExt as _;
+
+    let listen = axum::Router::new().fallback(|body: axum::body::Bytes| async move {
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let id = request["id"].clone();
+        let meta = json!({ "io.modelcontextprotocol/subscriptionId": id });
+        let events = [
+            json!({ "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                    "params": { "_meta": meta, "notifications": { "toolsListChanged": true } } }),
+            json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+                    "params": { "_meta": meta } }),
+        ];
+        let stream = futures_util::stream::iter(events.into_iter().enumerate()).then(
+            |(i, event)| async move {
+                if i > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                }
+                Ok::<_, std::convert::Infallible>(format!("event: message\ndata: {event}\n\n"))
+            },
+        );
+        // Then the stream stays open, as a listen does.
+        let open = stream.chain(futures_util::stream::pending());
+        (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(open),
+        )
+    });
+    let (url, _server) = serve_at_mcp(listen).await;
+    let (app, admin) = gateway(&[], "docs", &url).await;
+    for allowed in ["", "echo"] {
+        let (id, secret) = app.credential_with(&admin, &["docs"], allowed).await;
+        let token = app.gateway_token(&id, &secret, "docs").await;
+        let started = std::time::Instant::now();
+        let response = modern(
+            &app,
+            &token,
+            json!(41),
+            "subscriptions/listen",
+            json!({ "notifications": { "toolsListChanged": true } }),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "subscriptions/listen"),
+            ],
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut stream = response.bytes_stream();
+        let mut seen = String::new();
+        let mut arrivals = Vec::new();
+        while arrivals.len() < 2 {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+                .await
+                .expect("the next event in time")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            while arrivals.len() < seen.matches("\n\n").count() {
+                arrivals.push(started.elapsed());
+            }
+        }
+        assert!(seen.contains("subscriptions/acknowledged"), "{seen}");
+        assert!(seen.contains("tools/list_changed"), "{seen}");
+        // The first event did not wait for the second.
+        assert!(
+            arrivals[1] - arrivals[0] >= std::time::Duration::from_millis(400),
+            "{allowed:?}: {arrivals:?}"
+        );
+    }
+}
