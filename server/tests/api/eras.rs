@@ -410,20 +410,7 @@ async fn allowed_tools_hold_in_the_modern_era_and_narrowed_lists_are_private() {
     );
     let (_, body) = answer(allowed.send().await.unwrap()).await;
     assert_eq!(body["result"]["content"][0]["text"], "fine", "{body}");
-    app.state
-        .oauth
-        .gateway
-        .usage
-        .flush(&app.state.oauth.pool)
-        .await
-        .unwrap();
-    let credential = clavis::store::credential_by_client_id(&app.state.oauth.pool, &id)
-        .await
-        .unwrap()
-        .unwrap();
-    let usage = clavis::store::gateway_usage_for(&app.state.oauth.pool, credential.id)
-        .await
-        .unwrap();
+    let usage = app.gateway_usage(&id).await;
     let count = |tool: &str| {
         usage
             .iter()

@@ -208,6 +208,20 @@ impl TestApp {
         )
     }
 
+    /// The gateway calls counted for a credential, flushed first: (server, tool, calls,
+    /// errors) per row.
+    pub(crate) async fn gateway_usage(&self, client_id: &str) -> Vec<(String, String, i64, i64)> {
+        let pool = &self.state.oauth.pool;
+        self.state.oauth.gateway.usage.flush(pool).await.unwrap();
+        let credential = clavis::store::credential_by_client_id(pool, client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        clavis::store::gateway_usage_for(pool, credential.id)
+            .await
+            .unwrap()
+    }
+
     pub(crate) fn gateway_url(&self, slug: &str) -> String {
         self.url(&format!("/mcp/{slug}"))
     }
@@ -785,21 +799,7 @@ async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
     let _ = client.call_tool(CallToolRequestParams::new("secret")).await;
     client.cancel().await.unwrap();
 
-    app.state
-        .oauth
-        .gateway
-        .usage
-        .flush(&app.state.oauth.pool)
-        .await
-        .unwrap();
-
-    let credential = clavis::store::credential_by_client_id(&app.state.oauth.pool, &id)
-        .await
-        .unwrap()
-        .unwrap();
-    let usage = clavis::store::gateway_usage_for(&app.state.oauth.pool, credential.id)
-        .await
-        .unwrap();
+    let usage = app.gateway_usage(&id).await;
     let echo = usage.iter().find(|(_, tool, _, _)| tool == "echo").unwrap();
     assert_eq!((echo.2, echo.3), (3, 0));
     // Refused calls are counted under one name: their names are the caller's to invent.
