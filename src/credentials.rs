@@ -420,6 +420,18 @@ pub const MAX_ALLOWED_TOOLS: usize = 100;
 /// Longest tool name, in characters.
 pub const TOOL_NAME_MAX_CHARS: usize = 128;
 
+/// Whether a credential can be limited to a tool of this name: not empty, no comma or
+/// whitespace (the list's separators), at most [`TOOL_NAME_MAX_CHARS`] characters, no
+/// control character.
+#[must_use]
+pub fn is_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= TOOL_NAME_MAX_CHARS
+        && !name
+            .chars()
+            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+}
+
 /// Parses a comma- (or whitespace-) separated list of tool names; empty means every tool.
 pub fn parse_allowed_tools(raw: &str) -> Result<Vec<String>, InvalidCredential> {
     let mut tools: Vec<String> = Vec::new();
@@ -427,7 +439,7 @@ pub fn parse_allowed_tools(raw: &str) -> Result<Vec<String>, InvalidCredential> 
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|n| !n.is_empty())
     {
-        if name.chars().count() > TOOL_NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        if !is_tool_name(name) {
             return Err(InvalidCredential::AllowedTools);
         }
         if !tools.iter().any(|t| t == name) {

@@ -554,12 +554,7 @@ pub struct Mirrors<'a> {
 /// an undecodable base64 form.
 #[must_use]
 pub fn header_text(value: &[u8]) -> Option<String> {
-    let value = value.trim_ascii_start();
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(0, |i| i + 1);
-    let value = &value[..end];
+    let value = trim_ows(value);
     if !value
         .iter()
         .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
@@ -581,6 +576,19 @@ pub fn header_text(value: &[u8]) -> Option<String> {
     }
 }
 
+/// `value` without HTTP's optional whitespace (spaces and tabs) around it.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
 /// The one value of a header, as text (`decode`: the `=?base64?…?=` form too, which
 /// only `Mcp-Name` and `Mcp-Param-*` may use); an error for a repeat or an unreadable
 /// value.
@@ -589,7 +597,7 @@ fn single(values: &[&[u8]], header: &str, decode: bool) -> Result<Option<String>
     match values {
         [] => Ok(None),
         [value] if decode => header_text(value).map(Some).ok_or_else(invalid),
-        [value] => std::str::from_utf8(value.trim_ascii())
+        [value] => std::str::from_utf8(trim_ows(value))
             .ok()
             .filter(|v| v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
             .map(|v| Some(v.to_owned()))
@@ -767,6 +775,24 @@ pub struct SseNarrower {
     allowed: Vec<String>,
     pending: Vec<u8>,
 }
+/// Takes the first complete Server-Sent Event (through its blank line) off `pending`.
+pub fn next_event(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = event_end(pending)?;
+    Some(pending.drain(..end).collect())
+}
+
+/// An event's data: its `data:` lines (one space after the colon dropped) joined by
+/// newlines; `None` without any.
+#[must_use]
+pub fn event_data(event: &str) -> Option<String> {
+    let data: Vec<&str> = event
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|value| value.strip_prefix(' ').unwrap_or(value))
+        .collect();
+    (!data.is_empty()).then(|| data.join("\n"))
+}
+
 /// Where the event ending the buffer's first complete event ends (after its blank line).
 fn event_end(buffer: &[u8]) -> Option<usize> {
     let mut i = 0;
@@ -797,8 +823,7 @@ impl SseNarrower {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
         let mut out = Vec::new();
-        while let Some(end) = event_end(&self.pending) {
-            let event: Vec<u8> = self.pending.drain(..end).collect();
+        while let Some(event) = next_event(&mut self.pending) {
             out.extend_from_slice(&self.rewrite(&event));
         }
         out
@@ -814,25 +839,20 @@ impl SseNarrower {
         let Ok(text) = std::str::from_utf8(event) else {
             return event.to_vec();
         };
-        let mut data = Vec::new();
-        let mut other = Vec::new();
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            match line.strip_prefix("data:") {
-                Some(value) => data.push(value.strip_prefix(' ').unwrap_or(value)),
-                None => other.push(line),
-            }
-        }
-        if data.is_empty() {
+        let Some(data) = event_data(text) else {
             return event.to_vec();
-        }
-        let Ok(mut answer) = serde_json::from_str::<Value>(&data.join("\n")) else {
+        };
+        let Ok(mut answer) = serde_json::from_str::<Value>(&data) else {
             return event.to_vec();
         };
         if !narrow_tools(&mut answer, &self.allowed) {
             return event.to_vec();
         }
         let mut out = String::new();
-        for line in other {
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with("data:"))
+        {
             out.push_str(line);
             out.push('\n');
         }

@@ -59,7 +59,8 @@ pub type ToolList = Result<Arc<[String]>, String>;
 /// What gateway servers' upstreams list as their tools, asked by Clavis itself (the
 /// `server` crate's gateway does it and keeps answers briefly).
 pub trait ToolLists: Send + Sync {
-    /// Each server's list, in the order given (all asked at once).
+    /// Each server's list, in the order given (all asked at once), of the names a
+    /// credential can be limited to ([`clavis::credentials::is_tool_name`]).
     fn tools(
         &self,
         servers: Vec<Arc<clavis::servers::Server>>,

@@ -7,9 +7,10 @@
 //!
 //! Each server's answer (or failure) is kept for [`FRESH`] ([`FRESH_FAILURE`] for a
 //! failure), and forms opened while it is being asked wait for that same ask: at most
-//! one ask per server at a time and per minute, whoever opens the form. Names longer
-//! than a credential's allowed tools may be are left out. The upstream sees the server's upstream header, no
-//! `X-Clavis-Client-Id` (no credential is calling), and nothing of the person asking.
+//! one ask per server at a time and per minute, whoever opens the form. Names a
+//! credential could not be limited to ([`clavis::credentials::is_tool_name`]) are left
+//! out. The upstream sees the server's upstream header, no `X-Clavis-Client-Id` (no
+//! credential is calling), and nothing of the person asking.
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,8 @@ use app::ssr::ToolList;
 use axum::http::{Method, header};
 use clavis::servers::Server;
 use serde_json::{Value, json};
+
+use clavis::jsonrpc;
 
 use crate::gateway::Gateway;
 
@@ -186,10 +189,7 @@ impl Gateway {
                 names
                     .iter()
                     .filter_map(|t| t.get("name").and_then(Value::as_str))
-                    .filter(|name| {
-                        name.chars().count() <= clavis::credentials::TOOL_NAME_MAX_CHARS
-                            && !name.chars().any(char::is_control)
-                    })
+                    .filter(|name| clavis::credentials::is_tool_name(name))
                     .map(str::to_owned),
             );
             cursor = result
@@ -303,16 +303,12 @@ async fn answer_event(answer: reqwest::Response) -> Option<Value> {
         if read > ANSWER_LIMIT {
             return None;
         }
-        pending.extend(chunk.iter().filter(|&&b| b != b'\r'));
-        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = pending.drain(..end + 2).collect();
-            let event = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|value| value.strip_prefix(' ').unwrap_or(value))
-                .collect();
-            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
+        pending.extend_from_slice(&chunk);
+        while let Some(event) = jsonrpc::next_event(&mut pending) {
+            if let Some(data) = std::str::from_utf8(&event)
+                .ok()
+                .and_then(jsonrpc::event_data)
+                && let Ok(message) = serde_json::from_str::<Value>(&data)
                 && is_our_answer(&message)
             {
                 return Some(message);

@@ -106,7 +106,7 @@ pub struct ToolChoices {
 /// The tools the gateway servers the viewer may grant in their workspace list, as
 /// Clavis's own call to each upstream finds them (kept a minute), for the credential
 /// form's choices. Names a credential could not be limited to (over 128 characters,
-/// with a space, a comma or a control character) are left out.
+/// with a space, a comma or a control character) are left out where they are asked.
 #[server(endpoint = "servers/tools")]
 pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
     use std::collections::BTreeMap;
@@ -133,9 +133,7 @@ pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
     for (server, list) in names.into_iter().zip(lists) {
         match list {
             Ok(list) => {
-                for tool in list.iter().filter(|t| {
-                    clavis::credentials::parse_allowed_tools(t).is_ok_and(|p| p == [t.as_str()])
-                }) {
+                for tool in list.iter() {
                     tools.entry(tool.clone()).or_default().push(server.clone());
                 }
             }
