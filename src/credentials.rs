@@ -287,6 +287,29 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// The expiry a form chose: `never`, one of [`EXPIRY_DAYS`], or `date` with a
+    /// future `YYYY-MM-DD` in `date` (the credential works through that whole UTC day).
+    pub fn parse(
+        choice: &str,
+        date: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Self, InvalidCredential> {
+        match choice.trim() {
+            "never" => Ok(Self::Never),
+            "date" => date
+                .and_then(crate::civil::parse_date_end_of_day)
+                .filter(|at| *at > now)
+                .map(Self::At)
+                .ok_or(InvalidCredential::ExpiryDate),
+            days => days
+                .parse::<u32>()
+                .ok()
+                .filter(|d| EXPIRY_DAYS.contains(d))
+                .map(Self::Days)
+                .ok_or(InvalidCredential::ExpiryInvalid),
+        }
+    }
+
     /// The expiry time for a credential created at `now`.
     #[must_use]
     pub fn at(self, now: UnixTime) -> Option<UnixTime> {
@@ -335,6 +358,25 @@ pub enum InvalidCredential {
     TokensPerHour,
 }
 
+impl InvalidCredential {
+    /// The field the rule is about, as the admin API names it.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::NameEmpty | Self::NameTooLong(_) => "name",
+            Self::DescriptionTooLong(_) => "description",
+            Self::NoScope | Self::UnknownScope(_) => "scopes",
+            Self::ExpiryInvalid | Self::ExpiryDate => "expires",
+            Self::NoServer | Self::UnknownServer(_) => "servers",
+            Self::AllowedTools => "allowed_tools",
+            Self::TokenLifetime => "token_lifetime",
+            Self::Authentication => "authentication",
+            Self::PublicKey(_) => "public_key",
+            Self::TokensPerHour => "tokens_per_hour",
+        }
+    }
+}
+
 /// The token lifetimes a credential may choose, in seconds (else the server's).
 pub const TOKEN_LIFETIMES: [i64; 4] = [300, 900, 3600, 86_400];
 /// The highest quota a credential may set.
@@ -345,12 +387,19 @@ pub const MAX_TOKENS_PER_HOUR: i64 = 1_000_000;
 pub fn parse_token_lifetime(raw: &str) -> Result<Option<i64>, InvalidCredential> {
     match raw.trim() {
         "" | "default" => Ok(None),
-        seconds => seconds
-            .parse::<i64>()
-            .ok()
-            .filter(|s| TOKEN_LIFETIMES.contains(s))
-            .map(Some)
-            .ok_or(InvalidCredential::TokenLifetime),
+        seconds => check_token_lifetime(Some(
+            seconds
+                .parse::<i64>()
+                .map_err(|_| InvalidCredential::TokenLifetime)?,
+        )),
+    }
+}
+
+/// A token lifetime: `None` (the server's) or one of [`TOKEN_LIFETIMES`].
+pub fn check_token_lifetime(seconds: Option<i64>) -> Result<Option<i64>, InvalidCredential> {
+    match seconds {
+        Some(s) if !TOKEN_LIFETIMES.contains(&s) => Err(InvalidCredential::TokenLifetime),
+        seconds => Ok(seconds),
     }
 }
 
@@ -358,12 +407,18 @@ pub fn parse_token_lifetime(raw: &str) -> Result<Option<i64>, InvalidCredential>
 pub fn parse_tokens_per_hour(raw: &str) -> Result<Option<i64>, InvalidCredential> {
     match raw.trim() {
         "" => Ok(None),
-        n => n
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_TOKENS_PER_HOUR).contains(n))
-            .map(Some)
-            .ok_or(InvalidCredential::TokensPerHour),
+        n => check_tokens_per_hour(Some(
+            n.parse::<i64>()
+                .map_err(|_| InvalidCredential::TokensPerHour)?,
+        )),
+    }
+}
+
+/// A quota: `None` (no limit) or 1 to [`MAX_TOKENS_PER_HOUR`].
+pub fn check_tokens_per_hour(n: Option<i64>) -> Result<Option<i64>, InvalidCredential> {
+    match n {
+        Some(n) if !(1..=MAX_TOKENS_PER_HOUR).contains(&n) => Err(InvalidCredential::TokensPerHour),
+        n => Ok(n),
     }
 }
 
@@ -400,17 +455,19 @@ pub struct CredentialEdit {
 }
 
 impl CredentialEdit {
-    pub fn parse(
+    /// Checks the values an edit leaves a credential with (see [`NewCredential::check`]
+    /// for the rules).
+    pub fn check(
         name: &str,
         description: &str,
-        allowed_tools: &str,
-        tokens_per_hour: &str,
+        allowed_tools: &[String],
+        tokens_per_hour: Option<i64>,
     ) -> Result<Self, InvalidCredential> {
         Ok(Self {
             name: parse_name(name)?,
             description: parse_description(description)?,
-            allowed_tools: parse_allowed_tools(allowed_tools)?,
-            tokens_per_hour: parse_tokens_per_hour(tokens_per_hour)?,
+            allowed_tools: check_allowed_tools(allowed_tools)?,
+            tokens_per_hour: check_tokens_per_hour(tokens_per_hour)?,
         })
     }
 }
@@ -432,24 +489,71 @@ pub fn is_tool_name(name: &str) -> bool {
             .any(|c| c == ',' || c.is_whitespace() || c.is_control())
 }
 
-/// Parses a comma- (or whitespace-) separated list of tool names; empty means every tool.
+/// Splits a comma- (or whitespace-) separated list of tool names from a form (empty
+/// means every tool) and checks it ([`check_allowed_tools`]).
 pub fn parse_allowed_tools(raw: &str) -> Result<Vec<String>, InvalidCredential> {
-    let mut tools: Vec<String> = Vec::new();
-    for name in raw
+    let names: Vec<String> = raw
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|n| !n.is_empty())
-    {
+        .map(str::to_owned)
+        .collect();
+    check_allowed_tools(&names)
+}
+
+/// Checks a list of tool names (empty: every tool): each a [`is_tool_name`], at most
+/// [`MAX_ALLOWED_TOOLS`] once duplicates are dropped (the first of each kept, in order).
+pub fn check_allowed_tools(names: &[String]) -> Result<Vec<String>, InvalidCredential> {
+    let mut tools: Vec<String> = Vec::new();
+    for name in names {
         if !is_tool_name(name) {
             return Err(InvalidCredential::AllowedTools);
         }
-        if !tools.iter().any(|t| t == name) {
-            tools.push(name.to_owned());
+        if !tools.contains(name) {
+            tools.push(name.clone());
         }
     }
     if tools.len() > MAX_ALLOWED_TOOLS {
         return Err(InvalidCredential::AllowedTools);
     }
     Ok(tools)
+}
+
+/// What a caller asks a new credential to be: typed, not yet checked
+/// ([`NewCredential::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRequest {
+    pub name: String,
+    pub description: String,
+    /// Names from [`SCOPES`], in any order.
+    pub scopes: Vec<String>,
+    pub expiry: Expiry,
+    /// [`crate::servers::BUILTIN`] and server slugs; empty: the built-in one.
+    pub servers: Vec<String>,
+    /// Tool names it may call at the gateway; empty: every tool.
+    pub allowed_tools: Vec<String>,
+    /// Lifetime of its tokens in seconds; `None`: the server's.
+    pub token_lifetime: Option<i64>,
+    /// Tokens it may get per hour; `None`: no limit.
+    pub tokens_per_hour: Option<i64>,
+    /// `Some`: it authenticates with `private_key_jwt`, with these public keys as given
+    /// (PEM, JWK or JWKS); `None`: with a client secret.
+    pub public_key: Option<String>,
+}
+
+impl Default for CredentialRequest {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            description: String::new(),
+            scopes: vec!["mcp".to_owned()],
+            expiry: Expiry::Never,
+            servers: Vec::new(),
+            allowed_tools: Vec::new(),
+            token_lifetime: None,
+            tokens_per_hour: None,
+            public_key: None,
+        }
+    }
 }
 
 /// A checked request to create a credential.
@@ -474,116 +578,74 @@ pub struct NewCredential {
 }
 
 impl NewCredential {
-    /// Checks and normalises the inputs: the name is trimmed and 1 to 100 characters
+    /// Checks and normalises a request: the name is trimmed and 1 to 100 characters
     /// (Unicode scalar values, so 100 emoji fit), the description at most 500, the
-    /// scopes a non-empty subset of [`SCOPES`] (kept in that order), the expiry
-    /// `never`, one of [`EXPIRY_DAYS`], or `date` with a future `YYYY-MM-DD`.
-    pub fn parse(
-        name: &str,
-        description: &str,
-        scopes: &[&str],
-        expires: &str,
-        expires_on: Option<&str>,
+    /// scopes a non-empty subset of [`SCOPES`] (kept in that order), the expiry in the
+    /// future, the servers [`crate::servers::BUILTIN`] or among `known` (every server
+    /// the caller may grant, as `(slug, id)`), the tools, lifetime and quota as
+    /// [`check_allowed_tools`], [`check_token_lifetime`] and [`check_tokens_per_hour`]
+    /// say, and a public key one [`crate::client_keys::parse_public_keys`] reads.
+    pub fn check(
+        request: &CredentialRequest,
+        known: &[(String, i64)],
         now: UnixTime,
     ) -> Result<Self, InvalidCredential> {
-        let name = parse_name(name)?;
-        let description = parse_description(description)?;
-        if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
-            return Err(InvalidCredential::UnknownScope((*unknown).to_owned()));
+        let name = parse_name(&request.name)?;
+        let description = parse_description(&request.description)?;
+        if let Some(unknown) = request
+            .scopes
+            .iter()
+            .find(|s| !SCOPES.contains(&s.as_str()))
+        {
+            return Err(InvalidCredential::UnknownScope(unknown.clone()));
         }
         let scopes: Vec<String> = SCOPES
             .iter()
-            .filter(|s| scopes.contains(s))
+            .filter(|s| request.scopes.iter().any(|r| r == *s))
             .map(|s| (*s).to_owned())
             .collect();
         if scopes.is_empty() {
             return Err(InvalidCredential::NoScope);
         }
-        let expiry = match expires.trim() {
-            "never" => Expiry::Never,
-            "date" => {
-                let at = expires_on
-                    .and_then(crate::civil::parse_date_end_of_day)
-                    .filter(|at| *at > now)
-                    .ok_or(InvalidCredential::ExpiryDate)?;
-                Expiry::At(at)
-            }
-            days => days
-                .parse::<u32>()
-                .ok()
-                .filter(|d| EXPIRY_DAYS.contains(d))
-                .map(Expiry::Days)
-                .ok_or(InvalidCredential::ExpiryInvalid)?,
-        };
-        Ok(Self {
-            name,
-            description,
-            scopes,
-            expiry,
-            builtin_mcp: true,
-            server_ids: Vec::new(),
-            allowed_tools: Vec::new(),
-            token_lifetime: None,
-            tokens_per_hour: None,
-            public_keys: None,
-        })
-    }
-
-    /// Sets how the credential authenticates: `client_secret` (the default, also for an
-    /// empty value) or `private_key_jwt` with the pasted public key(s).
-    pub fn authentication(
-        mut self,
-        method: &str,
-        public_key: &str,
-    ) -> Result<Self, InvalidCredential> {
-        self.public_keys = match method.trim() {
-            "" | "client_secret" => None,
-            "private_key_jwt" => Some(
-                crate::client_keys::parse_public_keys(public_key)
-                    .map_err(InvalidCredential::PublicKey)?,
-            ),
-            _ => return Err(InvalidCredential::Authentication),
-        };
-        Ok(self)
-    }
-
-    /// Sets the token lifetime and the quota from the form's values (see
-    /// [`parse_token_lifetime`] and [`parse_tokens_per_hour`]).
-    pub fn limits(
-        mut self,
-        token_lifetime: &str,
-        tokens_per_hour: &str,
-    ) -> Result<Self, InvalidCredential> {
-        self.token_lifetime = parse_token_lifetime(token_lifetime)?;
-        self.tokens_per_hour = parse_tokens_per_hour(tokens_per_hour)?;
-        Ok(self)
-    }
-
-    /// Grants the servers chosen in the form: `servers` holds [`crate::servers::BUILTIN`]
-    /// and slugs, `known` every registered server as `(slug, id)`. At least one is needed.
-    pub fn grant(
-        mut self,
-        servers: &[&str],
-        known: &[(String, i64)],
-        allowed_tools: &str,
-    ) -> Result<Self, InvalidCredential> {
-        self.builtin_mcp = servers.contains(&crate::servers::BUILTIN);
-        self.server_ids = Vec::new();
-        for slug in servers.iter().filter(|s| **s != crate::servers::BUILTIN) {
+        match request.expiry {
+            Expiry::Days(0) => return Err(InvalidCredential::ExpiryInvalid),
+            Expiry::At(at) if at <= now => return Err(InvalidCredential::ExpiryDate),
+            _ => {}
+        }
+        let builtin = crate::servers::BUILTIN;
+        let builtin_mcp =
+            request.servers.is_empty() || request.servers.iter().any(|s| s == builtin);
+        let mut server_ids = Vec::new();
+        for slug in request.servers.iter().filter(|s| *s != builtin) {
             let id = known
                 .iter()
                 .find(|(known, _)| known == slug)
                 .map(|(_, id)| *id)
-                .ok_or_else(|| InvalidCredential::UnknownServer((*slug).to_owned()))?;
-            if !self.server_ids.contains(&id) {
-                self.server_ids.push(id);
+                .ok_or_else(|| InvalidCredential::UnknownServer(slug.clone()))?;
+            if !server_ids.contains(&id) {
+                server_ids.push(id);
             }
         }
-        if !self.builtin_mcp && self.server_ids.is_empty() {
+        if !builtin_mcp && server_ids.is_empty() {
             return Err(InvalidCredential::NoServer);
         }
-        self.allowed_tools = parse_allowed_tools(allowed_tools)?;
-        Ok(self)
+        Ok(Self {
+            name,
+            description,
+            scopes,
+            expiry: request.expiry,
+            builtin_mcp,
+            server_ids,
+            allowed_tools: check_allowed_tools(&request.allowed_tools)?,
+            token_lifetime: check_token_lifetime(request.token_lifetime)?,
+            tokens_per_hour: check_tokens_per_hour(request.tokens_per_hour)?,
+            public_keys: request
+                .public_key
+                .as_deref()
+                .map(crate::client_keys::parse_public_keys)
+                .transpose()
+                .map_err(InvalidCredential::PublicKey)?,
+        })
     }
 }
 
@@ -770,6 +832,8 @@ pub async fn create(
 
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
     use super::*;
 
     #[test]
@@ -891,24 +955,26 @@ mod tests {
     #[test]
     fn new_credentials_are_validated_and_normalised() {
         let now = 1_700_000_000;
-        let ok = NewCredential::parse(
-            "  ci  ",
-            " deploys ",
-            &["introspect", "mcp"],
-            "30",
-            None,
-            now,
-        );
-        let ok = ok.map_err(|e| e.to_string());
+        let request = |name: &str, description: &str, scopes: &[&str]| CredentialRequest {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            ..CredentialRequest::default()
+        };
+        let check = |r: &CredentialRequest| NewCredential::check(r, &[], now);
+        let mut ci = request("  ci  ", " deploys ", &["introspect", "mcp"]);
+        ci.expiry = Expiry::parse("30", None, now).unwrap();
+        let ok = check(&ci).map_err(|e| e.to_string());
         assert_eq!(ok.as_ref().map(|c| c.name.as_str()), Ok("ci"));
         assert_eq!(
             ok.as_ref().map(|c| c.scopes.clone()),
             Ok(vec!["mcp".to_owned(), "introspect".to_owned()])
         );
+        assert_eq!(ok.as_ref().map(|c| c.builtin_mcp), Ok(true));
         assert_eq!(ok.map(|c| c.expiry.at(now)), Ok(Some(now + 30 * 86_400)));
 
         let emoji = "🔑".repeat(100);
-        assert!(NewCredential::parse(&emoji, "", &["mcp"], "never", None, now).is_ok());
+        assert!(check(&request(&emoji, "", &["mcp"])).is_ok());
         let cases = [
             (String::new(), InvalidCredential::NameEmpty),
             ("   ".to_owned(), InvalidCredential::NameEmpty),
@@ -916,34 +982,71 @@ mod tests {
             ("🔑".repeat(101), InvalidCredential::NameTooLong(101)),
         ];
         for (name, error) in cases {
-            assert_eq!(
-                NewCredential::parse(&name, "", &["mcp"], "never", None, now),
-                Err(error)
-            );
+            assert_eq!(check(&request(&name, "", &["mcp"])), Err(error));
         }
         let long = "d".repeat(501);
         assert_eq!(
-            NewCredential::parse("n", &long, &["mcp"], "never", None, now),
+            check(&request("n", &long, &["mcp"])),
             Err(InvalidCredential::DescriptionTooLong(501))
         );
         assert_eq!(
-            NewCredential::parse("n", "", &[], "never", None, now),
+            check(&request("n", "", &[])),
             Err(InvalidCredential::NoScope)
         );
         assert_eq!(
-            NewCredential::parse("n", "", &["admin"], "never", None, now),
+            check(&request("n", "", &["admin"])),
             Err(InvalidCredential::UnknownScope("admin".into()))
         );
         assert_eq!(
-            NewCredential::parse("n", "", &["mcp"], "7", None, now),
+            Expiry::parse("7", None, now),
             Err(InvalidCredential::ExpiryInvalid)
         );
         assert_eq!(
-            NewCredential::parse("n", "", &["mcp"], "date", Some("2001-01-01"), now),
+            Expiry::parse("date", Some("2001-01-01"), now),
             Err(InvalidCredential::ExpiryDate)
         );
-        let dated = NewCredential::parse("n", "", &["mcp"], "date", Some("2099-12-31"), now);
-        assert_eq!(dated.map(|c| c.expiry), Ok(Expiry::At(4_102_444_799)));
+        let mut past = request("n", "", &["mcp"]);
+        past.expiry = Expiry::At(now);
+        assert_eq!(check(&past), Err(InvalidCredential::ExpiryDate));
+        assert_eq!(
+            Expiry::parse("date", Some("2099-12-31"), now),
+            Ok(Expiry::At(4_102_444_799))
+        );
+
+        // Servers: the built-in one when none is named, else those named and known.
+        let known = [("docs".to_owned(), 7)];
+        let mut docs = request("n", "", &["mcp"]);
+        docs.servers = vec!["docs".to_owned(), "docs".to_owned()];
+        let checked = NewCredential::check(&docs, &known, now).unwrap();
+        assert_eq!((checked.builtin_mcp, checked.server_ids), (false, vec![7]));
+        docs.servers = vec!["wiki".to_owned()];
+        assert_eq!(
+            NewCredential::check(&docs, &known, now),
+            Err(InvalidCredential::UnknownServer("wiki".into()))
+        );
+
+        // Limits and tools are checked the same whether typed or parsed from a form.
+        let mut limited = request("n", "", &["mcp"]);
+        limited.token_lifetime = Some(301);
+        assert_eq!(check(&limited), Err(InvalidCredential::TokenLifetime));
+        limited.token_lifetime = None;
+        limited.tokens_per_hour = Some(0);
+        assert_eq!(check(&limited), Err(InvalidCredential::TokensPerHour));
+        limited.tokens_per_hour = None;
+        limited.allowed_tools = vec!["a b".to_owned()];
+        assert_eq!(check(&limited), Err(InvalidCredential::AllowedTools));
+        assert_eq!(
+            parse_token_lifetime("301"),
+            Err(InvalidCredential::TokenLifetime)
+        );
+        assert_eq!(
+            parse_tokens_per_hour(" 0 "),
+            Err(InvalidCredential::TokensPerHour)
+        );
+        assert_eq!(
+            parse_allowed_tools("a, b a"),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
     }
 }
 

@@ -19,6 +19,7 @@ pub mod quota;
 pub mod revoked;
 pub mod sealed;
 pub mod servers;
+pub mod service;
 pub mod store;
 pub mod teams;
 pub mod throttle;

@@ -7,9 +7,8 @@ use clavis::{
     accounts::Hasher,
     audit::Who,
     authz::{Action, Actor, Workspace},
-    cache::CredentialCache,
-    credentials::SecretKey,
-    store::{CredentialRow, Pool},
+    service::{Caller, ServiceError, Services},
+    store::Pool,
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -24,12 +23,8 @@ pub const USER_KEY: &str = "user";
 /// (both when rendering pages and when answering server-function calls).
 #[derive(Clone)]
 pub struct ServerContext {
-    pub pool: Pool,
-    /// The server's public base URL (the OAuth issuer), for the snippets shown with a
-    /// new credential.
-    pub issuer: Arc<str>,
-    /// The key client secrets are hashed with.
-    pub secret_key: Arc<SecretKey>,
+    /// The use cases, and what they work with (the store, keys and caches).
+    pub services: Services,
     /// Whether anyone may create an account.
     pub signup_open: bool,
     /// The password-hashing pool.
@@ -40,12 +35,6 @@ pub struct ServerContext {
     pub sign_in_per_address: Arc<Throttle<IpAddr>>,
     /// Sign-ups per client address key.
     pub sign_up_per_address: Arc<Throttle<IpAddr>>,
-    /// The token endpoint's credential cache, told about revocations made here.
-    pub credentials: Arc<CredentialCache>,
-    /// The registered MCP servers as the gateway sees them, reloaded after each change.
-    pub servers: Arc<clavis::servers::Registry>,
-    /// Seals upstream header values.
-    pub master_key: clavis::sealed::MasterKey,
     /// Whether administrators may register upstreams at link-local addresses
     /// (`--allow-link-local-upstreams`).
     pub allow_link_local_upstreams: bool,
@@ -136,7 +125,7 @@ pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
 /// changes a person's data starts here. The account is read on every call, so a
 /// disabled person's sessions end at once (the session is destroyed on its next use).
 pub async fn require_user() -> Result<SessionUser, UiError> {
-    signed_in(&server_context()?.pool, &session().await?)
+    signed_in(&server_context()?.services.pool, &session().await?)
         .await?
         .ok_or(UiError::SignedOut)
 }
@@ -181,6 +170,26 @@ pub async fn who(user: &SessionUser) -> Who {
     )
 }
 
+/// The person as the caller of a use case ([`clavis::service`]).
+pub async fn caller(user: &SessionUser) -> Caller {
+    Caller::person(user.id, who(user).await)
+}
+
+impl From<ServiceError> for UiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::AdminOnly => Self::AdminOnly,
+            ServiceError::Forbidden(_) => Self::Forbidden,
+            ServiceError::Disabled => Self::SignedOut,
+            ServiceError::Invalid { reason, .. } => Self::Invalid(reason),
+            error @ ServiceError::MayNotGrant(_) => Self::Invalid(error.to_string()),
+            ServiceError::Conflict(reason) => Self::Conflict(reason),
+            ServiceError::Internal => Self::Internal,
+        }
+    }
+}
+
 /// The workspace the person chose in the header: a team they still belong to, else
 /// their personal one.
 pub async fn current_workspace(
@@ -203,7 +212,7 @@ pub async fn workspace_of(
     team: Option<i64>,
 ) -> Result<Workspace, UiError> {
     if let Some(team) = team
-        && clavis::store::role_in(&ctx.pool, team, user.id)
+        && clavis::store::role_in(&ctx.services.pool, team, user.id)
             .await
             .map_err(internal("reading a membership"))?
             .is_some()
@@ -222,7 +231,7 @@ pub async fn authorize(
     action: Action,
     workspace: Workspace,
 ) -> Result<Actor, UiError> {
-    let actor = clavis::teams::actor(&ctx.pool, user.id, workspace)
+    let actor = clavis::teams::actor(&ctx.services.pool, user.id, workspace)
         .await
         .map_err(internal("reading an account"))?
         .ok_or(UiError::SignedOut)?;
@@ -235,32 +244,6 @@ pub async fn authorize(
     } else {
         UiError::NotFound
     })
-}
-
-/// A credential `user` may see (`change`: also revoke, rotate and edit), whichever
-/// workspace it is in; anything else is [`UiError::NotFound`].
-pub async fn credential_for(
-    ctx: &ServerContext,
-    user: &SessionUser,
-    client_id: &str,
-    change: bool,
-) -> Result<CredentialRow, UiError> {
-    let row = if clavis::credentials::is_client_id(client_id) {
-        clavis::store::credential_by_client_id(&ctx.pool, client_id)
-            .await
-            .map_err(internal("reading a credential"))?
-    } else {
-        None
-    };
-    let row = row.ok_or(UiError::NotFound)?;
-    let creator = row.user_id;
-    let action = if change {
-        Action::ChangeCredential { creator }
-    } else {
-        Action::ViewCredential { creator }
-    };
-    authorize(ctx, user, action, Workspace::of(creator, row.team_id)).await?;
-    Ok(row)
 }
 
 /// Logs an internal failure once, with its cause, and turns it into the generic
@@ -276,7 +259,7 @@ pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> U
 /// change of role takes effect at once).
 pub async fn is_admin(ctx: &ServerContext, user: &SessionUser) -> Result<bool, UiError> {
     let workspace = Workspace::Personal(user.id);
-    Ok(clavis::teams::actor(&ctx.pool, user.id, workspace)
+    Ok(clavis::teams::actor(&ctx.services.pool, user.id, workspace)
         .await
         .map_err(internal("reading an account"))?
         .is_some_and(|actor| clavis::authz::may(&actor, Action::Administer, workspace)))
@@ -295,11 +278,8 @@ pub async fn require_admin() -> Result<SessionUser, UiError> {
     Ok(user)
 }
 
-/// Tells the other instances sharing the database about a change already made (see
-/// [`clavis::changes`]). A failure is logged, not shown: the change stands, and the
-/// others still see it within their polling bounds.
+/// Tells the other instances sharing the database about a change already made
+/// ([`Services::publish`]).
 pub async fn publish(ctx: &ServerContext, change: clavis::changes::Change) {
-    if let Err(e) = clavis::changes::publish(&ctx.pool, &change).await {
-        tracing::warn!(error = %e, "publishing a change notification failed");
-    }
+    ctx.services.publish(change).await;
 }

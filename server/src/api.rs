@@ -3,17 +3,17 @@
 //! credentials of the token's workspace — the credential's own: its creator's personal
 //! workspace or its team — and reads that workspace's audit log and usage.
 //!
-//! It acts as the credential's creator with their current rights, through the same
-//! functions as the dashboard (`app::server_fns::credentials::ssr`, `app::ssr::
-//! credential_for`), so every decision is `clavis::authz::may`'s: a team credential stops
-//! managing the team when its creator is no longer an admin or owner there. Audit events
-//! name the credential as the actor.
+//! It acts as the credential's creator with their current rights, confined to the
+//! credential's workspace, through the same use cases as the dashboard
+//! ([`clavis::service`]), so every decision is `clavis::authz::may`'s: a team credential
+//! stops managing the team when its creator is no longer an admin or owner there. Audit
+//! events name the credential as the actor. Here: JSON in, typed input to the use case,
+//! its answer or [`ServiceError`] out as JSON or a problem document.
 //!
 //! The OpenAPI 3.1 document (`/api/v1/openapi.json`) is generated from these handlers'
 //! annotations and types (utoipa), so it describes exactly what is served. Errors are
 //! RFC 9457 `application/problem+json`; every answer is `Cache-Control: no-store`.
 
-use app::{SessionUser, UiError, server_fns::credentials as ui};
 use axum::{
     Json, Router,
     extract::{FromRequestParts, Path, Query, State, rejection::JsonRejection},
@@ -23,10 +23,10 @@ use axum::{
 };
 use clavis::{
     audit::Who,
-    authz::{Action, Workspace},
+    authz::Workspace,
     civil,
-    credentials::{self, ADMIN_SCOPE},
-    store::CredentialRow,
+    credentials::{self, ADMIN_SCOPE, CredentialRequest, Expiry},
+    service::{self, Acting, Caller, ServiceError, credentials::CredentialChange},
     throttle::ClientAddress,
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -230,28 +230,26 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<UiError> for Problem {
-    fn from(error: UiError) -> Self {
+impl From<ServiceError> for Problem {
+    fn from(error: ServiceError) -> Self {
         let status = match &error {
-            UiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            UiError::Conflict(_) => StatusCode::CONFLICT,
-            UiError::NotFound => StatusCode::NOT_FOUND,
-            UiError::BadRequest => StatusCode::BAD_REQUEST,
-            UiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            UiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            UiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            // The credential's creator may no longer act (disabled, or lost the role).
-            UiError::SignedOut
-            | UiError::AdminOnly
-            | UiError::Forbidden
-            | UiError::SignupClosed
-            | UiError::WrongCredentials => StatusCode::FORBIDDEN,
+            ServiceError::Invalid { .. } | ServiceError::MayNotGrant(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::NotFound => StatusCode::NOT_FOUND,
+            ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::AdminOnly | ServiceError::Forbidden(_) | ServiceError::Disabled => {
+                StatusCode::FORBIDDEN
+            }
         };
         let detail = match error {
-            UiError::SignedOut => {
+            // The credential's creator may no longer act (disabled, or lost the role).
+            ServiceError::Disabled => {
                 "the person who created this credential can no longer act in its workspace"
                     .to_owned()
             }
+            ServiceError::NotFound => "nothing by that id in this workspace".to_owned(),
             other => other.to_string(),
         };
         Self::new(status, detail)
@@ -286,19 +284,10 @@ impl From<JsonRejection> for Problem {
     }
 }
 
-/// Logs a storage failure once and answers `500` without its details.
-fn internal(what: &'static str) -> impl FnOnce(clavis::store::StoreError) -> Problem {
-    move |e| {
-        tracing::error!(error = %e, "{what} failed");
-        Problem::from(UiError::Internal)
-    }
-}
-
-/// The caller: a token for the API with `credentials:admin`, its credential's creator
-/// (who the API acts as) and workspace.
+/// The caller: a token for the API with `credentials:admin`, acting as its credential's
+/// creator within the credential's workspace.
 pub struct ApiCaller {
-    user: SessionUser,
-    who: Who,
+    caller: Caller,
     workspace: Workspace,
 }
 
@@ -324,22 +313,20 @@ impl FromRequestParts<AppState> for ApiCaller {
                     ..Problem::new(status, detail)
                 }
             })?;
-        let email = clavis::store::user_by_id(&state.oauth.pool, caller.creator)
-            .await
-            .map_err(internal("reading an account"))?
-            .map(|u| u.email)
-            .unwrap_or_default();
         let address = parts
             .extensions
             .get::<ClientAddress>()
             .map(|a| a.0.to_string());
+        let workspace = Workspace::of(caller.creator, caller.team_id);
         Ok(Self {
-            user: SessionUser {
-                id: caller.creator,
-                email,
+            caller: Caller {
+                acting: Acting::Credential {
+                    creator: caller.creator,
+                    workspace,
+                },
+                who: Who::credential(&caller.client_id, address),
             },
-            who: Who::credential(&caller.client_id, address),
-            workspace: Workspace::of(caller.creator, caller.team_id),
+            workspace,
         })
     }
 }
@@ -404,48 +391,36 @@ fn time(at: clavis::UnixTime) -> String {
     civil::format_rfc3339(at)
 }
 
-impl Credential {
-    fn of(row: &CredentialRow, issuer: &clavis::oauth::Issuer, now: clavis::UnixTime) -> Self {
-        let status = match credentials::status(row.expires_at, row.revoked_at, now) {
+impl From<service::credentials::Credential> for Credential {
+    fn from(credential: service::credentials::Credential) -> Self {
+        let status = match credential.status {
             credentials::Status::Revoked => Status::Revoked,
             credentials::Status::Expired => Status::Expired,
-            credentials::Status::Active if row.suspended => Status::Suspended,
+            credentials::Status::Active if credential.suspended => Status::Suspended,
             credentials::Status::Active => Status::Active,
         };
-        let mut servers = Vec::new();
-        if row.builtin_mcp {
-            servers.push(issuer.mcp_resource());
-        }
-        servers.extend(row.servers.iter().map(|s| issuer.server_resource(s)));
         Self {
-            client_id: row.client_id.clone(),
-            name: row.name.clone(),
-            description: row.description.clone(),
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            client_id: credential.client_id,
+            name: credential.name,
+            description: credential.description,
+            scopes: credential.scopes,
             status,
-            created_at: time(row.created_at),
-            created_by: row.created_by.clone(),
-            expires_at: row.expires_at.map(time),
-            last_used_at: row.last_used_at.map(time),
-            last_used_address: row.last_used_address.clone(),
-            tokens_issued: row.tokens_issued,
-            servers,
-            allowed_tools: row
-                .allowed_tools
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            token_lifetime: row.token_lifetime,
-            tokens_per_hour: row.tokens_per_hour,
-            authentication: if row.public_keys.is_some() {
+            created_at: time(credential.created_at),
+            created_by: credential.created_by,
+            expires_at: credential.expires_at.map(time),
+            last_used_at: credential.last_used_at.map(time),
+            last_used_address: credential.last_used_address,
+            tokens_issued: credential.tokens_issued,
+            servers: credential.servers.into_iter().map(|s| s.resource).collect(),
+            allowed_tools: credential.allowed_tools,
+            token_lifetime: credential.token_lifetime,
+            tokens_per_hour: credential.tokens_per_hour,
+            authentication: if credential.private_key_jwt {
                 Authentication::PrivateKeyJwt
             } else {
                 Authentication::ClientSecret
             },
-            old_secret_expires_at: row
-                .previous_secret_expires_at
-                .filter(|end| *end > now && row.revoked_at.is_none())
-                .map(time),
+            old_secret_expires_at: credential.old_secret_expires_at.map(time),
         }
     }
 }
@@ -477,29 +452,6 @@ fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, rejection.body_text())
 }
 
-/// The workspace's credential `client_id`, if the caller may see it (`change`: and change it).
-async fn visible(
-    state: &AppState,
-    caller: &ApiCaller,
-    client_id: &str,
-    change: bool,
-) -> Result<CredentialRow, Problem> {
-    let row = app::ssr::credential_for(&state.server, &caller.user, client_id, change).await?;
-    // The API manages its own workspace only, even where its creator may do more.
-    if Workspace::of(row.user_id, row.team_id) != caller.workspace {
-        return Err(UiError::NotFound.into());
-    }
-    Ok(row)
-}
-
-/// The credential as stored now.
-async fn reload(state: &AppState, client_id: &str) -> Result<CredentialRow, Problem> {
-    clavis::store::credential_by_client_id(&state.oauth.pool, client_id)
-        .await
-        .map_err(internal("reading a credential"))?
-        .ok_or_else(|| UiError::NotFound.into())
-}
-
 /// Lists the workspace's credentials, newest first.
 #[utoipa::path(
     get,
@@ -527,27 +479,19 @@ async fn list_credentials(
             "page is 1 or more, per_page 1 to 100",
         ));
     }
-    app::ssr::authorize(
-        &state.server,
-        &caller.user,
-        Action::ListCredentials,
+    let listed = service::credentials::list(
+        &state.server.services,
+        &caller.caller,
         caller.workspace,
-    )
-    .await?;
-    let offset = u64::from(page - 1) * u64::from(per_page);
-    let (rows, total) =
-        clavis::store::list_credentials(&state.oauth.pool, caller.workspace, per_page, offset)
-            .await
-            .map_err(internal("listing credentials"))?;
-    let now = clavis::now();
-    Ok(Json(CredentialList {
-        items: rows
-            .iter()
-            .map(|row| Credential::of(row, &state.oauth.issuer, now))
-            .collect(),
         page,
         per_page,
-        total,
+    )
+    .await?;
+    Ok(Json(CredentialList {
+        items: listed.items.into_iter().map(Credential::from).collect(),
+        page,
+        per_page,
+        total: listed.total,
     }))
 }
 
@@ -594,6 +538,16 @@ enum Scope {
     CredentialsAdmin,
 }
 
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Mcp => "mcp",
+            Self::Introspect => "introspect",
+            Self::CredentialsAdmin => ADMIN_SCOPE,
+        }
+    }
+}
+
 /// A credential just created or rotated: the only answer that carries its secret.
 #[derive(Serialize, ToSchema)]
 pub struct WithSecret {
@@ -624,49 +578,37 @@ async fn create_credential(
 ) -> Result<Response, Problem> {
     let new: NewCredential = object(body)?;
     let scopes = new.scopes.unwrap_or_else(|| vec![Scope::Mcp]);
-    let on = |scope: Scope| scopes.contains(&scope).then(|| "on".to_owned());
-    let expires = new.expires.unwrap_or_else(|| "never".to_owned());
-    let (expires, expires_on) = match expires.as_str() {
-        "never" | "30" | "90" | "365" => (expires, None),
-        _ => ("date".to_owned(), Some(expires)),
-    };
-    let input = ui::CreateCredential {
-        name: new.name,
-        description: new.description,
-        mcp: on(Scope::Mcp),
-        introspect: on(Scope::Introspect),
-        credentials_admin: on(Scope::CredentialsAdmin),
-        expires,
-        expires_on,
-        servers: new.servers.filter(|s| !s.is_empty()),
-        allowed_tools: new.allowed_tools.map(|tools| tools.join(",")),
-        token_lifetime: new.token_lifetime.map(|s| s.to_string()),
-        tokens_per_hour: new.tokens_per_hour.map(|n| n.to_string()),
-        auth_method: new.authentication.map(|a| {
-            match a {
-                Authentication::ClientSecret => "client_secret",
-                Authentication::PrivateKeyJwt => "private_key_jwt",
-            }
-            .to_owned()
-        }),
-        public_key: new.public_key,
-    };
-    if input.mcp.is_none() && input.introspect.is_none() && input.credentials_admin.is_none() {
-        return Err(UiError::Invalid("Choose at least one scope.".to_owned()).into());
+    if scopes.is_empty() {
+        return Err(ServiceError::invalid("scopes", "Choose at least one scope.").into());
     }
-    let created = ui::ssr::create_for(
-        &state.server,
-        &caller.user,
-        &caller.who,
+    let expiry = match new.expires.as_deref().unwrap_or("never") {
+        choice @ ("never" | "30" | "90" | "365") => Expiry::parse(choice, None, clavis::now()),
+        date => Expiry::parse("date", Some(date), clavis::now()),
+    }
+    .map_err(|e| ServiceError::invalid(e.field(), e))?;
+    let private_key_jwt = new.authentication == Some(Authentication::PrivateKeyJwt);
+    let request = CredentialRequest {
+        name: new.name,
+        description: new.description.unwrap_or_default(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        expiry,
+        servers: new.servers.unwrap_or_default(),
+        allowed_tools: new.allowed_tools.unwrap_or_default(),
+        token_lifetime: new.token_lifetime,
+        tokens_per_hour: new.tokens_per_hour,
+        public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
+    };
+    let created = service::credentials::create(
+        &state.server.services,
+        &caller.caller,
         caller.workspace,
-        input,
+        &request,
     )
     .await?;
-    let row = reload(&state, &created.client_id).await?;
-    let location = format!("{BASE}/credentials/{}", row.client_id);
+    let location = format!("{BASE}/credentials/{}", created.credential.client_id);
     let body = WithSecret {
-        credential: Credential::of(&row, &state.oauth.issuer, clavis::now()),
-        client_secret: created.client_secret,
+        client_secret: created.secret.map(|s| s.expose().to_owned()),
+        credential: created.credential.into(),
     };
     Ok((
         StatusCode::CREATED,
@@ -694,12 +636,9 @@ async fn get_credential(
     caller: ApiCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<Credential>, Problem> {
-    let row = visible(&state, &caller, &client_id, false).await?;
-    Ok(Json(Credential::of(
-        &row,
-        &state.oauth.issuer,
-        clavis::now(),
-    )))
+    let credential =
+        service::credentials::get(&state.server.services, &caller.caller, &client_id).await?;
+    Ok(Json(credential.into()))
 }
 
 /// What may change after creation; absent fields stay as they are.
@@ -745,38 +684,16 @@ async fn edit_credential(
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<Credential>, Problem> {
     let edit: CredentialEdit = object(body)?;
-    let row = visible(&state, &caller, &client_id, true).await?;
-    let quota = match edit.tokens_per_hour {
-        None => row.tokens_per_hour,
-        Some(quota) => quota,
+    let change = CredentialChange {
+        name: edit.name,
+        description: edit.description,
+        allowed_tools: edit.allowed_tools,
+        tokens_per_hour: edit.tokens_per_hour,
     };
-    let tools = edit.allowed_tools.map_or_else(
-        || {
-            row.allowed_tools
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(",")
-        },
-        |tools| tools.join(","),
-    );
-    let parsed = credentials::CredentialEdit::parse(
-        edit.name.as_deref().unwrap_or(&row.name),
-        edit.description.as_deref().unwrap_or(&row.description),
-        &tools,
-        &quota.map(|n| n.to_string()).unwrap_or_default(),
-    )
-    .map_err(|e| Problem::from(UiError::Invalid(e.to_string())))?;
-    let event = ui::ssr::event(&caller.who, clavis::now(), "credential.updated", &row);
-    credentials::update(&state.oauth.pool, &row.client_id, &parsed, &event)
-        .await
-        .map_err(internal("updating a credential"))?;
-    changed(&state, &row.client_id).await;
-    let row = reload(&state, &row.client_id).await?;
-    Ok(Json(Credential::of(
-        &row,
-        &state.oauth.issuer,
-        clavis::now(),
-    )))
+    let credential =
+        service::credentials::update(&state.server.services, &caller.caller, &client_id, &change)
+            .await?;
+    Ok(Json(credential.into()))
 }
 
 /// A rotation.
@@ -815,20 +732,17 @@ async fn rotate_credential(
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<WithSecret>, Problem> {
     let rotation: Rotation = object(body)?;
-    visible(&state, &caller, &client_id, true).await?;
-    let rotated = ui::ssr::rotate_for(
-        &state.server,
-        &caller.user,
-        &caller.who,
+    let rotated = service::credentials::rotate(
+        &state.server.services,
+        &caller.caller,
         &client_id,
-        &rotation.old_secret_valid.unwrap_or(86_400).to_string(),
+        rotation.old_secret_valid.unwrap_or(86_400),
         rotation.public_key.as_deref(),
     )
     .await?;
-    let row = reload(&state, &client_id).await?;
     Ok(Json(WithSecret {
-        credential: Credential::of(&row, &state.oauth.issuer, clavis::now()),
-        client_secret: rotated.client_secret,
+        client_secret: rotated.secret.map(|s| s.expose().to_owned()),
+        credential: rotated.credential.into(),
     }))
 }
 
@@ -850,25 +764,9 @@ async fn revoke_credential(
     caller: ApiCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<Credential>, Problem> {
-    let row = visible(&state, &caller, &client_id, true).await?;
-    let now = clavis::now();
-    let event = ui::ssr::event(&caller.who, now, "credential.revoked", &row);
-    clavis::store::revoke_credential(&state.oauth.pool, &row.client_id, now, &event)
-        .await
-        .map_err(internal("revoking a credential"))?;
-    changed(&state, &row.client_id).await;
-    let row = reload(&state, &row.client_id).await?;
-    Ok(Json(Credential::of(&row, &state.oauth.issuer, now)))
-}
-
-/// Forgets a changed credential's cached copy here and on every instance.
-async fn changed(state: &AppState, client_id: &str) {
-    state.oauth.credentials.forget(client_id);
-    app::ssr::publish(
-        &state.server,
-        clavis::changes::Change::Credential(client_id.to_owned()),
-    )
-    .await;
+    let credential =
+        service::credentials::revoke(&state.server.services, &caller.caller, &client_id).await?;
+    Ok(Json(credential.into()))
 }
 
 /// A credential's usage.
@@ -917,20 +815,18 @@ async fn credential_usage(
     caller: ApiCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<Usage>, Problem> {
-    let row = visible(&state, &caller, &client_id, false).await?;
-    let last_used_at = row.last_used_at.map(time);
-    let report = ui::ssr::usage_report(&state.server, row, false).await?;
+    let usage =
+        service::credentials::usage(&state.server.services, &caller.caller, &client_id).await?;
     Ok(Json(Usage {
-        client_id: report.credential.client_id,
-        days: report
+        days: usage
             .days
             .into_iter()
-            .map(|d| DayUsage {
-                date: d.date,
-                tokens: d.tokens,
+            .map(|(day, tokens)| DayUsage {
+                date: civil::format_date(day),
+                tokens,
             })
             .collect(),
-        tools: report
+        tools: usage
             .tools
             .into_iter()
             .map(|t| ToolUsage {
@@ -940,8 +836,9 @@ async fn credential_usage(
                 errors: t.errors,
             })
             .collect(),
-        last_used_at,
-        last_used_address: report.last_used_address,
+        last_used_at: usage.credential.last_used_at.map(time),
+        last_used_address: usage.credential.last_used_address,
+        client_id: usage.credential.client_id,
     }))
 }
 
@@ -1014,35 +911,15 @@ async fn audit_log(
             format!("action is one of {}", clavis::audit::ACTIONS.join(", ")),
         ));
     }
-    app::ssr::authorize(
-        &state.server,
-        &caller.user,
-        Action::ReadAudit,
-        caller.workspace,
-    )
-    .await
-    .map_err(|_| {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            "this credential may not read the audit log",
-        )
-    })?;
-    let scope = match caller.workspace {
-        Workspace::Personal(user_id) => clavis::audit::Scope::Person {
-            user_id,
-            managed_teams: Vec::new(),
-        },
-        Workspace::Team(team) => clavis::audit::Scope::Team(team),
-    };
+    let services = &state.server.services;
+    let readable = service::audit::scope(services, &caller.caller).await?;
     let read = clavis::audit::Query {
         action: query.action,
         since: None,
         before_id: query.before,
         limit: limit + 1,
     };
-    let mut events = clavis::audit::read(&state.oauth.pool, &scope, &read)
-        .await
-        .map_err(internal("reading the audit log"))?;
+    let mut events = service::audit::read(services, &readable, &read).await?;
     let next = (events.len() > limit as usize).then(|| {
         events.truncate(limit as usize);
         events.last().map_or(0, |e| e.id)

@@ -96,7 +96,10 @@ fn person(
     let ctx = state.server.clone();
     async move {
         let session = session?;
-        let user = signed_in(&ctx.pool, &session).await.ok().flatten()?;
+        let user = signed_in(&ctx.services.pool, &session)
+            .await
+            .ok()
+            .flatten()?;
         let team = session.get::<i64>(WORKSPACE_KEY).await.ok().flatten();
         let workspace = workspace_of(&ctx, &user, team).await.ok()?;
         let who = Who::person(user.id, &user.email, address);
@@ -125,13 +128,17 @@ pub async fn export_audit(
     axum::extract::Query(filter): axum::extract::Query<ExportFilter>,
     request: Request,
 ) -> Response {
-    let Some((user, _, _)) = person(&state, &request).await else {
+    let Some((user, who, _)) = person(&state, &request).await else {
         return Redirect::to("/login?next=/audit").into_response();
     };
     let ctx = &state.server;
-    let scope = match app::server_fns::audit::ssr::scope(ctx, &user).await {
-        Ok(scope) => scope,
-        Err(e) => return (crate::middleware::status_of(&e), e.to_string()).into_response(),
+    let caller = clavis::service::Caller::person(user.id, who);
+    let readable = match clavis::service::audit::scope(&ctx.services, &caller).await {
+        Ok(readable) => readable,
+        Err(e) => {
+            let e = UiError::from(e);
+            return (crate::middleware::status_of(&e), e.to_string()).into_response();
+        }
     };
     let mut lines = Vec::new();
     let mut before = 0;
@@ -142,12 +149,8 @@ pub async fn export_audit(
             before,
             EXPORT_PAGE,
         );
-        let page = match clavis::audit::read(&ctx.pool, &scope, &query).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the audit log failed");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
+        let Ok(page) = clavis::service::audit::read(&ctx.services, &readable, &query).await else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         before = page.last().map_or(0, |e| e.id);
         let done = page.len() < EXPORT_PAGE as usize;

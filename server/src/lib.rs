@@ -134,6 +134,28 @@ pub struct Database {
     pub revoked: Arc<clavis::revoked::RevokedTokens>,
 }
 
+impl Database {
+    /// What the use cases work with, for the command line (which has no running
+    /// server's caches to tell: it publishes its changes, SPEC §15).
+    #[must_use]
+    pub fn services(&self, config: &Config) -> clavis::service::Services {
+        clavis::service::Services {
+            pool: self.pool.clone(),
+            issuer: Arc::new(Issuer {
+                issuer: config.issuer.clone(),
+                token_ttl: i64::from(config.token_ttl_secs),
+            }),
+            secret_key: Arc::new(self.secret_key.clone()),
+            credentials: Arc::new(CredentialCache::new(
+                oauth::CREDENTIAL_CACHE_TTL,
+                oauth::CREDENTIAL_CACHE_CAPACITY,
+            )),
+            servers: self.servers.clone(),
+            master_key: self.master_key.clone(),
+        }
+    }
+}
+
 /// Opens the database, applies every migration (ours and the session store's) and
 /// loads (or creates, on first start) the server's keys.
 pub async fn open_database(config: &Config) -> Result<Database, StartError> {
@@ -245,9 +267,14 @@ impl AppState {
             ),
         });
         let server = ServerContext {
-            pool: database.pool,
-            issuer: config.issuer.as_str().into(),
-            secret_key: Arc::new(database.secret_key),
+            services: clavis::service::Services {
+                pool: database.pool,
+                issuer: Arc::new(oauth.issuer.clone()),
+                secret_key: Arc::new(database.secret_key),
+                credentials,
+                servers: database.servers,
+                master_key: database.master_key,
+            },
             signup_open: config.signup_open,
             hasher: clavis::accounts::Hasher::new(clavis::accounts::HASH_QUEUE),
             // Failures only (defaults: a person mistyping from one address gets 5 tries at
@@ -256,9 +283,6 @@ impl AppState {
             sign_in_per_account: Arc::new(throttle(config.sign_in_failures)),
             sign_in_per_address: Arc::new(throttle(config.sign_in_address_failures)),
             sign_up_per_address: Arc::new(throttle(config.sign_ups)),
-            credentials,
-            servers: database.servers,
-            master_key: database.master_key,
             allow_link_local_upstreams: config.allow_link_local_upstreams,
             tool_lists: oauth.clone(),
         };
@@ -433,7 +457,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match store::ping(&state.server.pool).await {
+    match store::ping(&state.server.services.pool).await {
         Ok(()) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");

@@ -2,12 +2,7 @@
 
 use std::{io::BufRead, process::ExitCode};
 
-use clavis::{
-    audit::Who,
-    authz::{Action, Workspace},
-    changes::Change,
-    store,
-};
+use clavis::{audit::Who, authz::Workspace, changes::Change, store};
 use server::{
     StartError,
     config::{Cli, Command, Config, CredentialCommand, KeysCommand, SecretCommand, ServerCommand},
@@ -163,38 +158,6 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), StartError>
     }
 }
 
-/// The CLI's event for a change to the credential `row`, in its workspace.
-fn cli_event(now: i64, action: &'static str, row: &store::CredentialRow) -> clavis::audit::Event {
-    Who::cli().did(
-        now,
-        action,
-        &row.client_id,
-        Some(Workspace::of(row.user_id, row.team_id)),
-    )
-}
-
-/// The workspace a CLI credential command acts in for `owner`: their personal one, or
-/// `team` when [`clavis::authz::may`] lets them do `action` there.
-async fn workspace(
-    pool: &store::Pool,
-    owner: &store::UserRow,
-    team: Option<i64>,
-    action: Action,
-) -> Result<Workspace, StartError> {
-    let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
-    let actor = clavis::teams::actor(pool, owner.id, workspace)
-        .await
-        .map_err(|e| StartError::Other(format!("reading the account failed: {e}")))?;
-    if actor.is_some_and(|actor| clavis::authz::may(&actor, action, workspace)) {
-        Ok(workspace)
-    } else {
-        Err(StartError::Other(match team {
-            Some(team) => format!("{} is not a member of team {team}", owner.email),
-            None => format!("the account {} is disabled", owner.email),
-        }))
-    }
-}
-
 /// `clavis audit`: every event (or those of `action`) since `since`, oldest first, as
 /// JSON Lines, read a page at a time.
 async fn audit_command(
@@ -251,24 +214,55 @@ fn read_key_file(path: Option<&std::path::Path>) -> Result<Option<String>, Start
 async fn credential_command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
     use clavis::{
         accounts::Email,
-        credentials::{self, Expiry, NewCredential},
-        store,
+        credentials::{self, CredentialRequest, Expiry, Status},
+        service::{
+            Caller, ServiceError,
+            credentials::{self as service, Credential, CredentialChange},
+        },
     };
 
     let database = server::open_database(config).await?;
+    let services = &database.services(config);
     let pool = &database.pool;
-    let failed = |what: &str| {
-        let what = what.to_owned();
-        move |e: store::StoreError| StartError::Other(format!("{what}: {e}"))
-    };
     let owner = |email: String| async move {
         let email = Email::parse(&email).map_err(|e| StartError::Other(e.to_string()))?;
         store::user_by_email(pool, email.as_str())
             .await
-            .map_err(failed("looking up the account"))?
+            .map_err(|e| StartError::Other(format!("looking up the account: {e}")))?
             .ok_or_else(|| StartError::Other(format!("no account with the email {email}")))
     };
-    let now = clavis::now();
+    // What a refusal means at the command line, for a command acting as `owner` in `team`.
+    let as_person = |owner: &store::UserRow, team: Option<i64>| {
+        let email = owner.email.clone();
+        move |e: ServiceError| {
+            StartError::Other(match e {
+                ServiceError::NotFound | ServiceError::AdminOnly => match team {
+                    Some(team) => format!("{email} is not a member of team {team}"),
+                    None => format!("the account {email} is disabled"),
+                },
+                ServiceError::Disabled => format!("the account {email} is disabled"),
+                ServiceError::MayNotGrant(scope) => format!(
+                    "{email} may not grant the {scope} scope here (see README, People and teams)"
+                ),
+                other => failure(other),
+            })
+        }
+    };
+    let by_id = |client_id: &str| {
+        let missing = format!("no credential with the client id {client_id}");
+        move |e: ServiceError| {
+            StartError::Other(match e {
+                ServiceError::NotFound => missing,
+                other => failure(other),
+            })
+        }
+    };
+    let invalid = |e: credentials::InvalidCredential| StartError::Other(e.to_string());
+    let status = |c: &Credential| match c.status {
+        Status::Active => "active",
+        Status::Expired => "expired",
+        Status::Revoked => "revoked",
+    };
     match action {
         CredentialCommand::Create {
             user,
@@ -286,98 +280,50 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             team,
         } => {
             let owner = owner(user).await?;
-            let workspace = workspace(pool, &owner, team, Action::CreateCredential).await?;
-            // The scopes only some may grant, asked as the named person, like the dashboard.
-            for (scope, action) in [
-                ("introspect", Action::GrantIntrospect),
-                ("credentials:admin", Action::GrantCredentialsAdmin),
-            ] {
-                if scopes.iter().any(|s| s == scope) {
-                    let actor = clavis::teams::actor(pool, owner.id, workspace)
-                        .await
-                        .map_err(failed("reading the account"))?;
-                    if !actor.is_some_and(|actor| clavis::authz::may(&actor, action, workspace)) {
-                        return Err(StartError::Other(format!(
-                            "{} may not grant the {scope} scope here (see README, People and teams)",
-                            owner.email
-                        )));
-                    }
-                }
-            }
-            let auth = auth.as_str();
+            let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
             let public_key = read_key_file(public_key.as_deref())?;
-            if (auth == "private_key_jwt") != public_key.is_some() {
+            if (auth.as_str() == "private_key_jwt") != public_key.is_some() {
                 return Err(StartError::Other(
                     "--public-key goes with --auth private-key-jwt, and it needs one".into(),
                 ));
             }
-            let limits = (
-                token_lifetime.map(|s| s.to_string()).unwrap_or_default(),
-                tokens_per_hour.map(|n| n.to_string()).unwrap_or_default(),
-            );
-            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let actor = clavis::teams::actor(pool, owner.id, workspace)
-                .await
-                .map_err(failed("reading the account"))?
-                .ok_or_else(|| {
-                    StartError::Other(format!("the account {} is disabled", owner.email))
-                })?;
-            // Only the servers the named person may grant here (SPEC §10 access).
-            let known: Vec<(String, i64)> = clavis::servers::list(pool)
-                .await
-                .map_err(failed("listing MCP servers"))?
-                .into_iter()
-                .filter(|s| s.grantable(&actor, workspace))
-                .map(|s| (s.slug, s.id))
-                .collect();
-            let servers = if servers.is_empty() {
-                vec![clavis::servers::BUILTIN.to_owned()]
-            } else {
-                servers
+            // Created as the named person, with their rights, like the dashboard.
+            let caller = Caller::person(owner.id, Who::cli());
+            let mut request = CredentialRequest {
+                name: String::new(),
+                description,
+                scopes,
+                expiry: expires_days.map_or(Expiry::Never, Expiry::Days),
+                servers,
+                allowed_tools: credentials::parse_allowed_tools(&allowed_tools).map_err(invalid)?,
+                token_lifetime,
+                tokens_per_hour,
+                public_key,
             };
-            let servers: Vec<&str> = servers.iter().map(String::as_str).collect();
             for i in 1..=count {
-                let name = if count == 1 {
+                request.name = if count == 1 {
                     name.clone()
                 } else {
                     format!("{name} #{i}")
                 };
-                let mut new =
-                    NewCredential::parse(&name, &description, &scopes, "never", None, now)
-                        .and_then(|new| new.grant(&servers, &known, &allowed_tools))
-                        .and_then(|new| new.limits(&limits.0, &limits.1))
-                        .and_then(|new| {
-                            new.authentication(auth, public_key.as_deref().unwrap_or_default())
-                        })
-                        .map_err(|e| StartError::Other(e.to_string()))?;
-                if let Some(days) = expires_days {
-                    new.expiry = Expiry::Days(days);
-                }
-                let (row, secret) = credentials::create(
-                    pool,
-                    &database.secret_key,
-                    owner.id,
-                    workspace,
-                    &Who::cli(),
-                    &new,
-                    now,
-                )
-                .await
-                .map_err(failed("creating the credential"))?;
+                let created = service::create(services, &caller, workspace, &request)
+                    .await
+                    .map_err(as_person(&owner, team))?;
+                let credential = &created.credential;
                 let created = serde_json::json!({
-                    "client_id": row.client_id,
-                    "client_secret": secret.as_ref().map(credentials::ClientSecret::expose),
-                    "name": row.name,
-                    "scope": row.scopes,
-                    "expires_at": row.expires_at,
-                    "token_lifetime": row.token_lifetime,
-                    "tokens_per_hour": row.tokens_per_hour,
+                    "client_id": credential.client_id,
+                    "client_secret": created.secret.as_ref().map(credentials::ClientSecret::expose),
+                    "name": credential.name,
+                    "scope": credential.scopes.join(" "),
+                    "expires_at": credential.expires_at,
+                    "token_lifetime": credential.token_lifetime,
+                    "tokens_per_hour": credential.tokens_per_hour,
                 });
                 println!("{created}");
                 if i % 1000 == 0 {
-                    store::checkpoint(pool)
-                        .await
-                        .map_err(failed("checkpointing the database"))?;
+                    store::checkpoint(pool).await.map_err(|e| {
+                        StartError::Other(format!("checkpointing the database: {e}"))
+                    })?;
                 }
             }
         }
@@ -388,40 +334,31 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             allowed_tools,
             tokens_per_hour,
         } => {
-            let row = store::credential_by_client_id(pool, &client_id)
-                .await
-                .map_err(failed("reading the credential"))?
-                .ok_or_else(|| {
-                    StartError::Other(format!("no credential with the client id {client_id}"))
-                })?;
-            let quota = match tokens_per_hour.as_deref() {
-                Some("none") => String::new(),
-                Some(n) => n.to_owned(),
-                None => row
-                    .tokens_per_hour
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
+            let change = CredentialChange {
+                name,
+                description,
+                allowed_tools: allowed_tools
+                    .as_deref()
+                    .map(credentials::parse_allowed_tools)
+                    .transpose()
+                    .map_err(invalid)?,
+                tokens_per_hour: match tokens_per_hour.as_deref() {
+                    Some("none") => Some(None),
+                    Some(n) => Some(credentials::parse_tokens_per_hour(n).map_err(invalid)?),
+                    None => None,
+                },
             };
-            let edit = credentials::CredentialEdit::parse(
-                name.as_deref().unwrap_or(&row.name),
-                description.as_deref().unwrap_or(&row.description),
-                allowed_tools.as_deref().unwrap_or(&row.allowed_tools),
-                &quota,
-            )
-            .map_err(|e| StartError::Other(e.to_string()))?;
-            let event = cli_event(now, "credential.updated", &row);
-            credentials::update(pool, &client_id, &edit, &event)
+            let edited = service::update(services, &Caller::operator(), &client_id, &change)
                 .await
-                .map_err(failed("updating the credential"))?;
-            announce(pool, Change::Credential(client_id.clone())).await;
+                .map_err(by_id(&client_id))?;
             println!(
                 "{}",
                 serde_json::json!({
-                    "client_id": client_id,
-                    "name": edit.name,
-                    "description": edit.description,
-                    "allowed_tools": edit.allowed_tools,
-                    "tokens_per_hour": edit.tokens_per_hour,
+                    "client_id": edited.client_id,
+                    "name": edited.name,
+                    "description": edited.description,
+                    "allowed_tools": edited.allowed_tools,
+                    "tokens_per_hour": edited.tokens_per_hour,
                 })
             );
         }
@@ -430,86 +367,42 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
             old_secret_valid,
             public_key,
         } => {
-            let row = store::credential_by_client_id(pool, &client_id)
-                .await
-                .map_err(failed("reading the credential"))?;
-            let event = row
-                .as_ref()
-                .map(|row| cli_event(now, "credential.rotated", row))
-                .unwrap_or_else(|| Who::cli().did(now, "credential.rotated", &client_id, None));
-            let missing = || {
-                StartError::Other(format!(
-                    "no active {} credential with the client id {client_id}",
-                    if public_key.is_some() {
-                        "private-key-jwt"
-                    } else {
-                        "client-secret"
-                    }
-                ))
-            };
-            let secret = match read_key_file(public_key.as_deref())? {
-                Some(text) => {
-                    let keys = clavis::client_keys::parse_public_keys(&text)
-                        .map_err(|e| StartError::Other(format!("--public-key: {e}")))?;
-                    let rotated = credentials::rotate_keys(
-                        pool,
-                        &client_id,
-                        &keys,
-                        old_secret_valid,
-                        now,
-                        &event,
-                    )
-                    .await
-                    .map_err(failed("rotating the keys"))?;
-                    if !rotated {
-                        return Err(missing());
-                    }
-                    None
+            let public_key = read_key_file(public_key.as_deref())?;
+            let missing = format!(
+                "no active {} credential with the client id {client_id}",
+                if public_key.is_some() {
+                    "private-key-jwt"
+                } else {
+                    "client-secret"
                 }
-                None => Some(
-                    credentials::rotate(
-                        pool,
-                        &database.secret_key,
-                        &client_id,
-                        old_secret_valid,
-                        now,
-                        &event,
-                    )
-                    .await
-                    .map_err(failed("rotating the secret"))?
-                    .ok_or_else(missing)?,
-                ),
-            };
-            announce(pool, Change::Credential(client_id.clone())).await;
-            let old_secret_expires_at = (old_secret_valid > 0).then(|| now + old_secret_valid);
+            );
+            let rotated = service::rotate(
+                services,
+                &Caller::operator(),
+                &client_id,
+                old_secret_valid,
+                public_key.as_deref(),
+            )
+            .await
+            .map_err(|e| {
+                StartError::Other(match e {
+                    ServiceError::NotFound | ServiceError::Conflict(_) => missing,
+                    other => failure(other),
+                })
+            })?;
             println!(
                 "{}",
                 serde_json::json!({
                     "client_id": client_id,
-                    "client_secret": secret.as_ref().map(credentials::ClientSecret::expose),
-                    "old_secret_expires_at": old_secret_expires_at,
+                    "client_secret": rotated.secret.as_ref().map(credentials::ClientSecret::expose),
+                    "old_secret_expires_at": rotated.credential.old_secret_expires_at,
                 })
             );
         }
         CredentialCommand::Revoke { client_id } => {
-            let row = store::credential_by_client_id(pool, &client_id)
+            service::revoke(services, &Caller::operator(), &client_id)
                 .await
-                .map_err(failed("reading the credential"))?;
-            let found = match &row {
-                Some(row) => {
-                    let event = cli_event(now, "credential.revoked", row);
-                    store::revoke_credential(pool, &client_id, now, &event)
-                        .await
-                        .map_err(failed("revoking the credential"))?
-                }
-                None => false,
-            };
-            if !found {
-                return Err(StartError::Other(format!(
-                    "no credential with the client id {client_id}"
-                )));
-            }
-            announce(pool, Change::Credential(client_id.clone())).await;
+                .map_err(by_id(&client_id))?;
             println!(
                 "{}",
                 serde_json::json!({ "client_id": client_id, "revoked": true })
@@ -517,25 +410,27 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
         }
         CredentialCommand::List { user, team } => {
             let owner = owner(user).await?;
-            let workspace = workspace(pool, &owner, team, Action::ListCredentials).await?;
-            let (rows, _) = store::list_credentials(pool, workspace, u32::MAX, 0)
+            let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
+            let caller = Caller::person(owner.id, Who::cli());
+            let listed = service::list(services, &caller, workspace, 1, u32::MAX)
                 .await
-                .map_err(failed("listing credentials"))?;
-            let list: Vec<_> = rows
+                .map_err(as_person(&owner, team))?;
+            let list: Vec<_> = listed
+                .items
                 .iter()
-                .map(|row| {
+                .map(|c| {
                     serde_json::json!({
-                        "client_id": row.client_id,
-                        "name": row.name,
-                        "description": row.description,
-                        "scope": row.scopes,
-                        "created_at": row.created_at,
-                        "expires_at": row.expires_at,
-                        "old_secret_expires_at": row.previous_secret_expires_at.filter(|end| *end > now),
-                        "revoked_at": row.revoked_at,
-                        "last_used_at": row.last_used_at,
-                        "tokens_issued": row.tokens_issued,
-                        "status": format!("{:?}", credentials::status(row.expires_at, row.revoked_at, now)).to_lowercase(),
+                        "client_id": c.client_id,
+                        "name": c.name,
+                        "description": c.description,
+                        "scope": c.scopes.join(" "),
+                        "created_at": c.created_at,
+                        "expires_at": c.expires_at,
+                        "old_secret_expires_at": c.old_secret_expires_at,
+                        "revoked_at": c.revoked_at,
+                        "last_used_at": c.last_used_at,
+                        "tokens_issued": c.tokens_issued,
+                        "status": status(c),
                     })
                 })
                 .collect();
@@ -545,6 +440,15 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
     // Closing lets the last connection checkpoint the write-ahead log into the database.
     database.pool.close().await;
     Ok(())
+}
+
+/// A use case's failure other than a refusal, as the command line says it.
+fn failure(error: clavis::service::ServiceError) -> String {
+    use clavis::service::ServiceError;
+    match error {
+        ServiceError::Internal => "the database failed (see the log above)".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 async fn server_command(action: ServerCommand, config: &Config) -> Result<(), StartError> {

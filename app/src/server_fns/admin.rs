@@ -26,7 +26,7 @@ pub async fn list_users() -> Result<Vec<UserView>, UiError> {
 
     let me = require_admin().await?;
     let ctx = server_context()?;
-    Ok(clavis::store::list_users(&ctx.pool)
+    Ok(clavis::store::list_users(&ctx.services.pool)
         .await
         .map_err(internal("listing accounts"))?
         .into_iter()
@@ -69,10 +69,10 @@ pub async fn set_user_disabled(user: i64, disable: bool) -> Result<(), UiError> 
         "user.enabled"
     };
     let event = who(&me).await.did(now, action, &email, None);
-    clavis::store::set_disabled(&ctx.pool, user, disable.then_some(now), &event)
+    clavis::store::set_disabled(&ctx.services.pool, user, disable.then_some(now), &event)
         .await
         .map_err(internal("disabling an account"))?;
-    ctx.credentials.forget_all();
+    ctx.services.credentials.forget_all();
     publish(&ctx, clavis::changes::Change::Accounts).await;
     tracing::info!(
         admin = me.id,
@@ -95,7 +95,7 @@ pub async fn make_admin(user: i64) -> Result<(), UiError> {
     let event = who(&me)
         .await
         .did(clavis::now(), "user.made_admin", &email, None);
-    clavis::store::make_admin(&ctx.pool, user, &event)
+    clavis::store::make_admin(&ctx.services.pool, user, &event)
         .await
         .map_err(internal("changing an account"))?;
     leptos_axum::redirect("/admin/users");
@@ -111,7 +111,7 @@ mod ssr {
 
     /// The email of an account; [`UiError::NotFound`] when there is none.
     pub async fn email_of(ctx: &ServerContext, user: i64) -> Result<String, UiError> {
-        Ok(clavis::store::user_by_id(&ctx.pool, user)
+        Ok(clavis::store::user_by_id(&ctx.services.pool, user)
             .await
             .map_err(internal("reading an account"))?
             .ok_or(UiError::NotFound)?

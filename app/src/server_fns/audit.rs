@@ -1,6 +1,6 @@
 //! The audit log page (SPEC §13): the events the person may read, newest first, a page
 //! at a time, filtered by action. Which events those are is decided by
-//! [`clavis::authz::may`] per workspace (`ssr::scope`).
+//! [`clavis::service::audit::scope`].
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,15 +36,15 @@ pub struct AuditEvents {
 /// is the id the page starts below (0: the newest).
 #[server(endpoint = "audit/list")]
 pub async fn audit_page(action: String, before: i64) -> Result<AuditEvents, UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use clavis::service::audit;
+
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let scope = ssr::scope(&ctx, &user).await?;
+    let readable = audit::scope(&ctx.services, &caller(&user).await).await?;
     let query = ssr::query(&action, None, before, PAGE_SIZE + 1);
-    let mut entries = clavis::audit::read(&ctx.pool, &scope, &query)
-        .await
-        .map_err(internal("reading the audit log"))?;
+    let mut entries = audit::read(&ctx.services, &readable, &query).await?;
     let next = (entries.len() > PAGE_SIZE as usize).then(|| {
         entries.truncate(PAGE_SIZE as usize);
         entries.last().map_or(0, |e| e.id)
@@ -73,43 +73,7 @@ pub async fn audit_page(action: String, before: i64) -> Result<AuditEvents, UiEr
 pub mod ssr {
     //! Shared with the JSON Lines export.
 
-    use clavis::{
-        audit::{Query, Scope},
-        authz::{Action, Workspace, may},
-    };
-
-    use crate::{
-        SessionUser, UiError,
-        ssr::{ServerContext, authorize, internal},
-    };
-
-    /// The events `user` may read: everything for administrators, else their personal
-    /// workspace's (their own sign-ins included) and those of the teams they manage.
-    pub async fn scope(ctx: &ServerContext, user: &SessionUser) -> Result<Scope, UiError> {
-        let personal = Workspace::Personal(user.id);
-        let actor = authorize(ctx, user, Action::ReadAudit, personal).await?;
-        if may(&actor, Action::Administer, personal) {
-            return Ok(Scope::Everything);
-        }
-        let teams = clavis::store::teams_of(&ctx.pool, user.id)
-            .await
-            .map_err(internal("listing teams"))?;
-        let managed_teams = teams
-            .into_iter()
-            .filter(|(team, role)| {
-                let in_team = clavis::authz::Actor {
-                    role: Some(*role),
-                    ..actor
-                };
-                may(&in_team, Action::ReadAudit, Workspace::Team(team.id))
-            })
-            .map(|(team, _)| team.id)
-            .collect();
-        Ok(Scope::Person {
-            user_id: user.id,
-            managed_teams,
-        })
-    }
+    use clavis::audit::Query;
 
     /// The store query for a filter (`action` empty: all), a start and a page size.
     #[must_use]

@@ -50,7 +50,7 @@ pub async fn sign_up(
         .take(&client_address_key().await)
         .map_err(throttled("sign-up"))?;
     let user = clavis::accounts::sign_up(
-        &ctx.pool,
+        &ctx.services.pool,
         &ctx.hasher,
         &email,
         password.0,
@@ -104,7 +104,7 @@ pub async fn sign_in(
         return Err(throttled("sign-in")(wait));
     }
     let outcome = clavis::accounts::sign_in(
-        &ctx.pool,
+        &ctx.services.pool,
         &ctx.hasher,
         &email,
         password.0,

@@ -1,8 +1,8 @@
 //! Creating, listing, changing and revoking client credentials in the signed-in
-//! person's workspaces. Every function starts from the session user and asks
-//! [`clavis::authz::may`] (through `crate::ssr::authorize` / `credential_for`) before it
-//! reads or changes anything: a credential the person may not touch behaves exactly
-//! like one that does not exist.
+//! person's workspaces: each server function reads the session user and the form, and
+//! calls the use case in [`clavis::service::credentials`], which decides who may do
+//! what (a credential the person may not touch behaves exactly like one that does not
+//! exist).
 
 #![expect(
     clippy::too_many_arguments,
@@ -119,37 +119,26 @@ impl fmt::Debug for CreatedCredential {
 /// A page of the signed-in person's credentials, newest first.
 #[server(endpoint = "credentials/list")]
 pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
-    use clavis::authz::{Action, may};
-
-    use crate::ssr::{authorize, current_workspace, internal, require_user, server_context};
+    use crate::ssr::{caller, current_workspace, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     let workspace = current_workspace(&ctx, &user).await?;
-    let actor = authorize(&ctx, &user, Action::ListCredentials, workspace).await?;
     let page = page.max(1);
-    let offset = u64::from(page - 1) * u64::from(PAGE_SIZE);
-    let (rows, total) = clavis::store::list_credentials(&ctx.pool, workspace, PAGE_SIZE, offset)
-        .await
-        .map_err(internal("listing credentials"))?;
-    let now = clavis::now();
-    let total_u32 = u32::try_from(total).unwrap_or(u32::MAX);
-    let items = rows
-        .iter()
-        .map(|row| {
-            let mut view = ssr::view(row, now);
-            let change = Action::ChangeCredential {
-                creator: row.user_id,
-            };
-            view.can_change = may(&actor, change, workspace);
-            view
-        })
-        .collect();
+    let listed = clavis::service::credentials::list(
+        &ctx.services,
+        &caller(&user).await,
+        workspace,
+        page,
+        PAGE_SIZE,
+    )
+    .await?;
+    let total_u32 = u32::try_from(listed.total).unwrap_or(u32::MAX);
     Ok(CredentialPage {
-        items,
+        items: listed.items.iter().map(ssr::view).collect(),
         page,
         pages: total_u32.div_ceil(PAGE_SIZE).max(1),
-        total,
+        total: listed.total,
         workspace: crate::server_fns::teams::ssr::workspace_name(&ctx, workspace).await?,
     })
 }
@@ -157,14 +146,13 @@ pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
 /// One of the signed-in person's credentials (for the revoke confirmation page).
 #[server(endpoint = "credentials/get")]
 pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError> {
-    use crate::ssr::{credential_for, require_user, server_context};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = credential_for(&ctx, &user, &client_id, false).await?;
-    let mut view = ssr::view(&row, clavis::now());
-    view.can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
-    Ok(view)
+    let credential =
+        clavis::service::credentials::get(&ctx.services, &caller(&user).await, &client_id).await?;
+    Ok(ssr::view(&credential))
 }
 
 /// Creates a credential. The checkboxes `mcp`, `introspect` and `credentials_admin`
@@ -263,22 +251,11 @@ fn join_tools(tools: &mut Option<String>, more: &str) {
 /// it is harmless; a credential that is not theirs is "not found".
 #[server(endpoint = "credentials/revoke")]
 pub async fn revoke_credential(client_id: String) -> Result<(), UiError> {
-    use crate::ssr::{credential_for, internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = credential_for(&ctx, &user, &client_id, true).await?;
-    let now = clavis::now();
-    let event = ssr::event(&who(&user).await, now, "credential.revoked", &row);
-    let found = clavis::store::revoke_credential(&ctx.pool, &client_id, now, &event)
-        .await
-        .map_err(internal("revoking a credential"))?;
-    if !found {
-        return Err(UiError::NotFound);
-    }
-    ctx.credentials.forget(&client_id);
-    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
-    tracing::info!(user_id = user.id, %client_id, "credential revoked");
+    clavis::service::credentials::revoke(&ctx.services, &caller(&user).await, &client_id).await?;
     leptos_axum::redirect("/credentials");
     Ok(())
 }
@@ -336,38 +313,36 @@ pub async fn update_credential(
     tools_listed: Option<String>,
     tokens_per_hour: Option<String>,
 ) -> Result<(), UiError> {
-    use crate::ssr::{credential_for, internal, require_user, server_context, who};
+    use clavis::{credentials, service};
+
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = credential_for(&ctx, &user, &client_id, true).await?;
     let none = allowed_tools.as_deref().is_none_or(|t| t.trim().is_empty())
         && tools.as_ref().is_none_or(Vec::is_empty);
-    let mut allowed = if none && tools_listed.is_none() {
-        Some(row.allowed_tools.clone())
+    let allowed_tools = if none && tools_listed.is_none() {
+        None
     } else {
-        allowed_tools
+        let mut allowed = allowed_tools;
+        for tool in tools.iter().flatten() {
+            join_tools(&mut allowed, tool);
+        }
+        Some(
+            credentials::parse_allowed_tools(allowed.as_deref().unwrap_or_default())
+                .map_err(|e| UiError::Invalid(e.to_string()))?,
+        )
     };
-    for tool in tools.iter().flatten() {
-        join_tools(&mut allowed, tool);
-    }
-    let edit = clavis::credentials::CredentialEdit::parse(
-        &name,
-        description.as_deref().unwrap_or_default(),
-        allowed.as_deref().unwrap_or_default(),
-        tokens_per_hour.as_deref().unwrap_or_default(),
-    )
-    .map_err(|e| UiError::Invalid(e.to_string()))?;
-    let event = ssr::event(&who(&user).await, clavis::now(), "credential.updated", &row);
-    let found = clavis::credentials::update(&ctx.pool, &client_id, &edit, &event)
-        .await
-        .map_err(internal("updating a credential"))?;
-    if !found {
-        return Err(UiError::NotFound);
-    }
-    ctx.credentials.forget(&client_id);
-    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
-    tracing::info!(user_id = user.id, %client_id, "credential updated");
+    let change = service::credentials::CredentialChange {
+        name: Some(name),
+        description: Some(description.unwrap_or_default()),
+        allowed_tools,
+        tokens_per_hour: Some(
+            credentials::parse_tokens_per_hour(tokens_per_hour.as_deref().unwrap_or_default())
+                .map_err(|e| UiError::Invalid(e.to_string()))?,
+        ),
+    };
+    service::credentials::update(&ctx.services, &caller(&user).await, &client_id, &change).await?;
     leptos_axum::redirect("/credentials");
     Ok(())
 }
@@ -375,35 +350,28 @@ pub async fn update_credential(
 /// Ends at once the secret a rotation kept working (**Revoke now** on the row).
 #[server(endpoint = "credentials/end_old_secret")]
 pub async fn end_old_secret(client_id: String) -> Result<(), UiError> {
-    use crate::ssr::{credential_for, internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = credential_for(&ctx, &user, &client_id, true).await?;
-    let event = ssr::event(&who(&user).await, clavis::now(), "credential.updated", &row);
-    let ended = clavis::store::end_previous_secret(&ctx.pool, &client_id, &event)
-        .await
-        .map_err(internal("ending an old secret"))?;
-    if !ended {
-        return Err(UiError::NotFound);
-    }
-    ctx.credentials.forget(&client_id);
-    crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
-    tracing::info!(user_id = user.id, %client_id, "old secret ended");
+    clavis::service::credentials::end_old_secret(&ctx.services, &caller(&user).await, &client_id)
+        .await?;
     leptos_axum::redirect("/credentials");
     Ok(())
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    //! The server side shared by the server functions and the no-JavaScript create form.
+    //! The server side shared by the server functions and the no-JavaScript forms: the
+    //! form's fields turned into typed input for [`clavis::service::credentials`], and
+    //! its answers into what the pages show.
 
     use clavis::{
-        audit::{Event, Who},
-        authz::{Action, Workspace},
+        audit::Who,
+        authz::Workspace,
         civil,
-        credentials::{self, NewCredential, Status},
-        store::CredentialRow,
+        credentials::{self, CredentialRequest, Expiry, Status},
+        service::{self, Caller, credentials::Credential},
     };
 
     use super::{
@@ -411,91 +379,61 @@ pub mod ssr {
     };
     use crate::{
         SessionUser, UiError,
-        ssr::{
-            ServerContext, authorize, credential_for, current_workspace, internal, require_user,
-            server_context, who,
-        },
+        ssr::{ServerContext, current_workspace, require_user, server_context, who},
     };
 
-    /// The audit event of `who` doing `action` to the credential `row`, in its workspace.
-    pub fn event(
-        who: &Who,
-        now: clavis::UnixTime,
-        action: &'static str,
-        row: &CredentialRow,
-    ) -> Event {
-        who.did(
-            now,
-            action,
-            &row.client_id,
-            Some(Workspace::of(row.user_id, row.team_id)),
-        )
-    }
-
-    /// How close an expiry makes a credential "Expires soon" (SPEC §11.3).
-    const EXPIRES_SOON: i64 = 7 * 24 * 3600;
-
-    pub fn view(row: &CredentialRow, now: clavis::UnixTime) -> CredentialView {
-        let mut servers = Vec::new();
-        if row.builtin_mcp {
-            servers.push(BUILTIN_LABEL.to_owned());
-        }
-        servers.extend(row.servers.iter().map(|s| s.name.clone()));
+    /// A credential as the dashboard shows it (dates formatted, in UTC).
+    #[must_use]
+    pub fn view(credential: &Credential) -> CredentialView {
         CredentialView {
-            client_id: row.client_id.clone(),
-            name: row.name.clone(),
-            description: row.description.clone(),
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-            created: civil::format_date(row.created_at),
-            expires: row
+            client_id: credential.client_id.clone(),
+            name: credential.name.clone(),
+            description: credential.description.clone(),
+            scopes: credential.scopes.clone(),
+            created: civil::format_date(credential.created_at),
+            expires: credential
                 .expires_at
                 .map_or_else(|| "Never".to_owned(), civil::format_date),
-            last_used: row
+            last_used: credential
                 .last_used_at
                 .map_or_else(|| "Never".to_owned(), civil::format_date_time),
-            tokens_issued: row.tokens_issued,
-            status: match credentials::status(row.expires_at, row.revoked_at, now) {
+            tokens_issued: credential.tokens_issued,
+            status: match credential.status {
                 Status::Active => CredentialStatus::Active,
                 Status::Expired => CredentialStatus::Expired,
                 Status::Revoked => CredentialStatus::Revoked,
             },
-            servers,
-            allowed_tools: row
-                .allowed_tools
-                .split_whitespace()
-                .map(str::to_owned)
+            servers: credential
+                .servers
+                .iter()
+                .map(|s| s.name.clone().unwrap_or_else(|| BUILTIN_LABEL.to_owned()))
                 .collect(),
-            old_secret_ends: row
-                .previous_secret_expires_at
-                .filter(|end| *end > now && row.revoked_at.is_none())
+            allowed_tools: credential.allowed_tools.clone(),
+            old_secret_ends: credential
+                .old_secret_expires_at
                 .map(civil::format_date_time),
             token_lifetime: super::TOKEN_LIFETIME_CHOICES
                 .iter()
                 .find(|(value, _)| {
-                    row.token_lifetime
+                    credential
+                        .token_lifetime
                         .map_or(value.is_empty(), |s| *value == s.to_string())
                 })
                 .map_or_else(
-                    || format!("{} s", row.token_lifetime.unwrap_or_default()),
+                    || format!("{} s", credential.token_lifetime.unwrap_or_default()),
                     |(_, label)| (*label).to_owned(),
                 ),
-            tokens_per_hour: row.tokens_per_hour,
-            authentication: if row.public_keys.is_some() {
+            tokens_per_hour: credential.tokens_per_hour,
+            authentication: if credential.private_key_jwt {
                 "Private key JWT".to_owned()
             } else {
                 "Client secret".to_owned()
             },
-            key_ids: credentials::verifying_keys(row, i64::MIN)
-                .into_iter()
-                .map(|k| k.kid)
-                .collect(),
-            created_by: row.created_by.clone(),
-            can_change: false,
-            suspended: row.suspended,
-            expires_soon: row.revoked_at.is_none()
-                && row
-                    .expires_at
-                    .is_some_and(|end| end > now && end - now <= EXPIRES_SOON),
+            key_ids: credential.key_ids.clone(),
+            created_by: credential.created_by.clone(),
+            can_change: credential.can_change,
+            suspended: credential.suspended,
+            expires_soon: credential.expires_soon,
         }
     }
 
@@ -508,6 +446,47 @@ pub mod ssr {
         create_for(&ctx, &user, &who(&user).await, workspace, input).await
     }
 
+    /// The typed request the create form's fields make.
+    pub fn request(
+        input: CreateCredential,
+        now: clavis::UnixTime,
+    ) -> Result<CredentialRequest, credentials::InvalidCredential> {
+        let mut scopes = Vec::new();
+        if input.mcp.is_some() {
+            scopes.push("mcp".to_owned());
+        }
+        if input.introspect.is_some() {
+            scopes.push("introspect".to_owned());
+        }
+        if input.credentials_admin.is_some() {
+            scopes.push(credentials::ADMIN_SCOPE.to_owned());
+        }
+        let public_key = match input.auth_method.as_deref().unwrap_or_default().trim() {
+            "" | "client_secret" => None,
+            "private_key_jwt" => Some(input.public_key.unwrap_or_default()),
+            _ => return Err(credentials::InvalidCredential::Authentication),
+        };
+        Ok(CredentialRequest {
+            name: input.name,
+            description: input.description.unwrap_or_default(),
+            scopes,
+            expiry: Expiry::parse(&input.expires, input.expires_on.as_deref(), now)?,
+            // A form without the Servers group (an older page, a script) grants the
+            // built-in one.
+            servers: input.servers.unwrap_or_default(),
+            allowed_tools: credentials::parse_allowed_tools(
+                input.allowed_tools.as_deref().unwrap_or_default(),
+            )?,
+            token_lifetime: credentials::parse_token_lifetime(
+                input.token_lifetime.as_deref().unwrap_or_default(),
+            )?,
+            tokens_per_hour: credentials::parse_tokens_per_hour(
+                input.tokens_per_hour.as_deref().unwrap_or_default(),
+            )?,
+            public_key,
+        })
+    }
+
     /// Creates a credential made by `user` in `workspace` from the form's fields.
     pub async fn create_for(
         ctx: &ServerContext,
@@ -516,91 +495,11 @@ pub mod ssr {
         workspace: Workspace,
         input: CreateCredential,
     ) -> Result<CreatedCredential, UiError> {
-        let actor = authorize(ctx, user, Action::CreateCredential, workspace).await?;
-        let now = clavis::now();
-        let mut scopes = Vec::new();
-        if input.mcp.is_some() {
-            scopes.push("mcp");
-        }
-        if input.introspect.is_some() {
-            if authorize(ctx, user, Action::GrantIntrospect, workspace)
-                .await
-                .is_err()
-            {
-                return Err(UiError::Invalid(
-                    "Only administrators may grant the introspect scope.".to_owned(),
-                ));
-            }
-            scopes.push("introspect");
-        }
-        if input.credentials_admin.is_some() {
-            if authorize(ctx, user, Action::GrantCredentialsAdmin, workspace)
-                .await
-                .is_err()
-            {
-                return Err(UiError::Invalid(
-                    "Only the workspace's admins and owners may grant credentials:admin."
-                        .to_owned(),
-                ));
-            }
-            scopes.push(clavis::credentials::ADMIN_SCOPE);
-        }
-        let new = NewCredential::parse(
-            &input.name,
-            input.description.as_deref().unwrap_or_default(),
-            &scopes,
-            &input.expires,
-            input.expires_on.as_deref(),
-            now,
-        )
-        .map_err(|e| UiError::Invalid(e.to_string()))?;
-        // Only the servers this person may grant here: any other is unknown to them.
-        let known: Vec<(String, i64)> = clavis::servers::list(&ctx.pool)
-            .await
-            .map_err(internal("listing MCP servers"))?
-            .into_iter()
-            .filter(|s| s.grantable(&actor, workspace))
-            .map(|s| (s.slug, s.id))
-            .collect();
-        // A form without the Servers group (an older page, a script) grants the built-in one.
-        let chosen = input
-            .servers
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| vec![clavis::servers::BUILTIN.to_owned()]);
-        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-        let new = new
-            .grant(
-                &chosen,
-                &known,
-                input.allowed_tools.as_deref().unwrap_or_default(),
-            )
-            .and_then(|new| {
-                new.limits(
-                    input.token_lifetime.as_deref().unwrap_or_default(),
-                    input.tokens_per_hour.as_deref().unwrap_or_default(),
-                )
-            })
-            .and_then(|new| {
-                new.authentication(
-                    input.auth_method.as_deref().unwrap_or_default(),
-                    input.public_key.as_deref().unwrap_or_default(),
-                )
-            })
-            .map_err(|e| UiError::Invalid(e.to_string()))?;
-        let (row, secret) = credentials::create(
-            &ctx.pool,
-            &ctx.secret_key,
-            user.id,
-            workspace,
-            who,
-            &new,
-            now,
-        )
-        .await
-        .map_err(internal("creating a credential"))?;
-        tracing::info!(user_id = user.id, client_id = %row.client_id, "credential created");
-        Ok(one_time(ctx, row, secret.as_ref(), false))
+        let request = request(input, clavis::now()).map_err(|e| UiError::Invalid(e.to_string()))?;
+        let caller = Caller::person(user.id, who.clone());
+        let created =
+            service::credentials::create(&ctx.services, &caller, workspace, &request).await?;
+        Ok(one_time(ctx, created, false))
     }
 
     /// Rotates the secret (SPEC §11.1) or, for a `private_key_jwt` credential, the
@@ -613,133 +512,73 @@ pub mod ssr {
         old_secret_valid: &str,
         public_key: Option<&str>,
     ) -> Result<CreatedCredential, UiError> {
-        let old_valid = old_secret_valid
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|s| (0..=credentials::MAX_OLD_SECRET_VALID).contains(s))
-            .ok_or_else(|| {
-                UiError::Invalid("Choose how long the old secret stays valid.".to_owned())
-            })?;
-        let now = clavis::now();
-        let mut row = credential_for(ctx, user, client_id, true).await?;
-        let event = event(who, now, "credential.rotated", &row);
-        let cannot = |row: &CredentialRow| {
-            UiError::Conflict(format!(
-                "“{}” is {}: it cannot be rotated.",
-                row.name,
-                view(row, now).status.label().to_lowercase()
-            ))
-        };
-        let secret = if row.public_keys.is_some() {
-            let keys = clavis::client_keys::parse_public_keys(public_key.unwrap_or_default())
-                .map_err(|e| UiError::Invalid(format!("Public key: {e}")))?;
-            let rotated =
-                credentials::rotate_keys(&ctx.pool, client_id, &keys, old_valid, now, &event)
-                    .await
-                    .map_err(internal("rotating keys"))?;
-            if !rotated {
-                return Err(cannot(&row));
-            }
-            None
-        } else {
-            let secret = credentials::rotate(
-                &ctx.pool,
-                &ctx.secret_key,
-                client_id,
-                old_valid,
-                now,
-                &event,
-            )
-            .await
-            .map_err(internal("rotating a secret"))?;
-            Some(secret.ok_or_else(|| cannot(&row))?)
-        };
-        ctx.credentials.forget(client_id);
-        crate::ssr::publish(
-            ctx,
-            clavis::changes::Change::Credential(client_id.to_owned()),
-        )
-        .await;
-        tracing::info!(user_id = user.id, %client_id, old_valid, "credential rotated");
-        row.servers = clavis::store::granted_servers(&ctx.pool, row.id)
-            .await
-            .map_err(internal("listing granted servers"))?;
-        Ok(one_time(ctx, row, secret.as_ref(), true))
+        let old_valid = old_secret_valid.trim().parse::<i64>().map_err(|_| {
+            UiError::Invalid("Choose how long the old secret stays valid.".to_owned())
+        })?;
+        let caller = Caller::person(user.id, who.clone());
+        let rotated =
+            service::credentials::rotate(&ctx.services, &caller, client_id, old_valid, public_key)
+                .await?;
+        Ok(one_time(ctx, rotated, true))
     }
 
     /// A credential's page: its view, tokens per day for the last 30 UTC days (oldest
     /// first, every day present), its gateway calls and last address.
     pub async fn usage_report(
         ctx: &ServerContext,
-        row: CredentialRow,
-        can_change: bool,
+        caller: &Caller,
+        client_id: &str,
     ) -> Result<super::UsageReport, UiError> {
-        use super::{DayUsage, ToolUsage, USAGE_DAYS};
+        use super::{DayUsage, ToolUsage};
 
-        let now = clavis::now();
-        let today = now.div_euclid(86_400);
-        let first = today - (USAGE_DAYS - 1);
-        let counted = clavis::store::tokens_per_day(&ctx.pool, &row.client_id, first)
-            .await
-            .map_err(internal("reading usage"))?;
-        let days = (first..=today)
-            .map(|day| DayUsage {
-                date: civil::format_date(day * 86_400),
-                tokens: counted
-                    .iter()
-                    .find(|(d, _)| *d == day)
-                    .map_or(0, |(_, n)| *n),
-            })
-            .collect();
-        let tools = clavis::store::gateway_usage_for(&ctx.pool, row.id)
-            .await
-            .map_err(internal("reading gateway usage"))?
-            .into_iter()
-            .map(|(server, tool, calls, errors)| ToolUsage {
-                server,
-                tool,
-                calls,
-                errors,
-            })
-            .collect();
-        let mut credential = view(&row, now);
-        credential.can_change = can_change;
+        let usage = service::credentials::usage(&ctx.services, caller, client_id).await?;
         Ok(super::UsageReport {
-            credential,
-            days,
-            tools,
-            last_used_address: row.last_used_address,
+            days: usage
+                .days
+                .iter()
+                .map(|(day, tokens)| DayUsage {
+                    date: civil::format_date(*day),
+                    tokens: *tokens,
+                })
+                .collect(),
+            tools: usage
+                .tools
+                .into_iter()
+                .map(|t| ToolUsage {
+                    server: t.server,
+                    tool: t.tool,
+                    calls: t.calls,
+                    errors: t.errors,
+                })
+                .collect(),
+            last_used_address: usage.credential.last_used_address.clone(),
+            credential: view(&usage.credential),
         })
     }
 
     /// The one-time view's values for a credential and its new secret.
     fn one_time(
         ctx: &ServerContext,
-        row: CredentialRow,
-        secret: Option<&credentials::ClientSecret>,
+        created: service::credentials::WithSecret,
         rotated: bool,
     ) -> CreatedCredential {
-        let issuer = clavis::oauth::Issuer {
-            issuer: ctx.issuer.to_string(),
-            token_ttl: 0,
-        };
-        let mut servers = Vec::new();
-        if row.builtin_mcp {
-            servers.push((BUILTIN_LABEL.to_owned(), issuer.mcp_resource()));
-        }
-        servers.extend(
-            row.servers
-                .iter()
-                .map(|s| (s.name.clone(), issuer.server_resource(s))),
-        );
+        let credential = created.credential;
         CreatedCredential {
-            client_id: row.client_id,
-            client_secret: secret.map(|s| s.expose().to_owned()),
-            name: row.name,
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-            issuer: issuer.issuer,
-            servers,
+            client_id: credential.client_id,
+            client_secret: created.secret.map(|s| s.expose().to_owned()),
+            name: credential.name,
+            scopes: credential.scopes,
+            issuer: ctx.services.issuer.issuer.clone(),
+            servers: credential
+                .servers
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.name.unwrap_or_else(|| BUILTIN_LABEL.to_owned()),
+                        s.resource,
+                    )
+                })
+                .collect(),
             rotated,
         }
     }
@@ -773,17 +612,12 @@ pub struct UsageReport {
     pub last_used_address: Option<String>,
 }
 
-/// Days the usage chart covers.
-pub const USAGE_DAYS: i64 = 30;
-
 /// One credential the person may see, with its usage.
 #[server(endpoint = "credentials/usage")]
 pub async fn credential_usage(client_id: String) -> Result<UsageReport, UiError> {
-    use crate::ssr::{credential_for, require_user, server_context};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let row = credential_for(&ctx, &user, &client_id, false).await?;
-    let can_change = credential_for(&ctx, &user, &client_id, true).await.is_ok();
-    ssr::usage_report(&ctx, row, can_change).await
+    ssr::usage_report(&ctx, &caller(&user).await, &client_id).await
 }

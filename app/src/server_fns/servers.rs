@@ -71,7 +71,7 @@ pub async fn list_servers() -> Result<ServerList, UiError> {
     let user = require_user().await?;
     let ctx = server_context()?;
     let is_admin = is_admin(&ctx, &user).await?;
-    let servers = clavis::servers::list(&ctx.pool)
+    let servers = clavis::servers::list(&ctx.services.pool)
         .await
         .map_err(internal("listing MCP servers"))?;
     let grant = ssr::grant_check(&ctx, &user).await?;
@@ -80,7 +80,7 @@ pub async fn list_servers() -> Result<ServerList, UiError> {
         is_admin,
         servers: servers
             .iter()
-            .map(|s| ssr::view(s, &ctx.issuer, is_admin, &grant))
+            .map(|s| ssr::view(s, &ctx.services.issuer.issuer, is_admin, &grant))
             .collect(),
         teams,
     })
@@ -119,12 +119,12 @@ pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
     let Some((actor, workspace)) = grant else {
         return Ok(ToolChoices::default());
     };
-    let servers: Vec<_> = clavis::servers::list(&ctx.pool)
+    let servers: Vec<_> = clavis::servers::list(&ctx.services.pool)
         .await
         .map_err(internal("listing MCP servers"))?
         .into_iter()
         .filter(|s| s.mode == clavis::servers::Mode::Gateway && s.grantable(&actor, workspace))
-        .filter_map(|s| ctx.servers.get(&s.slug))
+        .filter_map(|s| ctx.services.servers.get(&s.slug))
         .collect();
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
     let lists = ctx.tool_lists.tools(servers).await;
@@ -157,13 +157,13 @@ pub async fn get_server(slug: String) -> Result<ServerDetail, UiError> {
     let user = require_user().await?;
     let ctx = server_context()?;
     let is_admin = is_admin(&ctx, &user).await?;
-    let server = clavis::servers::by_slug(&ctx.pool, &slug)
+    let server = clavis::servers::by_slug(&ctx.services.pool, &slug)
         .await
         .map_err(internal("reading an MCP server"))?
         .ok_or(UiError::NotFound)?;
     let grant = ssr::grant_check(&ctx, &user).await?;
     let teams = ssr::team_choices(&ctx, is_admin).await?;
-    let issuer = ctx.issuer.to_string();
+    let issuer = ctx.services.issuer.issuer.to_string();
     Ok(ServerDetail {
         teams,
         server: ssr::view(&server, &issuer, is_admin, &grant),
@@ -204,12 +204,12 @@ pub async fn add_server(
         access: access.as_deref().unwrap_or_default(),
         teams: &ssr::team_ids(teams.as_deref())?,
     };
-    let new =
-        NewServer::parse(&fields, &ctx.issuer).map_err(|e| UiError::Invalid(e.to_string()))?;
+    let new = NewServer::parse(&fields, &ctx.services.issuer.issuer)
+        .map_err(|e| UiError::Invalid(e.to_string()))?;
     let who = crate::ssr::who(&user).await;
     let server = servers::create(
-        &ctx.pool,
-        &ctx.master_key,
+        &ctx.services.pool,
+        &ctx.services.master_key,
         &new,
         ctx.allow_link_local_upstreams,
         clavis::now(),
@@ -255,11 +255,11 @@ pub async fn edit_server(
         ..ServerFields::default()
     };
     servers::update(
-        &ctx.pool,
-        &ctx.master_key,
+        &ctx.services.pool,
+        &ctx.services.master_key,
         &slug,
         &fields,
-        &ctx.issuer,
+        &ctx.services.issuer.issuer,
         ctx.allow_link_local_upstreams,
         clavis::now(),
         &crate::ssr::who(&user).await,
@@ -286,7 +286,7 @@ pub async fn remove_server(slug: String) -> Result<(), UiError> {
     let event = crate::ssr::who(&user)
         .await
         .did(clavis::now(), "server.removed", &slug, None);
-    let removed = clavis::store::remove_server(&ctx.pool, &slug, &event)
+    let removed = clavis::store::remove_server(&ctx.services.pool, &slug, &event)
         .await
         .map_err(internal("removing an MCP server"))?;
     if !removed {
@@ -319,7 +319,7 @@ pub mod ssr {
         user: &SessionUser,
     ) -> Result<Option<(Actor, Workspace)>, UiError> {
         let workspace = current_workspace(ctx, user).await?;
-        Ok(clavis::teams::actor(&ctx.pool, user.id, workspace)
+        Ok(clavis::teams::actor(&ctx.services.pool, user.id, workspace)
             .await
             .map_err(internal("reading an account"))?
             .map(|actor| (actor, workspace)))
@@ -333,7 +333,7 @@ pub mod ssr {
         if !is_admin {
             return Ok(Vec::new());
         }
-        Ok(clavis::store::all_teams(&ctx.pool)
+        Ok(clavis::store::all_teams(&ctx.services.pool)
             .await
             .map_err(internal("listing teams"))?
             .into_iter()
@@ -387,10 +387,10 @@ pub mod ssr {
     /// Tells the gateway about a change at once (and the token endpoint's cache, which
     /// holds credentials with their granted servers), here and on every other instance.
     pub async fn reload(ctx: &ServerContext) {
-        if let Err(e) = ctx.servers.reload(&ctx.pool).await {
+        if let Err(e) = ctx.services.servers.reload(&ctx.services.pool).await {
             tracing::error!(error = %e, "reloading MCP servers failed");
         }
-        ctx.credentials.forget_all();
+        ctx.services.credentials.forget_all();
         crate::ssr::publish(ctx, clavis::changes::Change::Servers).await;
     }
 }

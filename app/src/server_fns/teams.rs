@@ -96,7 +96,7 @@ pub async fn navigation() -> Result<NavigationView, UiError> {
         label: "Personal".to_owned(),
         current: current == Workspace::Personal(user.id),
     }];
-    let teams = clavis::store::teams_of(&ctx.pool, user.id)
+    let teams = clavis::store::teams_of(&ctx.services.pool, user.id)
         .await
         .map_err(internal("listing teams"))?;
     choices.extend(teams.into_iter().map(|(team, _)| WorkspaceChoice {
@@ -145,7 +145,7 @@ pub async fn list_teams() -> Result<Vec<TeamSummary>, UiError> {
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    Ok(clavis::store::teams_of(&ctx.pool, user.id)
+    Ok(clavis::store::teams_of(&ctx.services.pool, user.id)
         .await
         .map_err(internal("listing teams"))?
         .into_iter()
@@ -167,7 +167,7 @@ pub async fn create_team(name: String) -> Result<(), UiError> {
     let name = clavis::teams::parse_name(&name).map_err(|e| UiError::Invalid(e.to_owned()))?;
     let now = clavis::now();
     let event = who(&user).await.did(now, "team.created", &name, None);
-    let id = clavis::store::create_team(&ctx.pool, &name, user.id, now, &event)
+    let id = clavis::store::create_team(&ctx.services.pool, &name, user.id, now, &event)
         .await
         .map_err(internal("creating a team"))?;
     tracing::info!(user_id = user.id, team_id = id, "team created");
@@ -186,14 +186,14 @@ pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
     let ctx = server_context()?;
     let workspace = Workspace::Team(team);
     let actor = authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
-    let row = clavis::store::team(&ctx.pool, team)
+    let row = clavis::store::team(&ctx.services.pool, team)
         .await
         .map_err(internal("reading a team"))?
         .ok_or(UiError::NotFound)?;
-    let members = clavis::store::members(&ctx.pool, team)
+    let members = clavis::store::members(&ctx.services.pool, team)
         .await
         .map_err(internal("listing members"))?;
-    let invites = clavis::store::open_invites(&ctx.pool, team, clavis::now())
+    let invites = clavis::store::open_invites(&ctx.services.pool, team, clavis::now())
         .await
         .map_err(internal("listing invitations"))?
         .into_iter()
@@ -227,7 +227,7 @@ pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
             .map(|role| (role.as_str().to_owned(), role.label().to_owned()))
             .collect(),
         manages_members: may(&actor, Action::ManageMembers, workspace),
-        issuer: ctx.issuer.to_string(),
+        issuer: ctx.services.issuer.issuer.to_string(),
     })
 }
 
@@ -257,7 +257,7 @@ pub async fn invite(team: i64, role: String) -> Result<(), UiError> {
         created_at: now,
         expires_at: now + clavis::teams::INVITE_VALID,
     };
-    clavis::store::insert_invite(&ctx.pool, &invite, &event)
+    clavis::store::insert_invite(&ctx.services.pool, &invite, &event)
         .await
         .map_err(internal("creating an invitation"))?;
     leptos_axum::redirect(&format!("/teams/{team}?invite={token}"));
@@ -292,7 +292,7 @@ pub async fn join_team(token: String) -> Result<(), UiError> {
         .await
         .did(now, "team.member_joined", &user.email, None);
     let team = clavis::store::accept_invite(
-        &ctx.pool,
+        &ctx.services.pool,
         &clavis::teams::invite_hash(&token),
         user.id,
         now,
@@ -325,7 +325,7 @@ pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
     let ctx = server_context()?;
     let workspace = Workspace::Team(team);
     authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
-    let role = clavis::store::invite_role(&ctx.pool, team, invite)
+    let role = clavis::store::invite_role(&ctx.services.pool, team, invite)
         .await
         .map_err(internal("reading an invitation"))?
         .ok_or(UiError::NotFound)?;
@@ -336,7 +336,7 @@ pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
         role.as_str(),
         Some(workspace),
     );
-    if !clavis::store::withdraw_invite(&ctx.pool, team, invite, &event)
+    if !clavis::store::withdraw_invite(&ctx.services.pool, team, invite, &event)
         .await
         .map_err(internal("withdrawing an invitation"))?
     {
@@ -369,7 +369,7 @@ pub async fn leave_team(team: i64) -> Result<(), UiError> {
         &user.email,
         Some(workspace),
     );
-    match clavis::store::change_member(&ctx.pool, team, user.id, None, &event)
+    match clavis::store::change_member(&ctx.services.pool, team, user.id, None, &event)
         .await
         .map_err(internal("leaving a team"))?
     {
@@ -408,7 +408,7 @@ pub async fn rename_team(team: i64, name: String) -> Result<(), UiError> {
     let event = who(&user)
         .await
         .did(clavis::now(), "team.renamed", &name, Some(workspace));
-    if !clavis::store::rename_team(&ctx.pool, team, &name, &event)
+    if !clavis::store::rename_team(&ctx.services.pool, team, &name, &event)
         .await
         .map_err(internal("renaming a team"))?
     {
@@ -437,12 +437,12 @@ pub async fn delete_team(team: i64) -> Result<(), UiError> {
     let event = who(&user)
         .await
         .did(now, "team.deleted", &name, Some(workspace));
-    let revoked = clavis::store::delete_team(&ctx.pool, team, now, &event)
+    let revoked = clavis::store::delete_team(&ctx.services.pool, team, now, &event)
         .await
         .map_err(internal("deleting a team"))?
         .ok_or(UiError::NotFound)?;
     for client_id in &revoked {
-        ctx.credentials.forget(client_id);
+        ctx.services.credentials.forget(client_id);
         crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
     }
     let session = session().await?;
@@ -500,7 +500,7 @@ pub mod ssr {
         let refused =
             || UiError::Invalid("This invitation link is unknown, used or expired.".to_owned());
         let (team, role, maker) = clavis::store::open_invite(
-            &ctx.pool,
+            &ctx.services.pool,
             &clavis::teams::invite_hash(token),
             clavis::now(),
         )
@@ -508,7 +508,7 @@ pub mod ssr {
         .map_err(internal("reading an invitation"))?
         .ok_or_else(refused)?;
         let workspace = Workspace::Team(team.id);
-        let maker = clavis::teams::actor(&ctx.pool, maker, workspace)
+        let maker = clavis::teams::actor(&ctx.services.pool, maker, workspace)
             .await
             .map_err(internal("reading an account"))?;
         if !maker.is_some_and(|maker| clavis::authz::may(&maker, Action::Invite(role), workspace)) {
@@ -527,7 +527,7 @@ pub mod ssr {
     ) -> Result<String, UiError> {
         Ok(match workspace {
             Workspace::Personal(_) => "Personal".to_owned(),
-            Workspace::Team(id) => clavis::store::team(&ctx.pool, id)
+            Workspace::Team(id) => clavis::store::team(&ctx.services.pool, id)
                 .await
                 .map_err(internal("reading a team"))?
                 .map_or_else(String::new, |t| t.name),
@@ -540,7 +540,7 @@ pub mod ssr {
         let ctx = server_context()?;
         let workspace = Workspace::Team(team);
         authorize(&ctx, &user, Action::ManageMembers, workspace).await?;
-        let email = clavis::store::user_by_id(&ctx.pool, member)
+        let email = clavis::store::user_by_id(&ctx.services.pool, member)
             .await
             .map_err(internal("reading an account"))?
             .map(|u| u.email)
@@ -552,7 +552,7 @@ pub mod ssr {
         let event = who(&user)
             .await
             .did(clavis::now(), action, target, Some(workspace));
-        match clavis::store::change_member(&ctx.pool, team, member, role, &event)
+        match clavis::store::change_member(&ctx.services.pool, team, member, role, &event)
             .await
             .map_err(internal("changing a membership"))?
         {

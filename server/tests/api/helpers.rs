@@ -215,7 +215,7 @@ impl TestApp {
             stored.extend(std::fs::read(self.db_path.with_extension("db-wal")).unwrap_or_default());
             return stored.windows(needle.len()).any(|w| w == needle);
         }
-        let clavis::store::Pool::Postgres(pool) = &self.state.server.pool else {
+        let clavis::store::Pool::Postgres(pool) = &self.state.server.services.pool else {
             unreachable!("on PostgreSQL")
         };
         let tables: Vec<String> =

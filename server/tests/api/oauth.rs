@@ -247,7 +247,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         "invalid_client",
     );
 
-    let pool = &app.state.server.pool;
+    let pool = &app.state.server.services.pool;
     let expired = clavis::credentials::NewCredential {
         name: "old".into(),
         description: String::new(),
@@ -267,7 +267,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         .user_id;
     let (row, secret) = clavis::credentials::create(
         pool,
-        &app.state.server.secret_key,
+        &app.state.server.services.secret_key,
         user,
         clavis::authz::Workspace::Personal(user),
         &clavis::audit::Who::cli(),
@@ -639,7 +639,7 @@ async fn table_sizes(app: &TestApp) -> Vec<i64> {
 }
 
 async fn sqlx_count(app: &TestApp, table: &str) -> i64 {
-    clavis::store::count_rows(&app.state.server.pool, table)
+    clavis::store::count_rows(&app.state.server.services.pool, table)
         .await
         .unwrap()
 }

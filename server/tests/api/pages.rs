@@ -21,7 +21,7 @@ async fn healthz_answers_when_the_database_does() {
 async fn healthz_is_503_when_the_database_does_not_answer() {
     let app = TestApp::spawn().await;
 
-    app.state.server.pool.close().await;
+    app.state.server.services.pool.close().await;
     let response = app.get("/healthz", None).await;
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

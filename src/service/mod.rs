@@ -1,0 +1,203 @@
+//! The use cases: one function for each thing a person, a credential or the operator can
+//! do, called alike by the dashboard's server functions, the admin API and the command
+//! line, which only turn their input into typed values and the answer (or
+//! [`ServiceError`]) into their own shape.
+//!
+//! Each function takes the [`Services`] it works with, the [`Caller`] and typed input,
+//! and does the whole of the use case: asks [`crate::authz::may`], makes the change in
+//! one transaction with its audit event, forgets cached copies and tells the other
+//! instances ([`crate::changes`]). Nothing outside this module writes to the store for
+//! one of these use cases.
+
+pub mod audit;
+pub mod credentials;
+
+use std::sync::Arc;
+
+use crate::{
+    audit::Who,
+    authz::{Action, Actor, Workspace},
+    cache::CredentialCache,
+    changes::Change,
+    credentials::SecretKey,
+    oauth::Issuer,
+    sealed::MasterKey,
+    servers::Registry,
+    store::{Pool, StoreError},
+};
+
+/// What the use cases work with: the store and the keys and caches a change must reach.
+/// One value shared by every adapter (cloning it is cheap).
+#[derive(Clone)]
+pub struct Services {
+    pub pool: Pool,
+    /// The issuer, for the resource identifiers shown with credentials.
+    pub issuer: Arc<Issuer>,
+    /// The key client secrets are hashed with.
+    pub secret_key: Arc<SecretKey>,
+    /// The token endpoint's credential cache: a changed credential is forgotten at once.
+    pub credentials: Arc<CredentialCache>,
+    /// The registered MCP servers as the gateway sees them.
+    pub servers: Arc<Registry>,
+    /// Seals upstream header values.
+    pub master_key: MasterKey,
+}
+
+/// Who asks, with whose rights.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub acting: Acting,
+    /// Who the audit log names.
+    pub who: Who,
+}
+
+/// Whose rights a call is decided by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    /// A person, with their current rights (the dashboard; the command line acting as a
+    /// named person).
+    Person(i64),
+    /// A credential calling the admin API: its creator's current rights, confined to the
+    /// credential's own workspace.
+    Credential { creator: i64, workspace: Workspace },
+    /// The operator at the command line, who holds the database and the master key: a
+    /// command by id is theirs to run, and nothing is asked.
+    Operator,
+}
+
+impl Caller {
+    /// A signed-in person.
+    #[must_use]
+    pub fn person(user_id: i64, who: Who) -> Self {
+        Self {
+            acting: Acting::Person(user_id),
+            who,
+        }
+    }
+
+    /// The operator at the command line.
+    #[must_use]
+    pub fn operator() -> Self {
+        Self {
+            acting: Acting::Operator,
+            who: Who::cli(),
+        }
+    }
+}
+
+/// Why a use case did not happen. Internal failures are logged where they happen and
+/// carry nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// Nothing by that id the caller may see: what may not be touched answers as if it
+    /// did not exist.
+    #[error("not found")]
+    NotFound,
+    /// Administration asked by someone who is not an administrator.
+    #[error("only administrators can do this")]
+    AdminOnly,
+    /// The caller may see this but not do it (the admin API reading an audit log it
+    /// does not manage).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The person acting is disabled or gone: they can no longer act.
+    #[error("the account can no longer act")]
+    Disabled,
+    /// Input that breaks a rule; `reason` is written for a person.
+    #[error("{reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A scope only some may grant, asked by someone else.
+    #[error("{}", match *.0 {
+        "introspect" => "Only administrators may grant the introspect scope.",
+        _ => "Only the workspace's admins and owners may grant credentials:admin.",
+    })]
+    MayNotGrant(&'static str),
+    /// The thing is not in a state that allows this (a revoked credential rotated).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed (logged).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ServiceError {
+    /// [`ServiceError::Invalid`] for `field`.
+    #[must_use]
+    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Logs a storage failure once, with what was being done, as [`ServiceError::Internal`].
+pub(crate) fn internal(what: &'static str) -> impl FnOnce(StoreError) -> ServiceError {
+    move |e| {
+        tracing::error!(error = %e, "{what} failed");
+        ServiceError::Internal
+    }
+}
+
+impl Services {
+    /// The person `caller` acts as in `workspace` (`None`: the operator), if they may do
+    /// `action` there; a refusal is [`ServiceError::NotFound`] ([`ServiceError::AdminOnly`]
+    /// for administration), a disabled or missing person [`ServiceError::Disabled`].
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        workspace: Workspace,
+    ) -> Result<Option<Actor>, ServiceError> {
+        let user_id = match caller.acting {
+            Acting::Operator => return Ok(None),
+            Acting::Person(user_id) => user_id,
+            Acting::Credential {
+                creator,
+                workspace: own,
+            } => {
+                if own != workspace {
+                    return Err(ServiceError::NotFound);
+                }
+                creator
+            }
+        };
+        let actor = crate::teams::actor(&self.pool, user_id, workspace)
+            .await
+            .map_err(internal("reading an account"))?
+            .ok_or(ServiceError::Disabled)?;
+        if crate::authz::may(&actor, action, workspace) {
+            return Ok(Some(actor));
+        }
+        tracing::warn!(user_id, ?action, "refused");
+        Err(if action == Action::Administer {
+            ServiceError::AdminOnly
+        } else {
+            ServiceError::NotFound
+        })
+    }
+
+    /// Whether `caller` may do `action` in `workspace` (a refusal is `false`, a failure
+    /// an error).
+    pub async fn may(
+        &self,
+        caller: &Caller,
+        action: Action,
+        workspace: Workspace,
+    ) -> Result<bool, ServiceError> {
+        match self.authorize(caller, action, workspace).await {
+            Ok(_) => Ok(true),
+            Err(ServiceError::Internal) => Err(ServiceError::Internal),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Tells the other instances sharing the database about a change already made. A
+    /// failure is logged, not returned: the change stands, and the others still see it
+    /// within their polling bounds.
+    pub async fn publish(&self, change: Change) {
+        if let Err(e) = crate::changes::publish(&self.pool, &change).await {
+            tracing::warn!(error = %e, "publishing a change notification failed");
+        }
+    }
+}
