@@ -345,7 +345,12 @@ pub async fn sign_up(
     if taken {
         return Err(AccountError::EmailTaken);
     }
-    let event = who.did(now, "user.signed_up", email.as_str(), None);
+    let event = who.did(
+        now,
+        crate::audit::AuditAction::UserSignedUp,
+        email.as_str(),
+        None,
+    );
     let id = store::insert_user(pool, email.as_str(), &hash, admin, now, &event)
         .await?
         .ok_or(AccountError::EmailTaken)?;
@@ -394,7 +399,16 @@ pub async fn sign_in(
     match (verified, user) {
         (true, Some(user)) if !disabled => {
             let who = Who::person(user.id, &user.email, address);
-            store::record(pool, &who.did(now, "user.signed_in", &user.email, person)).await?;
+            store::record(
+                pool,
+                &who.did(
+                    now,
+                    crate::audit::AuditAction::UserSignedIn,
+                    &user.email,
+                    person,
+                ),
+            )
+            .await?;
             Ok(user)
         }
         (verified, _) => {
@@ -403,7 +417,16 @@ pub async fn sign_in(
                 user_id: None,
                 address,
             };
-            store::record(pool, &who.did(now, "user.sign_in_failed", typed, person)).await?;
+            store::record(
+                pool,
+                &who.did(
+                    now,
+                    crate::audit::AuditAction::UserSignInFailed,
+                    typed,
+                    person,
+                ),
+            )
+            .await?;
             Err(if verified && disabled {
                 AccountError::Disabled
             } else {

@@ -1,42 +1,120 @@
 //! The audit log (SPEC §13): every change and every sign-in, append-only, written by the
 //! store in the same transaction as the change it records. Here: who acted ([`Who`]),
-//! the event ([`Event`]), the action names, and reading the log back.
+//! the event ([`Event`]), the actions ([`AuditAction`]), and what a reading asks for
+//! ([`Scope`], [`Query`]); the SQL is the store's, who may read what `service::audit`'s.
 
 use serde::Serialize;
 
-use crate::{
-    UnixTime,
-    authz::Workspace,
-    store::{self, Pool, StoreError},
-};
+use crate::{UnixTime, authz::Workspace};
 
-/// The actions recorded, as stored and filtered on.
-pub const ACTIONS: [&str; 24] = [
-    "user.signed_up",
-    "user.signed_in",
-    "user.sign_in_failed",
-    "user.disabled",
-    "user.enabled",
-    "user.made_admin",
-    "credential.created",
-    "credential.updated",
-    "credential.rotated",
-    "credential.revoked",
-    "server.created",
-    "server.updated",
-    "server.removed",
-    "team.created",
-    "team.member_invited",
-    "team.member_joined",
-    "team.member_removed",
-    "team.role_changed",
-    "team.invite_withdrawn",
-    "team.member_left",
-    "team.renamed",
-    "team.deleted",
-    "key.rotated",
-    "key.revoked",
-];
+/// What an audit event records: one variant per action, stored and filtered on by its
+/// name ([`AuditAction::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    UserSignedUp,
+    UserSignedIn,
+    UserSignInFailed,
+    UserDisabled,
+    UserEnabled,
+    UserMadeAdmin,
+    CredentialCreated,
+    CredentialUpdated,
+    CredentialRotated,
+    CredentialRevoked,
+    ServerCreated,
+    ServerUpdated,
+    ServerRemoved,
+    TeamCreated,
+    TeamMemberInvited,
+    TeamMemberJoined,
+    TeamMemberRemoved,
+    TeamRoleChanged,
+    TeamInviteWithdrawn,
+    TeamMemberLeft,
+    TeamRenamed,
+    TeamDeleted,
+    KeyRotated,
+    KeyRevoked,
+}
+
+impl AuditAction {
+    /// Every action, in the order the audit page's filter lists them.
+    pub const ALL: [Self; 24] = [
+        Self::UserSignedUp,
+        Self::UserSignedIn,
+        Self::UserSignInFailed,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserMadeAdmin,
+        Self::CredentialCreated,
+        Self::CredentialUpdated,
+        Self::CredentialRotated,
+        Self::CredentialRevoked,
+        Self::ServerCreated,
+        Self::ServerUpdated,
+        Self::ServerRemoved,
+        Self::TeamCreated,
+        Self::TeamMemberInvited,
+        Self::TeamMemberJoined,
+        Self::TeamMemberRemoved,
+        Self::TeamRoleChanged,
+        Self::TeamInviteWithdrawn,
+        Self::TeamMemberLeft,
+        Self::TeamRenamed,
+        Self::TeamDeleted,
+        Self::KeyRotated,
+        Self::KeyRevoked,
+    ];
+
+    /// As stored, filtered on and exported (`credential.revoked`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserSignedUp => "user.signed_up",
+            Self::UserSignedIn => "user.signed_in",
+            Self::UserSignInFailed => "user.sign_in_failed",
+            Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
+            Self::UserMadeAdmin => "user.made_admin",
+            Self::CredentialCreated => "credential.created",
+            Self::CredentialUpdated => "credential.updated",
+            Self::CredentialRotated => "credential.rotated",
+            Self::CredentialRevoked => "credential.revoked",
+            Self::ServerCreated => "server.created",
+            Self::ServerUpdated => "server.updated",
+            Self::ServerRemoved => "server.removed",
+            Self::TeamCreated => "team.created",
+            Self::TeamMemberInvited => "team.member_invited",
+            Self::TeamMemberJoined => "team.member_joined",
+            Self::TeamMemberRemoved => "team.member_removed",
+            Self::TeamRoleChanged => "team.role_changed",
+            Self::TeamInviteWithdrawn => "team.invite_withdrawn",
+            Self::TeamMemberLeft => "team.member_left",
+            Self::TeamRenamed => "team.renamed",
+            Self::TeamDeleted => "team.deleted",
+            Self::KeyRotated => "key.rotated",
+            Self::KeyRevoked => "key.revoked",
+        }
+    }
+
+    /// The action of a stored or asked-for name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Every name, for messages that list them.
+    #[must_use]
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.into_iter().map(Self::as_str).collect()
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How the operator's command line appears as an actor.
 pub const CLI: &str = "cli";
@@ -89,7 +167,7 @@ impl Who {
     pub fn did(
         &self,
         at: UnixTime,
-        action: &'static str,
+        action: AuditAction,
         target: impl Into<String>,
         workspace: Option<Workspace>,
     ) -> Event {
@@ -117,7 +195,7 @@ pub struct Event {
     pub at: UnixTime,
     pub actor: String,
     pub actor_user_id: Option<i64>,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target: String,
     pub address: Option<String>,
     pub personal_user_id: Option<i64>,
@@ -154,21 +232,11 @@ pub enum Scope {
 /// What to read: an action (`None`: all), events after `since`, a page.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub since: Option<UnixTime>,
     /// Events with an id below this one (the next page); `None`: from the newest.
     pub before_id: Option<i64>,
     pub limit: u32,
-}
-
-/// The events `scope` may read that match `query`, newest first.
-pub async fn read(pool: &Pool, scope: &Scope, query: &Query) -> Result<Vec<Entry>, StoreError> {
-    store::audit_entries(pool, scope, query).await
-}
-
-/// Deletes events older than `days` days before `now` (the retention period).
-pub async fn prune(pool: &Pool, days: u32, now: UnixTime) -> Result<u64, StoreError> {
-    store::prune_audit(pool, now - i64::from(days) * 86_400).await
 }
 
 /// One event as a line of JSON (the export format of `/audit/export` and

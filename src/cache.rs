@@ -165,7 +165,12 @@ mod tests {
             "hash",
             false,
             0,
-            &cli.did(0, "user.signed_up", "a@example.com", None),
+            &cli.did(
+                0,
+                crate::audit::AuditAction::UserSignedUp,
+                "a@example.com",
+                None,
+            ),
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -215,7 +220,12 @@ mod tests {
 
         // Revoked behind the cache's back: still served from the cache within the TTL,
         // read again after it.
-        let revoke = crate::audit::Who::cli().did(5, "credential.revoked", &id, None);
+        let revoke = crate::audit::Who::cli().did(
+            5,
+            crate::audit::AuditAction::CredentialRevoked,
+            &id,
+            None,
+        );
         store::revoke_credential(&pool, &id, 5, &revoke)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -226,7 +236,12 @@ mod tests {
         let (pool, id) = database().await;
         let cache = CredentialCache::new(Duration::from_secs(60), 10);
         assert!(!revoked(&cache, &pool, &id, t0).await);
-        let revoke = crate::audit::Who::cli().did(5, "credential.revoked", &id, None);
+        let revoke = crate::audit::Who::cli().did(
+            5,
+            crate::audit::AuditAction::CredentialRevoked,
+            &id,
+            None,
+        );
         store::revoke_credential(&pool, &id, 5, &revoke)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

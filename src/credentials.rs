@@ -798,7 +798,12 @@ pub async fn create(
         tokens_per_hour: new.tokens_per_hour,
         public_keys: public_keys.as_deref(),
     };
-    let event = who.did(now, "credential.created", &client_id, Some(workspace));
+    let event = who.did(
+        now,
+        crate::audit::AuditAction::CredentialCreated,
+        &client_id,
+        Some(workspace),
+    );
     let id = store::insert_credential(pool, &row, &event)
         .await?
         .ok_or(StoreError::Conflict(

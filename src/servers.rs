@@ -138,6 +138,24 @@ pub enum InvalidServer {
     NotFound,
 }
 
+impl InvalidServer {
+    /// The field the rule is about.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Slug | Self::Taken => "slug",
+            Self::Mode => "mode",
+            Self::UpstreamUrl | Self::LinkLocalUpstream => "upstream_url",
+            Self::ResourceUrl => "resource_url",
+            Self::HeaderName => "header_name",
+            Self::HeaderValue | Self::HeaderValueAgain => "header_value",
+            Self::Access => "access",
+            Self::NotFound => "slug",
+        }
+    }
+}
+
 /// Whether `slug` matches `^[a-z0-9][a-z0-9-]{0,39}$` and is not reserved.
 #[must_use]
 pub fn is_slug(slug: &str) -> bool {
@@ -446,7 +464,12 @@ pub async fn create(
         return Ok(Err(InvalidServer::LinkLocalUpstream));
     }
     let sealed = new.sealed_header(key);
-    let event = who.did(now, "server.created", &new.slug, None);
+    let event = who.did(
+        now,
+        crate::audit::AuditAction::ServerCreated,
+        &new.slug,
+        None,
+    );
     match store::insert_server(pool, &new.row(sealed.as_deref(), now), &event).await? {
         Some(id) => Ok(Ok(new.clone().into_server(id, sealed, now))),
         None => Ok(Err(InvalidServer::Taken)),
@@ -547,7 +570,7 @@ pub async fn update(
             pool,
             slug,
             &new.row(sealed.as_deref(), now),
-            &who.did(now, "server.updated", slug, None),
+            &who.did(now, crate::audit::AuditAction::ServerUpdated, slug, None),
         )
         .await?
         {

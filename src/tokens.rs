@@ -206,7 +206,7 @@ impl Keyring {
     ) -> Result<String, StoreError> {
         let (kid, seed, public) = generate_key();
         let sealed = master.seal(&key_purpose(&kid), &seed);
-        let event = who.did(now, "key.rotated", &kid, None);
+        let event = who.did(now, crate::audit::AuditAction::KeyRotated, &kid, None);
         store::rotate_signing_key(pool, &kid, &sealed, &public, now, &event).await?;
         Ok(kid)
     }
@@ -221,7 +221,7 @@ impl Keyring {
         now: UnixTime,
         who: &crate::audit::Who,
     ) -> Result<bool, StoreError> {
-        let event = who.did(now, "key.revoked", kid, None);
+        let event = who.did(now, crate::audit::AuditAction::KeyRevoked, kid, None);
         if !store::delete_signing_key(pool, kid, &event).await? {
             return Ok(false);
         }

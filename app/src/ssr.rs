@@ -8,7 +8,6 @@ use clavis::{
     audit::Who,
     authz::{Action, Actor, Workspace},
     service::{Caller, ServiceError, Services},
-    store::Pool,
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -125,14 +124,17 @@ pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
 /// changes a person's data starts here. The account is read on every call, so a
 /// disabled person's sessions end at once (the session is destroyed on its next use).
 pub async fn require_user() -> Result<SessionUser, UiError> {
-    signed_in(&server_context()?.services.pool, &session().await?)
+    signed_in(&server_context()?.services, &session().await?)
         .await?
         .ok_or(UiError::SignedOut)
 }
 
 /// [`require_user`] for handlers outside Leptos (the no-JavaScript forms): the
 /// session's user if their account is enabled; a disabled account's session is ended.
-pub async fn signed_in(pool: &Pool, session: &Session) -> Result<Option<SessionUser>, UiError> {
+pub async fn signed_in(
+    services: &Services,
+    session: &Session,
+) -> Result<Option<SessionUser>, UiError> {
     let Some(user) = session
         .get::<SessionUser>(USER_KEY)
         .await
@@ -140,7 +142,7 @@ pub async fn signed_in(pool: &Pool, session: &Session) -> Result<Option<SessionU
     else {
         return Ok(None);
     };
-    if !account_enabled(pool, user.id).await? {
+    if !clavis::service::accounts::enabled(services, user.id).await? {
         session
             .flush()
             .await
@@ -148,14 +150,6 @@ pub async fn signed_in(pool: &Pool, session: &Session) -> Result<Option<SessionU
         return Ok(None);
     }
     Ok(Some(user))
-}
-
-/// Whether the account exists and is not disabled.
-pub async fn account_enabled(pool: &Pool, user_id: i64) -> Result<bool, UiError> {
-    Ok(clavis::store::user_by_id(pool, user_id)
-        .await
-        .map_err(internal("reading an account"))?
-        .is_some_and(|row| row.disabled_at.is_none()))
 }
 
 /// The session key of the current workspace (a team id; absent: Personal).
@@ -212,9 +206,8 @@ pub async fn workspace_of(
     team: Option<i64>,
 ) -> Result<Workspace, UiError> {
     if let Some(team) = team
-        && clavis::store::role_in(&ctx.services.pool, team, user.id)
-            .await
-            .map_err(internal("reading a membership"))?
+        && clavis::service::teams::membership(&ctx.services, user.id, team)
+            .await?
             .is_some()
     {
         return Ok(Workspace::Team(team));

@@ -22,7 +22,7 @@ use axum::{
     routing::get,
 };
 use clavis::{
-    audit::Who,
+    audit::{AuditAction, Who},
     authz::Workspace,
     civil,
     credentials::{self, ADMIN_SCOPE, CredentialRequest, Expiry},
@@ -903,18 +903,20 @@ async fn audit_log(
             "limit is 1 to 1000, before 1 or more",
         ));
     }
-    if let Some(action) = &query.action
-        && !clavis::audit::ACTIONS.contains(&action.as_str())
-    {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("action is one of {}", clavis::audit::ACTIONS.join(", ")),
-        ));
-    }
+    let action = match query.action.as_deref().map(AuditAction::parse) {
+        None => None,
+        Some(Some(action)) => Some(action),
+        Some(None) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("action is one of {}", AuditAction::names().join(", ")),
+            ));
+        }
+    };
     let services = &state.server.services;
     let readable = service::audit::scope(services, &caller.caller).await?;
     let read = clavis::audit::Query {
-        action: query.action,
+        action,
         since: None,
         before_id: query.before,
         limit: limit + 1,

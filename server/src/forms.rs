@@ -96,10 +96,7 @@ fn person(
     let ctx = state.server.clone();
     async move {
         let session = session?;
-        let user = signed_in(&ctx.services.pool, &session)
-            .await
-            .ok()
-            .flatten()?;
+        let user = signed_in(&ctx.services, &session).await.ok().flatten()?;
         let team = session.get::<i64>(WORKSPACE_KEY).await.ok().flatten();
         let workspace = workspace_of(&ctx, &user, team).await.ok()?;
         let who = Who::person(user.id, &user.email, address);

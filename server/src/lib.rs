@@ -574,7 +574,9 @@ fn spawn_housekeeping(state: &AppState) {
             if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
             }
-            if let Err(e) = clavis::audit::prune(&oauth.pool, retention, clavis::now()).await {
+            if let Err(e) =
+                store::prune_audit(&oauth.pool, clavis::now() - i64::from(retention) * 86_400).await
+            {
                 tracing::warn!(error = %e, "pruning old audit events failed");
             }
             if let Err(e) = store::checkpoint(&oauth.pool).await {

@@ -2,7 +2,12 @@
 
 use std::{io::BufRead, process::ExitCode};
 
-use clavis::{audit::Who, authz::Workspace, changes::Change, store};
+use clavis::{
+    audit::Who,
+    authz::Workspace,
+    service::{Caller, ServiceError},
+    store,
+};
 use server::{
     StartError,
     config::{Cli, Command, Config, CredentialCommand, KeysCommand, SecretCommand, ServerCommand},
@@ -113,23 +118,20 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), StartError>
         // Answered in `main`, before any setting is read.
         Command::Secret { .. } => Ok(()),
         Command::Audit { since, action } => {
-            let pool = server::open_database(&config).await?.pool;
-            audit_command(&pool, since, action).await
+            let database = server::open_database(&config).await?;
+            audit_command(&database.services(&config), since, action).await
         }
         Command::Server { action } => server_command(action, &config).await,
         Command::Keys {
             action: KeysCommand::Rotate,
         } => {
             let database = server::open_database(&config).await?;
-            let kid = clavis::tokens::Keyring::rotate(
-                &database.pool,
-                &database.master_key,
-                clavis::now(),
-                &Who::cli(),
-            )
-            .await
-            .map_err(|e| StartError::Other(format!("cannot rotate the signing key: {e}")))?;
-            announce(&database.pool, Change::Keys).await;
+            let kid =
+                clavis::service::keys::rotate(&database.services(&config), &Caller::operator())
+                    .await
+                    .map_err(|e| {
+                        StartError::Other(format!("cannot rotate the signing key: {}", failure(e)))
+                    })?;
             println!("{}", serde_json::json!({ "kid": kid }));
             Ok(())
         }
@@ -137,21 +139,14 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), StartError>
             action: KeysCommand::Revoke { kid },
         } => {
             let database = server::open_database(&config).await?;
-            let found = clavis::tokens::Keyring::revoke(
-                &database.pool,
-                &database.master_key,
-                &kid,
-                clavis::now(),
-                &Who::cli(),
-            )
-            .await
-            .map_err(|e| StartError::Other(format!("cannot revoke the signing key: {e}")))?;
-            if !found {
-                return Err(StartError::Other(format!(
-                    "no signing key with the id {kid}"
-                )));
-            }
-            announce(&database.pool, Change::Keys).await;
+            clavis::service::keys::revoke(&database.services(&config), &Caller::operator(), &kid)
+                .await
+                .map_err(|e| {
+                    StartError::Other(match e {
+                        ServiceError::NotFound => format!("no signing key with the id {kid}"),
+                        other => format!("cannot revoke the signing key: {}", failure(other)),
+                    })
+                })?;
             println!("{}", serde_json::json!({ "kid": kid, "revoked": true }));
             Ok(())
         }
@@ -161,32 +156,39 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), StartError>
 /// `clavis audit`: every event (or those of `action`) since `since`, oldest first, as
 /// JSON Lines, read a page at a time.
 async fn audit_command(
-    pool: &store::Pool,
+    services: &clavis::service::Services,
     since: Option<i64>,
     action: Option<String>,
 ) -> Result<(), StartError> {
     use std::io::Write;
 
-    if let Some(action) = &action
-        && !clavis::audit::ACTIONS.contains(&action.as_str())
-    {
-        return Err(StartError::Other(format!(
-            "--action must be one of {}",
-            clavis::audit::ACTIONS.join(", ")
-        )));
-    }
+    use clavis::audit::AuditAction;
+
+    let action = match action.as_deref().map(AuditAction::parse) {
+        None => None,
+        Some(Some(action)) => Some(action),
+        Some(None) => {
+            return Err(StartError::Other(format!(
+                "--action must be one of {}",
+                AuditAction::names().join(", ")
+            )));
+        }
+    };
+    let readable = clavis::service::audit::scope(services, &Caller::operator())
+        .await
+        .map_err(|e| StartError::Other(failure(e)))?;
     let mut entries = Vec::new();
     let mut before_id = None;
     loop {
         let query = clavis::audit::Query {
-            action: action.clone(),
+            action,
             since,
             before_id,
             limit: 10_000,
         };
-        let page = clavis::audit::read(pool, &clavis::audit::Scope::Everything, &query)
+        let page = clavis::service::audit::read(services, &readable, &query)
             .await
-            .map_err(|e| StartError::Other(format!("reading the audit log failed: {e}")))?;
+            .map_err(|e| StartError::Other(format!("reading the audit log: {}", failure(e))))?;
         before_id = page.last().map(|e| e.id);
         let done = page.len() < 10_000;
         entries.extend(page);
@@ -452,13 +454,13 @@ fn failure(error: clavis::service::ServiceError) -> String {
 }
 
 async fn server_command(action: ServerCommand, config: &Config) -> Result<(), StartError> {
-    use clavis::servers::{self, NewServer, ServerFields};
+    use clavis::{
+        servers::{self, ServerFields},
+        service::{Caller, ServiceError, servers as service},
+    };
 
     let database = server::open_database(config).await?;
-    let pool = &database.pool;
-    let failed = |what: &'static str| {
-        move |e: clavis::store::StoreError| StartError::Other(format!("{what}: {e}"))
-    };
+    let services = &database.services(config);
     let describe = |s: &servers::Server| {
         serde_json::json!({
             "slug": s.slug,
@@ -505,56 +507,35 @@ async fn server_command(action: ServerCommand, config: &Config) -> Result<(), St
                 access: &access,
                 teams: &teams,
             };
-            let new = NewServer::parse(&fields, &config.issuer)
-                .map_err(|e| StartError::Other(e.to_string()))?;
-            let server = servers::create(
-                pool,
-                &database.master_key,
-                &new,
-                allow_link_local,
-                clavis::now(),
-                &Who::cli(),
-            )
-            .await
-            .map_err(failed("registering the server"))?
-            .map_err(|e| StartError::Other(e.to_string()))?;
-            announce(pool, Change::Servers).await;
+            let server =
+                service::register(services, &Caller::operator(), &fields, allow_link_local)
+                    .await
+                    .map_err(|e| StartError::Other(failure(e)))?;
             println!("{}", describe(&server));
         }
         ServerCommand::List => {
-            let list = servers::list(pool)
+            let list = service::list(services)
                 .await
-                .map_err(failed("listing servers"))?;
+                .map_err(|e| StartError::Other(failure(e)))?;
             println!(
                 "{}",
                 serde_json::Value::Array(list.iter().map(describe).collect())
             );
         }
         ServerCommand::Remove { slug } => {
-            let event = Who::cli().did(clavis::now(), "server.removed", &slug, None);
-            let removed = clavis::store::remove_server(pool, &slug, &event)
+            // Running instances drop it at once (the change is published), not at their
+            // next reload.
+            service::remove(services, &Caller::operator(), &slug)
                 .await
-                .map_err(failed("removing the server"))?;
-            if !removed {
-                return Err(StartError::Other(format!(
-                    "no MCP server with the slug {slug}"
-                )));
-            }
-            // Running instances drop it at once, not at their next reload.
-            announce(pool, Change::Servers).await;
+                .map_err(|e| {
+                    StartError::Other(match e {
+                        ServiceError::NotFound => format!("no MCP server with the slug {slug}"),
+                        other => failure(other),
+                    })
+                })?;
             println!("{}", serde_json::json!({ "slug": slug, "removed": true }));
         }
     }
     database.pool.close().await;
     Ok(())
-}
-
-/// Tells running servers (on PostgreSQL) about a change the CLI made; on SQLite they see
-/// it by polling. A failure is only a warning: the change is made.
-async fn announce(pool: &clavis::store::Pool, change: Change) {
-    if let Err(e) = clavis::changes::publish(pool, &change).await {
-        eprintln!(
-            "clavis: warning: running servers were not notified ({e}); they will see the change within seconds"
-        );
-    }
 }

@@ -5,7 +5,7 @@
 use super::{Acting, Caller, ServiceError, Services, internal};
 use crate::{
     UnixTime,
-    audit::Event,
+    audit::{AuditAction, Event},
     authz::{Action, Workspace},
     changes::Change,
     credentials::{self, ClientSecret, CredentialEdit, CredentialRequest, NewCredential, Status},
@@ -353,7 +353,7 @@ pub async fn update(
         change.tokens_per_hour.unwrap_or(row.tokens_per_hour),
     )
     .map_err(|e| ServiceError::invalid(e.field(), e))?;
-    let event = event(caller, crate::now(), "credential.updated", &row);
+    let event = event(caller, crate::now(), AuditAction::CredentialUpdated, &row);
     let found = credentials::update(&services.pool, client_id, &edit, &event)
         .await
         .map_err(internal("updating a credential"))?;
@@ -380,7 +380,7 @@ pub async fn rotate(
     }
     let now = crate::now();
     let row = find(services, caller, client_id, true).await?;
-    let event = event(caller, now, "credential.rotated", &row);
+    let event = event(caller, now, AuditAction::CredentialRotated, &row);
     let cannot = || {
         ServiceError::Conflict(format!(
             "“{}” is {}: it cannot be rotated.",
@@ -434,7 +434,7 @@ pub async fn revoke(
 ) -> Result<Credential, ServiceError> {
     let row = find(services, caller, client_id, true).await?;
     let now = crate::now();
-    let event = event(caller, now, "credential.revoked", &row);
+    let event = event(caller, now, AuditAction::CredentialRevoked, &row);
     let found = store::revoke_credential(&services.pool, client_id, now, &event)
         .await
         .map_err(internal("revoking a credential"))?;
@@ -450,7 +450,7 @@ pub async fn end_old_secret(
     client_id: &str,
 ) -> Result<(), ServiceError> {
     let row = find(services, caller, client_id, true).await?;
-    let event = event(caller, crate::now(), "credential.updated", &row);
+    let event = event(caller, crate::now(), AuditAction::CredentialUpdated, &row);
     let ended = store::end_previous_secret(&services.pool, client_id, &event)
         .await
         .map_err(internal("ending an old secret"))?;
@@ -528,7 +528,7 @@ async fn changed(services: &Services, found: bool, client_id: &str) -> Result<()
 }
 
 /// The audit event of the caller doing `action` to the credential `row`, in its workspace.
-fn event(caller: &Caller, now: UnixTime, action: &'static str, row: &CredentialRow) -> Event {
+fn event(caller: &Caller, now: UnixTime, action: AuditAction, row: &CredentialRow) -> Event {
     caller.who.did(
         now,
         action,

@@ -9,8 +9,12 @@
 //! instances ([`crate::changes`]). Nothing outside this module writes to the store for
 //! one of these use cases.
 
+pub mod accounts;
 pub mod audit;
 pub mod credentials;
+pub mod keys;
+pub mod servers;
+pub mod teams;
 
 use std::sync::Arc;
 
@@ -175,6 +179,19 @@ impl Services {
         } else {
             ServiceError::NotFound
         })
+    }
+
+    /// Refuses anyone but an administrator (or the operator): [`ServiceError::AdminOnly`].
+    pub async fn administer(&self, caller: &Caller) -> Result<(), ServiceError> {
+        let user_id = match caller.acting {
+            Acting::Operator => return Ok(()),
+            Acting::Person(user_id) => user_id,
+            // A credential never administers the installation.
+            Acting::Credential { .. } => return Err(ServiceError::AdminOnly),
+        };
+        self.authorize(caller, Action::Administer, Workspace::Personal(user_id))
+            .await
+            .map(|_| ())
     }
 
     /// Whether `caller` may do `action` in `workspace` (a refusal is `false`, a failure

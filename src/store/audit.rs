@@ -54,7 +54,7 @@ pub async fn audit_entries(
     ))
     .bind(everything)
     .bind(user_id)
-    .bind(&query.action)
+    .bind(query.action.map(crate::audit::AuditAction::as_str))
     .bind(query.since)
     .bind(query.before_id)
     .bind(i64::from(query.limit))

@@ -69,7 +69,7 @@ macro_rules! record {
         .bind(event.at)
         .bind(&event.actor)
         .bind(event.actor_user_id)
-        .bind(event.action)
+        .bind(event.action.as_str())
         .bind(&event.target)
         .bind(&event.address)
         .bind(event.personal_user_id)

@@ -62,9 +62,9 @@ pub async fn audit_page(action: String, before: i64) -> Result<AuditEvents, UiEr
             })
             .collect(),
         next,
-        actions: clavis::audit::ACTIONS
+        actions: clavis::audit::AuditAction::ALL
             .iter()
-            .map(|a| (*a).to_owned())
+            .map(|a| a.as_str().to_owned())
             .collect(),
     })
 }
@@ -79,9 +79,7 @@ pub mod ssr {
     #[must_use]
     pub fn query(action: &str, since: Option<i64>, before: i64, limit: u32) -> Query {
         Query {
-            action: clavis::audit::ACTIONS
-                .contains(&action)
-                .then(|| action.to_owned()),
+            action: clavis::audit::AuditAction::parse(action),
             since,
             before_id: (before > 0).then_some(before),
             limit,

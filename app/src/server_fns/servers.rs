@@ -66,16 +66,14 @@ pub struct ServerDetail {
 /// Every registered server, by name.
 #[server(endpoint = "servers/list")]
 pub async fn list_servers() -> Result<ServerList, UiError> {
-    use crate::ssr::{internal, is_admin, require_user, server_context};
+    use crate::ssr::{is_admin, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     let is_admin = is_admin(&ctx, &user).await?;
-    let servers = clavis::servers::list(&ctx.services.pool)
-        .await
-        .map_err(internal("listing MCP servers"))?;
+    let servers = clavis::service::servers::list(&ctx.services).await?;
     let grant = ssr::grant_check(&ctx, &user).await?;
-    let teams = ssr::team_choices(&ctx, is_admin).await?;
+    let teams = ssr::team_choices(&ctx, &user, is_admin).await?;
     Ok(ServerList {
         is_admin,
         servers: servers
@@ -111,7 +109,7 @@ pub struct ToolChoices {
 pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
     use std::collections::BTreeMap;
 
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
@@ -119,9 +117,8 @@ pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
     let Some((actor, workspace)) = grant else {
         return Ok(ToolChoices::default());
     };
-    let servers: Vec<_> = clavis::servers::list(&ctx.services.pool)
-        .await
-        .map_err(internal("listing MCP servers"))?
+    let servers: Vec<_> = clavis::service::servers::list(&ctx.services)
+        .await?
         .into_iter()
         .filter(|s| s.mode == clavis::servers::Mode::Gateway && s.grantable(&actor, workspace))
         .filter_map(|s| ctx.services.servers.get(&s.slug))
@@ -152,17 +149,14 @@ pub async fn list_server_tools() -> Result<ToolChoices, UiError> {
 /// One server with what it takes to verify tokens for it.
 #[server(endpoint = "servers/get")]
 pub async fn get_server(slug: String) -> Result<ServerDetail, UiError> {
-    use crate::ssr::{internal, is_admin, require_user, server_context};
+    use crate::ssr::{is_admin, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     let is_admin = is_admin(&ctx, &user).await?;
-    let server = clavis::servers::by_slug(&ctx.services.pool, &slug)
-        .await
-        .map_err(internal("reading an MCP server"))?
-        .ok_or(UiError::NotFound)?;
+    let server = clavis::service::servers::get(&ctx.services, &slug).await?;
     let grant = ssr::grant_check(&ctx, &user).await?;
-    let teams = ssr::team_choices(&ctx, is_admin).await?;
+    let teams = ssr::team_choices(&ctx, &user, is_admin).await?;
     let issuer = ctx.services.issuer.issuer.to_string();
     Ok(ServerDetail {
         teams,
@@ -187,9 +181,9 @@ pub async fn add_server(
     access: Option<String>,
     teams: Option<Vec<String>>,
 ) -> Result<(), UiError> {
-    use clavis::servers::{self, NewServer, ServerFields};
+    use clavis::servers::ServerFields;
 
-    use crate::ssr::{internal, require_admin, server_context};
+    use crate::ssr::{require_admin, server_context};
 
     let user = require_admin().await?;
     let ctx = server_context()?;
@@ -204,22 +198,13 @@ pub async fn add_server(
         access: access.as_deref().unwrap_or_default(),
         teams: &ssr::team_ids(teams.as_deref())?,
     };
-    let new = NewServer::parse(&fields, &ctx.services.issuer.issuer)
-        .map_err(|e| UiError::Invalid(e.to_string()))?;
-    let who = crate::ssr::who(&user).await;
-    let server = servers::create(
-        &ctx.services.pool,
-        &ctx.services.master_key,
-        &new,
+    clavis::service::servers::register(
+        &ctx.services,
+        &crate::ssr::caller(&user).await,
+        &fields,
         ctx.allow_link_local_upstreams,
-        clavis::now(),
-        &who,
     )
-    .await
-    .map_err(internal("registering an MCP server"))?
-    .map_err(|e| UiError::Invalid(e.to_string()))?;
-    ssr::reload(&ctx).await;
-    tracing::info!(user_id = user.id, server = %server.slug, "MCP server registered");
+    .await?;
     leptos_axum::redirect("/servers");
     Ok(())
 }
@@ -238,9 +223,9 @@ pub async fn edit_server(
     access: Option<String>,
     teams: Option<Vec<String>>,
 ) -> Result<(), UiError> {
-    use clavis::servers::{self, InvalidServer, ServerFields};
+    use clavis::servers::ServerFields;
 
-    use crate::ssr::{internal, require_admin, server_context};
+    use crate::ssr::{require_admin, server_context};
 
     let user = require_admin().await?;
     let ctx = server_context()?;
@@ -254,24 +239,14 @@ pub async fn edit_server(
         teams: &ssr::team_ids(teams.as_deref())?,
         ..ServerFields::default()
     };
-    servers::update(
-        &ctx.services.pool,
-        &ctx.services.master_key,
+    clavis::service::servers::change(
+        &ctx.services,
+        &crate::ssr::caller(&user).await,
         &slug,
         &fields,
-        &ctx.services.issuer.issuer,
         ctx.allow_link_local_upstreams,
-        clavis::now(),
-        &crate::ssr::who(&user).await,
     )
-    .await
-    .map_err(internal("changing an MCP server"))?
-    .map_err(|e| match e {
-        InvalidServer::NotFound => UiError::NotFound,
-        other => UiError::Invalid(other.to_string()),
-    })?;
-    ssr::reload(&ctx).await;
-    tracing::info!(user_id = user.id, server = %slug, "MCP server changed");
+    .await?;
     leptos_axum::redirect("/servers");
     Ok(())
 }
@@ -279,21 +254,12 @@ pub async fn edit_server(
 /// Removes a server (administrators only): its tokens stop working at the gateway at once.
 #[server(endpoint = "servers/remove")]
 pub async fn remove_server(slug: String) -> Result<(), UiError> {
-    use crate::ssr::{internal, require_admin, server_context};
+    use crate::ssr::{require_admin, server_context};
 
     let user = require_admin().await?;
     let ctx = server_context()?;
-    let event = crate::ssr::who(&user)
-        .await
-        .did(clavis::now(), "server.removed", &slug, None);
-    let removed = clavis::store::remove_server(&ctx.services.pool, &slug, &event)
-        .await
-        .map_err(internal("removing an MCP server"))?;
-    if !removed {
-        return Err(UiError::NotFound);
-    }
-    ssr::reload(&ctx).await;
-    tracing::info!(user_id = user.id, server = %slug, "MCP server removed");
+    clavis::service::servers::remove(&ctx.services, &crate::ssr::caller(&user).await, &slug)
+        .await?;
     leptos_axum::redirect("/servers");
     Ok(())
 }
@@ -328,20 +294,22 @@ pub mod ssr {
     /// Every team, for an administrator's server form (nothing for anyone else).
     pub async fn team_choices(
         ctx: &ServerContext,
+        user: &SessionUser,
         is_admin: bool,
     ) -> Result<Vec<super::TeamChoice>, UiError> {
         if !is_admin {
             return Ok(Vec::new());
         }
-        Ok(clavis::store::all_teams(&ctx.services.pool)
-            .await
-            .map_err(internal("listing teams"))?
-            .into_iter()
-            .map(|t| super::TeamChoice {
-                id: t.id,
-                name: t.name,
-            })
-            .collect())
+        Ok(
+            clavis::service::teams::all(&ctx.services, &crate::ssr::caller(user).await)
+                .await?
+                .into_iter()
+                .map(|t| super::TeamChoice {
+                    id: t.id,
+                    name: t.name,
+                })
+                .collect(),
+        )
     }
 
     /// The team ids of a form's Teams group.
@@ -382,15 +350,5 @@ pub mod ssr {
                 .as_ref()
                 .is_some_and(|(actor, workspace)| server.grantable(actor, *workspace)),
         }
-    }
-
-    /// Tells the gateway about a change at once (and the token endpoint's cache, which
-    /// holds credentials with their granted servers), here and on every other instance.
-    pub async fn reload(ctx: &ServerContext) {
-        if let Err(e) = ctx.services.servers.reload(&ctx.services.pool).await {
-            tracing::error!(error = %e, "reloading MCP servers failed");
-        }
-        ctx.services.credentials.forget_all();
-        crate::ssr::publish(ctx, clavis::changes::Change::Servers).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Teams and workspaces (SPEC §12): creating a team, inviting by one-time link, joining,
 //! changing roles, removing members, and choosing the workspace the credential pages
-//! show. Each function asks [`clavis::authz::may`] first (through `crate::ssr::authorize`).
+//! show. Each server function calls the use case in [`clavis::service::teams`], which
+//! asks [`clavis::authz::may`]; the session's current workspace is kept here.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ pub struct InviteView {
 pub async fn navigation() -> Result<NavigationView, UiError> {
     use clavis::authz::Workspace;
 
-    use crate::ssr::{current_workspace, internal, is_admin, require_user, server_context};
+    use crate::ssr::{caller, current_workspace, is_admin, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
@@ -96,9 +97,7 @@ pub async fn navigation() -> Result<NavigationView, UiError> {
         label: "Personal".to_owned(),
         current: current == Workspace::Personal(user.id),
     }];
-    let teams = clavis::store::teams_of(&ctx.services.pool, user.id)
-        .await
-        .map_err(internal("listing teams"))?;
+    let teams = clavis::service::teams::mine(&ctx.services, &caller(&user).await).await?;
     choices.extend(teams.into_iter().map(|(team, _)| WorkspaceChoice {
         value: team.id.to_string(),
         current: current == Workspace::Team(team.id),
@@ -116,7 +115,7 @@ pub async fn navigation() -> Result<NavigationView, UiError> {
 pub async fn switch_workspace(workspace: String) -> Result<(), UiError> {
     use clavis::authz::{Action, Workspace};
 
-    use crate::ssr::{WORKSPACE_KEY, authorize, internal, require_user, server_context, session};
+    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
 
     let user = require_user().await?;
     let ctx = server_context()?;
@@ -128,7 +127,13 @@ pub async fn switch_workspace(workspace: String) -> Result<(), UiError> {
             .map_err(internal("writing the session"))?;
     } else {
         let team = workspace.parse::<i64>().map_err(|_| UiError::NotFound)?;
-        authorize(&ctx, &user, Action::ListCredentials, Workspace::Team(team)).await?;
+        ctx.services
+            .authorize(
+                &caller(&user).await,
+                Action::ListCredentials,
+                Workspace::Team(team),
+            )
+            .await?;
         session
             .insert(WORKSPACE_KEY, team)
             .await
@@ -141,36 +146,31 @@ pub async fn switch_workspace(workspace: String) -> Result<(), UiError> {
 /// The teams the person belongs to, by name.
 #[server(endpoint = "teams/list")]
 pub async fn list_teams() -> Result<Vec<TeamSummary>, UiError> {
-    use crate::ssr::{internal, require_user, server_context};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    Ok(clavis::store::teams_of(&ctx.services.pool, user.id)
-        .await
-        .map_err(internal("listing teams"))?
-        .into_iter()
-        .map(|(team, role)| TeamSummary {
-            id: team.id,
-            name: team.name,
-            role: role.label().to_owned(),
-        })
-        .collect())
+    Ok(
+        clavis::service::teams::mine(&ctx.services, &caller(&user).await)
+            .await?
+            .into_iter()
+            .map(|(team, role)| TeamSummary {
+                id: team.id,
+                name: team.name,
+                role: role.label().to_owned(),
+            })
+            .collect(),
+    )
 }
 
 /// Creates a team with the person as its owner, then shows it.
 #[server(endpoint = "teams/create")]
 pub async fn create_team(name: String) -> Result<(), UiError> {
-    use crate::ssr::{internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let name = clavis::teams::parse_name(&name).map_err(|e| UiError::Invalid(e.to_owned()))?;
-    let now = clavis::now();
-    let event = who(&user).await.did(now, "team.created", &name, None);
-    let id = clavis::store::create_team(&ctx.services.pool, &name, user.id, now, &event)
-        .await
-        .map_err(internal("creating a team"))?;
-    tracing::info!(user_id = user.id, team_id = id, "team created");
+    let id = clavis::service::teams::create(&ctx.services, &caller(&user).await, &name).await?;
     leptos_axum::redirect(&format!("/teams/{id}"));
     Ok(())
 }
@@ -178,56 +178,44 @@ pub async fn create_team(name: String) -> Result<(), UiError> {
 /// A team the person belongs to, with its members.
 #[server(endpoint = "teams/get")]
 pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
-    use clavis::authz::{Action, Role, Workspace, may};
+    use clavis::authz::Role;
 
-    use crate::ssr::{authorize, internal, require_user, server_context};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let workspace = Workspace::Team(team);
-    let actor = authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
-    let row = clavis::store::team(&ctx.services.pool, team)
-        .await
-        .map_err(internal("reading a team"))?
-        .ok_or(UiError::NotFound)?;
-    let members = clavis::store::members(&ctx.services.pool, team)
-        .await
-        .map_err(internal("listing members"))?;
-    let invites = clavis::store::open_invites(&ctx.services.pool, team, clavis::now())
-        .await
-        .map_err(internal("listing invitations"))?
-        .into_iter()
-        .filter_map(|invite| {
-            let role = Role::parse(&invite.role)?;
-            may(&actor, Action::Invite(role), workspace).then(|| OpenInviteView {
+    let page = clavis::service::teams::get(&ctx.services, &caller(&user).await, team).await?;
+    Ok(TeamDetail {
+        invites: page
+            .invites
+            .into_iter()
+            .map(|invite| OpenInviteView {
                 id: invite.id,
-                role: role.label().to_owned(),
+                role: invite.role.label().to_owned(),
                 made_by: invite.made_by,
                 expires: clavis::civil::format_date_time(invite.expires_at),
             })
-        })
-        .collect();
-    Ok(TeamDetail {
-        invites,
-        id: row.id,
-        name: row.name,
-        my_role: actor.role.map_or("", Role::label).to_owned(),
-        members: members
+            .collect(),
+        id: page.team.id,
+        name: page.team.name,
+        my_role: page.viewer.role.map_or("", Role::label).to_owned(),
+        members: page
+            .members
             .into_iter()
             .map(|m| MemberView {
                 is_me: m.user_id == user.id,
                 user_id: m.user_id,
                 email: m.email,
-                role: Role::parse(&m.role).map_or("", Role::label).to_owned(),
+                role: m.role.map_or("", Role::label).to_owned(),
             })
             .collect(),
-        invite_roles: Role::ALL
+        invite_roles: page
+            .invite_roles
             .into_iter()
-            .filter(|role| may(&actor, Action::Invite(*role), workspace))
             .map(|role| (role.as_str().to_owned(), role.label().to_owned()))
             .collect(),
-        manages_members: may(&actor, Action::ManageMembers, workspace),
-        issuer: ctx.services.issuer.issuer.to_string(),
+        manages_members: page.manages_members,
+        issuer: ctx.services.issuer.issuer.clone(),
     })
 }
 
@@ -235,31 +223,15 @@ pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
 /// with it (only its hash is stored).
 #[server(endpoint = "teams/invite")]
 pub async fn invite(team: i64, role: String) -> Result<(), UiError> {
-    use clavis::authz::{Action, Role, Workspace};
+    use clavis::authz::Role;
 
-    use crate::ssr::{authorize, internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     let role = Role::parse(&role).ok_or_else(|| UiError::Invalid("Choose a role.".to_owned()))?;
-    let workspace = Workspace::Team(team);
-    authorize(&ctx, &user, Action::Invite(role), workspace).await?;
-    let (token, hash) = clavis::teams::new_invite_token();
-    let now = clavis::now();
-    let event = who(&user)
-        .await
-        .did(now, "team.member_invited", role.as_str(), Some(workspace));
-    let invite = clavis::store::NewInvite {
-        team_id: team,
-        token_hash: &hash,
-        role,
-        created_by: user.id,
-        created_at: now,
-        expires_at: now + clavis::teams::INVITE_VALID,
-    };
-    clavis::store::insert_invite(&ctx.services.pool, &invite, &event)
-        .await
-        .map_err(internal("creating an invitation"))?;
+    let token =
+        clavis::service::teams::invite(&ctx.services, &caller(&user).await, team, role).await?;
     leptos_axum::redirect(&format!("/teams/{team}?invite={token}"));
     Ok(())
 }
@@ -271,7 +243,7 @@ pub async fn get_invite(token: String) -> Result<InviteView, UiError> {
 
     require_user().await?;
     let ctx = server_context()?;
-    let (team, role) = ssr::valid_invite(&ctx, &token).await?;
+    let (team, role) = clavis::service::teams::open_invite(&ctx.services, &token).await?;
     Ok(InviteView {
         team: team.name,
         role: role.label().to_owned(),
@@ -282,33 +254,16 @@ pub async fn get_invite(token: String) -> Result<InviteView, UiError> {
 /// workspace and shows it.
 #[server(endpoint = "invites/join")]
 pub async fn join_team(token: String) -> Result<(), UiError> {
-    use crate::ssr::{WORKSPACE_KEY, internal, require_user, server_context, session, who};
+    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    ssr::valid_invite(&ctx, &token).await?;
-    let now = clavis::now();
-    let event = who(&user)
-        .await
-        .did(now, "team.member_joined", &user.email, None);
-    let team = clavis::store::accept_invite(
-        &ctx.services.pool,
-        &clavis::teams::invite_hash(&token),
-        user.id,
-        now,
-        &event,
-    )
-    .await
-    .map_err(internal("joining a team"))?
-    .ok_or_else(|| {
-        UiError::Invalid("This invitation link is unknown, used or expired.".to_owned())
-    })?;
+    let team = clavis::service::teams::join(&ctx.services, &caller(&user).await, &token).await?;
     session()
         .await?
         .insert(WORKSPACE_KEY, team)
         .await
         .map_err(internal("writing the session"))?;
-    tracing::info!(user_id = user.id, team_id = team, "joined a team");
     leptos_axum::redirect(&format!("/teams/{team}"));
     Ok(())
 }
@@ -317,31 +272,12 @@ pub async fn join_team(token: String) -> Result<(), UiError> {
 /// working.
 #[server(endpoint = "teams/withdraw")]
 pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
-    use clavis::authz::{Action, Workspace};
-
-    use crate::ssr::{authorize, internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let workspace = Workspace::Team(team);
-    authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
-    let role = clavis::store::invite_role(&ctx.services.pool, team, invite)
-        .await
-        .map_err(internal("reading an invitation"))?
-        .ok_or(UiError::NotFound)?;
-    authorize(&ctx, &user, Action::Invite(role), workspace).await?;
-    let event = who(&user).await.did(
-        clavis::now(),
-        "team.invite_withdrawn",
-        role.as_str(),
-        Some(workspace),
-    );
-    if !clavis::store::withdraw_invite(&ctx.services.pool, team, invite, &event)
-        .await
-        .map_err(internal("withdrawing an invitation"))?
-    {
-        return Err(UiError::NotFound);
-    }
+    clavis::service::teams::withdraw_invite(&ctx.services, &caller(&user).await, team, invite)
+        .await?;
     leptos_axum::redirect(&format!("/teams/{team}"));
     Ok(())
 }
@@ -350,38 +286,11 @@ pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
 /// created stay the team's; their workspace falls back to Personal.
 #[server(endpoint = "teams/leave")]
 pub async fn leave_team(team: i64) -> Result<(), UiError> {
-    use clavis::{
-        authz::{Action, Workspace},
-        store::MemberChange,
-    };
-
-    use crate::ssr::{
-        WORKSPACE_KEY, authorize, internal, require_user, server_context, session, who,
-    };
+    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let workspace = Workspace::Team(team);
-    authorize(&ctx, &user, Action::ViewTeam, workspace).await?;
-    let event = who(&user).await.did(
-        clavis::now(),
-        "team.member_left",
-        &user.email,
-        Some(workspace),
-    );
-    match clavis::store::change_member(&ctx.services.pool, team, user.id, None, &event)
-        .await
-        .map_err(internal("leaving a team"))?
-    {
-        MemberChange::Done => {}
-        MemberChange::NotAMember => return Err(UiError::NotFound),
-        MemberChange::LastOwner => {
-            return Err(UiError::Invalid(
-                "You are its last owner: make someone else an owner first, or delete the team."
-                    .to_owned(),
-            ));
-        }
-    }
+    clavis::service::teams::leave(&ctx.services, &caller(&user).await, team).await?;
     let session = session().await?;
     if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
         session
@@ -396,24 +305,11 @@ pub async fn leave_team(team: i64) -> Result<(), UiError> {
 /// Renames a team (owners only).
 #[server(endpoint = "teams/rename")]
 pub async fn rename_team(team: i64, name: String) -> Result<(), UiError> {
-    use clavis::authz::{Action, Workspace};
-
-    use crate::ssr::{authorize, internal, require_user, server_context, who};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let workspace = Workspace::Team(team);
-    authorize(&ctx, &user, Action::ManageTeam, workspace).await?;
-    let name = clavis::teams::parse_name(&name).map_err(|e| UiError::Invalid(e.to_owned()))?;
-    let event = who(&user)
-        .await
-        .did(clavis::now(), "team.renamed", &name, Some(workspace));
-    if !clavis::store::rename_team(&ctx.services.pool, team, &name, &event)
-        .await
-        .map_err(internal("renaming a team"))?
-    {
-        return Err(UiError::NotFound);
-    }
+    clavis::service::teams::rename(&ctx.services, &caller(&user).await, team, &name).await?;
     leptos_axum::redirect(&format!("/teams/{team}"));
     Ok(())
 }
@@ -422,29 +318,11 @@ pub async fn rename_team(team: i64, name: String) -> Result<(), UiError> {
 /// invitations go; the audit log keeps its events.
 #[server(endpoint = "teams/delete")]
 pub async fn delete_team(team: i64) -> Result<(), UiError> {
-    use clavis::authz::{Action, Workspace};
-
-    use crate::ssr::{
-        WORKSPACE_KEY, authorize, internal, require_user, server_context, session, who,
-    };
+    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
 
     let user = require_user().await?;
     let ctx = server_context()?;
-    let workspace = Workspace::Team(team);
-    authorize(&ctx, &user, Action::ManageTeam, workspace).await?;
-    let name = ssr::workspace_name(&ctx, workspace).await?;
-    let now = clavis::now();
-    let event = who(&user)
-        .await
-        .did(now, "team.deleted", &name, Some(workspace));
-    let revoked = clavis::store::delete_team(&ctx.services.pool, team, now, &event)
-        .await
-        .map_err(internal("deleting a team"))?
-        .ok_or(UiError::NotFound)?;
-    for client_id in &revoked {
-        ctx.services.credentials.forget(client_id);
-        crate::ssr::publish(&ctx, clavis::changes::Change::Credential(client_id.clone())).await;
-    }
+    clavis::service::teams::delete(&ctx.services, &caller(&user).await, team).await?;
     let session = session().await?;
     if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
         session
@@ -452,12 +330,6 @@ pub async fn delete_team(team: i64) -> Result<(), UiError> {
             .await
             .map_err(internal("writing the session"))?;
     }
-    tracing::info!(
-        user_id = user.id,
-        team_id = team,
-        revoked = revoked.len(),
-        "team deleted"
-    );
     leptos_axum::redirect("/teams");
     Ok(())
 }
@@ -481,89 +353,33 @@ pub async fn remove_member(team: i64, member: i64) -> Result<(), UiError> {
 pub mod ssr {
     //! Server-side helpers.
 
-    use clavis::{
-        authz::{Action, Role, Workspace},
-        store::MemberChange,
-    };
+    use clavis::authz::{Role, Workspace};
 
     use crate::{
         UiError,
-        ssr::{ServerContext, authorize, internal, require_user, server_context, who},
+        ssr::{ServerContext, caller, require_user, server_context},
     };
-
-    /// An open invitation whose maker may still invite to its role (their role may have
-    /// been lowered, or they may have left, since they made it): its team and role.
-    pub async fn valid_invite(
-        ctx: &ServerContext,
-        token: &str,
-    ) -> Result<(clavis::store::TeamRow, Role), UiError> {
-        let refused =
-            || UiError::Invalid("This invitation link is unknown, used or expired.".to_owned());
-        let (team, role, maker) = clavis::store::open_invite(
-            &ctx.services.pool,
-            &clavis::teams::invite_hash(token),
-            clavis::now(),
-        )
-        .await
-        .map_err(internal("reading an invitation"))?
-        .ok_or_else(refused)?;
-        let workspace = Workspace::Team(team.id);
-        let maker = clavis::teams::actor(&ctx.services.pool, maker, workspace)
-            .await
-            .map_err(internal("reading an account"))?;
-        if !maker.is_some_and(|maker| clavis::authz::may(&maker, Action::Invite(role), workspace)) {
-            return Err(UiError::Invalid(
-                "This invitation is no longer valid: whoever made it may no longer invite to this role."
-                    .to_owned(),
-            ));
-        }
-        Ok((team, role))
-    }
 
     /// "Personal" or the team's name.
     pub async fn workspace_name(
         ctx: &ServerContext,
         workspace: Workspace,
     ) -> Result<String, UiError> {
-        Ok(match workspace {
-            Workspace::Personal(_) => "Personal".to_owned(),
-            Workspace::Team(id) => clavis::store::team(&ctx.services.pool, id)
-                .await
-                .map_err(internal("reading a team"))?
-                .map_or_else(String::new, |t| t.name),
-        })
+        Ok(clavis::service::teams::workspace_name(&ctx.services, workspace).await?)
     }
 
     /// Changes a member's role, or removes them (`None`).
     pub async fn change_member(team: i64, member: i64, role: Option<Role>) -> Result<(), UiError> {
         let user = require_user().await?;
         let ctx = server_context()?;
-        let workspace = Workspace::Team(team);
-        authorize(&ctx, &user, Action::ManageMembers, workspace).await?;
-        let email = clavis::store::user_by_id(&ctx.services.pool, member)
-            .await
-            .map_err(internal("reading an account"))?
-            .map(|u| u.email)
-            .unwrap_or_default();
-        let (action, target) = match role {
-            Some(role) => ("team.role_changed", format!("{email} → {}", role.as_str())),
-            None => ("team.member_removed", email),
-        };
-        let event = who(&user)
-            .await
-            .did(clavis::now(), action, target, Some(workspace));
-        match clavis::store::change_member(&ctx.services.pool, team, member, role, &event)
-            .await
-            .map_err(internal("changing a membership"))?
-        {
-            MemberChange::Done => {}
-            MemberChange::NotAMember => return Err(UiError::NotFound),
-            MemberChange::LastOwner => {
-                return Err(UiError::Invalid(
-                    "A team must keep at least one owner.".to_owned(),
-                ));
-            }
-        }
+        clavis::service::teams::change_member(
+            &ctx.services,
+            &caller(&user).await,
+            team,
+            member,
+            role,
+        )
+        .await?;
         leptos_axum::redirect(&format!("/teams/{team}"));
         Ok(())
     }

@@ -575,8 +575,12 @@ async fn simultaneous_first_sign_ups_make_one_administrator() {
             .map(|i| {
                 let (pool, start) = (pool.clone(), start.clone());
                 tokio::spawn(async move {
-                    let event =
-                        clavis::audit::Who::cli().did(clavis::now(), "user.signed_up", "", None);
+                    let event = clavis::audit::Who::cli().did(
+                        clavis::now(),
+                        clavis::audit::AuditAction::UserSignedUp,
+                        "",
+                        None,
+                    );
                     start.wait().await;
                     clavis::store::insert_user(
                         &pool,

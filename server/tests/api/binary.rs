@@ -387,7 +387,12 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
     );
     let team = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let pool = clavis::store::connect(&db).await.unwrap();
-        let event = clavis::audit::Who::cli().did(clavis::now(), "team.created", "Ops", None);
+        let event = clavis::audit::Who::cli().did(
+            clavis::now(),
+            clavis::audit::AuditAction::TeamCreated,
+            "Ops",
+            None,
+        );
         clavis::store::create_team(&pool, "Ops", 1, clavis::now(), &event)
             .await
             .unwrap()

@@ -177,7 +177,12 @@ impl TestApp {
     /// Makes the person signed in with `cookie` an administrator (as the CLI would).
     pub async fn make_admin(&self, cookie: &str) {
         let id = self.user_id(cookie).await;
-        let event = clavis::audit::Who::cli().did(clavis::now(), "user.made_admin", "", None);
+        let event = clavis::audit::Who::cli().did(
+            clavis::now(),
+            clavis::audit::AuditAction::UserMadeAdmin,
+            "",
+            None,
+        );
         clavis::store::make_admin(&self.state.oauth.pool, id, &event)
             .await
             .unwrap();

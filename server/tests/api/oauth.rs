@@ -567,7 +567,12 @@ async fn a_revocation_by_another_process_is_seen_within_the_cache_ttl() {
 
     // What `clavis credential revoke` does from its own process: only the database
     // changes; this server's cache does not hear of it.
-    let event = clavis::audit::Who::cli().did(clavis::now(), "credential.revoked", &id, None);
+    let event = clavis::audit::Who::cli().did(
+        clavis::now(),
+        clavis::audit::AuditAction::CredentialRevoked,
+        &id,
+        None,
+    );
     clavis::store::revoke_credential(&app.state.oauth.pool, &id, clavis::now(), &event)
         .await
         .unwrap();

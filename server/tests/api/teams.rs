@@ -111,7 +111,7 @@ impl TestApp {
             limit: 10_000,
             ..clavis::audit::Query::default()
         };
-        clavis::audit::read(
+        clavis::store::audit_entries(
             &self.state.oauth.pool,
             &clavis::audit::Scope::Everything,
             &query,
@@ -811,10 +811,20 @@ async fn audit_events_older_than_the_retention_are_pruned_and_no_others() {
     let now = clavis::now();
     let cli = clavis::audit::Who::cli();
     for (age_days, target) in [(401, "old"), (399, "kept")] {
-        let event = cli.did(now - age_days * 86_400, "key.rotated", target, None);
+        let event = cli.did(
+            now - age_days * 86_400,
+            clavis::audit::AuditAction::KeyRotated,
+            target,
+            None,
+        );
         clavis::store::record(pool, &event).await.unwrap();
     }
-    assert_eq!(clavis::audit::prune(pool, 400, now).await.unwrap(), 1);
+    assert_eq!(
+        clavis::store::prune_audit(pool, now - 400 * 86_400)
+            .await
+            .unwrap(),
+        1
+    );
     let left: Vec<String> = app.audit().await.into_iter().map(|e| e.target).collect();
     assert_eq!(left, ["kept"]);
 }
