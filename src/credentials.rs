@@ -692,8 +692,9 @@ pub async fn rotate(
 ) -> Result<Option<ClientSecret>, StoreError> {
     let secret = ClientSecret::generate();
     let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
-    let rotated =
-        store::rotate_secret(pool, client_id, &key.digest(&secret), old_until, now, event).await?;
+    let hash = key.digest(&secret);
+    let new = store::Replacement::SecretHash(&hash);
+    let rotated = store::rotate_credential(pool, client_id, new, old_until, now, event).await?;
     Ok(rotated.then_some(secret))
 }
 
@@ -710,7 +711,8 @@ pub async fn rotate_keys(
 ) -> Result<bool, StoreError> {
     let old_until = (old_valid > 0).then(|| now.saturating_add(old_valid));
     let keys = serde_json::to_string(keys).unwrap_or_default();
-    store::rotate_public_keys(pool, client_id, &keys, old_until, now, event).await
+    let new = store::Replacement::PublicKeys(&keys);
+    store::rotate_credential(pool, client_id, new, old_until, now, event).await
 }
 
 /// The keys a `private_key_jwt` credential's assertions may be signed with at `now`:

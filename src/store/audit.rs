@@ -8,7 +8,7 @@ use crate::{
 
 /// Records an event that changes nothing else (a sign-in, a failed one).
 pub async fn record(pool: &Pool, event: &Event) -> Result<(), StoreError> {
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         record!(tx, event);
         tx.commit().await?;
@@ -45,7 +45,7 @@ pub async fn audit_entries(
     } else {
         format!("team_id IN ({teams})")
     };
-    Ok(on!(pool, p => sqlx::query_as::<_, Entry>(&format!(
+    Ok(on!(pool, |p| sqlx::query_as::<_, Entry>(&format!(
         "SELECT id, at, actor, action, target, address, team_id FROM audit_log
          WHERE ($1 OR personal_user_id = $2 OR {teams})
            AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
@@ -64,11 +64,11 @@ pub async fn audit_entries(
 
 /// Deletes audit events from before `before` (retention).
 pub async fn prune_audit(pool: &Pool, before: UnixTime) -> Result<u64, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM audit_log WHERE at < $1")
-        .bind(before)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?,
+    Ok(on!(pool, |p| sqlx::query(
+        "DELETE FROM audit_log WHERE at < $1"
     )
+    .bind(before)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?)
 }

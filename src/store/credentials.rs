@@ -112,47 +112,47 @@ pub async fn insert_credential(
     new: &NewCredentialRow<'_>,
     event: &Event,
 ) -> Result<Option<i64>, StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO credentials
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
               builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys, team_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING id",
-    )
-    .bind(new.user_id)
-    .bind(new.client_id)
-    .bind(new.secret_hash)
-    .bind(new.name)
-    .bind(new.description)
-    .bind(new.scopes)
-    .bind(new.created_at)
-    .bind(new.expires_at)
-    .bind(new.builtin_mcp)
-    .bind(new.allowed_tools)
-    .bind(new.token_lifetime)
-    .bind(new.tokens_per_hour)
-    .bind(new.public_keys)
-    .bind(new.team_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    for server_id in new.server_ids {
-        let granted = sqlx::query(
-            "INSERT INTO credential_servers (credential_id, server_id)
-             SELECT $1, id FROM mcp_servers WHERE id = $2",
         )
-        .bind(id)
-        .bind(server_id)
-        .execute(&mut *tx)
+        .bind(new.user_id)
+        .bind(new.client_id)
+        .bind(new.secret_hash)
+        .bind(new.name)
+        .bind(new.description)
+        .bind(new.scopes)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(new.builtin_mcp)
+        .bind(new.allowed_tools)
+        .bind(new.token_lifetime)
+        .bind(new.tokens_per_hour)
+        .bind(new.public_keys)
+        .bind(new.team_id)
+        .fetch_one(&mut *tx)
         .await?;
-        if granted.rows_affected() == 0 {
-            return Ok(None);
+        for server_id in new.server_ids {
+            let granted = sqlx::query(
+                "INSERT INTO credential_servers (credential_id, server_id)
+             SELECT $1, id FROM mcp_servers WHERE id = $2",
+            )
+            .bind(id)
+            .bind(server_id)
+            .execute(&mut *tx)
+            .await?;
+            if granted.rows_affected() == 0 {
+                return Ok(None);
+            }
         }
-    }
-    record!(tx, event);
-    tx.commit().await?;
-    Ok(Some(id))
+        record!(tx, event);
+        tx.commit().await?;
+        Ok(Some(id))
     })
 }
 
@@ -161,7 +161,7 @@ pub async fn granted_servers(
     pool: &Pool,
     credential_id: i64,
 ) -> Result<Vec<GrantedServer>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, GrantedServer>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, GrantedServer>(
         "SELECT s.id, s.slug, s.name, s.mode, s.resource_url
          FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
          WHERE cs.credential_id = $1 ORDER BY s.name, s.id",
@@ -189,7 +189,7 @@ pub async fn list_credentials(
 ) -> Result<(Vec<CredentialRow>, i64), StoreError> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let (filter, key) = in_workspace(workspace);
-    let rows = on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
+    let rows = on!(pool, |p| sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE {filter}
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
@@ -199,7 +199,7 @@ pub async fn list_credentials(
     .fetch_all(p)
     .await)?;
     // The page's granted servers in one query, not one per row.
-    let grants = on!(pool, p => sqlx::query_as::<_, PageGrant>(&format!(
+    let grants = on!(pool, |p| sqlx::query_as::<_, PageGrant>(&format!(
         "SELECT cs.credential_id, s.id, s.slug, s.name, s.mode, s.resource_url
          FROM credential_servers cs JOIN mcp_servers s ON s.id = cs.server_id
          WHERE cs.credential_id IN (SELECT id FROM credentials WHERE {filter}
@@ -217,10 +217,12 @@ pub async fn list_credentials(
             row.servers.push(grant.server);
         }
     }
-    let total = on!(pool, p => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM credentials WHERE {filter}"))
-        .bind(key)
-        .fetch_one(p)
-        .await)?;
+    let total = on!(pool, |p| sqlx::query_scalar::<_, i64>(&format!(
+        "SELECT COUNT(*) FROM credentials WHERE {filter}"
+    ))
+    .bind(key)
+    .fetch_one(p)
+    .await)?;
     Ok((rows, total))
 }
 
@@ -230,7 +232,7 @@ pub async fn credential_by_client_id(
     pool: &Pool,
     client_id: &str,
 ) -> Result<Option<CredentialRow>, StoreError> {
-    let row = on!(pool, p => sqlx::query_as::<_, CredentialRow>(&format!(
+    let row = on!(pool, |p| sqlx::query_as::<_, CredentialRow>(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
     ))
     .bind(client_id)
@@ -253,7 +255,7 @@ pub async fn usable_servers(
     pool: &Pool,
     credential_id: i64,
 ) -> Result<Vec<GrantedServer>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, GrantedServer>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, GrantedServer>(
         "SELECT s.id, s.slug, s.name, s.mode, s.resource_url
          FROM credential_servers cs
          JOIN mcp_servers s ON s.id = cs.server_id
@@ -291,31 +293,46 @@ pub async fn revoke_credential(
     )
 }
 
-/// Gives an active credential (neither revoked nor expired) a new secret hash. The
-/// secret it replaces keeps working until `old_until` (`None`: not at all); one an
-/// earlier rotation kept ends at once. `false` when there is no such active credential.
-pub async fn rotate_secret(
+/// What a rotation gives a credential: a new secret hash (a client-secret credential)
+/// or new public keys (a `private_key_jwt` one: a JSON array of JWKs).
+#[derive(Debug, Clone, Copy)]
+pub enum Replacement<'a> {
+    SecretHash(&'a [u8]),
+    PublicKeys(&'a str),
+}
+
+/// Gives an active credential (neither revoked nor expired) of the replacement's kind a
+/// new secret hash or new public keys. What it replaces keeps working until
+/// `old_until` (`None`: not at all); what an earlier rotation kept ends at once.
+/// `false` when there is no such active credential.
+pub async fn rotate_credential(
     pool: &Pool,
     client_id: &str,
-    new_hash: &[u8],
+    new: Replacement<'_>,
     old_until: Option<UnixTime>,
     now: UnixTime,
     event: &Event,
 ) -> Result<bool, StoreError> {
+    let (column, kind) = match new {
+        Replacement::SecretHash(_) => ("secret_hash", "NULL"),
+        Replacement::PublicKeys(_) => ("public_keys", "NOT NULL"),
+    };
+    let sql = format!(
+        "UPDATE credentials SET
+             previous_{column} = CASE WHEN $3 > $4 THEN {column} END,
+             previous_secret_expires_at = CASE WHEN $3 > $4 THEN $3 END,
+             {column} = $2
+         WHERE client_id = $1
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
+           AND public_keys IS {kind}"
+    );
     audited_update!(
         pool,
         event,
-        sqlx::query(
-            "UPDATE credentials SET
-             previous_secret_hash = CASE WHEN $3 > $4 THEN secret_hash END,
-             previous_secret_expires_at = CASE WHEN $3 > $4 THEN $3 END,
-             secret_hash = $2
-         WHERE client_id = $1
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
-           AND public_keys IS NULL",
-        )
-        .bind(client_id)
-        .bind(new_hash)
+        match new {
+            Replacement::SecretHash(hash) => sqlx::query(&sql).bind(client_id).bind(hash),
+            Replacement::PublicKeys(keys) => sqlx::query(&sql).bind(client_id).bind(keys),
+        }
         .bind(old_until)
         .bind(now)
     )
@@ -343,35 +360,6 @@ pub async fn update_credential(
     .bind(allowed_tools)
     .bind(tokens_per_hour)
 )
-}
-
-/// Gives an active `private_key_jwt` credential new public keys (a JSON array of JWKs);
-/// the keys they replace keep working until `old_until` (`None`: not at all).
-pub async fn rotate_public_keys(
-    pool: &Pool,
-    client_id: &str,
-    keys: &str,
-    old_until: Option<UnixTime>,
-    now: UnixTime,
-    event: &Event,
-) -> Result<bool, StoreError> {
-    audited_update!(
-        pool,
-        event,
-        sqlx::query(
-            "UPDATE credentials SET
-             previous_public_keys = CASE WHEN $3 > $4 THEN public_keys END,
-             previous_secret_expires_at = CASE WHEN $3 > $4 THEN $3 END,
-             public_keys = $2
-         WHERE client_id = $1
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
-           AND public_keys IS NOT NULL",
-        )
-        .bind(client_id)
-        .bind(keys)
-        .bind(old_until)
-        .bind(now)
-    )
 }
 
 /// Ends the secret a rotation kept working ("Revoke now"). `false` when the credential

@@ -11,19 +11,21 @@ pub async fn server_secret(
     generate: impl FnOnce() -> Vec<u8>,
     now: UnixTime,
 ) -> Result<Vec<u8>, StoreError> {
-    on!(pool, p => sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+    on!(pool, |p| {
+        sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(generate())
         .bind(now)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
-    Ok(
-        on!(pool, p => sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(p)
-            .await)?,
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(on!(pool, |p| sqlx::query_scalar::<_, Vec<u8>>(
+        "SELECT value FROM server_secrets WHERE name = $1"
     )
+    .bind(name)
+    .fetch_one(p)
+    .await)?)
 }
 
 /// Replaces a stored server secret's value (its sealing, on a database from before it).
@@ -32,12 +34,14 @@ pub async fn replace_server_secret(
     name: &str,
     value: &[u8],
 ) -> Result<(), StoreError> {
-    on!(pool, p => sqlx::query("UPDATE server_secrets SET value = $2 WHERE name = $1")
-        .bind(name)
-        .bind(value)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on!(pool, |p| sqlx::query(
+        "UPDATE server_secrets SET value = $2 WHERE name = $1"
+    )
+    .bind(name)
+    .bind(value)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -47,12 +51,14 @@ pub async fn replace_signing_key(
     kid: &str,
     private_key: &[u8],
 ) -> Result<(), StoreError> {
-    on!(pool, p => sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
-        .bind(kid)
-        .bind(private_key)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on!(pool, |p| sqlx::query(
+        "UPDATE signing_keys SET private_key = $2 WHERE kid = $1"
+    )
+    .bind(kid)
+    .bind(private_key)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -77,11 +83,13 @@ pub struct SigningKeyRow {
 
 /// Every signing key, newest first.
 pub async fn signing_keys(pool: &Pool) -> Result<Vec<SigningKeyRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, SigningKeyRow>(
+    Ok(on!(pool, |p| {
+        sqlx::query_as::<_, SigningKeyRow>(
         "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC",
     )
     .fetch_all(p)
-    .await)?)
+    .await
+    })?)
 }
 
 const INSERT_SIGNING_KEY: &str =
@@ -96,7 +104,7 @@ pub async fn insert_first_signing_key(
     public_key: &[u8],
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let done = on!(pool, p => sqlx::query(INSERT_SIGNING_KEY)
+    let done = on!(pool, |p| sqlx::query(INSERT_SIGNING_KEY)
         .bind(kid)
         .bind(private_key)
         .bind(public_key)
@@ -120,7 +128,7 @@ pub async fn rotate_signing_key(
     now: UnixTime,
     event: &Event,
 ) -> Result<(), StoreError> {
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         record!(tx, event);
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")

@@ -34,9 +34,10 @@ pub enum Pool {
     Postgres(sqlx::PgPool),
 }
 
-/// Runs the same statement on whichever pool this is: `on!(pool, p => query.fetch_one(p).await)`.
+/// Runs the same statement on whichever pool this is: `on!(pool, |p| query.fetch_one(p).await)`
+/// (written like a closure so that rustfmt formats what is inside).
 macro_rules! on {
-    ($pool:expr, $p:ident => $body:expr) => {
+    ($pool:expr, |$p:ident| $body:expr) => {
         match $pool {
             Pool::Sqlite($p) => $body,
             Pool::Postgres($p) => $body,
@@ -53,7 +54,7 @@ impl Pool {
 
     /// Closes every connection (waits for those in use).
     pub async fn close(&self) {
-        on!(self, p => p.close().await);
+        on!(self, |p| p.close().await);
     }
 }
 
@@ -79,11 +80,11 @@ macro_rules! record {
     }};
 }
 
-/// Runs one `UPDATE` of a credential and, when it changed a row, records `event` in the
-/// same transaction. `true` when a row changed.
+/// Runs one `UPDATE` or `DELETE` and, when it changed a row, records `event` in the same
+/// transaction. `true` when a row changed.
 macro_rules! audited_update {
     ($pool:expr, $event:expr, $query:expr) => {
-        on!($pool, p => {
+        on!($pool, |p| {
             let mut tx = p.begin().await?;
             let changed = $query.execute(&mut *tx).await?.rows_affected() > 0;
             if changed {
@@ -256,7 +257,9 @@ pub async fn notify(pool: &Pool, channel: &str, payload: &str) -> Result<(), Sto
 
 /// Answers when the database does.
 pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
-    on!(pool, p => sqlx::query("SELECT 1").execute(p).await
+    on!(pool, |p| sqlx::query("SELECT 1")
+        .execute(p)
+        .await
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -279,9 +282,9 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
     {
         return Err(StoreError::Corrupt("not a Clavis table"));
     }
-    Ok(
-        on!(pool, p => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(p)
-            .await)?,
-    )
+    Ok(on!(pool, |p| sqlx::query_scalar::<_, i64>(&format!(
+        "SELECT COUNT(*) FROM {table}"
+    ))
+    .fetch_one(p)
+    .await)?)
 }

@@ -23,7 +23,7 @@ pub async fn revoke_token(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let before = now - 1;
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         sqlx::query("INSERT INTO revoked_tokens (jti, client_id, issued_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
@@ -32,10 +32,11 @@ pub async fn revoke_token(
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let kept: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if kept > REVOKED_TOKENS_PER_CREDENTIAL {
             // Never moved back (another instance's clock may be ahead).
             sqlx::query(
@@ -64,27 +65,28 @@ pub async fn revoked_tokens(
     client_id: Option<&str>,
     now: UnixTime,
 ) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query_as::<_, (String, String, UnixTime)>(
+    Ok(on!(pool, |p| sqlx::query_as::<
+        _,
+        (String, String, UnixTime),
+    >(
         "SELECT client_id, jti, expires_at FROM revoked_tokens \
          WHERE expires_at > $1 AND ($2 IS NULL OR client_id = $2)",
     )
     .bind(now)
     .bind(client_id)
     .fetch_all(p)
-    .await)?,
-    )
+    .await)?)
 }
 
 /// Forgets revoked tokens that have expired anyway.
 pub async fn prune_revoked_tokens(pool: &Pool, now: UnixTime) -> Result<u64, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(p)
-            .await
-        .map(|r| r.rows_affected()))?,
+    Ok(on!(pool, |p| sqlx::query(
+        "DELETE FROM revoked_tokens WHERE expires_at <= $1"
     )
+    .bind(now)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// Records accepted assertions' ids, each until its `expires_at`, in one transaction:
@@ -94,33 +96,33 @@ pub async fn use_assertion_jtis(
     pool: &Pool,
     batch: &[(String, String, UnixTime)],
 ) -> Result<Vec<bool>, StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    let mut fresh = Vec::with_capacity(batch.len());
-    for (client_id, jti, expires_at) in batch {
-        let done = sqlx::query(
-            "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let mut fresh = Vec::with_capacity(batch.len());
+        for (client_id, jti, expires_at) in batch {
+            let done = sqlx::query(
+                "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (client_id, jti) DO NOTHING",
-        )
-        .bind(client_id)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        fresh.push(done.rows_affected() > 0);
-    }
-    tx.commit().await?;
-    Ok(fresh)
+            )
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            fresh.push(done.rows_affected() > 0);
+        }
+        tx.commit().await?;
+        Ok(fresh)
     })
 }
 
 /// Forgets the ids of assertions that have expired (they can no longer be replayed).
 pub async fn prune_assertion_jtis(pool: &Pool, now: UnixTime) -> Result<u64, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM assertion_jtis WHERE expires_at <= $1")
-            .bind(now)
-            .execute(p)
-            .await
-        .map(|r| r.rows_affected()))?,
+    Ok(on!(pool, |p| sqlx::query(
+        "DELETE FROM assertion_jtis WHERE expires_at <= $1"
     )
+    .bind(now)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?)
 }

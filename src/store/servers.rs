@@ -45,39 +45,39 @@ pub async fn insert_server(
     new: &NewServerRow<'_>,
     event: &Event,
 ) -> Result<Option<i64>, StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO mcp_servers
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO mcp_servers
              (slug, name, mode, upstream_url, resource_url, header_name, header_value_sealed,
               created_at, updated_at, access)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
          ON CONFLICT DO NOTHING
          RETURNING id",
-    )
-    .bind(new.slug)
-    .bind(new.name)
-    .bind(new.mode)
-    .bind(new.upstream_url)
-    .bind(new.resource_url)
-    .bind(new.header_name)
-    .bind(new.header_value_sealed)
-    .bind(new.now)
-    .bind(new.access)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(id) = id {
-        for team in new.teams {
-            sqlx::query("INSERT INTO server_teams (server_id, team_id) SELECT $1, id FROM teams WHERE id = $2 ON CONFLICT DO NOTHING")
+        )
+        .bind(new.slug)
+        .bind(new.name)
+        .bind(new.mode)
+        .bind(new.upstream_url)
+        .bind(new.resource_url)
+        .bind(new.header_name)
+        .bind(new.header_value_sealed)
+        .bind(new.now)
+        .bind(new.access)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            for team in new.teams {
+                sqlx::query("INSERT INTO server_teams (server_id, team_id) SELECT $1, id FROM teams WHERE id = $2 ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(team)
                 .execute(&mut *tx)
                 .await?;
+            }
+            record!(tx, event);
         }
-        record!(tx, event);
-    }
-    tx.commit().await?;
-    Ok(id)
+        tx.commit().await?;
+        Ok(id)
     })
 }
 
@@ -89,9 +89,9 @@ pub async fn update_server(
     new: &NewServerRow<'_>,
     event: &Event,
 ) -> Result<Option<bool>, StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    let done = sqlx::query(
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let done = sqlx::query(
         "UPDATE mcp_servers SET name = $2, upstream_url = $3, resource_url = $4, header_name = $5,
              header_value_sealed = $6, updated_at = $7, access = $8
          WHERE slug = $1",
@@ -107,42 +107,42 @@ pub async fn update_server(
     .execute(&mut *tx)
     .await
     .map(|r| r.rows_affected());
-    match done {
-        Ok(0) => Ok(None),
-        Ok(_) => {
-            sqlx::query("DELETE FROM server_teams WHERE server_id = (SELECT id FROM mcp_servers WHERE slug = $1)")
+        match done {
+            Ok(0) => Ok(None),
+            Ok(_) => {
+                sqlx::query("DELETE FROM server_teams WHERE server_id = (SELECT id FROM mcp_servers WHERE slug = $1)")
                 .bind(slug)
                 .execute(&mut *tx)
                 .await?;
-            for team in new.teams {
-                sqlx::query(
-                    "INSERT INTO server_teams (server_id, team_id)
+                for team in new.teams {
+                    sqlx::query(
+                        "INSERT INTO server_teams (server_id, team_id)
                      SELECT s.id, t.id FROM mcp_servers s, teams t WHERE s.slug = $1 AND t.id = $2
                      ON CONFLICT DO NOTHING",
-                )
-                .bind(slug)
-                .bind(team)
-                .execute(&mut *tx)
-                .await?;
+                    )
+                    .bind(slug)
+                    .bind(team)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                record!(tx, event);
+                tx.commit().await?;
+                Ok(Some(true))
             }
-            record!(tx, event);
-            tx.commit().await?;
-            Ok(Some(true))
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Some(false)),
+            Err(e) => Err(e.into()),
         }
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Some(false)),
-        Err(e) => Err(e.into()),
-    }
     })
 }
 
 /// Every server, by name.
 pub async fn list_servers(pool: &Pool) -> Result<Vec<ServerRow>, StoreError> {
-    let mut rows = on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
+    let mut rows = on!(pool, |p| sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers ORDER BY name, id"
     ))
     .fetch_all(p)
     .await)?;
-    let shared = on!(pool, p => sqlx::query_as::<_, (i64, i64)>(
+    let shared = on!(pool, |p| sqlx::query_as::<_, (i64, i64)>(
         "SELECT server_id, team_id FROM server_teams ORDER BY team_id"
     )
     .fetch_all(p)
@@ -157,7 +157,7 @@ pub async fn list_servers(pool: &Pool) -> Result<Vec<ServerRow>, StoreError> {
 
 /// One server by slug.
 pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>, StoreError> {
-    let row = on!(pool, p => sqlx::query_as::<_, ServerRow>(&format!(
+    let row = on!(pool, |p| sqlx::query_as::<_, ServerRow>(&format!(
         "SELECT {SERVER_COLUMNS} FROM mcp_servers WHERE slug = $1"
     ))
     .bind(slug)
@@ -166,7 +166,7 @@ pub async fn server_by_slug(pool: &Pool, slug: &str) -> Result<Option<ServerRow>
     let Some(mut row) = row else {
         return Ok(None);
     };
-    row.teams = on!(pool, p => sqlx::query_scalar::<_, i64>(
+    row.teams = on!(pool, |p| sqlx::query_scalar::<_, i64>(
         "SELECT team_id FROM server_teams WHERE server_id = $1 ORDER BY team_id"
     )
     .bind(row.id)

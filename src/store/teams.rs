@@ -29,7 +29,7 @@ pub async fn create_team(
     now: UnixTime,
     event: &Event,
 ) -> Result<i64, StoreError> {
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id",
@@ -57,7 +57,7 @@ pub async fn create_team(
 
 /// A team by id.
 pub async fn team(pool: &Pool, team_id: i64) -> Result<Option<TeamRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, TeamRow>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, TeamRow>(
         "SELECT id, name, created_at FROM teams WHERE id = $1",
     )
     .bind(team_id)
@@ -67,7 +67,7 @@ pub async fn team(pool: &Pool, team_id: i64) -> Result<Option<TeamRow>, StoreErr
 
 /// Every team, by name (for administrators sharing an MCP server).
 pub async fn all_teams(pool: &Pool) -> Result<Vec<TeamRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, TeamRow>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, TeamRow>(
         "SELECT t.id, t.name, t.created_at FROM teams t
          WHERE EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id)
          ORDER BY t.name, t.id",
@@ -78,7 +78,7 @@ pub async fn all_teams(pool: &Pool) -> Result<Vec<TeamRow>, StoreError> {
 
 /// The teams a person belongs to, by name, with their role in each.
 pub async fn teams_of(pool: &Pool, user_id: i64) -> Result<Vec<(TeamRow, Role)>, StoreError> {
-    let rows = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String)>(
+    let rows = on!(pool, |p| sqlx::query_as::<_, (i64, String, i64, String)>(
         "SELECT t.id, t.name, t.created_at, m.role
          FROM team_members m JOIN teams t ON t.id = m.team_id
          WHERE m.user_id = $1 ORDER BY t.name, t.id",
@@ -103,7 +103,7 @@ pub async fn teams_of(pool: &Pool, user_id: i64) -> Result<Vec<(TeamRow, Role)>,
 
 /// A person's role in a team, if they are a member.
 pub async fn role_in(pool: &Pool, team_id: i64, user_id: i64) -> Result<Option<Role>, StoreError> {
-    let role = on!(pool, p => sqlx::query_scalar::<_, String>(
+    let role = on!(pool, |p| sqlx::query_scalar::<_, String>(
         "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
     )
     .bind(team_id)
@@ -116,7 +116,7 @@ pub async fn role_in(pool: &Pool, team_id: i64, user_id: i64) -> Result<Option<R
 
 /// A team's members, owners first, then by email.
 pub async fn members(pool: &Pool, team_id: i64) -> Result<Vec<MemberRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, MemberRow>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, MemberRow>(
         "SELECT m.user_id, u.email, m.role, m.joined_at
          FROM team_members m JOIN users u ON u.id = m.user_id
          WHERE m.team_id = $1
@@ -152,7 +152,7 @@ pub async fn insert_invite(
         created_at: now,
         expires_at,
     } = *invite;
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         sqlx::query(
             "INSERT INTO team_invites (team_id, token_hash, role, created_by, created_at, expires_at)
@@ -188,7 +188,7 @@ pub async fn open_invites(
     team_id: i64,
     now: UnixTime,
 ) -> Result<Vec<OpenInvite>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, OpenInvite>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, OpenInvite>(
         "SELECT i.id, i.role, u.email AS made_by, i.expires_at
          FROM team_invites i JOIN users u ON u.id = i.created_by
          WHERE i.team_id = $1 AND i.used_at IS NULL AND i.expires_at > $2
@@ -223,7 +223,7 @@ pub async fn invite_role(
     team_id: i64,
     invite_id: i64,
 ) -> Result<Option<Role>, StoreError> {
-    let role = on!(pool, p => sqlx::query_scalar::<_, String>(
+    let role = on!(pool, |p| sqlx::query_scalar::<_, String>(
         "SELECT role FROM team_invites WHERE id = $1 AND team_id = $2 AND used_at IS NULL",
     )
     .bind(invite_id)
@@ -258,7 +258,7 @@ pub async fn delete_team(
     now: UnixTime,
     event: &Event,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         let members = sqlx::query("DELETE FROM team_members WHERE team_id = $1")
             .bind(team_id)
@@ -300,15 +300,17 @@ pub async fn open_invite(
     token_hash: &[u8],
     now: UnixTime,
 ) -> Result<Option<(TeamRow, Role, i64)>, StoreError> {
-    let row = on!(pool, p => sqlx::query_as::<_, (i64, String, i64, String, i64)>(
-        "SELECT t.id, t.name, t.created_at, i.role, i.created_by
+    let row = on!(pool, |p| {
+        sqlx::query_as::<_, (i64, String, i64, String, i64)>(
+            "SELECT t.id, t.name, t.created_at, i.role, i.created_by
          FROM team_invites i JOIN teams t ON t.id = i.team_id
          WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(p)
-    .await)?;
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(p)
+        .await
+    })?;
     row.map(|(id, name, created_at, role, created_by)| {
         let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
         Ok((
@@ -334,7 +336,7 @@ pub async fn accept_invite(
     now: UnixTime,
     event: &Event,
 ) -> Result<Option<i64>, StoreError> {
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         let invite = sqlx::query_as::<_, (i64, String)>(
             "UPDATE team_invites SET used_at = $2, used_by = $3
@@ -357,7 +359,10 @@ pub async fn accept_invite(
         .fetch_optional(&mut *tx)
         .await?;
         let invited = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
-        let keep = current.as_deref().and_then(Role::parse).map_or(invited, |c| c.max(invited));
+        let keep = current
+            .as_deref()
+            .and_then(Role::parse)
+            .map_or(invited, |c| c.max(invited));
         sqlx::query(
             "INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
@@ -397,27 +402,31 @@ pub async fn change_member(
 ) -> Result<MemberChange, StoreError> {
     let keeps_an_owner = "($3 = 'owner' OR EXISTS (SELECT 1 FROM team_members o
          WHERE o.team_id = $1 AND o.role = 'owner' AND o.user_id <> $2))";
-    on!(pool, p => {
+    on!(pool, |p| {
         let mut tx = p.begin().await?;
         let changed = match role {
-            Some(role) => sqlx::query(&format!(
-                "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2
+            Some(role) => {
+                sqlx::query(&format!(
+                    "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2
                  AND {keeps_an_owner}"
-            ))
-            .bind(team_id)
-            .bind(user_id)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?,
-            None => sqlx::query(&format!(
-                "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2
+                ))
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2
                  AND {keeps_an_owner}"
-            ))
-            .bind(team_id)
-            .bind(user_id)
-            .bind("")
-            .execute(&mut *tx)
-            .await?,
+                ))
+                .bind(team_id)
+                .bind(user_id)
+                .bind("")
+                .execute(&mut *tx)
+                .await?
+            }
         }
         .rows_affected()
             > 0;
@@ -429,7 +438,11 @@ pub async fn change_member(
             .bind(user_id)
             .fetch_one(&mut *tx)
             .await?;
-            return Ok(if member > 0 { MemberChange::LastOwner } else { MemberChange::NotAMember });
+            return Ok(if member > 0 {
+                MemberChange::LastOwner
+            } else {
+                MemberChange::NotAMember
+            });
         }
         record!(tx, event);
         tx.commit().await?;

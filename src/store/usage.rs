@@ -18,10 +18,10 @@ pub struct TokenUsage {
 /// Adds batched usage counts to the credentials and their per-day rows, in one
 /// transaction.
 pub async fn add_usage(pool: &Pool, batch: &[TokenUsage]) -> Result<(), StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    for usage in batch {
-        sqlx::query(
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        for usage in batch {
+            sqlx::query(
             "UPDATE credentials SET tokens_issued = tokens_issued + $1,
                  last_used_address = CASE WHEN last_used_at IS NULL OR last_used_at <= $2
                      THEN COALESCE($4, last_used_address) ELSE last_used_address END,
@@ -34,19 +34,19 @@ pub async fn add_usage(pool: &Pool, batch: &[TokenUsage]) -> Result<(), StoreErr
         .bind(&usage.address)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO credential_day_usage (client_id, day, tokens)
+            sqlx::query(
+                "INSERT INTO credential_day_usage (client_id, day, tokens)
              SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM credentials WHERE client_id = $1)
              ON CONFLICT (client_id, day) DO UPDATE
              SET tokens = credential_day_usage.tokens + excluded.tokens",
-        )
-        .bind(&usage.client_id)
-        .bind(usage.day)
-        .bind(usage.tokens)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+            )
+            .bind(&usage.client_id)
+            .bind(usage.day)
+            .bind(usage.tokens)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     });
     Ok(())
 }
@@ -58,7 +58,7 @@ pub async fn tokens_per_day(
     client_id: &str,
     first_day: i64,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, (i64, i64)>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, (i64, i64)>(
         "SELECT day, tokens FROM credential_day_usage WHERE client_id = $1 AND day >= $2
          ORDER BY day",
     )
@@ -75,40 +75,40 @@ pub async fn add_hour_usage(
     batch: &[(String, i64, i64)],
     hour: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    for (client_id, at_hour, tokens) in batch {
-        sqlx::query(
-            "INSERT INTO credential_hour_usage (client_id, hour, tokens) VALUES ($1, $2, $3)
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        for (client_id, at_hour, tokens) in batch {
+            sqlx::query(
+                "INSERT INTO credential_hour_usage (client_id, hour, tokens) VALUES ($1, $2, $3)
              ON CONFLICT (client_id, hour) DO UPDATE
              SET tokens = credential_hour_usage.tokens + excluded.tokens",
+            )
+            .bind(client_id)
+            .bind(at_hour)
+            .bind(tokens)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let totals = sqlx::query_as::<_, (String, i64)>(
+            "SELECT client_id, tokens FROM credential_hour_usage WHERE hour = $1",
         )
-        .bind(client_id)
-        .bind(at_hour)
-        .bind(tokens)
-        .execute(&mut *tx)
+        .bind(hour)
+        .fetch_all(&mut *tx)
         .await?;
-    }
-    let totals = sqlx::query_as::<_, (String, i64)>(
-        "SELECT client_id, tokens FROM credential_hour_usage WHERE hour = $1",
-    )
-    .bind(hour)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(totals)
+        tx.commit().await?;
+        Ok(totals)
     })
 }
 
 /// Deletes the hourly counts of hours before `hour`.
 pub async fn prune_hour_usage(pool: &Pool, hour: i64) -> Result<u64, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query("DELETE FROM credential_hour_usage WHERE hour < $1")
-            .bind(hour)
-            .execute(p)
-            .await
-        .map(|r| r.rows_affected()))?,
+    Ok(on!(pool, |p| sqlx::query(
+        "DELETE FROM credential_hour_usage WHERE hour < $1"
     )
+    .bind(hour)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// One batch of gateway usage: `((credential id, server id, tool, day), (calls, errors))`.
@@ -124,12 +124,12 @@ pub async fn add_gateway_usage(
     other: &str,
 ) -> Result<(), StoreError> {
     let names_per_day = i64::try_from(names_per_day).unwrap_or(i64::MAX);
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
-        // A server or credential removed since the calls were counted takes its counts along.
-        sqlx::query(
-            "INSERT INTO gateway_usage (credential_id, server_id, tool, day, calls, errors)
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
+            // A server or credential removed since the calls were counted takes its counts along.
+            sqlx::query(
+                "INSERT INTO gateway_usage (credential_id, server_id, tool, day, calls, errors)
              SELECT $1, $2,
                     CASE WHEN EXISTS (SELECT 1 FROM gateway_usage
                                       WHERE credential_id = $1 AND server_id = $2
@@ -143,19 +143,19 @@ pub async fn add_gateway_usage(
              ON CONFLICT (credential_id, server_id, tool, day)
              DO UPDATE SET calls = gateway_usage.calls + excluded.calls,
                            errors = gateway_usage.errors + excluded.errors",
-        )
-        .bind(credential_id)
-        .bind(server_id)
-        .bind(tool)
-        .bind(day)
-        .bind(calls)
-        .bind(errors)
-        .bind(names_per_day)
-        .bind(other)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+            )
+            .bind(credential_id)
+            .bind(server_id)
+            .bind(tool)
+            .bind(day)
+            .bind(calls)
+            .bind(errors)
+            .bind(names_per_day)
+            .bind(other)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     });
     Ok(())
 }
@@ -165,8 +165,10 @@ pub async fn gateway_usage_for(
     pool: &Pool,
     credential_id: i64,
 ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query_as::<_, (String, String, i64, i64)>(
+    Ok(on!(pool, |p| sqlx::query_as::<
+        _,
+        (String, String, i64, i64),
+    >(
         "SELECT s.name, u.tool, CAST(SUM(u.calls) AS BIGINT), CAST(SUM(u.errors) AS BIGINT)
          FROM gateway_usage u JOIN mcp_servers s ON s.id = u.server_id
          WHERE u.credential_id = $1
@@ -174,6 +176,5 @@ pub async fn gateway_usage_for(
     )
     .bind(credential_id)
     .fetch_all(p)
-    .await)?,
-    )
+    .await)?)
 }

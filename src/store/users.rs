@@ -43,46 +43,46 @@ pub async fn insert_user(
     // simultaneous first sign-ups each see no account, so while there is none the table
     // is locked against other inserts until this transaction ends.
     let postgres = pool.is_postgres();
-    on!(pool, p => {
-    let mut tx = p.begin().await?;
-    if postgres {
-        let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)")
-            .fetch_one(&mut *tx)
-            .await?;
-        if empty {
-            sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-                .execute(&mut *tx)
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        if postgres {
+            let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)")
+                .fetch_one(&mut *tx)
                 .await?;
+            if empty {
+                sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
-    }
-    let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (email, password_hash, created_at, is_admin)
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO users (email, password_hash, created_at, is_admin)
          VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM users))
          ON CONFLICT (email) DO NOTHING
          RETURNING id",
-    )
-    .bind(email)
-    .bind(password_hash)
-    .bind(now)
-    .bind(admin)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(id) = inserted {
-        let mut event = event.clone();
-        event.personal_user_id = Some(id);
-        if event.actor != crate::audit::CLI {
-            event.actor_user_id = Some(id);
+        )
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .bind(admin)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = inserted {
+            let mut event = event.clone();
+            event.personal_user_id = Some(id);
+            if event.actor != crate::audit::CLI {
+                event.actor_user_id = Some(id);
+            }
+            record!(tx, &event);
         }
-        record!(tx, &event);
-    }
-    tx.commit().await?;
-    Ok(inserted)
+        tx.commit().await?;
+        Ok(inserted)
     })
 }
 
 /// Finds a user by normalised email.
 pub async fn user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, UserRow>(&format!(
+    Ok(on!(pool, |p| sqlx::query_as::<_, UserRow>(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     ))
     .bind(email)
@@ -92,12 +92,12 @@ pub async fn user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, 
 
 /// Finds a user by id.
 pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, StoreError> {
-    Ok(
-        on!(pool, p => sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(p)
-            .await)?,
-    )
+    Ok(on!(pool, |p| sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// A person as the administrators' page lists them.
@@ -114,7 +114,7 @@ pub struct UserSummary {
 
 /// Every account, oldest first, with how many credentials each created.
 pub async fn list_users(pool: &Pool) -> Result<Vec<UserSummary>, StoreError> {
-    Ok(on!(pool, p => sqlx::query_as::<_, UserSummary>(
+    Ok(on!(pool, |p| sqlx::query_as::<_, UserSummary>(
         "SELECT u.id, u.email, u.is_admin, u.disabled_at, u.created_at,
                 (SELECT COUNT(*) FROM credentials c WHERE c.user_id = u.id) AS credentials
          FROM users u ORDER BY u.id",

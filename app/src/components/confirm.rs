@@ -1,7 +1,15 @@
 //! A destructive action behind a question. With JavaScript the question opens in place;
-//! without it, the button is a `GET` form leading to the action's own confirmation page.
+//! without it, the button is a `GET` form leading to the action's own confirmation page
+//! ([`ConfirmPage`]).
 
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
+use leptos_router::components::A;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    UiError,
+    components::alert::{ActionError, PageError},
+};
 
 /// **`button`**, then `question` with the caller's confirming form (`children`: an
 /// `ActionForm` with its hidden field and danger button) and **Cancel**. Without
@@ -77,5 +85,56 @@ pub fn InlineConfirm(
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// The page of a destructive action's confirmation, for browsers without JavaScript
+/// (with it, [`InlineConfirm`] asks in place): `title`, the action's error, then for
+/// what `found` loads the `question` and the confirming `form` beside **Cancel**, or
+/// why it cannot be loaded beside a way `back`.
+#[component]
+pub fn ConfirmPage<T, I, Q, F, V>(
+    title: &'static str,
+    /// The action the form dispatches (its error is shown).
+    action: ServerAction<I>,
+    /// What is about to be acted on.
+    found: Resource<Result<T, UiError>>,
+    /// Where Cancel and the way back lead, and the way back's label.
+    back: &'static str,
+    back_label: &'static str,
+    /// The question about what was found.
+    question: Q,
+    /// The confirming form (an `ActionForm` of `action` with its danger button).
+    form: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    I: leptos::server_fn::ServerFn<Output = (), Error = UiError> + Clone + Send + Sync + 'static,
+    Q: Fn(&T) -> String + Send + Sync + Copy + 'static,
+    F: Fn(T) -> V + Send + Sync + Copy + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <div class="narrow-block">
+            <h1>{title}</h1>
+            <ActionError action=action/>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match found.await {
+                        Ok(found) => Either::Left(view! {
+                            <p>{question(&found)}</p>
+                            <div class="actions">
+                                {form(found)}
+                                <A href=back>"Cancel"</A>
+                            </div>
+                        }),
+                        Err(error) => Either::Right(view! {
+                            <PageError error=error/>
+                            <A href=back>{back_label}</A>
+                        }),
+                    }
+                })}
+            </Suspense>
+        </div>
     }
 }

@@ -1,16 +1,13 @@
 //! `/servers/remove?slug=…`: the removal confirmation, as a page of its own for browsers
 //! without JavaScript (with it, the list confirms in place).
 
-use leptos::{either::Either, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use crate::{
-    components::{
-        alert::{ActionError, PageError},
-        signed_in::SignedIn,
-    },
-    server_fns::servers::{RemoveServer, get_server},
+    components::{confirm::ConfirmPage, signed_in::SignedIn},
+    server_fns::servers::{RemoveServer, ServerDetail, get_server},
 };
 
 #[component]
@@ -27,45 +24,31 @@ pub fn RemoveServerPage() -> impl IntoView {
 fn Confirm() -> impl IntoView {
     let query = use_query_map();
     let slug = move || query.read().get("slug").unwrap_or_default();
-    let server = Resource::new(slug, get_server);
     let remove = ServerAction::<RemoveServer>::new();
     view! {
-        <div class="narrow-block">
-            <h1>"Remove server"</h1>
-            <ActionError action=remove/>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match server.await {
-                        Ok(detail) => {
-                            Either::Left(
-                                view! {
-                                    <p>
-                                        {format!("Remove “{}” ({})? ", detail.server.name, detail.server.resource)}
-                                        "Its tokens stop working at the gateway at once."
-                                    </p>
-                                    <div class="actions">
-                                        <ActionForm action=remove>
-                                            <input type="hidden" name="slug" value=detail.server.slug/>
-                                            <button type="submit" class="danger">
-                                                "Remove server"
-                                            </button>
-                                        </ActionForm>
-                                        <A href="/servers">"Cancel"</A>
-                                    </div>
-                                },
-                            )
-                        }
-                        Err(error) => {
-                            Either::Right(
-                                view! {
-                                    <PageError error=error/>
-                                    <A href="/servers">"Back to MCP servers"</A>
-                                },
-                            )
-                        }
-                    }
-                })}
-            </Suspense>
-        </div>
+        <ConfirmPage
+            title="Remove server"
+            action=remove
+            found=Resource::new(slug, get_server)
+            back="/servers"
+            back_label="Back to MCP servers"
+            question=|detail: &ServerDetail| {
+                format!(
+                    "Remove “{}” ({})? Its tokens stop working at the gateway at once.",
+                    detail.server.name,
+                    detail.server.resource,
+                )
+            }
+            form=move |detail: ServerDetail| {
+                view! {
+                    <ActionForm action=remove>
+                        <input type="hidden" name="slug" value=detail.server.slug/>
+                        <button type="submit" class="danger">
+                            "Remove server"
+                        </button>
+                    </ActionForm>
+                }
+            }
+        />
     }
 }

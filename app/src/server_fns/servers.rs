@@ -187,16 +187,19 @@ pub async fn add_server(
 
     let user = require_admin().await?;
     let ctx = server_context()?;
+    let teams = ssr::team_ids(teams.as_deref())?;
     let fields = ServerFields {
-        name: &name,
         slug: &slug,
         mode: &mode,
-        upstream_url: upstream_url.as_deref().unwrap_or_default(),
-        resource_url: resource_url.as_deref().unwrap_or_default(),
-        header_name: header_name.as_deref().unwrap_or_default(),
-        header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
-        access: access.as_deref().unwrap_or_default(),
-        teams: &ssr::team_ids(teams.as_deref())?,
+        ..ssr::fields(
+            &name,
+            &upstream_url,
+            &resource_url,
+            &header_name,
+            &header_value,
+            &access,
+            &teams,
+        )
     };
     clavis::service::servers::register(
         &ctx.services,
@@ -223,22 +226,20 @@ pub async fn edit_server(
     access: Option<String>,
     teams: Option<Vec<String>>,
 ) -> Result<(), UiError> {
-    use clavis::servers::ServerFields;
-
     use crate::ssr::{require_admin, server_context};
 
     let user = require_admin().await?;
     let ctx = server_context()?;
-    let fields = ServerFields {
-        name: &name,
-        upstream_url: upstream_url.as_deref().unwrap_or_default(),
-        resource_url: resource_url.as_deref().unwrap_or_default(),
-        header_name: header_name.as_deref().unwrap_or_default(),
-        header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
-        access: access.as_deref().unwrap_or_default(),
-        teams: &ssr::team_ids(teams.as_deref())?,
-        ..ServerFields::default()
-    };
+    let teams = ssr::team_ids(teams.as_deref())?;
+    let fields = ssr::fields(
+        &name,
+        &upstream_url,
+        &resource_url,
+        &header_name,
+        &header_value,
+        &access,
+        &teams,
+    );
     clavis::service::servers::change(
         &ctx.services,
         &crate::ssr::caller(&user).await,
@@ -270,7 +271,7 @@ pub mod ssr {
 
     use clavis::{
         authz::{Actor, Workspace},
-        servers::{Mode, Server},
+        servers::{Mode, Server, ServerFields},
     };
 
     use super::ServerView;
@@ -310,6 +311,28 @@ pub mod ssr {
                 })
                 .collect(),
         )
+    }
+
+    /// The fields the add and edit forms share (the slug and mode are the add form's).
+    pub fn fields<'a>(
+        name: &'a str,
+        upstream_url: &'a Option<String>,
+        resource_url: &'a Option<String>,
+        header_name: &'a Option<String>,
+        header_value: &'a Option<crate::SecretInput>,
+        access: &'a Option<String>,
+        teams: &'a [i64],
+    ) -> ServerFields<'a> {
+        ServerFields {
+            name,
+            upstream_url: upstream_url.as_deref().unwrap_or_default(),
+            resource_url: resource_url.as_deref().unwrap_or_default(),
+            header_name: header_name.as_deref().unwrap_or_default(),
+            header_value: header_value.as_ref().map_or("", |v| v.0.as_str()),
+            access: access.as_deref().unwrap_or_default(),
+            teams,
+            ..ServerFields::default()
+        }
     }
 
     /// The team ids of a form's Teams group.

@@ -286,20 +286,12 @@ pub async fn withdraw_invite(team: i64, invite: i64) -> Result<(), UiError> {
 /// created stay the team's; their workspace falls back to Personal.
 #[server(endpoint = "teams/leave")]
 pub async fn leave_team(team: i64) -> Result<(), UiError> {
-    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     clavis::service::teams::leave(&ctx.services, &caller(&user).await, team).await?;
-    let session = session().await?;
-    if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
-        session
-            .remove::<i64>(WORKSPACE_KEY)
-            .await
-            .map_err(internal("writing the session"))?;
-    }
-    leptos_axum::redirect("/teams");
-    Ok(())
+    ssr::left(team).await
 }
 
 /// Renames a team (owners only).
@@ -318,20 +310,12 @@ pub async fn rename_team(team: i64, name: String) -> Result<(), UiError> {
 /// invitations go; the audit log keeps its events.
 #[server(endpoint = "teams/delete")]
 pub async fn delete_team(team: i64) -> Result<(), UiError> {
-    use crate::ssr::{WORKSPACE_KEY, caller, internal, require_user, server_context, session};
+    use crate::ssr::{caller, require_user, server_context};
 
     let user = require_user().await?;
     let ctx = server_context()?;
     clavis::service::teams::delete(&ctx.services, &caller(&user).await, team).await?;
-    let session = session().await?;
-    if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
-        session
-            .remove::<i64>(WORKSPACE_KEY)
-            .await
-            .map_err(internal("writing the session"))?;
-    }
-    leptos_axum::redirect("/teams");
-    Ok(())
+    ssr::left(team).await
 }
 
 /// Gives a member another role (owners only; a team keeps at least one owner).
@@ -357,8 +341,24 @@ pub mod ssr {
 
     use crate::{
         UiError,
-        ssr::{ServerContext, caller, require_user, server_context},
+        ssr::{
+            ServerContext, WORKSPACE_KEY, caller, internal, require_user, server_context, session,
+        },
     };
+
+    /// After leaving or deleting `team`: the person's workspace falls back to Personal
+    /// if it was that team, and the teams list is shown.
+    pub async fn left(team: i64) -> Result<(), UiError> {
+        let session = session().await?;
+        if session.get::<i64>(WORKSPACE_KEY).await.ok().flatten() == Some(team) {
+            session
+                .remove::<i64>(WORKSPACE_KEY)
+                .await
+                .map_err(internal("writing the session"))?;
+        }
+        leptos_axum::redirect("/teams");
+        Ok(())
+    }
 
     /// "Personal" or the team's name.
     pub async fn workspace_name(
