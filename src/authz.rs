@@ -1,9 +1,11 @@
-//! Who may do what (SPEC §12): the one place that decides. Every server function, page,
-//! no-JavaScript form handler and admin API route asks [`may`] before it reads or
-//! changes anything that belongs to a workspace, a team or the installation; what it
-//! refuses is answered as if it did not exist. The CLI asks it where a command acts as
-//! a named person (creating and listing credentials); its commands by id are the
-//! operator's, who holds the database and master key anyway.
+//! Who may do what (SPEC §12): the one place that decides. The use cases
+//! ([`crate::service`], which the dashboard, the admin API and the CLI call) ask [`may`]
+//! before they read or change anything that belongs to a workspace, a team or the
+//! installation; what it refuses is answered as if it did not exist. The dashboard also
+//! asks it what to offer (the administrators' links, the servers a person may grant).
+//! The CLI's commands that name a person (creating and listing credentials) are asked as
+//! that person; its commands by id are the operator's (`service::Acting::Operator`),
+//! who holds the database and master key anyway.
 //!
 //! The decision needs three facts, which callers load from the store: the person
 //! ([`Actor`]: who, administrator or not, and their role in the team concerned), the

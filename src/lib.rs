@@ -1,8 +1,10 @@
 //! Clavis core: the domain logic behind the dashboard, the OAuth endpoints and the MCP
-//! endpoint, free of any web framework so that it is tested without HTTP.
+//! endpoint, free of any web framework so that it is tested without HTTP. The use cases
+//! ([`service`]) sit on the rules ([`authz`] and the domain modules) and the store
+//! ([`store`]); see ARCHITECTURE.md.
 //!
-//! Time is always a parameter ([`UnixTime`]); nothing here reads the clock except
-//! [`now`], which callers at the edge use to obtain it.
+//! Time is a parameter of every rule and query ([`UnixTime`]); only the use cases and
+//! the edges (handlers, CLI) read the clock, with [`now`].
 
 pub mod accounts;
 pub mod audit;
