@@ -60,6 +60,20 @@ impl Role {
     }
 }
 
+/// A stored role that is none of [`Role::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(pub String);
+
+/// How the store reads a role column.
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+
+    fn try_from(stored: String) -> Result<Self, UnknownRole> {
+        Self::parse(&stored).ok_or(UnknownRole(stored))
+    }
+}
+
 /// Where credentials live: a person's own workspace, or a team's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Workspace {

@@ -607,10 +607,10 @@ impl NewCredential {
         if scopes.is_empty() {
             return Err(InvalidCredential::NoScope);
         }
-        match request.expiry {
-            Expiry::Days(0) => return Err(InvalidCredential::ExpiryInvalid),
-            Expiry::At(at) if at <= now => return Err(InvalidCredential::ExpiryDate),
-            _ => {}
+        if let Expiry::At(at) = request.expiry
+            && at <= now
+        {
+            return Err(InvalidCredential::ExpiryDate);
         }
         let builtin = crate::servers::BUILTIN;
         let builtin_mcp =

@@ -104,7 +104,7 @@ pub fn routes(issuer: &str) -> Router<AppState> {
         .route(
             "/.well-known/oauth-protected-resource/api",
             get(|State(state): State<AppState>| async move {
-                let issuer = &state.oauth.issuer;
+                let issuer = &state.oauth.services.issuer;
                 crate::mcp::resource_metadata(
                     &issuer.issuer,
                     &issuer.api_resource(),
@@ -295,7 +295,7 @@ impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let issuer = &state.oauth.issuer;
+        let issuer = &state.oauth.services.issuer;
         let audience = issuer.api_resource();
         let metadata_url = format!("{}/.well-known/oauth-protected-resource/api", issuer.issuer);
         let resource = bearer::Resource {
@@ -593,7 +593,11 @@ async fn create_credential(
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         expiry,
         servers: new.servers.unwrap_or_default(),
-        allowed_tools: new.allowed_tools.unwrap_or_default(),
+        // As one comma-separated list, like the form's field: `["a, b"]` names two.
+        allowed_tools: credentials::parse_allowed_tools(
+            &new.allowed_tools.unwrap_or_default().join(","),
+        )
+        .map_err(|e| ServiceError::invalid(e.field(), e))?,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
@@ -687,7 +691,11 @@ async fn edit_credential(
     let change = CredentialChange {
         name: edit.name,
         description: edit.description,
-        allowed_tools: edit.allowed_tools,
+        allowed_tools: edit
+            .allowed_tools
+            .map(|tools| credentials::parse_allowed_tools(&tools.join(",")))
+            .transpose()
+            .map_err(|e| ServiceError::invalid(e.field(), e))?,
         tokens_per_hour: edit.tokens_per_hour,
     };
     let credential =

@@ -189,7 +189,7 @@ pub async fn authorize(
         .verify(
             &state.keys(),
             token,
-            &state.issuer.issuer,
+            &state.services.issuer.issuer,
             resource.audience,
             now,
         )

@@ -263,8 +263,8 @@ fn not_found() -> Response {
 async fn metadata(State(state): State<Arc<OAuthState>>, Path(slug): Path<String>) -> Response {
     match gateway_server(&state, &slug) {
         Some(server) => crate::mcp::resource_metadata(
-            &state.issuer.issuer,
-            &servers::gateway_resource(&state.issuer.issuer, &server.slug),
+            &state.services.issuer.issuer,
+            &servers::gateway_resource(&state.services.issuer.issuer, &server.slug),
             &server.name,
             bearer::SCOPE,
         ),
@@ -301,7 +301,7 @@ async fn forward(
     let Some(server) = gateway_server(&state, &slug) else {
         return not_found();
     };
-    let issuer = &state.issuer.issuer;
+    let issuer = &state.services.issuer.issuer;
     let audience = servers::gateway_resource(issuer, &server.slug);
     let metadata_url = format!(
         "{issuer}/.well-known/oauth-protected-resource/mcp/{}",

@@ -135,8 +135,8 @@ pub struct Database {
 }
 
 impl Database {
-    /// What the use cases work with, for the command line (which has no running
-    /// server's caches to tell: it publishes its changes, SPEC §15).
+    /// What the use cases work with (a new credential cache; the command line has no
+    /// running server's caches to tell: it publishes its changes, SPEC §15).
     #[must_use]
     pub fn services(&self, config: &Config) -> clavis::service::Services {
         clavis::service::Services {
@@ -237,18 +237,11 @@ impl AppState {
             .site_pkg_dir(assets.pkg_dir())
             .site_addr(config.addr)
             .build();
-        let credentials = Arc::new(CredentialCache::new(
-            oauth::CREDENTIAL_CACHE_TTL,
-            oauth::CREDENTIAL_CACHE_CAPACITY,
-        ));
+        // One set of what the use cases work with, shared by the dashboard, the admin API
+        // and the machine path (the same pool, keys and credential cache).
+        let services = database.services(&config);
         let oauth = Arc::new(oauth::OAuthState {
-            pool: database.pool.clone(),
-            issuer: Issuer {
-                issuer: config.issuer.clone(),
-                token_ttl: i64::from(config.token_ttl_secs),
-            },
-            secret_key: database.secret_key.clone(),
-            credentials: credentials.clone(),
+            services: services.clone(),
             keys: std::sync::RwLock::new(database.keys),
             usage: clavis::oauth::Usage::default(),
             quotas: clavis::quota::Quotas::default(),
@@ -267,14 +260,7 @@ impl AppState {
             ),
         });
         let server = ServerContext {
-            services: clavis::service::Services {
-                pool: database.pool,
-                issuer: Arc::new(oauth.issuer.clone()),
-                secret_key: Arc::new(database.secret_key),
-                credentials,
-                servers: database.servers,
-                master_key: database.master_key,
-            },
+            services,
             signup_open: config.signup_open,
             hasher: clavis::accounts::Hasher::new(clavis::accounts::HASH_QUEUE),
             // Failures only (defaults: a person mistyping from one address gets 5 tries at
@@ -508,13 +494,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(issuer = %state.config.issuer, "listening on http://{addr}");
     listener::serve(listener, router(state), max_connections, shutdown_signal()).await;
-    if let Err(e) = oauth.usage.flush(&oauth.pool).await {
+    if let Err(e) = oauth.usage.flush(&oauth.services.pool).await {
         tracing::error!(error = %e, "writing usage counts at shutdown failed");
     }
-    if let Err(e) = oauth.quotas.flush(&oauth.pool, clavis::now()).await {
+    if let Err(e) = oauth
+        .quotas
+        .flush(&oauth.services.pool, clavis::now())
+        .await
+    {
         tracing::error!(error = %e, "writing quota counts at shutdown failed");
     }
-    if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
+    if let Err(e) = oauth.gateway.usage.flush(&oauth.services.pool).await {
         tracing::error!(error = %e, "writing gateway counts at shutdown failed");
     }
     tracing::info!("stopped");
@@ -532,19 +522,23 @@ fn spawn_housekeeping(state: &AppState) {
         let mut every = tokio::time::interval(oauth::FLUSH_EVERY);
         loop {
             every.tick().await;
-            if let Err(e) = oauth.usage.flush(&oauth.pool).await {
+            if let Err(e) = oauth.usage.flush(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "writing usage counts failed; will retry");
             }
-            if let Err(e) = oauth.quotas.flush(&oauth.pool, clavis::now()).await {
+            if let Err(e) = oauth
+                .quotas
+                .flush(&oauth.services.pool, clavis::now())
+                .await
+            {
                 tracing::warn!(error = %e, "writing quota counts failed; will retry");
             }
-            if let Err(e) = oauth.gateway.usage.flush(&oauth.pool).await {
+            if let Err(e) = oauth.gateway.usage.flush(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "writing gateway counts failed; will retry");
             }
             if let Err(e) = oauth.reload_keys().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }
-            if let Err(e) = oauth.gateway.servers.reload(&oauth.pool).await {
+            if let Err(e) = oauth.gateway.servers.reload(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "reloading MCP servers failed");
             }
         }
@@ -563,23 +557,27 @@ fn spawn_housekeeping(state: &AppState) {
             server.sign_up_per_address.prune();
             oauth.per_client.prune();
             oauth.per_address.prune();
-            oauth.credentials.prune(std::time::Instant::now());
+            oauth.services.credentials.prune(std::time::Instant::now());
             oauth.revoked.prune(clavis::now());
-            if let Err(e) = clavis::quota::Quotas::prune(&oauth.pool, clavis::now()).await {
+            if let Err(e) = clavis::quota::Quotas::prune(&oauth.services.pool, clavis::now()).await
+            {
                 tracing::warn!(error = %e, "pruning hourly counts failed");
             }
-            if let Err(e) = store::prune_assertion_jtis(&oauth.pool, clavis::now()).await {
+            if let Err(e) = store::prune_assertion_jtis(&oauth.services.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning used assertion ids failed");
             }
-            if let Err(e) = store::prune_revoked_tokens(&oauth.pool, clavis::now()).await {
+            if let Err(e) = store::prune_revoked_tokens(&oauth.services.pool, clavis::now()).await {
                 tracing::warn!(error = %e, "pruning revoked tokens failed");
             }
-            if let Err(e) =
-                store::prune_audit(&oauth.pool, clavis::now() - i64::from(retention) * 86_400).await
+            if let Err(e) = store::prune_audit(
+                &oauth.services.pool,
+                clavis::now() - i64::from(retention) * 86_400,
+            )
+            .await
             {
                 tracing::warn!(error = %e, "pruning old audit events failed");
             }
-            if let Err(e) = store::checkpoint(&oauth.pool).await {
+            if let Err(e) = store::checkpoint(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "checkpointing the database failed");
             }
         }

@@ -378,6 +378,11 @@ async fn credential_command(action: CredentialCommand, config: &Config) -> Resul
                     "client-secret"
                 }
             );
+            // A key file goes with a private-key-jwt credential only.
+            let kind = service::get(services, &Caller::operator(), &client_id).await;
+            if kind.is_ok_and(|c| c.private_key_jwt != public_key.is_some()) {
+                return Err(StartError::Other(missing));
+            }
             let rotated = service::rotate(
                 services,
                 &Caller::operator(),

@@ -145,8 +145,8 @@ fn allowed_hosts(issuer_origin: &str) -> Vec<String> {
 /// RFC 9728 protected-resource metadata for `<issuer>/mcp`.
 async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
     resource_metadata(
-        &state.issuer.issuer,
-        &state.issuer.mcp_resource(),
+        &state.services.issuer.issuer,
+        &state.services.issuer.mcp_resource(),
         "Clavis MCP endpoint",
         SCOPE,
     )
@@ -171,10 +171,10 @@ async fn require_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let audience = state.issuer.mcp_resource();
+    let audience = state.services.issuer.mcp_resource();
     let metadata_url = format!(
         "{}/.well-known/oauth-protected-resource/mcp",
-        state.issuer.issuer
+        state.services.issuer.issuer
     );
     let resource = bearer::Resource {
         audience: &audience,

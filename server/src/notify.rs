@@ -16,12 +16,12 @@ use crate::oauth::OAuthState;
 
 /// Starts listening (PostgreSQL only; nothing to do on SQLite).
 pub fn spawn_listener(oauth: Arc<OAuthState>) {
-    if !oauth.pool.is_postgres() {
+    if !oauth.services.pool.is_postgres() {
         return;
     }
     tokio::spawn(async move {
         loop {
-            match Listener::connect(&oauth.pool).await {
+            match Listener::connect(&oauth.services.pool).await {
                 Ok(Some(mut listener)) => {
                     // Anything changed before we listened is read afresh.
                     refresh(&oauth).await;
@@ -54,10 +54,10 @@ pub fn spawn_listener(oauth: Arc<OAuthState>) {
 async fn apply(oauth: &OAuthState, change: Change) {
     match change {
         Change::Credential(client_id) => oauth.credential_changed(&client_id).await,
-        Change::Accounts => oauth.credentials.forget_all(),
+        Change::Accounts => oauth.services.credentials.forget_all(),
         Change::Servers => {
-            oauth.credentials.forget_all();
-            if let Err(e) = oauth.gateway.servers.reload(&oauth.pool).await {
+            oauth.services.credentials.forget_all();
+            if let Err(e) = oauth.gateway.servers.reload(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "reloading MCP servers failed");
             }
         }
@@ -70,7 +70,11 @@ async fn apply(oauth: &OAuthState, change: Change) {
 }
 
 async fn refresh(oauth: &OAuthState) {
-    if let Err(e) = oauth.revoked.load(&oauth.pool, clavis::now()).await {
+    if let Err(e) = oauth
+        .revoked
+        .load(&oauth.services.pool, clavis::now())
+        .await
+    {
         tracing::warn!(error = %e, "reading revoked tokens failed");
     }
     apply(oauth, Change::Servers).await;

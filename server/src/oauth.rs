@@ -18,10 +18,8 @@ use axum::{
     routing::{get, post},
 };
 use clavis::{
-    cache::CredentialCache,
-    credentials::SecretKey,
-    oauth::{self, AuthFailure, ClientAuth, Issuer, OAuthError, Params, Usage},
-    store::{CredentialRow, Pool},
+    oauth::{self, AuthFailure, ClientAuth, OAuthError, Params, Usage},
+    store::CredentialRow,
     throttle::{ClientAddress, Throttle, address_key},
     tokens::Keyring,
 };
@@ -34,11 +32,10 @@ pub const FORM_LIMIT: usize = 16 * 1024;
 
 /// Everything the OAuth endpoints share.
 pub struct OAuthState {
-    pub pool: Pool,
-    pub issuer: Issuer,
-    pub secret_key: SecretKey,
-    /// Shared with the dashboard, which forgets a credential when it revokes it.
-    pub credentials: Arc<CredentialCache>,
+    /// The store, the issuer, the secret key and the credential cache: the same ones the
+    /// use cases (the dashboard, the admin API) work with, so a change they make is
+    /// seen here at once.
+    pub services: clavis::service::Services,
     /// Reloaded periodically, so a rotation by another instance or the CLI is seen.
     pub keys: RwLock<Arc<Keyring>>,
     pub usage: Usage,
@@ -62,8 +59,8 @@ impl OAuthState {
     #[must_use]
     pub fn token_check(&self) -> oauth::TokenCheck<'_> {
         oauth::TokenCheck {
-            pool: &self.pool,
-            credentials: &self.credentials,
+            pool: &self.services.pool,
+            credentials: &self.services.credentials,
             revoked: &self.revoked,
         }
     }
@@ -71,10 +68,10 @@ impl OAuthState {
     /// After a credential changed here or elsewhere: forgets its cached copy and reads
     /// its revoked tokens again.
     pub async fn credential_changed(&self, client_id: &str) {
-        self.credentials.forget(client_id);
+        self.services.credentials.forget(client_id);
         if let Err(e) = self
             .revoked
-            .load_credential(&self.pool, client_id, clavis::now())
+            .load_credential(&self.services.pool, client_id, clavis::now())
             .await
         {
             tracing::warn!(error = %e, "reading revoked tokens failed");
@@ -91,7 +88,7 @@ impl OAuthState {
 
     /// Reads the signing keys again (a rotation by the CLI or another instance).
     pub async fn reload_keys(&self) -> Result<(), clavis::store::StoreError> {
-        let keys = crate::load_keys(&self.pool, &self.gateway.master_key).await?;
+        let keys = crate::load_keys(&self.services.pool, &self.gateway.master_key).await?;
         let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if current.jwks() != keys.jwks() {
             self.verified.clear();
@@ -291,10 +288,10 @@ async fn authenticated(
         }
     };
     let with = oauth::Authenticator {
-        pool: &state.pool,
-        cache: &state.credentials,
-        key: &state.secret_key,
-        issuer: &state.issuer,
+        pool: &state.services.pool,
+        cache: &state.services.credentials,
+        key: &state.services.secret_key,
+        issuer: &state.services.issuer,
         jtis: &state.jtis,
     };
     let outcome = oauth::authenticate(&with, &auth, clavis::now(), Instant::now())
@@ -320,7 +317,7 @@ async fn token(
         async {
             let (params, client) = authenticated(&state, &headers, address, body, oauth::require_grant_type).await?;
             let now = clavis::now();
-            let (response, claims) = oauth::grant(&state.issuer, &state.keys(), &client, &params, now)?;
+            let (response, claims) = oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now)?;
             state
                 .quotas
                 .take(&client.client_id, client.tokens_per_hour, now)
@@ -354,7 +351,7 @@ async fn introspect(
             let token = params.get("token").unwrap_or_default();
             let claims = oauth::introspect(
                 &state.token_check(),
-                &state.issuer,
+                &state.services.issuer,
                 &state.keys(),
                 &caller,
                 token,
@@ -395,7 +392,7 @@ async fn revoke(
             let (params, caller) =
                 authenticated(&state, &headers, address, body, require_token).await?;
             let revoked = oauth::revoke(
-                &state.pool,
+                &state.services.pool,
                 &state.keys(),
                 &caller,
                 params.get("token").unwrap_or_default(),
@@ -407,7 +404,7 @@ async fn revoke(
                 // Refused from the very next call here; other instances hear of it.
                 state.credential_changed(&caller.client_id).await;
                 let change = clavis::changes::Change::Credential(caller.client_id.clone());
-                if let Err(e) = clavis::changes::publish(&state.pool, &change).await {
+                if let Err(e) = clavis::changes::publish(&state.services.pool, &change).await {
                     tracing::warn!(error = %e, "publishing a token revocation failed");
                 }
             }
@@ -435,7 +432,7 @@ async fn authorize() -> Response {
 
 /// RFC 8414 authorization server metadata.
 async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
-    let issuer = &state.issuer.issuer;
+    let issuer = &state.services.issuer.issuer;
     // Every endpoint authenticates clients the same way (`authenticated`).
     let methods = [
         "client_secret_basic",

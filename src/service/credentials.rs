@@ -363,8 +363,9 @@ pub async fn update(
 }
 
 /// Gives an active credential a new secret (SPEC §11.1) or, for a `private_key_jwt`
-/// credential, the new `public_key` (§11.2); the old ones keep working for `old_valid`
-/// seconds (0 to [`credentials::MAX_OLD_SECRET_VALID`]; 0 ends them now).
+/// credential, the new `public_key` (§11.2; a client-secret credential ignores one);
+/// the old ones keep working for `old_valid` seconds (0 to
+/// [`credentials::MAX_OLD_SECRET_VALID`]; 0 ends them now).
 pub async fn rotate(
     services: &Services,
     caller: &Caller,
@@ -400,12 +401,6 @@ pub async fn rotate(
         }
         None
     } else {
-        if public_key.is_some_and(|k| !k.trim().is_empty()) {
-            return Err(ServiceError::Conflict(format!(
-                "“{}” authenticates with a client secret: it has no public keys.",
-                row.name
-            )));
-        }
         let secret = credentials::rotate(
             &services.pool,
             &services.secret_key,

@@ -160,7 +160,20 @@ impl Services {
                 creator,
                 workspace: own,
             } => {
-                if own != workspace {
+                // A credential manages its own workspace's credentials and reads its
+                // audit log; nothing else, nowhere else.
+                let credential_action = matches!(
+                    action,
+                    Action::ListCredentials
+                        | Action::CreateCredential
+                        | Action::ViewCredential { .. }
+                        | Action::ChangeCredential { .. }
+                        | Action::GrantIntrospect
+                        | Action::GrantCredentialsAdmin
+                        | Action::GrantServer { .. }
+                        | Action::ReadAudit
+                );
+                if own != workspace || !credential_action {
                     return Err(ServiceError::NotFound);
                 }
                 creator
@@ -216,5 +229,112 @@ impl Services {
         if let Err(e) = crate::changes::publish(&self.pool, &change).await {
             tracing::warn!(error = %e, "publishing a change notification failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::audit::AuditAction;
+
+    /// A fresh database with one person (its first account: an administrator) who owns
+    /// one team.
+    async fn services() -> (Services, i64, i64) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "clavis-service-test-{}-{}.db",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let pool = crate::store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        crate::store::migrate(&pool).await.unwrap();
+        let signed_up = Who::cli().did(0, AuditAction::UserSignedUp, "a@example.com", None);
+        let user = crate::store::insert_user(&pool, "a@example.com", "hash", false, 0, &signed_up)
+            .await
+            .unwrap()
+            .unwrap();
+        let created = Who::cli().did(0, AuditAction::TeamCreated, "Ops", None);
+        let team = crate::store::create_team(&pool, "Ops", user, 0, &created)
+            .await
+            .unwrap();
+        let services = Services {
+            pool,
+            issuer: Arc::new(Issuer {
+                issuer: "https://clavis.example".to_owned(),
+                token_ttl: 300,
+            }),
+            secret_key: Arc::new(SecretKey::generate()),
+            credentials: Arc::new(CredentialCache::new(Duration::from_secs(1), 10)),
+            servers: Arc::new(Registry::default()),
+            master_key: MasterKey::from_bytes(&[7; 32]),
+        };
+        (services, user, team)
+    }
+
+    /// A credential acts with its creator's rights only on its own workspace's
+    /// credentials and audit log: never on the team itself, another workspace, or the
+    /// installation, even when its creator is the team's owner and an administrator.
+    #[tokio::test]
+    async fn a_credential_caller_is_confined_to_its_workspaces_credentials() {
+        let (services, owner, team) = services().await;
+        let credential = Caller {
+            acting: Acting::Credential {
+                creator: owner,
+                workspace: Workspace::Team(team),
+            },
+            who: Who::credential("clv_x", None),
+        };
+        let at = |action| services.authorize(&credential, action, Workspace::Team(team));
+        assert!(at(Action::ListCredentials).await.is_ok());
+        assert!(at(Action::ReadAudit).await.is_ok());
+        for action in [
+            Action::ViewTeam,
+            Action::ManageTeam,
+            Action::ManageMembers,
+            Action::Invite(crate::authz::Role::Member),
+            Action::Administer,
+        ] {
+            assert_eq!(at(action).await, Err(ServiceError::NotFound), "{action:?}");
+        }
+        let personal = services
+            .authorize(
+                &credential,
+                Action::ListCredentials,
+                Workspace::Personal(owner),
+            )
+            .await;
+        assert_eq!(personal, Err(ServiceError::NotFound));
+        assert_eq!(
+            services.administer(&credential).await,
+            Err(ServiceError::AdminOnly)
+        );
+
+        // Team use cases are people's: a credential or the operator renames nothing.
+        for caller in [&credential, &Caller::operator()] {
+            assert_eq!(
+                teams::rename(&services, caller, team, "Taken").await,
+                Err(ServiceError::NotFound)
+            );
+            assert_eq!(
+                teams::delete(&services, caller, team).await,
+                Err(ServiceError::NotFound)
+            );
+        }
+        let name = teams::workspace_name(&services, Workspace::Team(team)).await;
+        assert_eq!(name, Ok("Ops".to_owned()));
+        let person = Caller::person(owner, Who::person(owner, "a@example.com", None));
+        assert_eq!(
+            teams::rename(&services, &person, team, "Ops 2").await,
+            Ok(())
+        );
     }
 }

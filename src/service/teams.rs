@@ -34,7 +34,7 @@ pub struct TeamPage {
 pub struct Member {
     pub user_id: i64,
     pub email: String,
-    pub role: Option<Role>,
+    pub role: Role,
 }
 
 /// An open invitation.
@@ -144,21 +144,19 @@ pub async fn get(
         .map(|m| Member {
             user_id: m.user_id,
             email: m.email,
-            role: Role::parse(&m.role),
+            role: m.role,
         })
         .collect();
     let invites = store::open_invites(&services.pool, team, crate::now())
         .await
         .map_err(internal("listing invitations"))?
         .into_iter()
-        .filter_map(|invite| {
-            let role = Role::parse(&invite.role)?;
-            may(&viewer, Action::Invite(role), workspace).then_some(Invite {
-                id: invite.id,
-                role,
-                made_by: invite.made_by,
-                expires_at: invite.expires_at,
-            })
+        .filter(|invite| may(&viewer, Action::Invite(invite.role), workspace))
+        .map(|invite| Invite {
+            id: invite.id,
+            role: invite.role,
+            made_by: invite.made_by,
+            expires_at: invite.expires_at,
         })
         .collect();
     Ok(TeamPage {
@@ -269,6 +267,7 @@ pub async fn withdraw_invite(
     team: i64,
     invite: i64,
 ) -> Result<(), ServiceError> {
+    person(caller)?;
     let workspace = Workspace::Team(team);
     services
         .authorize(caller, Action::ViewTeam, workspace)
@@ -329,6 +328,7 @@ pub async fn rename(
     team: i64,
     name: &str,
 ) -> Result<(), ServiceError> {
+    person(caller)?;
     let workspace = Workspace::Team(team);
     services
         .authorize(caller, Action::ManageTeam, workspace)
@@ -352,6 +352,7 @@ pub async fn rename(
 /// Deletes a team (owners): its credentials are revoked at once (here and on every
 /// instance), its members and invitations go; the audit log keeps its events.
 pub async fn delete(services: &Services, caller: &Caller, team: i64) -> Result<(), ServiceError> {
+    person(caller)?;
     let workspace = Workspace::Team(team);
     services
         .authorize(caller, Action::ManageTeam, workspace)
@@ -387,6 +388,7 @@ pub async fn change_member(
     member: i64,
     role: Option<Role>,
 ) -> Result<(), ServiceError> {
+    person(caller)?;
     let workspace = Workspace::Team(team);
     services
         .authorize(caller, Action::ManageMembers, workspace)

@@ -16,7 +16,8 @@ pub struct TeamRow {
 pub struct MemberRow {
     pub user_id: i64,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub joined_at: UnixTime,
 }
 
@@ -176,7 +177,8 @@ pub async fn insert_invite(
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OpenInvite {
     pub id: i64,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// Who made it.
     pub made_by: String,
     pub expires_at: UnixTime,

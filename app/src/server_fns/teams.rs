@@ -206,7 +206,7 @@ pub async fn get_team(team: i64) -> Result<TeamDetail, UiError> {
                 is_me: m.user_id == user.id,
                 user_id: m.user_id,
                 email: m.email,
-                role: m.role.map_or("", Role::label).to_owned(),
+                role: m.role.label().to_owned(),
             })
             .collect(),
         invite_roles: page

@@ -569,7 +569,7 @@ async fn simultaneous_first_sign_ups_make_one_administrator() {
     // A few fresh installations: the race is a matter of timing.
     for _ in 0..4 {
         let app = TestApp::spawn().await;
-        let pool = app.state.oauth.pool.clone();
+        let pool = app.state.oauth.services.pool.clone();
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
         let racers: Vec<_> = (0..16)
             .map(|i| {

@@ -192,7 +192,7 @@ async fn every_endpoint_manages_the_tokens_workspace() {
     app.state
         .oauth
         .usage
-        .flush(&app.state.oauth.pool)
+        .flush(&app.state.oauth.services.pool)
         .await
         .unwrap();
     let (status, _, usage) = app
@@ -388,7 +388,7 @@ async fn tokens_other_workspaces_and_bad_input_get_problems() {
             StatusCode::NOT_FOUND,
         );
     }
-    let row = clavis::store::credential_by_client_id(&app.state.oauth.pool, theirs)
+    let row = clavis::store::credential_by_client_id(&app.state.oauth.services.pool, theirs)
         .await
         .unwrap()
         .unwrap();
@@ -396,7 +396,7 @@ async fn tokens_other_workspaces_and_bad_input_get_problems() {
 
     // Bad bodies: malformed JSON 400, not JSON 415, unknown field and broken rules 422,
     // introspect only for administrators; nothing is created by any of them.
-    let before = clavis::store::count_rows(&app.state.oauth.pool, "credentials")
+    let before = clavis::store::count_rows(&app.state.oauth.services.pool, "credentials")
         .await
         .unwrap();
     let malformed = app
@@ -430,14 +430,14 @@ async fn tokens_other_workspaces_and_bad_input_get_problems() {
         assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
     }
     assert_eq!(
-        clavis::store::count_rows(&app.state.oauth.pool, "credentials")
+        clavis::store::count_rows(&app.state.oauth.services.pool, "credentials")
             .await
             .unwrap(),
         before
     );
     // A body that is not an object, even one serde could read as the fields in order
     // (schemathesis found `[null, null]` accepted as a rotation).
-    let before = clavis::store::credential_by_client_id(&app.state.oauth.pool, &id)
+    let before = clavis::store::credential_by_client_id(&app.state.oauth.services.pool, &id)
         .await
         .unwrap()
         .unwrap()
@@ -463,7 +463,7 @@ async fn tokens_other_workspaces_and_bad_input_get_problems() {
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     );
-    let after = clavis::store::credential_by_client_id(&app.state.oauth.pool, &id)
+    let after = clavis::store::credential_by_client_id(&app.state.oauth.services.pool, &id)
         .await
         .unwrap()
         .unwrap()

@@ -664,7 +664,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
         .nth(1)
         .map(|rest| format!("clv_{}", &rest[..24]))
         .unwrap();
-    let row = clavis::store::credential_by_client_id(&app.state.oauth.pool, &client_id)
+    let row = clavis::store::credential_by_client_id(&app.state.oauth.services.pool, &client_id)
         .await
         .unwrap()
         .unwrap();
@@ -685,7 +685,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
         )
         .await;
     assert!(updated.status().is_success());
-    let row = clavis::store::credential_by_client_id(&app.state.oauth.pool, &client_id)
+    let row = clavis::store::credential_by_client_id(&app.state.oauth.services.pool, &client_id)
         .await
         .unwrap()
         .unwrap();
@@ -693,7 +693,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
 
     // A form sent before its tool fields appeared (no tools, no mark that they were
     // shown): nothing changes. The fields shown, empty and nothing ticked: every tool.
-    let pool = app.state.oauth.pool.clone();
+    let pool = app.state.oauth.services.pool.clone();
     let stored = |id: String| {
         let pool = pool.clone();
         async move {

@@ -211,7 +211,7 @@ impl TestApp {
     /// The gateway calls counted for a credential, flushed first: (server, tool, calls,
     /// errors) per row.
     pub(crate) async fn gateway_usage(&self, client_id: &str) -> Vec<(String, String, i64, i64)> {
-        let pool = &self.state.oauth.pool;
+        let pool = &self.state.oauth.services.pool;
         self.state.oauth.gateway.usage.flush(pool).await.unwrap();
         let credential = clavis::store::credential_by_client_id(pool, client_id)
             .await
@@ -817,7 +817,7 @@ async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
                 && *calls >= 2)
     );
     // One row per (credential, server, tool, day), whatever the number of calls.
-    let rows = clavis::store::count_rows(&app.state.oauth.pool, "gateway_usage")
+    let rows = clavis::store::count_rows(&app.state.oauth.services.pool, "gateway_usage")
         .await
         .unwrap();
     assert_eq!(rows, i64::try_from(usage.len()).unwrap());
@@ -1217,7 +1217,7 @@ async fn invented_tool_names_do_not_grow_the_usage_table() {
     let (app, admin) = gateway(&[], "docs", &upstream.url).await;
     let (open_id, open_secret) = app.credential_with(&admin, &["docs"], "").await;
     let (narrow_id, narrow_secret) = app.credential_with(&admin, &["docs"], "safe").await;
-    let pool = &app.state.oauth.pool;
+    let pool = &app.state.oauth.services.pool;
     let usage = &app.state.oauth.gateway.usage;
     let batch = |prefix: &str| {
         let calls: Vec<Value> = (0..clavis::jsonrpc::BATCH_MAX)

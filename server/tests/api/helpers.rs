@@ -183,7 +183,7 @@ impl TestApp {
             "",
             None,
         );
-        clavis::store::make_admin(&self.state.oauth.pool, id, &event)
+        clavis::store::make_admin(&self.state.oauth.services.pool, id, &event)
             .await
             .unwrap();
     }
@@ -201,7 +201,7 @@ impl TestApp {
     /// the new key id.
     pub async fn rotate_keys(&self) -> String {
         let kid = clavis::tokens::Keyring::rotate(
-            &self.state.oauth.pool,
+            &self.state.oauth.services.pool,
             &self.state.oauth.gateway.master_key,
             clavis::now(),
             &clavis::audit::Who::cli(),

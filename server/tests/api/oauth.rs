@@ -379,7 +379,7 @@ async fn an_unknown_client_costs_the_same_hmac_as_a_wrong_secret() {
     let app = TestApp::spawn().await;
     let (id, secret) = credential(&app, &["mcp"]).await;
     let other_secret = credential(&app, &["mcp"]).await.1;
-    let key = app.state.oauth.secret_key.clone();
+    let key = app.state.oauth.services.secret_key.clone();
     let grant = "grant_type=client_credentials";
 
     for (what, client_id, client_secret, digests) in [
@@ -418,7 +418,7 @@ async fn an_exhausted_address_is_refused_before_any_work() {
     .await;
     let (id, _) = credential(&app, &["mcp"]).await;
     let wrong = credential(&app, &["mcp"]).await.1;
-    let key = app.state.oauth.secret_key.clone();
+    let key = app.state.oauth.services.secret_key.clone();
     let grant = "grant_type=client_credentials";
     for _ in 0..3 {
         assert_eq!(
@@ -573,7 +573,7 @@ async fn a_revocation_by_another_process_is_seen_within_the_cache_ttl() {
         &id,
         None,
     );
-    clavis::store::revoke_credential(&app.state.oauth.pool, &id, clavis::now(), &event)
+    clavis::store::revoke_credential(&app.state.oauth.services.pool, &id, clavis::now(), &event)
         .await
         .unwrap();
     tokio::time::sleep(server::oauth::CREDENTIAL_CACHE_TTL).await;
@@ -615,7 +615,7 @@ async fn usage_is_counted_in_memory_and_flushed_without_a_row_per_token() {
             .await;
     }
     let oauth = &app.state.oauth;
-    oauth.usage.flush(&oauth.pool).await.unwrap();
+    oauth.usage.flush(&oauth.services.pool).await.unwrap();
 
     let list: Value = serde_json::from_slice(
         &app.call("credentials/list", &[("page", "1")], Some(&cookie))
@@ -792,7 +792,7 @@ async fn keys_are_sealed_at_rest_and_older_databases_are_sealed_in_place() {
         .access_token(&id, &secret, "grant_type=client_credentials")
         .await;
     let master = app.state.oauth.gateway.master_key.clone();
-    let pool = app.state.oauth.pool.clone();
+    let pool = app.state.oauth.services.pool.clone();
     let (hmac_sealed, keys) = stored_keys(&pool).await;
     assert_eq!(hmac_sealed.len(), SEALED_KEY_LEN);
     let hmac_key = master.open("client_secret_hmac_key", &hmac_sealed).unwrap();
@@ -818,7 +818,7 @@ async fn keys_are_sealed_at_rest_and_older_databases_are_sealed_in_place() {
     set_stored_keys(&pool, &hmac_key, &kid, &seed).await;
     let dir = app.stop();
     let app = TestApp::spawn_in(dir, &[]).await;
-    let (hmac_sealed, keys) = stored_keys(&app.state.oauth.pool).await;
+    let (hmac_sealed, keys) = stored_keys(&app.state.oauth.services.pool).await;
     assert_eq!(hmac_sealed.len(), SEALED_KEY_LEN, "sealed in place");
     assert_eq!(keys[0].1.len(), SEALED_KEY_LEN, "sealed in place");
     assert_eq!(
@@ -909,7 +909,7 @@ async fn a_revoked_signing_key_verifies_nothing_and_another_one_signs() {
     assert_eq!(app.introspect(&id, &secret, &token).await["active"], true);
 
     let revoked = clavis::tokens::Keyring::revoke(
-        &app.state.oauth.pool,
+        &app.state.oauth.services.pool,
         &app.state.oauth.gateway.master_key,
         &kid,
         clavis::now(),
@@ -955,7 +955,7 @@ async fn revoking_tokens_one_by_one_keeps_the_table_bounded() {
                 .await,
         );
     }
-    let pool = &app.state.oauth.pool;
+    let pool = &app.state.oauth.services.pool;
     for (i, token) in tokens.iter().enumerate() {
         let (status, _, _) = send(
             app.form("/mcp/oauth/revoke", &format!("token={token}"))

@@ -89,7 +89,7 @@ impl TestApp {
 
     /// The stored name of a credential (what a refused edit must leave alone).
     async fn stored(&self, client_id: &str) -> clavis::store::CredentialRow {
-        clavis::store::credential_by_client_id(&self.state.oauth.pool, client_id)
+        clavis::store::credential_by_client_id(&self.state.oauth.services.pool, client_id)
             .await
             .unwrap()
             .expect("the credential exists")
@@ -97,11 +97,11 @@ impl TestApp {
 
     /// A team's (email, role) pairs.
     async fn roles(&self, team: i64) -> Vec<(String, String)> {
-        clavis::store::members(&self.state.oauth.pool, team)
+        clavis::store::members(&self.state.oauth.services.pool, team)
             .await
             .unwrap()
             .into_iter()
-            .map(|m| (m.email, m.role))
+            .map(|m| (m.email, m.role.as_str().to_owned()))
             .collect()
     }
 
@@ -112,7 +112,7 @@ impl TestApp {
             ..clavis::audit::Query::default()
         };
         clavis::store::audit_entries(
-            &self.state.oauth.pool,
+            &self.state.oauth.services.pool,
             &clavis::audit::Scope::Everything,
             &query,
         )
@@ -352,7 +352,7 @@ async fn only_administrators_grant_introspect_and_a_refusal_creates_nothing() {
             .contains("Only administrators")
     );
     assert_eq!(
-        clavis::store::count_rows(&app.state.oauth.pool, "credentials")
+        clavis::store::count_rows(&app.state.oauth.services.pool, "credentials")
             .await
             .unwrap(),
         0
@@ -744,10 +744,10 @@ async fn usage_is_one_row_per_credential_per_day_and_the_page_charts_it() {
     app.state
         .oauth
         .usage
-        .flush(&app.state.oauth.pool)
+        .flush(&app.state.oauth.services.pool)
         .await
         .unwrap();
-    let pool = &app.state.oauth.pool;
+    let pool = &app.state.oauth.services.pool;
     assert_eq!(
         clavis::store::count_rows(pool, "credential_day_usage")
             .await
@@ -807,7 +807,7 @@ async fn usage_is_one_row_per_credential_per_day_and_the_page_charts_it() {
 #[tokio::test]
 async fn audit_events_older_than_the_retention_are_pruned_and_no_others() {
     let app = TestApp::spawn().await;
-    let pool = &app.state.oauth.pool;
+    let pool = &app.state.oauth.services.pool;
     let now = clavis::now();
     let cli = clavis::audit::Who::cli();
     for (age_days, target) in [(401, "old"), (399, "kept")] {
@@ -947,7 +947,7 @@ async fn server_access_decides_who_may_grant_and_use_a_server() {
     let (status, created, _) = grant("person").await;
     assert!(!status.is_success() && created.is_none(), "{status}");
     assert_eq!(
-        clavis::store::count_rows(&app.state.oauth.pool, "credentials")
+        clavis::store::count_rows(&app.state.oauth.services.pool, "credentials")
             .await
             .unwrap(),
         0,
@@ -1149,7 +1149,7 @@ async fn invitations_are_withdrawn_members_leave_owners_rename_and_delete() {
         app.status_of("teams/rename", &rename, &owner).await,
         StatusCode::OK
     );
-    let row = clavis::store::team(&app.state.oauth.pool, team)
+    let row = clavis::store::team(&app.state.oauth.services.pool, team)
         .await
         .unwrap()
         .unwrap();
