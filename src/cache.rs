@@ -143,21 +143,7 @@ mod tests {
 
     /// A fresh database file with one user and one active credential.
     async fn database() -> (Pool, String) {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "clavis-cache-test-{}-{}.db",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        let pool = store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        store::migrate(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = store::test_database("cache").await;
         let cli = crate::audit::Who::cli();
         let user = store::insert_user(
             &pool,

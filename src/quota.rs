@@ -156,17 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn instances_learn_each_others_counts_at_each_flush() {
-        let path =
-            std::env::temp_dir().join(format!("clavis-quota-test-{}.db", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        let pool = store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        store::migrate(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = store::test_database("quota").await;
         let (one, two) = (Quotas::default(), Quotas::default());
         let now = 3600 * 10 + 5;
         for _ in 0..3 {

@@ -244,19 +244,7 @@ mod tests {
     /// A fresh database with one person (its first account: an administrator) who owns
     /// one team.
     async fn services() -> (Services, i64, i64) {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "clavis-service-test-{}-{}.db",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        let pool = crate::store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        crate::store::migrate(&pool).await.unwrap();
+        let pool = crate::store::test_database("service").await;
         let signed_up = Who::cli().did(0, AuditAction::UserSignedUp, "a@example.com", None);
         let user = crate::store::insert_user(&pool, "a@example.com", "hash", false, 0, &signed_up)
             .await

@@ -288,3 +288,23 @@ pub async fn count_rows(pool: &Pool, table: &str) -> Result<i64, StoreError> {
     .fetch_one(p)
     .await)?)
 }
+
+/// A fresh, migrated SQLite database in a file of its own, for the core's tests (`what`
+/// names it).
+#[cfg(test)]
+pub(crate) async fn test_database(what: &str) -> Pool {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "clavis-{what}-test-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let pool = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    migrate(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    pool
+}
