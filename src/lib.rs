@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod batch;
 pub mod cache;
 pub mod changes;
 pub mod civil;

@@ -3,17 +3,13 @@
 //! (§4.4), resource indicators (RFC 8707), introspection (RFC 7662) and revocation
 //! (RFC 7009). The server crate only moves bytes and headers in and out.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Instant};
 
 use base64::Engine as _;
 
 use crate::{
     UnixTime,
+    batch::{Batch, Count},
     cache::CredentialCache,
     credentials::{self, ClientSecret, SecretKey, Status},
     store::{self, CredentialRow, Pool, StoreError},
@@ -617,76 +613,62 @@ pub fn require_grant_type(params: &Params) -> Result<(), OAuthError> {
 /// not with traffic): per credential and UTC day, the tokens, the last time and the
 /// client address of the last request.
 #[derive(Debug, Default)]
-pub struct Usage(Mutex<HashMap<(String, i64), DayCount>>);
+pub struct Usage(Batch<(String, i64), DayCount>);
 
-/// One credential's tokens on one day since the last flush: how many, the last time,
-/// from where.
-type DayCount = (i64, UnixTime, IpAddr);
+/// One credential's tokens on one day since the last flush: how many, and the time and
+/// client address of the last request.
+#[derive(Debug, Clone, Copy)]
+struct DayCount {
+    tokens: i64,
+    last_used: UnixTime,
+    address: IpAddr,
+}
+
+impl Count for DayCount {
+    fn absorb(&mut self, other: Self) {
+        self.tokens += other.tokens;
+        if other.last_used >= self.last_used {
+            self.last_used = other.last_used;
+            self.address = other.address;
+        }
+    }
+}
 
 impl Usage {
     /// Counts one token issued to `client_id` at `now`, asked for from `address`.
     pub fn record(&self, client_id: &str, now: UnixTime, address: IpAddr) {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let one = DayCount {
+            tokens: 1,
+            last_used: now,
+            address,
+        };
         let day = now.div_euclid(86_400);
-        let entry = counts
-            .entry((client_id.to_owned(), day))
-            .or_insert((0, now, address));
-        entry.0 += 1;
-        if now >= entry.1 {
-            entry.1 = now;
-            entry.2 = address;
+        let mut held = self.0.lock();
+        match held.counts.get_mut(&(client_id.to_owned(), day)) {
+            Some(count) => count.absorb(one),
+            None => {
+                held.counts.insert((client_id.to_owned(), day), one);
+            }
         }
     }
 
     /// Writes the counts gathered so far in one transaction; on failure they are kept
     /// for the next flush.
     pub async fn flush(&self, pool: &Pool) -> Result<usize, StoreError> {
-        let batch: Vec<store::TokenUsage> = {
-            let mut counts = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            counts
-                .drain()
-                .map(
-                    |((client_id, day), (tokens, last_used, address))| store::TokenUsage {
-                        client_id,
-                        day,
-                        tokens,
-                        last_used,
-                        address: Some(address.to_string()),
-                    },
-                )
-                .collect()
+        let write = async |batch: &[((String, i64), DayCount)]| {
+            let rows: Vec<store::TokenUsage> = batch
+                .iter()
+                .map(|((client_id, day), count)| store::TokenUsage {
+                    client_id: client_id.clone(),
+                    day: *day,
+                    tokens: count.tokens,
+                    last_used: count.last_used,
+                    address: Some(count.address.to_string()),
+                })
+                .collect();
+            store::add_usage(pool, &rows).await
         };
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        if let Err(e) = store::add_usage(pool, &batch).await {
-            let mut counts = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for usage in batch {
-                let address = usage
-                    .address
-                    .as_deref()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-                let entry = counts.entry((usage.client_id, usage.day)).or_insert((
-                    0,
-                    usage.last_used,
-                    address,
-                ));
-                entry.0 += usage.tokens;
-                entry.1 = entry.1.max(usage.last_used);
-            }
-            return Err(e);
-        }
-        Ok(batch.len())
+        self.0.flush(write, |(), _| {}).await
     }
 }
 

@@ -13,11 +13,12 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use crate::{
     UnixTime,
+    batch::{Batch, Held},
     sealed::{MasterKey, SealError},
     store::{self, Pool, ServerRow, StoreError},
 };
@@ -637,14 +638,10 @@ impl Registry {
 /// to [`OTHER_TOOL`]), and calls refused by the allowed-tools rule all count under
 /// [`REFUSED_TOOL`].
 #[derive(Default)]
-pub struct GatewayUsage(Mutex<UsageCounts>);
+pub struct GatewayUsage(Batch<UsageKey, (i64, i64), ToolNames>);
 
-#[derive(Default)]
-struct UsageCounts {
-    counts: HashMap<UsageKey, (i64, i64)>,
-    /// Distinct tool names held per (credential, server, day).
-    names: HashMap<(i64, i64, i64), usize>,
-}
+/// Distinct tool names held per (credential, server, day).
+type ToolNames = HashMap<(i64, i64, i64), usize>;
 
 /// (credential id, server id, tool, UTC day number).
 type UsageKey = (i64, i64, String, i64);
@@ -671,8 +668,11 @@ impl GatewayUsage {
         now: UnixTime,
         error: bool,
     ) {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let UsageCounts { counts, names } = &mut *held;
+        let mut held = self.0.lock();
+        let Held {
+            counts,
+            side: names,
+        } = &mut *held;
         let day = now.div_euclid(86_400);
         let mut key = (credential_id, server_id, tool.to_owned(), day);
         if !counts.contains_key(&key) {
@@ -691,31 +691,16 @@ impl GatewayUsage {
 
     /// Writes the counts gathered so far in one transaction; on failure they are kept.
     pub async fn flush(&self, pool: &Pool) -> Result<usize, StoreError> {
-        let batch: store::GatewayUsageBatch = {
-            let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            held.names.clear();
-            held.counts.drain().collect()
-        };
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        if let Err(e) = store::add_gateway_usage(pool, &batch, TOOLS_PER_DAY, OTHER_TOOL).await {
-            let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            for ((credential_id, server_id, tool, day), (calls, errors)) in batch {
-                let key = (credential_id, server_id, tool, day);
-                if !held.counts.contains_key(&key) {
-                    *held
-                        .names
-                        .entry((credential_id, server_id, day))
-                        .or_insert(0) += 1;
-                }
-                let entry = held.counts.entry(key).or_insert((0, 0));
-                entry.0 += calls;
-                entry.1 += errors;
-            }
-            return Err(e);
-        }
-        Ok(batch.len())
+        self.0
+            .flush(
+                async |batch| {
+                    store::add_gateway_usage(pool, batch, TOOLS_PER_DAY, OTHER_TOOL).await
+                },
+                |names, (credential_id, server_id, _, day)| {
+                    *names.entry((*credential_id, *server_id, *day)).or_insert(0) += 1;
+                },
+            )
+            .await
     }
 }
 

@@ -112,7 +112,7 @@ pub async fn prune_hour_usage(pool: &Pool, hour: i64) -> Result<u64, StoreError>
 }
 
 /// One batch of gateway usage: `((credential id, server id, tool, day), (calls, errors))`.
-pub type GatewayUsageBatch = Vec<((i64, i64, String, i64), (i64, i64))>;
+pub type GatewayUsageBatch = [((i64, i64, String, i64), (i64, i64))];
 
 /// Adds batched gateway usage counts, one row per credential, server, tool and day. A
 /// tool name new for its credential, server and day once `names_per_day` names are
