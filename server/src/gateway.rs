@@ -37,10 +37,7 @@
 //!   `401`/`403`: `502` (the caller's OAuth is with Clavis). Error bodies are JSON-RPC
 //!   errors naming the server, never its address.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     Router,
@@ -52,13 +49,12 @@ use axum::{
 };
 use clavis::{
     jsonrpc::{self, Inspection},
-    sealed::MasterKey,
-    servers::{self, GatewayUsage, Mode, Registry, Server},
+    servers::{self, Mode, Server},
 };
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-use crate::{AppState, bearer, oauth::OAuthState};
+use crate::{AppState, bearer, oauth::OAuthState, upstream::read_limited};
 
 /// Request headers passed to the upstream as they are (and every `Mcp-Param-*`).
 const FORWARDED: [HeaderName; 9] = [
@@ -82,154 +78,6 @@ const CLIENT_ID: HeaderName = HeaderName::from_static("x-clavis-client-id");
 const SCOPE: HeaderName = HeaderName::from_static("x-clavis-scope");
 /// Largest JSON answer read whole to narrow a `tools/list`.
 const TOOLS_LIST_LIMIT: usize = 16 * 1024 * 1024;
-
-/// What the gateway keeps: the servers, the HTTP client, the settings and the counts.
-pub struct Gateway {
-    pub servers: Arc<Registry>,
-    pub master_key: MasterKey,
-    pub usage: GatewayUsage,
-    client: reqwest::Client,
-    timeout: Duration,
-    body_limit: usize,
-    allow_link_local: bool,
-    /// Upstreams' tool lists, kept briefly ([`crate::upstream_tools`]).
-    pub(crate) tool_cache: crate::upstream_tools::ToolCache,
-}
-
-/// Name resolution for upstreams that leaves out link-local addresses
-/// ([`servers::is_link_local`]): a name an administrator registered cannot lead the
-/// gateway, its upstream header included, to a cloud metadata service — not even by
-/// answering differently later (DNS rebinding).
-struct NoLinkLocal;
-
-impl reqwest::dns::Resolve for NoLinkLocal {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| !servers::is_link_local(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(
-                    "the upstream's name resolves to no address the gateway may use".into(),
-                );
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-impl Gateway {
-    /// A gateway waiting `timeout` for answer headers and forwarding bodies up to
-    /// `body_limit` bytes; upstreams at link-local addresses only if `allow_link_local`.
-    #[must_use]
-    pub fn new(
-        servers: Arc<Registry>,
-        master_key: MasterKey,
-        timeout: Duration,
-        body_limit: usize,
-        allow_link_local: bool,
-    ) -> Self {
-        let builder = || {
-            let builder = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10).min(timeout))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .tcp_nodelay(true)
-                // A redirect would send the request (and the upstream header) elsewhere.
-                .redirect(reqwest::redirect::Policy::none());
-            if allow_link_local {
-                builder
-            } else {
-                builder.dns_resolver(Arc::new(NoLinkLocal))
-            }
-        };
-        let client = builder().build().or_else(|e| {
-            // Only the system's CA certificates can make this fail: go on without them
-            // (https upstreams then fail with 502, logged) rather than not start.
-            tracing::error!(error = %e, "cannot load the system's CA certificates for https upstreams");
-            builder().tls_built_in_native_certs(false).build()
-        });
-        let client = match client {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build the gateway's HTTP client");
-                reqwest::Client::new()
-            }
-        };
-        Self {
-            servers,
-            master_key,
-            usage: GatewayUsage::default(),
-            client,
-            timeout,
-            body_limit,
-            allow_link_local,
-            tool_cache: crate::upstream_tools::ToolCache::default(),
-        }
-    }
-
-    /// Largest request body forwarded.
-    #[must_use]
-    pub fn body_limit(&self) -> usize {
-        self.body_limit
-    }
-
-    /// A request to `server`'s upstream with its upstream header, or `None` (logged) when
-    /// there is no upstream Clavis may call: none registered, a link-local address
-    /// without the operator's leave, or a header value that cannot be opened.
-    pub(crate) fn upstream_request(
-        &self,
-        server: &Server,
-        method: Method,
-    ) -> Result<reqwest::RequestBuilder, Unusable> {
-        let upstream = server.upstream_url.as_deref().ok_or(Unusable::NoUpstream)?;
-        if !self.allow_link_local && servers::names_link_local(upstream) {
-            tracing::warn!(server = %server.slug, "upstream at a link-local address refused (--allow-link-local-upstreams)");
-            return Err(Unusable::LinkLocal);
-        }
-        let mut request = self.client.request(method, upstream);
-        match server.header_value(&self.master_key) {
-            Ok(Some(value)) => {
-                if let (Some(name), Ok(value)) =
-                    (&server.header_name, HeaderValue::from_str(&value))
-                {
-                    request = request.header(name.as_str(), value);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(server = %server.slug, error = %e, "cannot open the upstream header value");
-                return Err(Unusable::Misconfigured);
-            }
-        }
-        Ok(request)
-    }
-}
-
-/// Why a server's upstream cannot be called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unusable {
-    NoUpstream,
-    LinkLocal,
-    Misconfigured,
-}
-
-impl Unusable {
-    /// What to tell the caller (never the upstream's address).
-    pub(crate) fn message(self, server: &Server) -> String {
-        match self {
-            Self::NoUpstream => format!("MCP server \"{}\" has no upstream URL", server.name),
-            Self::LinkLocal => format!(
-                "MCP server \"{}\" is at an address Clavis does not forward to",
-                server.name
-            ),
-            Self::Misconfigured => {
-                format!("MCP server \"{}\" is misconfigured in Clavis", server.name)
-            }
-        }
-    }
-}
 
 /// The gateway and each gateway server's RFC 9728 metadata.
 pub fn routes() -> Router<AppState> {
@@ -340,7 +188,7 @@ async fn forward(
         // A client trickling its body gets the same time as any other request.
         let body = match tokio::time::timeout(
             crate::REQUEST_TIMEOUT,
-            axum::body::to_bytes(body, state.gateway.body_limit),
+            axum::body::to_bytes(body, state.gateway.body_limit()),
         )
         .await
         {
@@ -355,7 +203,8 @@ async fn forward(
             Ok(Err(_)) => {
                 let message = format!(
                     "the request body is larger than the {} bytes MCP server \"{}\" accepts through Clavis",
-                    state.gateway.body_limit, server.name
+                    state.gateway.body_limit(),
+                    server.name
                 );
                 return refuse(StatusCode::PAYLOAD_TOO_LARGE, -32600, &message);
             }
@@ -503,7 +352,7 @@ async fn send(
     if !body.is_empty() {
         request = request.body(body);
     }
-    let answer = match tokio::time::timeout(state.gateway.timeout, request.send()).await {
+    let answer = match tokio::time::timeout(state.gateway.timeout(), request.send()).await {
         Err(_) => {
             return failed(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -613,17 +462,4 @@ fn without_url(error: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<upstream>");
     }
     text
-}
-
-pub(crate) async fn read_limited(answer: reqwest::Response, limit: usize) -> Option<Bytes> {
-    let mut stream = answer.bytes_stream();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
-        if out.len() + chunk.len() > limit {
-            return None;
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Some(Bytes::from(out))
 }

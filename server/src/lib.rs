@@ -15,6 +15,7 @@ pub mod notify;
 pub mod oauth;
 pub mod sessions;
 pub mod telemetry;
+pub mod upstream;
 pub mod upstream_tools;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
@@ -251,7 +252,8 @@ impl AppState {
             per_address: throttle(config.address_failures),
             verified: clavis::tokens::VerifiedTokens::new(VERIFIED_TOKENS),
             revoked: database.revoked,
-            gateway: gateway::Gateway::new(
+            tool_cache: upstream_tools::ToolCache::default(),
+            gateway: upstream::Gateway::new(
                 database.servers.clone(),
                 database.master_key.clone(),
                 config.gateway_timeout,

@@ -46,8 +46,10 @@ pub struct OAuthState {
     pub metrics: Metrics,
     pub per_client: Throttle<String>,
     pub per_address: Throttle<IpAddr>,
-    /// The MCP gateway (it shares the token check and the counters).
-    pub gateway: crate::gateway::Gateway,
+    /// The MCP gateway's client and counts (it shares the token check).
+    pub gateway: crate::upstream::Gateway,
+    /// Upstreams' tool lists, kept briefly ([`crate::upstream_tools`]).
+    pub tool_cache: crate::upstream_tools::ToolCache,
     /// Access tokens whose signature was verified (for the MCP endpoints).
     pub verified: clavis::tokens::VerifiedTokens,
     /// Revoked access tokens that have not expired (kept as the database has them).
@@ -483,3 +485,20 @@ pub const CREDENTIAL_CACHE_CAPACITY: usize = 50_000;
 
 /// How often usage counts are written and keys reloaded.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// The tool lists the credential form offers, asked through the gateway's client.
+impl app::ssr::ToolLists for OAuthState {
+    fn tools(
+        &self,
+        servers: Vec<Arc<clavis::servers::Server>>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Vec<app::ssr::ToolList>> + Send + '_>> {
+        Box::pin(async move {
+            futures_util::future::join_all(
+                servers
+                    .iter()
+                    .map(|server| self.tool_cache.tools(&self.gateway, server)),
+            )
+            .await
+        })
+    }
+}

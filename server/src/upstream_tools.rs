@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use clavis::jsonrpc;
 
-use crate::gateway::Gateway;
+use crate::upstream::{Gateway, read_limited};
 
 /// How long a server's tool list is kept (from when it came).
 pub const FRESH: Duration = Duration::from_secs(60);
@@ -81,14 +81,15 @@ impl ToolCache {
     }
 }
 
-impl Gateway {
-    /// `server`'s tool names, kept or asked now (once, whoever else asks meanwhile).
-    pub async fn upstream_tools(&self, server: &Server) -> ToolList {
-        let slot = self.tool_cache.slot(server, Instant::now());
+impl ToolCache {
+    /// `server`'s tool names, kept or asked now through `gateway` (once, whoever else
+    /// asks meanwhile).
+    pub async fn tools(&self, gateway: &Gateway, server: &Server) -> ToolList {
+        let slot = self.slot(server, Instant::now());
         let (_, list) = slot
             .answer
             .get_or_init(|| async {
-                let list = match tokio::time::timeout(TIMEOUT, self.ask_tools(server)).await {
+                let list = match tokio::time::timeout(TIMEOUT, gateway.ask_tools(server)).await {
                     Ok(list) => list,
                     Err(_) => Err(format!(
                         "MCP server \"{}\" did not answer in time",
@@ -103,7 +104,9 @@ impl Gateway {
             .await;
         list.clone()
     }
+}
 
+impl Gateway {
     async fn ask_tools(&self, server: &Server) -> ToolList {
         let unlisted = || format!("MCP server \"{}\" did not list its tools", server.name);
         let meta = json!({
@@ -238,7 +241,7 @@ impl Gateway {
         let message = if sse {
             answer_event(answer).await
         } else {
-            let bytes = crate::gateway::read_limited(answer, ANSWER_LIMIT).await;
+            let bytes = read_limited(answer, ANSWER_LIMIT).await;
             bytes
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .filter(is_our_answer)
@@ -316,20 +319,4 @@ async fn answer_event(answer: reqwest::Response) -> Option<Value> {
         }
     }
     None
-}
-
-impl app::ssr::ToolLists for crate::oauth::OAuthState {
-    fn tools(
-        &self,
-        servers: Vec<Arc<Server>>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Vec<ToolList>> + Send + '_>> {
-        Box::pin(async move {
-            futures_util::future::join_all(
-                servers
-                    .iter()
-                    .map(|server| self.gateway.upstream_tools(server)),
-            )
-            .await
-        })
-    }
 }
