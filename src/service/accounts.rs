@@ -16,6 +16,26 @@ pub async fn list(
         .map_err(internal("listing accounts"))
 }
 
+/// An account as the command line names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+}
+
+/// The account with this email (normalised first), if there is one.
+pub async fn by_email(services: &Services, email: &str) -> Result<Option<Account>, ServiceError> {
+    let email =
+        crate::accounts::Email::parse(email).map_err(|e| ServiceError::invalid("email", e))?;
+    Ok(store::user_by_email(&services.pool, email.as_str())
+        .await
+        .map_err(internal("reading an account"))?
+        .map(|row| Account {
+            id: row.id,
+            email: row.email,
+        }))
+}
+
 /// Whether the account exists and is not disabled (a session's person, on every
 /// request).
 pub async fn enabled(services: &Services, user_id: i64) -> Result<bool, ServiceError> {

@@ -222,6 +222,15 @@ impl Services {
         }
     }
 
+    /// Writes SQLite's write-ahead log into the database file (between long runs of
+    /// writes, such as the command line creating thousands of credentials); nothing on
+    /// PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), ServiceError> {
+        crate::store::checkpoint(&self.pool)
+            .await
+            .map_err(internal("checkpointing the database"))
+    }
+
     /// Tells the other instances sharing the database about a change already made. A
     /// failure is logged, not returned: the change stands, and the others still see it
     /// within their polling bounds.
