@@ -1,335 +1,23 @@
-//! The admin API (SPEC §14): JSON under `/api/v1` for automation, authenticated with a
-//! Clavis access token for `<issuer>/api` carrying `credentials:admin`. It manages the
-//! credentials of the token's workspace — the credential's own: its creator's personal
-//! workspace or its team — and reads that workspace's audit log and usage.
-//!
-//! It acts as the credential's creator with their current rights, confined to the
-//! credential's workspace, through the same use cases as the dashboard
-//! ([`clavis::service`]), so every decision is `clavis::authz::may`'s: a team credential
-//! stops managing the team when its creator is no longer an admin or owner there. Audit
-//! events name the credential as the actor. Here: JSON in, typed input to the use case,
-//! its answer or [`ServiceError`] out as JSON or a problem document.
-//!
-//! The OpenAPI 3.1 document (`/api/v1/openapi.json`) is generated from these handlers'
-//! annotations and types (utoipa), so it describes exactly what is served. Errors are
-//! RFC 9457 `application/problem+json`; every answer is `Cache-Control: no-store`.
+//! The workspace's credentials: list, create, read, edit, rotate, revoke, usage.
 
 use axum::{
-    Json, Router,
-    extract::{FromRequestParts, Path, Query, State, rejection::JsonRejection},
-    http::{HeaderValue, StatusCode, header, request::Parts},
+    Json,
+    extract::{Path, Query, State, rejection::JsonRejection},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use clavis::{
-    audit::{AuditAction, Who},
-    authz::Workspace,
     civil,
     credentials::{self, ADMIN_SCOPE, CredentialRequest, Expiry},
-    service::{self, Acting, Caller, ServiceError, credentials::CredentialChange},
-    throttle::ClientAddress,
+    service::{self, ServiceError, credentials::CredentialChange},
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::{AppState, bearer};
-
-/// Where the API lives.
-pub const BASE: &str = "/api/v1";
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Clavis admin API",
-        version = "1",
-        description = "Manage the client credentials of one workspace — the workspace of the \
-            credential whose token calls it — and read its audit log and usage. Get a token at \
-            the token endpoint with a credential holding the `credentials:admin` scope and \
-            `resource=<issuer>/api`; send it as `Authorization: Bearer <token>`. Errors are \
-            RFC 9457 problem documents."
-    ),
-    components(schemas(Problem)),
-    modifiers(&BearerScheme),
-    tags(
-        (name = "credentials", description = "The workspace's client credentials"),
-        (name = "audit", description = "The workspace's audit log"),
-    )
-)]
-struct ApiDoc;
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "A Clavis access token for <issuer>/api with the credentials:admin scope",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The API's routes (and its OpenAPI document, served at `/api/v1/openapi.json`).
-pub fn routes(issuer: &str) -> Router<AppState> {
-    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(list_credentials, create_credential))
-        .routes(routes!(get_credential, edit_credential))
-        .routes(routes!(rotate_credential))
-        .routes(routes!(revoke_credential))
-        .routes(routes!(credential_usage))
-        .routes(routes!(audit_log))
-        .split_for_parts();
-    document.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
-    let document = serde_json::to_vec(&document).unwrap_or_default();
-    router
-        .route(
-            &format!("{BASE}/openapi.json"),
-            get(move || {
-                let document = document.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], document) }
-            }),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/api",
-            get(|State(state): State<AppState>| async move {
-                let issuer = &state.oauth.services.issuer;
-                crate::mcp::resource_metadata(
-                    &issuer.issuer,
-                    &issuer.api_resource(),
-                    "Clavis admin API",
-                    ADMIN_SCOPE,
-                )
-            }),
-        )
-        .layer(axum::middleware::map_response(no_store))
-}
-
-async fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// `401` (no valid token for the API) and `403` (the token lacks `credentials:admin`, or
-/// its credential may not do this: the audit log of a team it does not manage).
-struct AuthProblems;
-/// `404`: nothing by that id in the token's workspace.
-struct NotFound;
-/// `400` (malformed JSON), `415` (not JSON) and `422` (a field breaks a rule).
-struct BodyProblems;
-
-impl utoipa::IntoResponses for AuthProblems {
-    fn responses() -> Responses {
-        problems(&[
-            (401, "No valid token for this API"),
-            (
-                403,
-                "The token lacks credentials:admin, or its credential may not do this",
-            ),
-        ])
-    }
-}
-
-impl utoipa::IntoResponses for NotFound {
-    fn responses() -> Responses {
-        problems(&[(404, "No such credential in this workspace")])
-    }
-}
-
-impl utoipa::IntoResponses for BodyProblems {
-    fn responses() -> Responses {
-        problems(&[
-            (400, "Malformed JSON"),
-            (415, "Not JSON"),
-            (422, "A field breaks a rule"),
-        ])
-    }
-}
-
-type Responses =
-    std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>;
-
-/// Responses with a problem document of the `Problem` schema.
-fn problems(list: &[(u16, &str)]) -> Responses {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    list.iter()
-        .map(|(status, description)| {
-            let content = ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build();
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content("application/problem+json", content)
-                .build();
-            (status.to_string(), response.into())
-        })
-        .collect()
-}
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the kind of problem (`about:blank`: the status says it all).
-    #[serde(rename = "type")]
-    kind: String,
-    /// The status's reason phrase.
-    title: String,
-    status: u16,
-    /// What went wrong, for a person to read.
-    detail: String,
-    /// The `WWW-Authenticate` challenge of a `401`/`403` (a header, not in the body).
-    #[serde(skip)]
-    challenge: Option<String>,
-}
-
-impl Problem {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            kind: "about:blank".to_owned(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            challenge: None,
-        }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(&self)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(value) = self
-            .challenge
-            .as_deref()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
-
-impl From<ServiceError> for Problem {
-    fn from(error: ServiceError) -> Self {
-        let status = match &error {
-            ServiceError::Invalid { .. } | ServiceError::MayNotGrant(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::NotFound => StatusCode::NOT_FOUND,
-            ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceError::AdminOnly | ServiceError::Forbidden(_) | ServiceError::Disabled => {
-                StatusCode::FORBIDDEN
-            }
-        };
-        let detail = match error {
-            // The credential's creator may no longer act (disabled, or lost the role).
-            ServiceError::Disabled => {
-                "the person who created this credential can no longer act in its workspace"
-                    .to_owned()
-            }
-            ServiceError::NotFound => "nothing by that id in this workspace".to_owned(),
-            other => other.to_string(),
-        };
-        Self::new(status, detail)
-    }
-}
-
-/// A JSON request body that must be an object of `T`'s fields. (serde also reads a
-/// struct from an array of its fields in order; schemathesis found `[null, null]`
-/// accepted as a rotation.)
-fn object<T: serde::de::DeserializeOwned>(
-    body: Result<Json<serde_json::Value>, JsonRejection>,
-) -> Result<T, Problem> {
-    let Json(value) = body?;
-    if !value.is_object() {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the body must be a JSON object",
-        ));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-}
-
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Self::new(status, rejection.body_text())
-    }
-}
-
-/// The caller: a token for the API with `credentials:admin`, acting as its credential's
-/// creator within the credential's workspace.
-pub struct ApiCaller {
-    caller: Caller,
-    workspace: Workspace,
-}
-
-impl FromRequestParts<AppState> for ApiCaller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let issuer = &state.oauth.services.issuer;
-        let audience = issuer.api_resource();
-        let metadata_url = format!("{}/.well-known/oauth-protected-resource/api", issuer.issuer);
-        let resource = bearer::Resource {
-            audience: &audience,
-            metadata_url: &metadata_url,
-            server_id: None,
-            scope: ADMIN_SCOPE,
-        };
-        let caller = bearer::authorize(&state.oauth, &parts.headers, &resource)
-            .await
-            .map_err(|refusal| {
-                let (status, challenge, _, detail) = refusal.parts(&metadata_url);
-                Problem {
-                    challenge,
-                    ..Problem::new(status, detail)
-                }
-            })?;
-        let address = parts
-            .extensions
-            .get::<ClientAddress>()
-            .map(|a| a.0.to_string());
-        let workspace = Workspace::of(caller.creator, caller.team_id);
-        Ok(Self {
-            caller: Caller {
-                acting: Acting::Credential {
-                    creator: caller.creator,
-                    workspace,
-                },
-                who: Who::credential(&caller.client_id, address),
-            },
-            workspace,
-        })
-    }
-}
+use super::{
+    ApiCaller, AuthProblems, BASE, BodyProblems, NotFound, Problem, bad_query, object, time,
+};
+use crate::AppState;
 
 /// A credential, as the API shows it (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -385,10 +73,6 @@ enum Status {
 enum Authentication {
     ClientSecret,
     PrivateKeyJwt,
-}
-
-fn time(at: clavis::UnixTime) -> String {
-    civil::format_rfc3339(at)
 }
 
 impl From<service::credentials::Credential> for Credential {
@@ -448,10 +132,6 @@ pub struct ListQuery {
     per_page: Option<u32>,
 }
 
-fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, rejection.body_text())
-}
-
 /// Lists the workspace's credentials, newest first.
 #[utoipa::path(
     get,
@@ -465,7 +145,7 @@ fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> Problem {
         AuthProblems,
     )
 )]
-async fn list_credentials(
+pub(super) async fn list_credentials(
     State(state): State<AppState>,
     caller: ApiCaller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -571,7 +251,7 @@ pub struct WithSecret {
         BodyProblems,
     )
 )]
-async fn create_credential(
+pub(super) async fn create_credential(
     State(state): State<AppState>,
     caller: ApiCaller,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -635,7 +315,7 @@ async fn create_credential(
         NotFound,
     )
 )]
-async fn get_credential(
+pub(super) async fn get_credential(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(client_id): Path<String>,
@@ -681,7 +361,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
         BodyProblems,
     )
 )]
-async fn edit_credential(
+pub(super) async fn edit_credential(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(client_id): Path<String>,
@@ -733,7 +413,7 @@ pub struct Rotation {
         BodyProblems,
     )
 )]
-async fn rotate_credential(
+pub(super) async fn rotate_credential(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(client_id): Path<String>,
@@ -767,7 +447,7 @@ async fn rotate_credential(
         NotFound,
     )
 )]
-async fn revoke_credential(
+pub(super) async fn revoke_credential(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(client_id): Path<String>,
@@ -818,7 +498,7 @@ pub struct ToolUsage {
         NotFound,
     )
 )]
-async fn credential_usage(
+pub(super) async fn credential_usage(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(client_id): Path<String>,
@@ -847,105 +527,5 @@ async fn credential_usage(
         last_used_at: usage.credential.last_used_at.map(time),
         last_used_address: usage.credential.last_used_address,
         client_id: usage.credential.client_id,
-    }))
-}
-
-/// Filters of the audit log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Only this action (e.g. `credential.revoked`).
-    action: Option<String>,
-    /// Events with an id below this one (the `next` of the previous page).
-    #[param(minimum = 1)]
-    before: Option<i64>,
-    /// Events per page (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-}
-
-/// One audit event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEvent {
-    id: i64,
-    #[schema(format = DateTime)]
-    time: String,
-    /// A person's email, `cli`, or a credential's client id.
-    actor: String,
-    action: String,
-    target: String,
-    address: Option<String>,
-}
-
-/// A page of the audit log, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditPage {
-    items: Vec<AuditEvent>,
-    /// The `before` of the next page; `null`: this is the last.
-    next: Option<i64>,
-}
-
-/// The workspace's audit events, newest first.
-#[utoipa::path(
-    get,
-    path = "/api/v1/audit",
-    tag = "audit",
-    params(AuditQuery),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "A page of events", body = AuditPage),
-        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
-        AuthProblems,
-    )
-)]
-async fn audit_log(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<AuditPage>, Problem> {
-    let Query(query) = query.map_err(|r| bad_query(&r))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) || query.before.is_some_and(|b| b < 1) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "limit is 1 to 1000, before 1 or more",
-        ));
-    }
-    let action = match query.action.as_deref().map(AuditAction::parse) {
-        None => None,
-        Some(Some(action)) => Some(action),
-        Some(None) => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                format!("action is one of {}", AuditAction::names().join(", ")),
-            ));
-        }
-    };
-    let services = &state.server.services;
-    let readable = service::audit::scope(services, &caller.caller).await?;
-    let read = clavis::audit::Query {
-        action,
-        since: None,
-        before_id: query.before,
-        limit: limit + 1,
-    };
-    let mut events = service::audit::read(services, &readable, &read).await?;
-    let next = (events.len() > limit as usize).then(|| {
-        events.truncate(limit as usize);
-        events.last().map_or(0, |e| e.id)
-    });
-    Ok(Json(AuditPage {
-        items: events
-            .into_iter()
-            .map(|e| AuditEvent {
-                id: e.id,
-                time: time(e.at),
-                actor: e.actor,
-                action: e.action,
-                target: e.target,
-                address: e.address,
-            })
-            .collect(),
-        next,
     }))
 }
