@@ -13,8 +13,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "toolchain"
 bash scripts/setup.sh --test
 
-step "format and lints (ssr and hydrate)"
+step "format and lints (ssr and hydrate), and no import cycle between modules"
 cargo fmt --all --check
+python3 scripts/module-cycles.py src server/src app/src
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p app --lib --locked --target wasm32-unknown-unknown --no-default-features \
     --features hydrate --target-dir target/front -- -D warnings
