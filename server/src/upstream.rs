@@ -1,7 +1,8 @@
 //! Clavis as a client of upstream MCP servers, for the gateway ([`crate::gateway`]) and
 //! for the tool lists it asks for itself ([`crate::upstream_tools`]): one pooled HTTP
 //! client (reqwest) that follows no redirect and, unless the operator allows it,
-//! resolves no name to a link-local address; the request to a server's upstream with
+//! resolves no name to a link-local address (should that client not build even without
+//! the system's certificates, a default one is used and the failure logged); the request to a server's upstream with
 //! its upstream header; reading an answer up to a limit.
 
 use std::{sync::Arc, time::Duration};

@@ -7,7 +7,8 @@
 //!
 //! Each server's answer (or failure) is kept for [`FRESH`] ([`FRESH_FAILURE`] for a
 //! failure), and forms opened while it is being asked wait for that same ask: at most
-//! one ask per server at a time and per minute, whoever opens the form. Names a
+//! one ask per server at a time and per minute (every 15 s after a failure, and anew
+//! when its upstream URL changed), whoever opens the form. Names a
 //! credential could not be limited to ([`clavis::credentials::is_tool_name`]) are left
 //! out. The upstream sees the server's upstream header, no `X-Clavis-Client-Id` (no
 //! credential is calling), and nothing of the person asking.

@@ -1,5 +1,6 @@
 //! The signing-key use cases (SPEC §16): the operator rotates the key tokens are signed
-//! with, or revokes a retired one; every instance hears of it at once.
+//! with, or revokes a retired one; every instance hears of it at once on PostgreSQL,
+//! within 5 s on SQLite (its servers reload the keys).
 
 use super::{Acting, Caller, ServiceError, Services, internal};
 use crate::{changes::Change, tokens::Keyring};

@@ -4,10 +4,13 @@
 //! [`ServiceError`]) into their own shape.
 //!
 //! Each function takes the [`Services`] it works with, the [`Caller`] and typed input,
-//! and does the whole of the use case: asks [`crate::authz::may`], makes the change in
-//! one transaction with its audit event, forgets cached copies and tells the other
-//! instances ([`crate::changes`]). Nothing outside this module writes to the store for
-//! one of these use cases.
+//! and does the whole of the use case: asks [`crate::authz::may`] for a person or a
+//! credential (the operator is asked nothing), makes the change in one transaction with
+//! its audit event, forgets cached copies and tells the other instances
+//! ([`crate::changes`]). Nothing outside this module writes to the store for one of
+//! these use cases. A few read helpers take no caller (`servers::list`,
+//! `teams::workspace_name`, `accounts::by_email`, …): what they read is not a
+//! workspace's.
 
 pub mod accounts;
 pub mod audit;

@@ -1,6 +1,7 @@
 //! The team use cases (SPEC §12): creating a team, inviting by one-time link, joining,
 //! leaving, changing roles, removing members, renaming and deleting. People act here,
-//! never a credential or the operator.
+//! never a credential or the operator (who may only list every team, as an
+//! administrator may, for the server form).
 
 use super::{Acting, Caller, ServiceError, Services, internal};
 use crate::{

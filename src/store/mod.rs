@@ -15,7 +15,9 @@
 //! statement for each arm so that sqlx checks the row types against both drivers. What
 //! differs lives here side by side: `connect` (SQLite `PRAGMA`s, PostgreSQL pool
 //! sizing), `migrate` (one migration directory per dialect: `migrations/sqlite`,
-//! `migrations/postgres`) and `checkpoint` (SQLite only). I chose this over sqlx's `Any`
+//! `migrations/postgres`), `checkpoint` (SQLite only) and `notify` (PostgreSQL only),
+//! and in `users.rs` the table lock that makes the first sign-up the only administrator
+//! on PostgreSQL. I chose this over sqlx's `Any`
 //! driver because the session store needs the typed pools anyway and `Any` decodes fewer
 //! types (SQLite booleans, PostgreSQL `BYTEA`).
 

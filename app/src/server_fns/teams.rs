@@ -1,7 +1,8 @@
 //! Teams and workspaces (SPEC §12): creating a team, inviting by one-time link, joining,
 //! changing roles, removing members, and choosing the workspace the credential pages
 //! show. Each server function calls the use case in [`clavis::service::teams`], which
-//! asks [`clavis::authz::may`]; the session's current workspace is kept here.
+//! asks [`clavis::authz::may`] (switching workspace asks `Services::authorize` itself);
+//! the session's current workspace is kept here.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

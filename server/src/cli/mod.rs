@@ -1,7 +1,8 @@
-//! The operator's commands: each turns its arguments into typed input, calls a use case
-//! ([`clavis::service`]) and prints JSON (one object, or one per line). Commands that
-//! name a person act with that person's rights; those by id are the operator's, who
-//! holds the database and the master key.
+//! The operator's commands: most turn their arguments into typed input, call a use case
+//! ([`clavis::service`]) and print JSON (one object per line, or one array for a list);
+//! `create-user` signs up through [`clavis::accounts`] and `migrate` only reports.
+//! Commands that name a person act with that person's rights; those by id are the
+//! operator's, who holds the database and the master key.
 
 mod audit;
 mod credential;
