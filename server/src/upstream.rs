@@ -22,7 +22,9 @@ pub struct Gateway {
     pub servers: Arc<Registry>,
     pub master_key: MasterKey,
     pub usage: GatewayUsage,
-    client: reqwest::Client,
+    /// `None` when no client could be built: every upstream call then fails with 502
+    /// (logged at start) rather than go out through a client without the guards.
+    client: Option<reqwest::Client>,
     timeout: Duration,
     body_limit: usize,
     allow_link_local: bool,
@@ -82,13 +84,11 @@ impl Gateway {
             tracing::error!(error = %e, "cannot load the system's CA certificates for https upstreams");
             builder().tls_built_in_native_certs(false).build()
         });
-        let client = match client {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build the gateway's HTTP client");
-                reqwest::Client::new()
-            }
-        };
+        let client = client
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "cannot build the gateway's HTTP client: MCP servers cannot be reached");
+            })
+            .ok();
         Self {
             servers,
             master_key,
@@ -114,7 +114,8 @@ impl Gateway {
 
     /// A request to `server`'s upstream with its upstream header, or `None` (logged) when
     /// there is no upstream Clavis may call: none registered, a link-local address
-    /// without the operator's leave, or a header value that cannot be opened.
+    /// without the operator's leave, a header value that cannot be opened, or no HTTP
+    /// client.
     pub(crate) fn upstream_request(
         &self,
         server: &Server,
@@ -125,7 +126,8 @@ impl Gateway {
             tracing::warn!(server = %server.slug, "upstream at a link-local address refused (--allow-link-local-upstreams)");
             return Err(Unusable::LinkLocal);
         }
-        let mut request = self.client.request(method, upstream);
+        let client = self.client.as_ref().ok_or(Unusable::NoClient)?;
+        let mut request = client.request(method, upstream);
         match server.header_value(&self.master_key) {
             Ok(Some(value)) => {
                 if let (Some(name), Ok(value)) =
@@ -150,6 +152,8 @@ pub(crate) enum Unusable {
     NoUpstream,
     LinkLocal,
     Misconfigured,
+    /// The gateway's HTTP client could not be built at start (logged then).
+    NoClient,
 }
 
 impl Unusable {
@@ -164,6 +168,7 @@ impl Unusable {
             Self::Misconfigured => {
                 format!("MCP server \"{}\" is misconfigured in Clavis", server.name)
             }
+            Self::NoClient => format!("Clavis cannot reach MCP server \"{}\"", server.name),
         }
     }
 }
