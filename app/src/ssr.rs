@@ -6,7 +6,7 @@ use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
 use clavis::{
     accounts::Hasher,
     audit::Who,
-    authz::{Action, Actor, Workspace},
+    authz::{Action, Workspace},
     service::{Caller, ServiceError, Services},
     throttle::Throttle,
 };
@@ -48,7 +48,7 @@ pub type ToolList = Result<Arc<[String]>, String>;
 /// `server` crate's gateway does it and keeps answers briefly).
 pub trait ToolLists: Send + Sync {
     /// Each server's list, in the order given (all asked at once), of the names a
-    /// credential can be limited to ([`clavis::credentials::is_tool_name`]).
+    /// credential can be limited to ([`clavis::grant::is_tool_name`]).
     fn tools(
         &self,
         servers: Vec<Arc<clavis::servers::Server>>,
@@ -215,30 +215,6 @@ pub async fn workspace_of(
     Ok(Workspace::Personal(user.id))
 }
 
-/// Asks [`clavis::authz::may`] whether `user` may do `action` in `workspace`; a refusal
-/// is [`UiError::NotFound`] (what may not be touched answers as if it did not exist),
-/// or [`UiError::AdminOnly`] for administration.
-pub async fn authorize(
-    ctx: &ServerContext,
-    user: &SessionUser,
-    action: Action,
-    workspace: Workspace,
-) -> Result<Actor, UiError> {
-    let actor = clavis::teams::actor(&ctx.services.pool, user.id, workspace)
-        .await
-        .map_err(internal("reading an account"))?
-        .ok_or(UiError::SignedOut)?;
-    if clavis::authz::may(&actor, action, workspace) {
-        return Ok(actor);
-    }
-    tracing::warn!(user_id = user.id, ?action, "refused");
-    Err(if action == Action::Administer {
-        UiError::AdminOnly
-    } else {
-        UiError::NotFound
-    })
-}
-
 /// Logs an internal failure once, with its cause, and turns it into the generic
 /// [`UiError::Internal`] the browser sees.
 pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> UiError {
@@ -251,23 +227,23 @@ pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> U
 /// Whether `user` is an administrator (read from the database on every check, so a
 /// change of role takes effect at once).
 pub async fn is_admin(ctx: &ServerContext, user: &SessionUser) -> Result<bool, UiError> {
-    let workspace = Workspace::Personal(user.id);
-    Ok(clavis::teams::actor(&ctx.services.pool, user.id, workspace)
-        .await
-        .map_err(internal("reading an account"))?
-        .is_some_and(|actor| clavis::authz::may(&actor, Action::Administer, workspace)))
+    Ok(ctx
+        .services
+        .may(
+            &caller(user).await,
+            Action::Administer,
+            Workspace::Personal(user.id),
+        )
+        .await?)
 }
 
 /// The signed-in user if they are an administrator, else [`UiError::AdminOnly`].
 pub async fn require_admin() -> Result<SessionUser, UiError> {
     let user = require_user().await?;
-    authorize(
-        &server_context()?,
-        &user,
-        Action::Administer,
-        Workspace::Personal(user.id),
-    )
-    .await?;
+    server_context()?
+        .services
+        .administer(&caller(&user).await)
+        .await?;
     Ok(user)
 }
 

@@ -27,6 +27,7 @@ use crate::{
     cache::CredentialCache,
     changes::Change,
     credentials::SecretKey,
+    grant::Scope,
     oauth::Issuer,
     sealed::MasterKey,
     servers::Registry,
@@ -114,11 +115,11 @@ pub enum ServiceError {
     #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
     /// A scope only some may grant, asked by someone else.
-    #[error("{}", match *.0 {
-        "introspect" => "Only administrators may grant the introspect scope.",
+    #[error("{}", match .0 {
+        Scope::Introspect => "Only administrators may grant the introspect scope.",
         _ => "Only the workspace's admins and owners may grant credentials:admin.",
     })]
-    MayNotGrant(&'static str),
+    MayNotGrant(Scope),
     /// The thing is not in a state that allows this (a revoked credential rotated).
     #[error("{0}")]
     Conflict(String),
@@ -182,10 +183,7 @@ impl Services {
                 creator
             }
         };
-        let actor = crate::teams::actor(&self.pool, user_id, workspace)
-            .await
-            .map_err(internal("reading an account"))?
-            .ok_or(ServiceError::Disabled)?;
+        let actor = self.person(user_id, workspace).await?;
         if crate::authz::may(&actor, action, workspace) {
             return Ok(Some(actor));
         }
@@ -195,6 +193,32 @@ impl Services {
         } else {
             ServiceError::NotFound
         })
+    }
+
+    /// The person `caller` acts as, as the access rule sees them in `workspace` (their
+    /// role there, whether they administer), for deciding what to offer; `None` for the
+    /// operator. Asks nothing: a use case still decides with [`Services::authorize`].
+    pub async fn actor(
+        &self,
+        caller: &Caller,
+        workspace: Workspace,
+    ) -> Result<Option<Actor>, ServiceError> {
+        match caller.acting {
+            Acting::Operator => Ok(None),
+            Acting::Person(user_id)
+            | Acting::Credential {
+                creator: user_id, ..
+            } => self.person(user_id, workspace).await.map(Some),
+        }
+    }
+
+    /// `user_id` as an actor in `workspace`, [`ServiceError::Disabled`] when disabled or
+    /// gone.
+    async fn person(&self, user_id: i64, workspace: Workspace) -> Result<Actor, ServiceError> {
+        crate::teams::actor(&self.pool, user_id, workspace)
+            .await
+            .map_err(internal("reading an account"))?
+            .ok_or(ServiceError::Disabled)
     }
 
     /// Refuses anyone but an administrator (or the operator): [`ServiceError::AdminOnly`].
