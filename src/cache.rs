@@ -164,11 +164,11 @@ mod tests {
         let new = NewCredential {
             name: "c".into(),
             description: String::new(),
-            scopes: vec!["mcp".into()],
+            scopes: crate::grant::Scopes::only(crate::grant::Scope::Mcp),
             expiry: Expiry::Never,
             builtin_mcp: true,
             server_ids: Vec::new(),
-            allowed_tools: Vec::new(),
+            allowed_tools: crate::grant::AllowedTools::EVERY,
             token_lifetime: None,
             tokens_per_hour: None,
             public_keys: None,

@@ -36,6 +36,7 @@ use crate::{
     audit::{Event, Who},
     authz::Workspace,
     client_keys::ClientKey,
+    grant::{AllowedTools, InvalidTools, Scope, Scopes, UnknownScope},
     sealed::MasterKey,
     store::{self, CredentialRow, NewCredentialRow, Pool, StoreError},
 };
@@ -264,11 +265,6 @@ pub fn status(expires_at: Option<UnixTime>, revoked_at: Option<UnixTime>, now: U
     }
 }
 
-/// The scopes this server offers, in display order.
-pub const SCOPES: &[&str] = &["mcp", "introspect", ADMIN_SCOPE];
-/// The scope of the admin API (SPEC §14): manage the credentials of the credential's
-/// own workspace with tokens for `<issuer>/api`.
-pub const ADMIN_SCOPE: &str = "credentials:admin";
 /// Maximum name length, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
 /// Maximum description length, in characters.
@@ -343,7 +339,9 @@ pub enum InvalidCredential {
     #[error("Unknown server {0:?}.")]
     UnknownServer(String),
     #[error(
-        "Allowed tools: at most {MAX_ALLOWED_TOOLS} tool names of at most {TOOL_NAME_MAX_CHARS} characters, separated by commas."
+        "Allowed tools: at most {} tool names of at most {} characters, separated by commas.",
+        crate::grant::MAX_ALLOWED_TOOLS,
+        crate::grant::TOOL_NAME_MAX_CHARS
     )]
     AllowedTools,
     #[error("Choose a token lifetime.")]
@@ -356,6 +354,18 @@ pub enum InvalidCredential {
         "Tokens per hour: a whole number from 1 to {MAX_TOKENS_PER_HOUR}, or empty for no limit."
     )]
     TokensPerHour,
+}
+
+impl From<UnknownScope> for InvalidCredential {
+    fn from(UnknownScope(name): UnknownScope) -> Self {
+        Self::UnknownScope(name)
+    }
+}
+
+impl From<InvalidTools> for InvalidCredential {
+    fn from(InvalidTools: InvalidTools) -> Self {
+        Self::AllowedTools
+    }
 }
 
 impl InvalidCredential {
@@ -450,7 +460,7 @@ fn parse_description(description: &str) -> Result<String, InvalidCredential> {
 pub struct CredentialEdit {
     pub name: String,
     pub description: String,
-    pub allowed_tools: Vec<String>,
+    pub allowed_tools: AllowedTools,
     pub tokens_per_hour: Option<i64>,
 }
 
@@ -460,62 +470,16 @@ impl CredentialEdit {
     pub fn check(
         name: &str,
         description: &str,
-        allowed_tools: &[String],
+        allowed_tools: AllowedTools,
         tokens_per_hour: Option<i64>,
     ) -> Result<Self, InvalidCredential> {
         Ok(Self {
             name: parse_name(name)?,
             description: parse_description(description)?,
-            allowed_tools: check_allowed_tools(allowed_tools)?,
+            allowed_tools,
             tokens_per_hour: check_tokens_per_hour(tokens_per_hour)?,
         })
     }
-}
-
-/// Most tool names in a credential's allowed list.
-pub const MAX_ALLOWED_TOOLS: usize = 100;
-/// Longest tool name, in characters.
-pub const TOOL_NAME_MAX_CHARS: usize = 128;
-
-/// Whether a credential can be limited to a tool of this name: not empty, no comma or
-/// whitespace (the list's separators), at most [`TOOL_NAME_MAX_CHARS`] characters, no
-/// control character.
-#[must_use]
-pub fn is_tool_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= TOOL_NAME_MAX_CHARS
-        && !name
-            .chars()
-            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-}
-
-/// Splits a comma- (or whitespace-) separated list of tool names from a form (empty
-/// means every tool) and checks it ([`check_allowed_tools`]).
-pub fn parse_allowed_tools(raw: &str) -> Result<Vec<String>, InvalidCredential> {
-    let names: Vec<String> = raw
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .collect();
-    check_allowed_tools(&names)
-}
-
-/// Checks a list of tool names (empty: every tool): each a [`is_tool_name`], at most
-/// [`MAX_ALLOWED_TOOLS`] once duplicates are dropped (the first of each kept, in order).
-pub fn check_allowed_tools(names: &[String]) -> Result<Vec<String>, InvalidCredential> {
-    let mut tools: Vec<String> = Vec::new();
-    for name in names {
-        if !is_tool_name(name) {
-            return Err(InvalidCredential::AllowedTools);
-        }
-        if !tools.contains(name) {
-            tools.push(name.clone());
-        }
-    }
-    if tools.len() > MAX_ALLOWED_TOOLS {
-        return Err(InvalidCredential::AllowedTools);
-    }
-    Ok(tools)
 }
 
 /// What a caller asks a new credential to be: typed, not yet checked
@@ -524,13 +488,12 @@ pub fn check_allowed_tools(names: &[String]) -> Result<Vec<String>, InvalidCrede
 pub struct CredentialRequest {
     pub name: String,
     pub description: String,
-    /// Names from [`SCOPES`], in any order.
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     pub expiry: Expiry,
     /// [`crate::servers::BUILTIN`] and server slugs; empty: the built-in one.
     pub servers: Vec<String>,
-    /// Tool names it may call at the gateway; empty: every tool.
-    pub allowed_tools: Vec<String>,
+    /// The tools it may call at the gateway.
+    pub allowed_tools: AllowedTools,
     /// Lifetime of its tokens in seconds; `None`: the server's.
     pub token_lifetime: Option<i64>,
     /// Tokens it may get per hour; `None`: no limit.
@@ -545,10 +508,10 @@ impl Default for CredentialRequest {
         Self {
             name: String::new(),
             description: String::new(),
-            scopes: vec!["mcp".to_owned()],
+            scopes: Scopes::only(Scope::Mcp),
             expiry: Expiry::Never,
             servers: Vec::new(),
-            allowed_tools: Vec::new(),
+            allowed_tools: AllowedTools::EVERY,
             token_lifetime: None,
             tokens_per_hour: None,
             public_key: None,
@@ -561,14 +524,14 @@ impl Default for CredentialRequest {
 pub struct NewCredential {
     pub name: String,
     pub description: String,
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     pub expiry: Expiry,
     /// Whether the built-in `<issuer>/mcp` is granted (the default).
     pub builtin_mcp: bool,
     /// Ids of the MCP servers granted.
     pub server_ids: Vec<i64>,
-    /// Tool names the credential may call at the gateway; empty: every tool.
-    pub allowed_tools: Vec<String>,
+    /// The tools the credential may call at the gateway.
+    pub allowed_tools: AllowedTools,
     /// Lifetime of its tokens in seconds; `None`: the server's.
     pub token_lifetime: Option<i64>,
     /// Tokens it may get per hour; `None`: no limit.
@@ -580,11 +543,11 @@ pub struct NewCredential {
 impl NewCredential {
     /// Checks and normalises a request: the name is trimmed and 1 to 100 characters
     /// (Unicode scalar values, so 100 emoji fit), the description at most 500, the
-    /// scopes a non-empty subset of [`SCOPES`] (kept in that order), the expiry in the
-    /// future, the servers [`crate::servers::BUILTIN`] or among `known` (every server
-    /// the caller may grant, as `(slug, id)`), the tools, lifetime and quota as
-    /// [`check_allowed_tools`], [`check_token_lifetime`] and [`check_tokens_per_hour`]
-    /// say, and a public key one [`crate::client_keys::parse_public_keys`] reads.
+    /// scopes not none, the expiry in the future, the servers
+    /// [`crate::servers::BUILTIN`] or among `known` (every server the caller may grant,
+    /// as `(slug, id)`), the lifetime and quota as [`check_token_lifetime`] and
+    /// [`check_tokens_per_hour`] say, and a public key one
+    /// [`crate::client_keys::parse_public_keys`] reads.
     pub fn check(
         request: &CredentialRequest,
         known: &[(String, i64)],
@@ -592,18 +555,7 @@ impl NewCredential {
     ) -> Result<Self, InvalidCredential> {
         let name = parse_name(&request.name)?;
         let description = parse_description(&request.description)?;
-        if let Some(unknown) = request
-            .scopes
-            .iter()
-            .find(|s| !SCOPES.contains(&s.as_str()))
-        {
-            return Err(InvalidCredential::UnknownScope(unknown.clone()));
-        }
-        let scopes: Vec<String> = SCOPES
-            .iter()
-            .filter(|s| request.scopes.iter().any(|r| r == *s))
-            .map(|s| (*s).to_owned())
-            .collect();
+        let scopes = request.scopes;
         if scopes.is_empty() {
             return Err(InvalidCredential::NoScope);
         }
@@ -636,7 +588,7 @@ impl NewCredential {
             expiry: request.expiry,
             builtin_mcp,
             server_ids,
-            allowed_tools: check_allowed_tools(&request.allowed_tools)?,
+            allowed_tools: request.allowed_tools.clone(),
             token_lifetime: check_token_lifetime(request.token_lifetime)?,
             tokens_per_hour: check_tokens_per_hour(request.tokens_per_hour)?,
             public_keys: request
@@ -745,7 +697,7 @@ pub async fn update(
         client_id,
         &edit.name,
         &edit.description,
-        &edit.allowed_tools.join(" "),
+        &edit.allowed_tools,
         edit.tokens_per_hour,
         event,
     )
@@ -780,9 +732,7 @@ pub async fn create(
         .public_keys
         .as_ref()
         .map(|keys| serde_json::to_string(keys).unwrap_or_default());
-    let scopes = new.scopes.join(" ");
     let expires_at = new.expiry.at(now);
-    let allowed_tools = new.allowed_tools.join(" ");
     let row = NewCredentialRow {
         user_id,
         team_id: workspace.team(),
@@ -790,11 +740,11 @@ pub async fn create(
         secret_hash: &secret_hash,
         name: &new.name,
         description: &new.description,
-        scopes: &scopes,
+        scopes: new.scopes,
         created_at: now,
         expires_at,
         builtin_mcp: new.builtin_mcp,
-        allowed_tools: &allowed_tools,
+        allowed_tools: &new.allowed_tools,
         server_ids: &new.server_ids,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
@@ -819,14 +769,14 @@ pub async fn create(
         secret_hash,
         name: new.name.clone(),
         description: new.description.clone(),
-        scopes,
+        scopes: new.scopes,
         created_at: now,
         expires_at,
         revoked_at: None,
         last_used_at: None,
         tokens_issued: 0,
         builtin_mcp: new.builtin_mcp,
-        allowed_tools,
+        allowed_tools: new.allowed_tools.clone(),
         servers,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
@@ -965,7 +915,7 @@ mod tests {
         let request = |name: &str, description: &str, scopes: &[&str]| CredentialRequest {
             name: name.to_owned(),
             description: description.to_owned(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            scopes: Scopes::from_names(scopes.iter().copied()).unwrap(),
             ..CredentialRequest::default()
         };
         let check = |r: &CredentialRequest| NewCredential::check(r, &[], now);
@@ -974,8 +924,8 @@ mod tests {
         let ok = check(&ci).map_err(|e| e.to_string());
         assert_eq!(ok.as_ref().map(|c| c.name.as_str()), Ok("ci"));
         assert_eq!(
-            ok.as_ref().map(|c| c.scopes.clone()),
-            Ok(vec!["mcp".to_owned(), "introspect".to_owned()])
+            ok.as_ref().map(|c| c.scopes.to_string()),
+            Ok("mcp introspect".to_owned())
         );
         assert_eq!(ok.as_ref().map(|c| c.builtin_mcp), Ok(true));
         assert_eq!(ok.map(|c| c.expiry.at(now)), Ok(Some(now + 30 * 86_400)));
@@ -1001,7 +951,7 @@ mod tests {
             Err(InvalidCredential::NoScope)
         );
         assert_eq!(
-            check(&request("n", "", &["admin"])),
+            Scopes::from_names(["mcp", "admin"]).map_err(InvalidCredential::from),
             Err(InvalidCredential::UnknownScope("admin".into()))
         );
         assert_eq!(
@@ -1039,9 +989,10 @@ mod tests {
         limited.token_lifetime = None;
         limited.tokens_per_hour = Some(0);
         assert_eq!(check(&limited), Err(InvalidCredential::TokensPerHour));
-        limited.tokens_per_hour = None;
-        limited.allowed_tools = vec!["a b".to_owned()];
-        assert_eq!(check(&limited), Err(InvalidCredential::AllowedTools));
+        assert_eq!(
+            AllowedTools::from_names(["a b"]).map_err(InvalidCredential::from),
+            Err(InvalidCredential::AllowedTools)
+        );
         assert_eq!(
             parse_token_lifetime("301"),
             Err(InvalidCredential::TokenLifetime)
@@ -1049,10 +1000,6 @@ mod tests {
         assert_eq!(
             parse_tokens_per_hour(" 0 "),
             Err(InvalidCredential::TokensPerHour)
-        );
-        assert_eq!(
-            parse_allowed_tools("a, b a"),
-            Ok(vec!["a".to_owned(), "b".to_owned()])
         );
     }
 }

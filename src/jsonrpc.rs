@@ -37,6 +37,8 @@ use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::grant::AllowedTools;
+
 /// Longest tool name counted under its own name; longer ones are counted as `(invalid)`.
 pub const TOOL_NAME_MAX: usize = 128;
 
@@ -698,15 +700,15 @@ impl Inspection {
         }
     }
 
-    /// The first `tools/call` of a tool not in `allowed` (an empty list allows all).
+    /// The first `tools/call` of a tool `allowed` does not allow.
     #[must_use]
-    pub fn refused_call(&self, allowed: &[String]) -> Option<&Message> {
-        if allowed.is_empty() {
+    pub fn refused_call(&self, allowed: &AllowedTools) -> Option<&Message> {
+        if !allowed.is_limited() {
             return None;
         }
         self.messages
             .iter()
-            .find(|m| m.tool.as_ref().is_some_and(|t| !allowed.contains(t)))
+            .find(|m| m.tool.as_deref().is_some_and(|t| !allowed.allows(t)))
     }
 
     /// Whether the body asks for `tools/list`: then every answer to it is narrowed,
@@ -734,11 +736,11 @@ pub fn error(id: Value, code: i64, message: &str) -> Value {
     serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
 }
 
-/// Narrows the `result.tools` of every answer (a single one or a batch) to the `allowed`
-/// names, whatever its id, and marks it `cacheScope: "private"` (MCP 2026-07-28: a
+/// Narrows the `result.tools` of every answer (a single one or a batch) to the tools
+/// `allowed`, whatever its id, and marks it `cacheScope: "private"` (MCP 2026-07-28: a
 /// shared cache must not hand one credential's list to another; `ttlMs` stays).
 /// Returns whether it found such an answer (and so rewrote it).
-pub fn narrow_tools(answer: &mut Value, allowed: &[String]) -> bool {
+pub fn narrow_tools(answer: &mut Value, allowed: &AllowedTools) -> bool {
     match answer {
         Value::Array(answers) => {
             // Every answer of the batch, not just up to the first that changed.
@@ -757,7 +759,7 @@ pub fn narrow_tools(answer: &mut Value, allowed: &[String]) -> bool {
             tools.retain(|tool| {
                 tool.get("name")
                     .and_then(Value::as_str)
-                    .is_some_and(|name| allowed.iter().any(|a| a == name))
+                    .is_some_and(|name| allowed.allows(name))
             });
             if let Some(Value::Object(result)) = object.get_mut("result") {
                 result.insert("cacheScope".to_owned(), Value::from("private"));
@@ -772,7 +774,7 @@ pub fn narrow_tools(answer: &mut Value, allowed: &[String]) -> bool {
 /// complete event is passed on as soon as its blank line arrives, rewritten only if it
 /// carries such an answer. Partial events wait for the rest of their bytes.
 pub struct SseNarrower {
-    allowed: Vec<String>,
+    allowed: AllowedTools,
     pending: Vec<u8>,
 }
 /// Takes the first complete Server-Sent Event (through its blank line) off `pending`.
@@ -812,7 +814,7 @@ fn event_end(buffer: &[u8]) -> Option<usize> {
 
 impl SseNarrower {
     #[must_use]
-    pub fn new(allowed: Vec<String>) -> Self {
+    pub fn new(allowed: AllowedTools) -> Self {
         Self {
             allowed,
             pending: Vec::new(),
@@ -869,8 +871,8 @@ mod tests {
 
     use super::*;
 
-    fn allowed(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| (*n).to_owned()).collect()
+    fn allowed(names: &[&str]) -> AllowedTools {
+        AllowedTools::from_names(names.iter().copied()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn refused(body: &[u8]) -> Refusal {
@@ -893,7 +895,7 @@ mod tests {
         assert_eq!(call.error_id(), json!(7));
         assert_eq!(call.counted_tools().collect::<Vec<_>>(), vec!["search"]);
         assert_eq!(call.refused_call(&allowed(&["search"])), None);
-        assert_eq!(call.refused_call(&[]), None);
+        assert_eq!(call.refused_call(&AllowedTools::EVERY), None);
         assert!(call.refused_call(&allowed(&["fetch"])).is_some());
         assert!(!call.lists_tools());
 

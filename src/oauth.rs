@@ -12,6 +12,7 @@ use crate::{
     batch::{Batch, Count},
     cache::CredentialCache,
     credentials::{self, ClientSecret, SecretKey, Status},
+    grant::{Scope, Scopes},
     store::{self, CredentialRow, Pool, StoreError},
     tokens::{self, Claims, Keyring},
 };
@@ -483,11 +484,7 @@ impl Issuer {
         }
         granted.extend(client.servers.iter().map(|s| self.server_resource(s)));
         // A credential holding the admin scope may always ask for the admin API.
-        if client
-            .scopes
-            .split_whitespace()
-            .any(|s| s == credentials::ADMIN_SCOPE)
-        {
+        if client.scopes.contains(Scope::CredentialsAdmin) {
             granted.push(self.api_resource());
         }
         let Some(resource) = resource else {
@@ -552,21 +549,15 @@ pub fn grant(
     if params.get("grant_type") != Some(CLIENT_CREDENTIALS) {
         return Err(OAuthError::UnsupportedGrantType);
     }
-    let granted: Vec<&str> = client.scopes.split_whitespace().collect();
     let scope = match params.get("scope") {
-        Some(requested) => {
-            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
-            if requested.is_empty() || requested.iter().any(|s| !granted.contains(s)) {
-                return Err(OAuthError::InvalidScope);
+        // An unknown scope is one the client is not granted.
+        Some(requested) => match Scopes::parse(requested) {
+            Ok(requested) if !requested.is_empty() && requested.is_subset(client.scopes) => {
+                requested
             }
-            granted
-                .iter()
-                .filter(|s| requested.contains(s))
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-        None => granted.join(" "),
+            _ => return Err(OAuthError::InvalidScope),
+        },
+        None => client.scopes,
     };
     let aud = issuer.audience(client, params.get("resource"))?;
     let claims = Claims {
@@ -577,7 +568,7 @@ pub fn grant(
         iat: now,
         exp: token_expiry(issuer, client, now),
         jti: tokens::new_jti(),
-        scope: scope.clone(),
+        scope: scope.to_string(),
     };
     let access_token = keys.sign(&claims).map_err(|_| OAuthError::Server)?;
     Ok((
@@ -585,7 +576,7 @@ pub fn grant(
             access_token,
             token_type: "Bearer",
             expires_in: claims.exp - now,
-            scope,
+            scope: claims.scope.clone(),
         },
         claims,
     ))
@@ -695,8 +686,7 @@ pub async fn introspect(
     let Ok(claims) = keys.verify_signature(token) else {
         return Ok(None);
     };
-    let may_see = caller.client_id == claims.client_id
-        || caller.scopes.split_whitespace().any(|s| s == "introspect");
+    let may_see = caller.client_id == claims.client_id || caller.scopes.contains(Scope::Introspect);
     if !may_see || claims.iss != issuer.issuer || claims.exp <= now {
         return Ok(None);
     }
@@ -897,14 +887,14 @@ mod tests {
             secret_hash: Vec::new(),
             name: "c".into(),
             description: String::new(),
-            scopes: "mcp".into(),
+            scopes: Scopes::only(Scope::Mcp),
             created_at: 0,
             expires_at: None,
             revoked_at: None,
             last_used_at: None,
             tokens_issued: 0,
             builtin_mcp,
-            allowed_tools: String::new(),
+            allowed_tools: crate::grant::AllowedTools::EVERY,
             servers: servers
                 .iter()
                 .enumerate()

@@ -15,7 +15,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, Version, header},
     response::{IntoResponse, Response},
 };
-use clavis::{UnixTime, oauth};
+use clavis::{
+    UnixTime,
+    grant::{AllowedTools, Scope, Scopes},
+    oauth,
+};
 use serde_json::json;
 
 use crate::oauth::OAuthState;
@@ -43,7 +47,7 @@ pub async fn refuse_before_body(version: Version, body: Body, mut refusal: Respo
 }
 
 /// The scope a token needs at an MCP endpoint.
-pub const SCOPE: &str = "mcp";
+pub const SCOPE: Scope = Scope::Mcp;
 
 /// Who is calling, as established by the Bearer check.
 #[derive(Debug, Clone)]
@@ -51,10 +55,10 @@ pub struct Caller {
     pub credential_id: i64,
     pub credential_name: String,
     pub client_id: String,
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     pub token_expires_at: UnixTime,
-    /// Tool names the credential may call at the gateway; empty: every tool.
-    pub allowed_tools: Vec<String>,
+    /// The tools the credential may call at the gateway.
+    pub allowed_tools: AllowedTools,
     /// The credential's creator and team (its workspace).
     pub creator: i64,
     pub team_id: Option<i64>,
@@ -69,7 +73,7 @@ pub struct Resource<'a> {
     /// The gateway server's id (`None` for the built-in `/mcp` and the API).
     pub server_id: Option<i64>,
     /// The scope its tokens must carry.
-    pub scope: &'static str,
+    pub scope: Scope,
 }
 
 /// Why a request is refused (RFC 6750 §3).
@@ -206,9 +210,9 @@ pub async fn authorize(
                     "the token or its credential has been revoked or has expired".into(),
                 )
             })?;
-    let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
-    if !scopes.iter().any(|s| s == resource.scope) {
-        return Err(Refusal::InsufficientScope(resource.scope));
+    let scopes = Scopes::of_claim(&claims.scope);
+    if !scopes.contains(resource.scope) {
+        return Err(Refusal::InsufficientScope(resource.scope.as_str()));
     }
     Ok(Caller {
         credential_id: credential.id,
@@ -216,11 +220,7 @@ pub async fn authorize(
         client_id: claims.client_id.clone(),
         scopes,
         token_expires_at: claims.exp,
-        allowed_tools: credential
-            .allowed_tools
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        allowed_tools: credential.allowed_tools.clone(),
         creator: credential.user_id,
         team_id: credential.team_id,
     })

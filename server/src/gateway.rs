@@ -346,7 +346,7 @@ async fn send(
     if let Ok(value) = HeaderValue::from_str(&caller.client_id) {
         request = request.header(CLIENT_ID, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&caller.scopes.join(" ")) {
+    if let Ok(value) = HeaderValue::from_str(&caller.scopes.to_string()) {
         request = request.header(SCOPE, value);
     }
     if !body.is_empty() {
@@ -385,7 +385,7 @@ async fn send(
     let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let session = answer.headers().get(&SESSION_ID).cloned();
-    let restricted = !caller.allowed_tools.is_empty();
+    let restricted = caller.allowed_tools.is_limited();
     let is_sse = content_type
         .as_ref()
         .and_then(|v| v.to_str().ok())

@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use clavis::civil;
+use clavis::{civil, grant::Scope};
 use rmcp::{
     ErrorData, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::Extension},
@@ -75,7 +75,7 @@ impl McpServer {
         Ok(rmcp::Json(Identity {
             credential_name: caller.credential_name.clone(),
             client_id: caller.client_id.clone(),
-            scopes: caller.scopes.clone(),
+            scopes: caller.scopes.to_strings(),
             token_expires_at: civil::format_rfc3339(caller.token_expires_at),
             token_expires_in: (caller.token_expires_at - clavis::now()).max(0),
         }))
@@ -153,11 +153,11 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
 }
 
 /// An RFC 9728 protected-resource metadata document for a resource this issuer protects.
-pub fn resource_metadata(issuer: &str, resource: &str, name: &str, scope: &str) -> Response {
+pub fn resource_metadata(issuer: &str, resource: &str, name: &str, scope: Scope) -> Response {
     let body = json!({
         "resource": resource,
         "authorization_servers": [issuer],
-        "scopes_supported": [scope],
+        "scopes_supported": [scope.as_str()],
         "bearer_methods_supported": ["header"],
         "resource_name": name,
     });

@@ -451,7 +451,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
-        "scopes_supported": clavis::credentials::SCOPES,
+        "scopes_supported": clavis::grant::Scope::ALL.map(clavis::grant::Scope::as_str),
         "introspection_endpoint": format!("{issuer}/mcp/oauth/introspect"),
         "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,

@@ -9,7 +9,7 @@
 //! failure), and forms opened while it is being asked wait for that same ask: at most
 //! one ask per server at a time and per minute (every 15 s after a failure, and anew
 //! when its upstream URL changed), whoever opens the form. Names a
-//! credential could not be limited to ([`clavis::credentials::is_tool_name`]) are left
+//! credential could not be limited to ([`clavis::grant::is_tool_name`]) are left
 //! out. The upstream sees the server's upstream header, no `X-Clavis-Client-Id` (no
 //! credential is calling), and nothing of the person asking.
 
@@ -193,7 +193,7 @@ impl Gateway {
                 names
                     .iter()
                     .filter_map(|t| t.get("name").and_then(Value::as_str))
-                    .filter(|name| clavis::credentials::is_tool_name(name))
+                    .filter(|name| clavis::grant::is_tool_name(name))
                     .map(str::to_owned),
             );
             cursor = result

@@ -9,6 +9,7 @@ use crate::{
     authz::{Action, Workspace},
     changes::Change,
     credentials::{self, ClientSecret, CredentialEdit, CredentialRequest, NewCredential, Status},
+    grant::{AllowedTools, Scope, Scopes},
     store::{self, CredentialRow},
 };
 
@@ -23,7 +24,7 @@ pub struct Credential {
     pub client_id: String,
     pub name: String,
     pub description: String,
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     pub status: Status,
     /// A personal credential of a disabled person (its status is otherwise its own).
     pub suspended: bool,
@@ -41,8 +42,8 @@ pub struct Credential {
     pub tokens_issued: i64,
     /// What it may get tokens for, the built-in `/mcp` first.
     pub servers: Vec<Granted>,
-    /// Tool names it may call at the gateway; empty: every tool.
-    pub allowed_tools: Vec<String>,
+    /// The tools it may call at the gateway.
+    pub allowed_tools: AllowedTools,
     /// Lifetime of its tokens in seconds; `None`: the server's.
     pub token_lifetime: Option<i64>,
     /// Tokens it may get per hour; `None`: no limit.
@@ -91,7 +92,7 @@ impl Credential {
             client_id: row.client_id.clone(),
             name: row.name.clone(),
             description: row.description.clone(),
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            scopes: row.scopes,
             status,
             suspended: row.suspended,
             expires_soon: row.revoked_at.is_none()
@@ -107,11 +108,7 @@ impl Credential {
             last_used_address: row.last_used_address.clone(),
             tokens_issued: row.tokens_issued,
             servers,
-            allowed_tools: row
-                .allowed_tools
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
+            allowed_tools: row.allowed_tools.clone(),
             token_lifetime: row.token_lifetime,
             tokens_per_hour: row.tokens_per_hour,
             private_key_jwt: row.public_keys.is_some(),
@@ -169,14 +166,13 @@ pub struct ToolUsage {
 pub struct CredentialChange {
     pub name: Option<String>,
     pub description: Option<String>,
-    /// Empty: every tool.
-    pub allowed_tools: Option<Vec<String>>,
+    pub allowed_tools: Option<AllowedTools>,
     /// `Some(None)`: no limit.
     pub tokens_per_hour: Option<Option<i64>>,
 }
 
 /// Who may grant what only some may: refused with the rule's own sentence.
-fn grant_refused(scope: &'static str) -> ServiceError {
+fn grant_refused(scope: Scope) -> ServiceError {
     ServiceError::MayNotGrant(scope)
 }
 
@@ -282,20 +278,19 @@ pub async fn create(
         return Err(ServiceError::NotFound);
     };
     let now = crate::now();
-    let wants = |scope: &str| request.scopes.iter().any(|s| s == scope);
-    if wants("introspect")
+    if request.scopes.contains(Scope::Introspect)
         && !services
             .may(caller, Action::GrantIntrospect, workspace)
             .await?
     {
-        return Err(grant_refused("introspect"));
+        return Err(grant_refused(Scope::Introspect));
     }
-    if wants(credentials::ADMIN_SCOPE)
+    if request.scopes.contains(Scope::CredentialsAdmin)
         && !services
             .may(caller, Action::GrantCredentialsAdmin, workspace)
             .await?
     {
-        return Err(grant_refused(credentials::ADMIN_SCOPE));
+        return Err(grant_refused(Scope::CredentialsAdmin));
     }
     // Only the servers this person may grant here: any other is unknown to them.
     let known: Vec<(String, i64)> = crate::servers::list(&services.pool)
@@ -334,18 +329,10 @@ pub async fn update(
     change: &CredentialChange,
 ) -> Result<Credential, ServiceError> {
     let row = find(services, caller, client_id, true).await?;
-    let stored_tools: Vec<String>;
-    let tools = match &change.allowed_tools {
-        Some(tools) => tools,
-        None => {
-            stored_tools = row
-                .allowed_tools
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            &stored_tools
-        }
-    };
+    let tools = change
+        .allowed_tools
+        .clone()
+        .unwrap_or_else(|| row.allowed_tools.clone());
     let edit = CredentialEdit::check(
         change.name.as_deref().unwrap_or(&row.name),
         change.description.as_deref().unwrap_or(&row.description),

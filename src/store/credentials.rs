@@ -1,7 +1,12 @@
 //! Credentials: their rows, granted servers, secrets and keys, revocation and edits.
 
 use super::{Pool, StoreError};
-use crate::{UnixTime, audit::Event, authz::Workspace};
+use crate::{
+    UnixTime,
+    audit::Event,
+    authz::Workspace,
+    grant::{AllowedTools, Scopes},
+};
 
 // For the link in `CredentialRow::tokens_revoked_before`'s doc.
 #[cfg(doc)]
@@ -16,8 +21,8 @@ pub struct CredentialRow {
     pub secret_hash: Vec<u8>,
     pub name: String,
     pub description: String,
-    /// Space-delimited, as in OAuth.
-    pub scopes: String,
+    #[sqlx(try_from = "String")]
+    pub scopes: Scopes,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
@@ -25,8 +30,9 @@ pub struct CredentialRow {
     pub tokens_issued: i64,
     /// Whether the built-in `<issuer>/mcp` is granted.
     pub builtin_mcp: bool,
-    /// Tool names this credential may call at the gateway, space-separated; empty: all.
-    pub allowed_tools: String,
+    /// The tools this credential may call at the gateway (stored space-separated).
+    #[sqlx(try_from = "String")]
+    pub allowed_tools: AllowedTools,
     /// The secret the last rotation replaced, while it still works (until
     /// `previous_secret_expires_at`).
     pub previous_secret_hash: Option<Vec<u8>>,
@@ -93,11 +99,11 @@ pub struct NewCredentialRow<'a> {
     pub secret_hash: &'a [u8],
     pub name: &'a str,
     pub description: &'a str,
-    pub scopes: &'a str,
+    pub scopes: Scopes,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub builtin_mcp: bool,
-    pub allowed_tools: &'a str,
+    pub allowed_tools: &'a AllowedTools,
     /// Ids of the MCP servers granted.
     pub server_ids: &'a [i64],
     pub token_lifetime: Option<i64>,
@@ -126,11 +132,11 @@ pub async fn insert_credential(
         .bind(new.secret_hash)
         .bind(new.name)
         .bind(new.description)
-        .bind(new.scopes)
+        .bind(new.scopes.to_string())
         .bind(new.created_at)
         .bind(new.expires_at)
         .bind(new.builtin_mcp)
-        .bind(new.allowed_tools)
+        .bind(new.allowed_tools.to_string())
         .bind(new.token_lifetime)
         .bind(new.tokens_per_hour)
         .bind(new.public_keys)
@@ -339,14 +345,14 @@ pub async fn rotate_credential(
 }
 
 /// Changes what may change of a credential after creation (SPEC §11.3): name,
-/// description, allowed tools (space-separated), quota. `false` when there is no such
+/// description, allowed tools, quota. `false` when there is no such
 /// credential; a revoked one can still be renamed.
 pub async fn update_credential(
     pool: &Pool,
     client_id: &str,
     name: &str,
     description: &str,
-    allowed_tools: &str,
+    allowed_tools: &AllowedTools,
     tokens_per_hour: Option<i64>,
     event: &Event,
 ) -> Result<bool, StoreError> {
@@ -357,7 +363,7 @@ pub async fn update_credential(
     .bind(client_id)
     .bind(name)
     .bind(description)
-    .bind(allowed_tools)
+    .bind(allowed_tools.to_string())
     .bind(tokens_per_hour)
 )
 }

@@ -313,7 +313,7 @@ pub async fn update_credential(
     tools_listed: Option<String>,
     tokens_per_hour: Option<String>,
 ) -> Result<(), UiError> {
-    use clavis::{credentials, service};
+    use clavis::{credentials, grant::AllowedTools, service};
 
     use crate::ssr::{caller, require_user, server_context};
 
@@ -329,8 +329,9 @@ pub async fn update_credential(
             join_tools(&mut allowed, tool);
         }
         Some(
-            credentials::parse_allowed_tools(allowed.as_deref().unwrap_or_default())
-                .map_err(|e| UiError::Invalid(e.to_string()))?,
+            AllowedTools::parse(allowed.as_deref().unwrap_or_default()).map_err(|e| {
+                UiError::Invalid(credentials::InvalidCredential::from(e).to_string())
+            })?,
         )
     };
     let change = service::credentials::CredentialChange {
@@ -371,6 +372,7 @@ pub mod ssr {
         authz::Workspace,
         civil,
         credentials::{self, CredentialRequest, Expiry, Status},
+        grant::{AllowedTools, Scope, Scopes},
         service::{self, Caller, credentials::Credential},
     };
 
@@ -389,7 +391,7 @@ pub mod ssr {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
             description: credential.description.clone(),
-            scopes: credential.scopes.clone(),
+            scopes: credential.scopes.to_strings(),
             created: civil::format_date(credential.created_at),
             expires: credential
                 .expires_at
@@ -408,7 +410,7 @@ pub mod ssr {
                 .iter()
                 .map(|s| s.name.clone().unwrap_or_else(|| BUILTIN_LABEL.to_owned()))
                 .collect(),
-            allowed_tools: credential.allowed_tools.clone(),
+            allowed_tools: credential.allowed_tools.to_strings(),
             old_secret_ends: credential
                 .old_secret_expires_at
                 .map(civil::format_date_time),
@@ -451,15 +453,15 @@ pub mod ssr {
         input: CreateCredential,
         now: clavis::UnixTime,
     ) -> Result<CredentialRequest, credentials::InvalidCredential> {
-        let mut scopes = Vec::new();
-        if input.mcp.is_some() {
-            scopes.push("mcp".to_owned());
-        }
-        if input.introspect.is_some() {
-            scopes.push("introspect".to_owned());
-        }
-        if input.credentials_admin.is_some() {
-            scopes.push(credentials::ADMIN_SCOPE.to_owned());
+        let mut scopes = Scopes::NONE;
+        for (ticked, scope) in [
+            (input.mcp.is_some(), Scope::Mcp),
+            (input.introspect.is_some(), Scope::Introspect),
+            (input.credentials_admin.is_some(), Scope::CredentialsAdmin),
+        ] {
+            if ticked {
+                scopes = scopes.with(scope);
+            }
         }
         let public_key = match input.auth_method.as_deref().unwrap_or_default().trim() {
             "" | "client_secret" => None,
@@ -474,9 +476,7 @@ pub mod ssr {
             // A form without the Servers group (an older page, a script) grants the
             // built-in one.
             servers: input.servers.unwrap_or_default(),
-            allowed_tools: credentials::parse_allowed_tools(
-                input.allowed_tools.as_deref().unwrap_or_default(),
-            )?,
+            allowed_tools: AllowedTools::parse(input.allowed_tools.as_deref().unwrap_or_default())?,
             token_lifetime: credentials::parse_token_lifetime(
                 input.token_lifetime.as_deref().unwrap_or_default(),
             )?,
@@ -567,7 +567,7 @@ pub mod ssr {
             client_id: credential.client_id,
             client_secret: created.secret.map(|s| s.expose().to_owned()),
             name: credential.name,
-            scopes: credential.scopes,
+            scopes: credential.scopes.to_strings(),
             issuer: ctx.services.issuer.issuer.clone(),
             servers: credential
                 .servers

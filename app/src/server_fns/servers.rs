@@ -277,7 +277,7 @@ pub mod ssr {
     use super::ServerView;
     use crate::{
         SessionUser, UiError,
-        ssr::{ServerContext, current_workspace, internal},
+        ssr::{ServerContext, current_workspace},
     };
 
     /// The viewer as the access rule needs them, in their current workspace.
@@ -286,9 +286,11 @@ pub mod ssr {
         user: &SessionUser,
     ) -> Result<Option<(Actor, Workspace)>, UiError> {
         let workspace = current_workspace(ctx, user).await?;
-        Ok(clavis::teams::actor(&ctx.services.pool, user.id, workspace)
-            .await
-            .map_err(internal("reading an account"))?
+        let caller = crate::ssr::caller(user).await;
+        Ok(ctx
+            .services
+            .actor(&caller, workspace)
+            .await?
             .map(|actor| (actor, workspace)))
     }
 

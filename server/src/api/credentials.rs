@@ -8,7 +8,8 @@ use axum::{
 };
 use clavis::{
     civil,
-    credentials::{self, ADMIN_SCOPE, CredentialRequest, Expiry},
+    credentials::{self, CredentialRequest, Expiry},
+    grant::{AllowedTools, Scope, Scopes},
     service::{self, ServiceError, credentials::CredentialChange},
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -87,7 +88,7 @@ impl From<service::credentials::Credential> for Credential {
             client_id: credential.client_id,
             name: credential.name,
             description: credential.description,
-            scopes: credential.scopes,
+            scopes: credential.scopes.to_strings(),
             status,
             created_at: time(credential.created_at),
             created_by: credential.created_by,
@@ -96,7 +97,7 @@ impl From<service::credentials::Credential> for Credential {
             last_used_address: credential.last_used_address,
             tokens_issued: credential.tokens_issued,
             servers: credential.servers.into_iter().map(|s| s.resource).collect(),
-            allowed_tools: credential.allowed_tools,
+            allowed_tools: credential.allowed_tools.to_strings(),
             token_lifetime: credential.token_lifetime,
             tokens_per_hour: credential.tokens_per_hour,
             authentication: if credential.private_key_jwt {
@@ -187,7 +188,7 @@ pub struct NewCredential {
     description: Option<String>,
     /// Default `["mcp"]`. `introspect` only for administrators; `credentials:admin` in a
     /// team only for its admins and owners.
-    scopes: Option<Vec<Scope>>,
+    scopes: Option<Vec<ScopeName>>,
     /// `never` (the default), `30`, `90` or `365` days, or a date `YYYY-MM-DD` (works
     /// through that whole UTC day).
     expires: Option<String>,
@@ -209,7 +210,8 @@ pub struct NewCredential {
 
 /// A scope a credential may hold.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
-enum Scope {
+#[schema(as = Scope)]
+enum ScopeName {
     #[serde(rename = "mcp")]
     Mcp,
     #[serde(rename = "introspect")]
@@ -218,12 +220,12 @@ enum Scope {
     CredentialsAdmin,
 }
 
-impl Scope {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Mcp => "mcp",
-            Self::Introspect => "introspect",
-            Self::CredentialsAdmin => ADMIN_SCOPE,
+impl From<ScopeName> for Scope {
+    fn from(name: ScopeName) -> Self {
+        match name {
+            ScopeName::Mcp => Self::Mcp,
+            ScopeName::Introspect => Self::Introspect,
+            ScopeName::CredentialsAdmin => Self::CredentialsAdmin,
         }
     }
 }
@@ -257,7 +259,11 @@ pub(super) async fn create_credential(
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let new: NewCredential = object(body)?;
-    let scopes = new.scopes.unwrap_or_else(|| vec![Scope::Mcp]);
+    let scopes = new.scopes.map_or(Scopes::only(Scope::Mcp), |names| {
+        names
+            .into_iter()
+            .fold(Scopes::NONE, |scopes, name| scopes.with(name.into()))
+    });
     if scopes.is_empty() {
         return Err(ServiceError::invalid("scopes", "Choose at least one scope.").into());
     }
@@ -270,14 +276,10 @@ pub(super) async fn create_credential(
     let request = CredentialRequest {
         name: new.name,
         description: new.description.unwrap_or_default(),
-        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        scopes,
         expiry,
         servers: new.servers.unwrap_or_default(),
-        // As one comma-separated list, like the form's field: `["a, b"]` names two.
-        allowed_tools: credentials::parse_allowed_tools(
-            &new.allowed_tools.unwrap_or_default().join(","),
-        )
-        .map_err(|e| ServiceError::invalid(e.field(), e))?,
+        allowed_tools: tools(new.allowed_tools.unwrap_or_default())?,
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
@@ -341,6 +343,15 @@ pub struct CredentialEdit {
     tokens_per_hour: Option<Option<i64>>,
 }
 
+/// The allowed tools of a request, as one comma-separated list like the form's field:
+/// `["a, b"]` names two.
+fn tools(names: Vec<String>) -> Result<AllowedTools, ServiceError> {
+    AllowedTools::parse(&names.join(",")).map_err(|e| {
+        let invalid = credentials::InvalidCredential::from(e);
+        ServiceError::invalid(invalid.field(), invalid)
+    })
+}
+
 /// A field that may be `null` (→ `Some(None)`) as opposed to absent (→ `None`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Option::<i64>::deserialize(d).map(Some)
@@ -371,11 +382,7 @@ pub(super) async fn edit_credential(
     let change = CredentialChange {
         name: edit.name,
         description: edit.description,
-        allowed_tools: edit
-            .allowed_tools
-            .map(|tools| credentials::parse_allowed_tools(&tools.join(",")))
-            .transpose()
-            .map_err(|e| ServiceError::invalid(e.field(), e))?,
+        allowed_tools: edit.allowed_tools.map(tools).transpose()?,
         tokens_per_hour: edit.tokens_per_hour,
     };
     let credential =

@@ -25,7 +25,7 @@ use clavis::{
     audit::Who,
     authz::Workspace,
     civil,
-    credentials::ADMIN_SCOPE,
+    grant::Scope,
     service::{Acting, Caller, ServiceError},
     throttle::ClientAddress,
 };
@@ -118,7 +118,7 @@ pub fn routes(issuer: &str) -> Router<AppState> {
                     &issuer.issuer,
                     &issuer.api_resource(),
                     "Clavis admin API",
-                    ADMIN_SCOPE,
+                    Scope::CredentialsAdmin,
                 )
             }),
         )
@@ -311,7 +311,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             audience: &audience,
             metadata_url: &metadata_url,
             server_id: None,
-            scope: ADMIN_SCOPE,
+            scope: Scope::CredentialsAdmin,
         };
         let caller = bearer::authorize(&state.oauth, &parts.headers, &resource)
             .await

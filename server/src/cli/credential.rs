@@ -12,6 +12,7 @@ use super::{failure, read_key_file};
 pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
     use clavis::{
         credentials::{self, CredentialRequest, Expiry, Status},
+        grant::{AllowedTools, Scopes},
         service::{
             Caller, ServiceError,
             credentials::{self as service, Credential, CredentialChange},
@@ -87,10 +88,12 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             let mut request = CredentialRequest {
                 name: String::new(),
                 description,
-                scopes,
+                scopes: Scopes::from_names(scopes.iter().map(String::as_str))
+                    .map_err(|e| invalid(e.into()))?,
                 expiry: expires_days.map_or(Expiry::Never, Expiry::Days),
                 servers,
-                allowed_tools: credentials::parse_allowed_tools(&allowed_tools).map_err(invalid)?,
+                allowed_tools: AllowedTools::parse(&allowed_tools)
+                    .map_err(|e| invalid(e.into()))?,
                 token_lifetime,
                 tokens_per_hour,
                 public_key,
@@ -109,7 +112,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "client_id": credential.client_id,
                     "client_secret": created.secret.as_ref().map(credentials::ClientSecret::expose),
                     "name": credential.name,
-                    "scope": credential.scopes.join(" "),
+                    "scope": credential.scopes.to_string(),
                     "expires_at": credential.expires_at,
                     "token_lifetime": credential.token_lifetime,
                     "tokens_per_hour": credential.tokens_per_hour,
@@ -135,9 +138,9 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 description,
                 allowed_tools: allowed_tools
                     .as_deref()
-                    .map(credentials::parse_allowed_tools)
+                    .map(AllowedTools::parse)
                     .transpose()
-                    .map_err(invalid)?,
+                    .map_err(|e| invalid(e.into()))?,
                 tokens_per_hour: match tokens_per_hour.as_deref() {
                     Some("none") => Some(None),
                     Some(n) => Some(credentials::parse_tokens_per_hour(n).map_err(invalid)?),
@@ -153,7 +156,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "client_id": edited.client_id,
                     "name": edited.name,
                     "description": edited.description,
-                    "allowed_tools": edited.allowed_tools,
+                    "allowed_tools": edited.allowed_tools.to_strings(),
                     "tokens_per_hour": edited.tokens_per_hour,
                 })
             );
@@ -224,7 +227,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                         "client_id": c.client_id,
                         "name": c.name,
                         "description": c.description,
-                        "scope": c.scopes.join(" "),
+                        "scope": c.scopes.to_string(),
                         "created_at": c.created_at,
                         "expires_at": c.expires_at,
                         "old_secret_expires_at": c.old_secret_expires_at,

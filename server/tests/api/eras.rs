@@ -668,7 +668,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.allowed_tools, "echo later_tool");
+    assert_eq!(row.allowed_tools.to_string(), "echo later_tool");
 
     // The edit form: ticked tools and named ones again.
     let updated = app
@@ -689,7 +689,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.allowed_tools, "secret ticks");
+    assert_eq!(row.allowed_tools.to_string(), "secret ticks");
 
     // A form sent before its tool fields appeared (no tools, no mark that they were
     // shown): nothing changes. The fields shown, empty and nothing ticked: every tool.
@@ -702,6 +702,7 @@ async fn ticked_tools_join_the_named_ones_on_the_forms() {
                 .unwrap()
                 .unwrap()
                 .allowed_tools
+                .to_string()
         }
     };
     let form = [("client_id", client_id.as_str()), ("name", "renamed")];

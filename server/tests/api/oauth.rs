@@ -251,11 +251,11 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
     let expired = clavis::credentials::NewCredential {
         name: "old".into(),
         description: String::new(),
-        scopes: vec!["mcp".into()],
+        scopes: clavis::grant::Scopes::only(clavis::grant::Scope::Mcp),
         expiry: clavis::credentials::Expiry::At(clavis::now() - 1),
         builtin_mcp: true,
         server_ids: Vec::new(),
-        allowed_tools: Vec::new(),
+        allowed_tools: clavis::grant::AllowedTools::EVERY,
         token_lifetime: None,
         tokens_per_hour: None,
         public_keys: None,
