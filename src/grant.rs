@@ -109,10 +109,11 @@ impl Scopes {
         Self::from_names(list.split(' ').filter(|s| !s.is_empty()))
     }
 
-    /// The scopes of a token's `scope` claim that Clavis knows (it signed the token;
-    /// a name it no longer knows grants nothing).
+    /// The scopes of a list Clavis wrote itself (a token's `scope` claim, a stored
+    /// row) that it knows: a name this version does not know grants nothing, rather
+    /// than make the token or the credential unreadable.
     #[must_use]
-    pub fn of_claim(claim: &str) -> Self {
+    pub fn known_in(claim: &str) -> Self {
         claim
             .split(' ')
             .filter_map(Scope::parse)
@@ -144,12 +145,10 @@ impl fmt::Debug for Scopes {
     }
 }
 
-/// A stored list (space-delimited, any whitespace).
-impl TryFrom<String> for Scopes {
-    type Error = UnknownScope;
-
-    fn try_from(list: String) -> Result<Self, Self::Error> {
-        Self::from_names(list.split_whitespace())
+/// A stored list ([`Scopes::known_in`]).
+impl From<String> for Scopes {
+    fn from(list: String) -> Self {
+        Self::known_in(&list)
     }
 }
 
@@ -271,12 +270,16 @@ impl fmt::Display for AllowedTools {
     }
 }
 
-/// A stored list (space-separated).
-impl TryFrom<String> for AllowedTools {
-    type Error = InvalidTools;
-
-    fn try_from(list: String) -> Result<Self, Self::Error> {
-        Self::from_names(list.split_whitespace())
+/// A stored list (space-separated), as it was stored: a list written before a rule
+/// tightened (names over 128 characters were once accepted) keeps limiting the
+/// credential to exactly those tools.
+impl From<String> for AllowedTools {
+    fn from(list: String) -> Self {
+        Self(
+            list.split_whitespace()
+                .map(|name| ToolName(name.into()))
+                .collect(),
+        )
     }
 }
 
@@ -291,7 +294,11 @@ mod tests {
         let scopes = Scopes::parse("credentials:admin  mcp mcp").unwrap();
         assert_eq!(scopes.to_string(), "mcp credentials:admin");
         assert!(scopes.contains(Scope::Mcp) && !scopes.contains(Scope::Introspect));
-        assert_eq!(Scopes::try_from(scopes.to_string()), Ok(scopes));
+        assert_eq!(Scopes::from(scopes.to_string()), scopes);
+        assert_eq!(
+            Scopes::from("mcp retired".to_owned()),
+            Scopes::only(Scope::Mcp)
+        );
         assert_eq!(Scopes::parse(""), Ok(Scopes::NONE));
         assert_eq!(
             Scopes::parse("mcp admin"),
@@ -308,7 +315,7 @@ mod tests {
     fn tool_lists_keep_order_drop_repeats_and_refuse_bad_names() {
         let tools = AllowedTools::parse("search, fetch search\nwrite").unwrap();
         assert_eq!(tools.to_string(), "search fetch write");
-        assert_eq!(AllowedTools::try_from(tools.to_string()), Ok(tools.clone()));
+        assert_eq!(AllowedTools::from(tools.to_string()), tools);
         assert!(tools.allows("fetch") && !tools.allows("delete") && !tools.allows(""));
         assert!(AllowedTools::EVERY.allows("anything"));
         assert!(!AllowedTools::parse(" , ").unwrap().is_limited());
@@ -322,6 +329,9 @@ mod tests {
         }
         let many: Vec<String> = (0..=MAX_ALLOWED_TOOLS).map(|i| format!("t{i}")).collect();
         assert!(AllowedTools::from_names(many.iter().map(String::as_str)).is_err());
+        // A list stored before the length rule still limits to exactly its names.
+        let stored = AllowedTools::from(format!("{long} b"));
+        assert!(stored.allows(&long) && stored.allows("b") && !stored.allows("c"));
         let repeated = vec!["t"; MAX_ALLOWED_TOOLS + 5];
         assert_eq!(AllowedTools::from_names(repeated).unwrap().names().len(), 1);
     }

@@ -210,7 +210,7 @@ pub async fn authorize(
                     "the token or its credential has been revoked or has expired".into(),
                 )
             })?;
-    let scopes = Scopes::of_claim(&claims.scope);
+    let scopes = Scopes::known_in(&claims.scope);
     if !scopes.contains(resource.scope) {
         return Err(Refusal::InsufficientScope(resource.scope.as_str()));
     }
