@@ -77,48 +77,14 @@ fn help_documents_every_setting_and_subcommand() {
 /// and reads its log: no password or session id, and a clean exit.
 #[tokio::test]
 async fn serves_until_sigterm_and_never_logs_passwords_or_session_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .args([
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "debug",
-            "--log-format",
-            "json",
-        ])
-        .args([
-            "--database-url",
-            &format!("sqlite://{}/data/c.db", dir.path().display()),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = LoggedServer::start(&["--log", "debug", "--log-format", "json"]).await;
+    let (client, base) = (&server.client, &server.base);
 
     let password = "a very secret passphrase 7781";
     let post = |endpoint: &str, form: &[(&str, &str)]| {
         client
             .post(format!("{base}/api/{endpoint}"))
-            .header("origin", &base)
+            .header("origin", base)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form_urlencoded(form))
             .send()
@@ -151,42 +117,47 @@ async fn serves_until_sigterm_and_never_logs_passwords_or_session_ids() {
     .await
     .unwrap();
 
-    let pid = child.id().to_string();
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        server.dir.path().join("data/c.db").exists(),
+        "the database directory is created"
     );
-    let output = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&output.stderr);
-
-    assert!(output.status.success(), "exit {:?}: {log}", output.status);
+    let log = server.stop();
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("/api/sign_up"), "requests are logged: {log}");
     for secret in [password, "wrong wrong wrong", session_id.as_str()] {
         assert!(!log.contains(secret), "the log contains {secret:?}");
     }
-    assert!(
-        dir.path().join("data/c.db").exists(),
-        "the database directory is created"
-    );
+}
+
+/// Runs `clavis args…` on the database `db` with `stdin` as its input (what a password
+/// prompt reads).
+fn run_cli(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+
+    let mut child = Command::new(BIN)
+        .env("DATABASE_URL", db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Accounts and credentials from the command line, as scripts and benchmarks use them.
 #[test]
 fn cli_creates_users_and_credentials_lists_and_revokes_them() {
-    use std::io::Write;
-
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/c.db", dir.path().display());
     let clavis = |args: &[&str]| {
-        let output = Command::new(BIN)
-            .env("DATABASE_URL", &db)
-            .args(args)
-            .output()
-            .unwrap();
+        let output = run_cli(&db, args, "");
         assert!(
             output.status.success(),
             "{args:?}: {}",
@@ -194,20 +165,12 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let mut child = Command::new(BIN)
-        .env("DATABASE_URL", &db)
-        .args(["create-user", "--email", "Ops@Example.com"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long operator password\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let email = ["create-user", "--email", "Ops@Example.com"];
+    assert!(
+        run_cli(&db, &email, "a long operator password\n")
+            .status
+            .success()
+    );
 
     let created: serde_json::Value = serde_json::from_str(&clavis(&[
         "credential",
@@ -458,26 +421,10 @@ fn cli_creates_users_and_credentials_lists_and_revokes_them() {
 /// in the database file, not in any output), grants by slug, removal.
 #[test]
 fn cli_registers_lists_and_removes_servers_and_grants_them() {
-    use std::io::Write;
-
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/c.db", dir.path().display());
     let clavis = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(BIN)
-            .env("DATABASE_URL", &db)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = run_cli(&db, args, stdin);
         (
             output.status.success(),
             String::from_utf8(output.stdout).unwrap(),
@@ -651,39 +598,8 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
     use std::sync::{Arc, Mutex};
 
     const PASSWORD: &str = "a durable password";
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/data/c.db", dir.path().display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let start = || {
-        Command::new(BIN)
-            .args(["--addr", &format!("127.0.0.1:{port}"), "--log", "warn"])
-            .env("DATABASE_URL", &db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let up = |client: reqwest::Client, base: String| async move {
-        let started = Instant::now();
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let mut server = start();
-    up(client.clone(), base.clone()).await;
+    let mut server = LoggedServer::start(&["--log", "warn"]).await;
+    let (client, base) = (server.client.clone(), server.base.clone());
     let email = "durable@example.com";
     let signed_up = api_post(
         &client,
@@ -770,8 +686,7 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
     };
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
-    server.wait().unwrap();
+    server.kill(); // no shutdown, no checkpoint
     dashboard.await.unwrap();
     let mut issued = 0;
     for load in tokens {
@@ -795,8 +710,7 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
         acknowledged.accounts.len()
     );
 
-    let mut server = start();
-    up(client.clone(), base.clone()).await;
+    server.restart().await;
     let me: serde_json::Value = api_post(&client, &base, "me", &[], Some(&cookie))
         .await
         .unwrap()
@@ -835,11 +749,11 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
             Some(false) => assert!(got == 200 || got == 401, "{id}: {got}"),
         }
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
+        let dir = &server.dir;
         let mode = |path: std::path::PathBuf| {
             std::fs::metadata(path).unwrap().permissions().mode() & 0o777
         };
@@ -862,44 +776,14 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
 async fn slow_clients_are_cut_and_connections_are_capped() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .args([
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-            "--max-connections",
-            "3",
-        ])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/c.db", dir.path().display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = LoggedServer::start(&["--log", "warn", "--max-connections", "3"]).await;
+    let (base, port) = (server.base.clone(), server.port);
     // A fresh connection per request, so a served request frees its place at once.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let slow = || async {
         let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -947,8 +831,7 @@ async fn slow_clients_are_cut_and_connections_are_capped() {
     // …and the places are free again.
     let response = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 /// Reads `socket` until the server closes it; `None` if it is still open after `limit`.
@@ -971,43 +854,13 @@ async fn closed_by_server(socket: &mut tokio::net::TcpStream, limit: Duration) -
 async fn silent_and_idle_connections_are_closed_and_free_their_places() {
     use tokio::{io::AsyncWriteExt as _, net::TcpStream};
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .args([
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-            "--max-connections",
-            "5",
-        ])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/c.db", dir.path().display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = LoggedServer::start(&["--log", "warn", "--max-connections", "5"]).await;
+    let (base, port) = (server.base.clone(), server.port);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let connect = || TcpStream::connect(("127.0.0.1", port));
 
     // HTTP/1.1 keep-alive: one request answered, then nothing.
@@ -1110,8 +963,7 @@ async fn silent_and_idle_connections_are_closed_and_free_their_places() {
     let response = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(answered.elapsed() < Duration::from_secs(1));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 /// `clavis secret check`: offline (no database setting at all), exit 0 for a secret
@@ -1171,10 +1023,16 @@ async fn secret_check_tells_well_formed_secrets_from_typos_offline() {
 }
 
 /// A `clavis` process on a free port with a fresh database, its standard error in a
-/// file; [`LoggedServer::stop`] ends it with SIGTERM and returns its log (killed if
-/// dropped otherwise).
+/// file; [`LoggedServer::stop`] ends it with SIGTERM and returns its log, [`kill`] with
+/// SIGKILL, [`restart`] starts it again on the same port and database (killed if
+/// dropped).
+///
+/// [`kill`]: LoggedServer::kill
+/// [`restart`]: LoggedServer::restart
 struct LoggedServer {
     base: String,
+    port: u16,
+    args: Vec<String>,
     client: reqwest::Client,
     child: Option<std::process::Child>,
     dir: tempfile::TempDir,
@@ -1190,43 +1048,57 @@ fn free_port() -> u16 {
 
 impl LoggedServer {
     async fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env_remove("CLAVIS_LOG")
-            .env_remove("CLAVIS_METRICS_ADDR")
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/data/c.db", dir.path().display()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let server = Self {
-            base,
-            client,
-            child: Some(child),
-            dir,
+        let mut server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            // A fresh connection per request: none held idle, so a test counting the
+            // server's connections counts only its own.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
         };
+        server.restart().await;
+        server
+    }
+
+    /// Starts the process (again, its log appended) and waits until it answers.
+    async fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .unwrap();
+        self.child = Some(
+            Command::new(BIN)
+                .args(["--addr", &format!("127.0.0.1:{}", self.port)])
+                .args(&self.args)
+                .env_remove("CLAVIS_LOG")
+                .env_remove("CLAVIS_METRICS_ADDR")
+                .env("DATABASE_URL", self.database_url())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
         let started = Instant::now();
-        while server.get("/healthz").await.is_err() {
+        while self.get("/healthz").await.is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "server did not start: {}",
-                server.log()
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}/data/c.db", self.dir.path().display())
     }
 
     async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
@@ -1235,6 +1107,13 @@ impl LoggedServer {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no checkpoint.
+    fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// SIGTERM, a clean exit, and everything it logged.
@@ -1580,32 +1459,16 @@ async fn cli_server_changes_are_announced_to_running_instances() {
 /// nothing created.
 #[test]
 fn cli_grants_only_what_the_named_person_may() {
-    use std::io::Write;
-
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/c.db", dir.path().display());
-    let clavis = |args: &[&str]| {
-        Command::new(BIN)
-            .env("DATABASE_URL", &db)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let clavis = |args: &[&str]| run_cli(&db, args, "");
     for email in ["first@example.com", "second@example.com"] {
-        let mut child = Command::new(BIN)
-            .env("DATABASE_URL", &db)
-            .args(["create-user", "--email", email])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"a long enough password\n")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        let args = ["create-user", "--email", email];
+        assert!(
+            run_cli(&db, &args, "a long enough password\n")
+                .status
+                .success()
+        );
     }
     let create = |user: &str, scope: &str| {
         clavis(&[

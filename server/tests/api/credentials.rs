@@ -5,7 +5,7 @@
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, unique_email};
+use crate::helpers::{TestApp, client_of, unique_email};
 
 async fn json(response: reqwest::Response) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -21,20 +21,16 @@ impl TestApp {
         self.call("credentials/create", form, Some(cookie)).await
     }
 
-    pub async fn new_credential(&self, cookie: &str, name: &str) -> Value {
-        let response = self
-            .create_credential(
-                cookie,
-                &[
-                    ("name", name),
-                    ("description", ""),
-                    ("mcp", "on"),
-                    ("expires", "never"),
-                ],
-            )
-            .await;
+    /// Creates a credential (answered 200); returns its JSON.
+    pub async fn created(&self, cookie: &str, form: &[(&str, &str)]) -> Value {
+        let response = self.create_credential(cookie, form).await;
         assert_eq!(response.status(), StatusCode::OK);
         json(response).await
+    }
+
+    pub async fn new_credential(&self, cookie: &str, name: &str) -> Value {
+        let form = [("name", name), ("mcp", "on"), ("expires", "never")];
+        self.created(cookie, &form).await
     }
 
     pub async fn list(&self, cookie: &str, page: u32) -> Value {
@@ -56,7 +52,7 @@ async fn a_created_credential_is_listed_without_its_secret() {
     let cookie = app.sign_up(&unique_email()).await;
 
     let created = app
-        .create_credential(
+        .created(
             &cookie,
             &[
                 ("name", "  CI deploy  "),
@@ -67,13 +63,7 @@ async fn a_created_credential_is_listed_without_its_secret() {
             ],
         )
         .await;
-
-    assert_eq!(created.status(), StatusCode::OK);
-    let created = json(created).await;
-    let (client_id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (client_id, secret) = client_of(&created);
     assert!(client_id.starts_with("clv_") && secret.starts_with("clvs_") && secret.len() == 54);
     assert_eq!(created["scopes"], serde_json::json!(["mcp", "introspect"]));
 
@@ -408,8 +398,7 @@ async fn a_rotated_secret_overlaps_until_its_end_then_only_the_new_one_works() {
     let app = TestApp::spawn().await;
     let cookie = app.sign_up(&unique_email()).await;
     let created = app.new_credential(&cookie, "rotated").await;
-    let id = created["client_id"].as_str().unwrap();
-    let old = created["client_secret"].as_str().unwrap();
+    let (id, old) = client_of(&created);
     // Used just before: the server has the credential cached.
     assert_eq!(app.token_status(id, old).await, 200);
 
@@ -450,8 +439,7 @@ async fn rotating_again_revoke_now_and_revoking_end_old_secrets() {
     let app = TestApp::spawn().await;
     let cookie = app.sign_up(&unique_email()).await;
     let created = app.new_credential(&cookie, "rotated").await;
-    let id = created["client_id"].as_str().unwrap();
-    let first = created["client_secret"].as_str().unwrap();
+    let (id, first) = client_of(&created);
 
     let second = app.new_secret(&cookie, id, "3600").await;
     assert_eq!(app.token_status(id, first).await, 200);
@@ -511,8 +499,7 @@ async fn rotation_input_and_ownership_are_checked() {
     let alice = app.sign_up(&unique_email()).await;
     let bob = app.sign_up(&unique_email()).await;
     let created = app.new_credential(&alice, "alice's").await;
-    let id = created["client_id"].as_str().unwrap();
-    let secret = created["client_secret"].as_str().unwrap();
+    let (id, secret) = client_of(&created);
 
     for bad in ["", "-1", "604801", "1h"] {
         let refused = app.rotate(&alice, id, bad).await;
@@ -601,8 +588,8 @@ async fn without_javascript_the_rotate_form_answers_with_the_one_time_page() {
 async fn a_quota_refuses_with_429_until_raised_or_removed() {
     let app = TestApp::spawn().await;
     let cookie = app.sign_up(&unique_email()).await;
-    let response = app
-        .create_credential(
+    let created = app
+        .created(
             &cookie,
             &[
                 ("name", "metered"),
@@ -612,12 +599,7 @@ async fn a_quota_refuses_with_429_until_raised_or_removed() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let created = json(response).await;
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = client_of(&created);
     for _ in 0..3 {
         assert_eq!(app.token_status(id, secret).await, 200);
     }
@@ -700,10 +682,7 @@ async fn tokens_live_the_chosen_lifetime_and_never_past_the_credential() {
     };
     let (status, created) = create(base("300")).await;
     assert_eq!(status, StatusCode::OK);
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = client_of(&created);
     let (_, _, body) = app.token(id, secret, GRANT).await;
     assert_eq!(body["expires_in"], 300);
     let token = claims(body["access_token"].as_str().unwrap());
@@ -733,10 +712,7 @@ async fn tokens_live_the_chosen_lifetime_and_never_past_the_credential() {
     form.push(("expires_on", today));
     let (status, created) = create(form).await;
     assert_eq!(status, StatusCode::OK, "{created}");
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = client_of(&created);
     let (_, _, body) = app.token(id, secret, GRANT).await;
     let token = claims(body["access_token"].as_str().unwrap());
     let end_of_day = (clavis::now() / 86_400 + 1) * 86_400 - 1;

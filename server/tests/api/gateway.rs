@@ -179,6 +179,30 @@ pub(crate) async fn gateway(args: &[&str], slug: &str, upstream_url: &str) -> (T
     (app, admin)
 }
 
+/// The `docs` gateway in front of an upstream (see [`gateway`]) with a token of the
+/// administrator's credential for it.
+pub(crate) struct Docs {
+    app: TestApp,
+    /// The administrator's cookie.
+    admin: String,
+    id: String,
+    token: String,
+}
+
+/// [`Docs`]: `args` for the server, the upstream at `upstream_url`, the credential
+/// limited to `tools` ("": every tool).
+async fn docs(args: &[&str], upstream_url: &str, tools: &str) -> Docs {
+    let (app, admin) = gateway(args, "docs", upstream_url).await;
+    let (id, secret) = app.credential_with(&admin, &["docs"], tools).await;
+    let token = app.gateway_token(&id, &secret, "docs").await;
+    Docs {
+        app,
+        admin,
+        id,
+        token,
+    }
+}
+
 impl TestApp {
     /// A credential of this cookie's person granted `servers` (`@builtin` or slugs).
     pub(crate) async fn credential_with(
@@ -255,6 +279,28 @@ fn initialize() -> Value {
         "clientInfo": { "name": "test", "version": "1" } } })
 }
 
+/// Opens an MCP session at the `docs` gateway (initialize, then initialized, accepted);
+/// returns its id.
+async fn session(app: &TestApp, token: &str) -> String {
+    let init = post(app, "docs", token, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init.bytes().await);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let ack = post(app, "docs", token, &initialized)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), StatusCode::ACCEPTED);
+    session
+}
+
 /// A POST to the gateway with a Bearer token and these extra headers.
 fn post(app: &TestApp, slug: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
     app.client
@@ -321,9 +367,7 @@ async fn the_rmcp_client_lists_and_calls_upstream_tools_through_the_gateway() {
 #[tokio::test]
 async fn only_the_listed_headers_reach_the_upstream_and_clavis_sets_its_own() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, id, token, .. } = docs(&[], &upstream.url, "").await;
 
     let response = post(&app, "docs", &token, &initialize())
         .header("cookie", "clavis_session=stolen")
@@ -369,26 +413,9 @@ async fn only_the_listed_headers_reach_the_upstream_and_clavis_sets_its_own() {
 #[tokio::test]
 async fn sessions_pass_through_unchanged_and_delete_ends_them() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "").await;
 
-    let init = post(&app, "docs", &token, &initialize())
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    drop(init.bytes().await);
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let ack = post(&app, "docs", &token, &initialized)
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ack.status(), StatusCode::ACCEPTED);
+    let session = session(&app, &token).await;
     // The upstream saw the very id it issued.
     let seen = upstream.seen.lock().unwrap().last().unwrap().0.clone();
     assert_eq!(seen["mcp-session-id"], session.as_str());
@@ -418,24 +445,8 @@ async fn sessions_pass_through_unchanged_and_delete_ends_them() {
 #[tokio::test]
 async fn sse_events_reach_the_client_as_the_upstream_sends_them() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
-    let init = post(&app, "docs", &token, &initialize())
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    drop(init.bytes().await);
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    post(&app, "docs", &token, &initialized)
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "").await;
+    let session = session(&app, &token).await;
 
     let call = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
         "params": { "name": "ticks", "arguments": {}, "_meta": { "progressToken": "p" } } });
@@ -483,9 +494,7 @@ async fn sse_events_reach_the_client_as_the_upstream_sends_them() {
 #[tokio::test]
 async fn allowed_tools_narrow_the_list_and_refuse_other_calls_without_the_upstream() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "echo, ticks").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "echo, ticks").await;
 
     let client = rmcp_client(&app.gateway_url("docs"), &token).await;
     let mut tools: Vec<String> = client
@@ -527,9 +536,7 @@ async fn a_dead_upstream_is_502_naming_the_server_not_its_address() {
         listener.local_addr().unwrap().port()
     };
     let dead = format!("http://127.0.0.1:{port}/mcp");
-    let (app, admin) = gateway(&[], "docs", &dead).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &dead, "").await;
 
     let (status, _, body) = send(post(&app, "docs", &token, &initialize())).await;
 
@@ -551,9 +558,7 @@ async fn a_stalled_upstream_is_504_after_the_configured_time() {
             open.push(socket);
         }
     });
-    let (app, admin) = gateway(&["--gateway-timeout", "1"], "docs", &stalled).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&["--gateway-timeout", "1"], &stalled, "").await;
 
     let started = Instant::now();
     let (status, _, body) = send(post(&app, "docs", &token, &initialize())).await;
@@ -577,9 +582,7 @@ async fn the_upstreams_own_401_is_a_502_without_its_challenge() {
         }),
     );
     let (url, _server) = serve_at_mcp(refusing).await;
-    let (app, admin) = gateway(&[], "docs", &url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &url, "").await;
 
     let (status, headers, body) = send(post(&app, "docs", &token, &initialize())).await;
 
@@ -591,9 +594,7 @@ async fn the_upstreams_own_401_is_a_502_without_its_challenge() {
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&["--gateway-body-limit", "2048"], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&["--gateway-body-limit", "2048"], &upstream.url, "").await;
     let big = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": { "name": "echo", "arguments": { "text": "x".repeat(4096) } } });
 
@@ -603,9 +604,7 @@ async fn bodies_over_the_limit_get_413() {
     assert_eq!(body["error"]["code"], -32600);
     assert!(upstream.seen.lock().unwrap().is_empty());
     // Bodies over the dashboard's 64 KiB but under the default 4 MiB pass.
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "").await;
     let large = json!({ "jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "x".repeat(200_000), "version": "1" } } });
     let response = post(&app, "docs", &token, &large).send().await.unwrap();
@@ -783,9 +782,7 @@ async fn only_administrators_register_or_remove_servers() {
 #[tokio::test]
 async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "echo").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, id, token, .. } = docs(&[], &upstream.url, "echo").await;
     let client = rmcp_client(&app.gateway_url("docs"), &token).await;
     for _ in 0..3 {
         client
@@ -841,9 +838,9 @@ async fn calls_are_counted_per_tool_and_day_and_in_metrics() {
 #[tokio::test]
 async fn editing_a_server_keeps_its_header_value_unless_replaced_and_never_shows_it() {
     let upstream = Upstream::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs {
+        app, admin, token, ..
+    } = docs(&[], &upstream.url, "").await;
     let sent_key = |upstream: &Upstream| {
         upstream.seen.lock().unwrap().last().unwrap().0["x-api-key"]
             .to_str()
@@ -1046,9 +1043,7 @@ fn post_raw(app: &TestApp, slug: &str, token: &str, body: Vec<u8>) -> reqwest::R
 #[tokio::test]
 async fn bodies_that_read_two_ways_never_reach_the_upstream() {
     let upstream = Plain::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "safe").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "safe").await;
     let call = |params: &str| {
         format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#)
     };
@@ -1139,9 +1134,7 @@ async fn bodies_that_read_two_ways_never_reach_the_upstream() {
 #[tokio::test]
 async fn tools_lists_are_narrowed_whatever_their_id_and_on_streams() {
     let upstream = Plain::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "safe").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "safe").await;
 
     for request_id in [json!(1), json!("1"), json!(-0), json!(null)] {
         let list = json!({ "jsonrpc": "2.0", "id": request_id, "method": "tools/list" });
@@ -1188,9 +1181,7 @@ async fn tools_lists_are_narrowed_whatever_their_id_and_on_streams() {
 #[tokio::test]
 async fn oversized_batches_are_refused_before_the_upstream() {
     let upstream = Plain::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs { app, token, .. } = docs(&[], &upstream.url, "").await;
 
     let ping = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
     let many = format!("[{}]", vec![ping; clavis::jsonrpc::BATCH_MAX + 1].join(","));
@@ -1280,9 +1271,9 @@ async fn invented_tool_names_do_not_grow_the_usage_table() {
 async fn a_new_upstream_url_needs_the_header_value_again() {
     let upstream = Upstream::start().await;
     let elsewhere = Plain::start().await;
-    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let (id, secret) = app.credential_with(&admin, &["docs"], "").await;
-    let token = app.gateway_token(&id, &secret, "docs").await;
+    let Docs {
+        app, admin, token, ..
+    } = docs(&[], &upstream.url, "").await;
     let edit = |url: String, value: &'static str| {
         let (app, admin) = (&app, admin.clone());
         async move {

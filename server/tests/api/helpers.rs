@@ -117,6 +117,12 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// The JSON a plain GET of `path` answers.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     /// Calls a server function the way the hydrated app does (same origin, JSON answer).
     pub async fn call(
         &self,
@@ -344,10 +350,18 @@ pub async fn credential_for(app: &TestApp, cookie: &str, scopes: &[&str]) -> (St
             .unwrap(),
     )
     .unwrap();
-    (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["client_secret"].as_str().unwrap().to_owned(),
-    )
+    let (id, secret) = client_of(&created);
+    (id.to_owned(), secret.to_owned())
+}
+
+/// The client id and secret of a created credential's answer.
+pub fn client_of(created: &Value) -> (&str, &str) {
+    let field = |name: &str| {
+        created[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {created}"))
+    };
+    (field("client_id"), field("client_secret"))
 }
 
 pub fn basic(id: &str, secret: &str) -> String {

@@ -69,15 +69,7 @@ async fn tokens_are_rfc9068_jwts_that_verify_against_the_published_keys() {
         (header.typ.as_deref(), header.alg),
         (Some("at+jwt"), jsonwebtoken::Algorithm::EdDSA)
     );
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get_json("/.well-known/jwks.json").await;
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
         .expect("the signing key is published");
@@ -659,15 +651,7 @@ async fn after_key_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key
 
     let kid = app.rotate_keys().await;
 
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
     assert!(
         jwks["keys"]
@@ -691,14 +675,8 @@ async fn discovery_metadata_and_the_authorization_endpoint_stub() {
     let app = TestApp::spawn().await;
 
     let meta: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     let authorize = send(
         app.client
             .get(app.url("/mcp/oauth/authorize?response_type=code")),
