@@ -634,13 +634,12 @@ impl Usage {
             address,
         };
         let day = now.div_euclid(86_400);
-        let mut held = self.0.lock();
-        match held.counts.get_mut(&(client_id.to_owned(), day)) {
-            Some(count) => count.absorb(one),
-            None => {
-                held.counts.insert((client_id.to_owned(), day), one);
-            }
-        }
+        self.0
+            .lock()
+            .counts
+            .entry((client_id.to_owned(), day))
+            .and_modify(|count| count.absorb(one))
+            .or_insert(one);
     }
 
     /// Writes the counts gathered so far in one transaction; on failure they are kept

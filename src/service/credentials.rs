@@ -2,7 +2,7 @@
 //! revoke, end an old secret, read usage. A credential the caller may not touch
 //! behaves exactly like one that does not exist.
 
-use super::{Acting, Caller, ServiceError, Services, internal};
+use super::{Caller, ServiceError, Services, internal};
 use crate::{
     UnixTime,
     audit::{AuditAction, Event},
@@ -211,8 +211,7 @@ pub async fn get(
     caller: &Caller,
     client_id: &str,
 ) -> Result<Credential, ServiceError> {
-    let row = find(services, caller, client_id, false).await?;
-    let can_change = may_change(services, caller, &row).await?;
+    let (row, can_change) = seen(services, caller, client_id).await?;
     Ok(Credential::of(
         &row,
         &services.issuer,
@@ -228,8 +227,7 @@ pub async fn usage(
     caller: &Caller,
     client_id: &str,
 ) -> Result<Usage, ServiceError> {
-    let row = find(services, caller, client_id, false).await?;
-    let can_change = may_change(services, caller, &row).await?;
+    let (row, can_change) = seen(services, caller, client_id).await?;
     let now = crate::now();
     let today = now.div_euclid(86_400);
     let first = today - (USAGE_DAYS - 1);
@@ -328,7 +326,7 @@ pub async fn update(
     client_id: &str,
     change: &CredentialChange,
 ) -> Result<Credential, ServiceError> {
-    let row = find(services, caller, client_id, true).await?;
+    let row = find(services, caller, client_id).await?;
     let tools = change
         .allowed_tools
         .clone()
@@ -367,7 +365,7 @@ pub async fn rotate(
         ));
     }
     let now = crate::now();
-    let row = find(services, caller, client_id, true).await?;
+    let row = find(services, caller, client_id).await?;
     let event = event(caller, now, AuditAction::CredentialRotated, &row);
     let cannot = || {
         ServiceError::Conflict(format!(
@@ -414,7 +412,7 @@ pub async fn revoke(
     caller: &Caller,
     client_id: &str,
 ) -> Result<Credential, ServiceError> {
-    let row = find(services, caller, client_id, true).await?;
+    let row = find(services, caller, client_id).await?;
     let now = crate::now();
     let event = event(caller, now, AuditAction::CredentialRevoked, &row);
     let found = store::revoke_credential(&services.pool, client_id, now, &event)
@@ -431,7 +429,7 @@ pub async fn end_old_secret(
     caller: &Caller,
     client_id: &str,
 ) -> Result<(), ServiceError> {
-    let row = find(services, caller, client_id, true).await?;
+    let row = find(services, caller, client_id).await?;
     let event = event(caller, crate::now(), AuditAction::CredentialUpdated, &row);
     let ended = store::end_previous_secret(&services.pool, client_id, &event)
         .await
@@ -441,45 +439,49 @@ pub async fn end_old_secret(
     Ok(())
 }
 
-/// The stored credential `client_id` if the caller may see it (`change`: and revoke,
-/// rotate and edit it); anything else is [`ServiceError::NotFound`].
+/// The stored credential `client_id` if the caller may change it (revoke, rotate,
+/// edit); anything else is [`ServiceError::NotFound`].
 async fn find(
     services: &Services,
     caller: &Caller,
     client_id: &str,
-    change: bool,
 ) -> Result<CredentialRow, ServiceError> {
     if !credentials::is_client_id(client_id) {
         return Err(ServiceError::NotFound);
     }
     let row = reload(services, client_id).await?;
     let creator = row.user_id;
-    let action = if change {
-        Action::ChangeCredential { creator }
-    } else {
-        Action::ViewCredential { creator }
-    };
     services
-        .authorize(caller, action, Workspace::of(creator, row.team_id))
+        .authorize(
+            caller,
+            Action::ChangeCredential { creator },
+            Workspace::of(creator, row.team_id),
+        )
         .await?;
     Ok(row)
 }
 
-/// Whether the caller may change the credential they may see.
-async fn may_change(
+/// A credential the caller may see, and whether they may change it (decided on the
+/// rights read for seeing it: one read of the caller's account).
+async fn seen(
     services: &Services,
     caller: &Caller,
-    row: &CredentialRow,
-) -> Result<bool, ServiceError> {
-    if caller.acting == Acting::Operator {
-        return Ok(true);
+    client_id: &str,
+) -> Result<(CredentialRow, bool), ServiceError> {
+    if !credentials::is_client_id(client_id) {
+        return Err(ServiceError::NotFound);
     }
-    let action = Action::ChangeCredential {
-        creator: row.user_id,
-    };
-    services
-        .may(caller, action, Workspace::of(row.user_id, row.team_id))
-        .await
+    let row = reload(services, client_id).await?;
+    let (creator, workspace) = (row.user_id, Workspace::of(row.user_id, row.team_id));
+    let actor = services
+        .authorize(caller, Action::ViewCredential { creator }, workspace)
+        .await?;
+    // The operator (no actor) changes any credential; a credential caller was confined
+    // to its workspace by the view already.
+    let can_change = actor.is_none_or(|actor| {
+        crate::authz::may(&actor, Action::ChangeCredential { creator }, workspace)
+    });
+    Ok((row, can_change))
 }
 
 /// The credential as stored now.

@@ -3,6 +3,29 @@
 use super::{Pool, StoreError};
 use crate::{UnixTime, audit::Event, authz::Role};
 
+/// A role is stored as its name; an unknown one is a decoding error.
+impl<DB: sqlx::Database> sqlx::Type<DB> for Role
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Role
+where
+    String: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self::try_from(String::decode(value)?)?)
+    }
+}
+
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TeamRow {
@@ -16,7 +39,6 @@ pub struct TeamRow {
 pub struct MemberRow {
     pub user_id: i64,
     pub email: String,
-    #[sqlx(try_from = "String")]
     pub role: Role,
     pub joined_at: UnixTime,
 }
@@ -79,7 +101,7 @@ pub async fn all_teams(pool: &Pool) -> Result<Vec<TeamRow>, StoreError> {
 
 /// The teams a person belongs to, by name, with their role in each.
 pub async fn teams_of(pool: &Pool, user_id: i64) -> Result<Vec<(TeamRow, Role)>, StoreError> {
-    let rows = on!(pool, |p| sqlx::query_as::<_, (i64, String, i64, String)>(
+    let rows = on!(pool, |p| sqlx::query_as::<_, (i64, String, i64, Role)>(
         "SELECT t.id, t.name, t.created_at, m.role
          FROM team_members m JOIN teams t ON t.id = m.team_id
          WHERE m.user_id = $1 ORDER BY t.name, t.id",
@@ -87,32 +109,30 @@ pub async fn teams_of(pool: &Pool, user_id: i64) -> Result<Vec<(TeamRow, Role)>,
     .bind(user_id)
     .fetch_all(p)
     .await)?;
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .map(|(id, name, created_at, role)| {
-            let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
-            Ok((
+            (
                 TeamRow {
                     id,
                     name,
                     created_at,
                 },
                 role,
-            ))
+            )
         })
-        .collect()
+        .collect())
 }
 
 /// A person's role in a team, if they are a member.
 pub async fn role_in(pool: &Pool, team_id: i64, user_id: i64) -> Result<Option<Role>, StoreError> {
-    let role = on!(pool, |p| sqlx::query_scalar::<_, String>(
+    Ok(on!(pool, |p| sqlx::query_scalar::<_, Role>(
         "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
     )
     .bind(team_id)
     .bind(user_id)
     .fetch_optional(p)
-    .await)?;
-    role.map(|r| Role::parse(&r).ok_or(StoreError::Corrupt("unknown team role")))
-        .transpose()
+    .await)?)
 }
 
 /// A team's members, owners first, then by email.
@@ -177,7 +197,6 @@ pub async fn insert_invite(
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OpenInvite {
     pub id: i64,
-    #[sqlx(try_from = "String")]
     pub role: Role,
     /// Who made it.
     pub made_by: String,
@@ -225,14 +244,13 @@ pub async fn invite_role(
     team_id: i64,
     invite_id: i64,
 ) -> Result<Option<Role>, StoreError> {
-    let role = on!(pool, |p| sqlx::query_scalar::<_, String>(
+    Ok(on!(pool, |p| sqlx::query_scalar::<_, Role>(
         "SELECT role FROM team_invites WHERE id = $1 AND team_id = $2 AND used_at IS NULL",
     )
     .bind(invite_id)
     .bind(team_id)
     .fetch_optional(p)
-    .await)?;
-    Ok(role.as_deref().and_then(Role::parse))
+    .await)?)
 }
 
 /// Renames a team; `false` when there is none.
@@ -303,7 +321,7 @@ pub async fn open_invite(
     now: UnixTime,
 ) -> Result<Option<(TeamRow, Role, i64)>, StoreError> {
     let row = on!(pool, |p| {
-        sqlx::query_as::<_, (i64, String, i64, String, i64)>(
+        sqlx::query_as::<_, (i64, String, i64, Role, i64)>(
             "SELECT t.id, t.name, t.created_at, i.role, i.created_by
          FROM team_invites i JOIN teams t ON t.id = i.team_id
          WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
@@ -313,9 +331,8 @@ pub async fn open_invite(
         .fetch_optional(p)
         .await
     })?;
-    row.map(|(id, name, created_at, role, created_by)| {
-        let role = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
-        Ok((
+    Ok(row.map(|(id, name, created_at, role, created_by)| {
+        (
             TeamRow {
                 id,
                 name,
@@ -323,9 +340,8 @@ pub async fn open_invite(
             },
             role,
             created_by,
-        ))
-    })
-    .transpose()
+        )
+    }))
 }
 
 /// Uses an open invitation for `user_id`: marks it used and makes them a member with its
@@ -340,7 +356,7 @@ pub async fn accept_invite(
 ) -> Result<Option<i64>, StoreError> {
     on!(pool, |p| {
         let mut tx = p.begin().await?;
-        let invite = sqlx::query_as::<_, (i64, String)>(
+        let invite = sqlx::query_as::<_, (i64, Role)>(
             "UPDATE team_invites SET used_at = $2, used_by = $3
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
              RETURNING team_id, role",
@@ -350,21 +366,17 @@ pub async fn accept_invite(
         .bind(user_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((team_id, role)) = invite else {
+        let Some((team_id, invited)) = invite else {
             return Ok(None);
         };
-        let current = sqlx::query_scalar::<_, String>(
+        let current = sqlx::query_scalar::<_, Role>(
             "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
         )
         .bind(team_id)
         .bind(user_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let invited = Role::parse(&role).ok_or(StoreError::Corrupt("unknown team role"))?;
-        let keep = current
-            .as_deref()
-            .and_then(Role::parse)
-            .map_or(invited, |c| c.max(invited));
+        let keep = current.map_or(invited, |c| c.max(invited));
         sqlx::query(
             "INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
