@@ -445,12 +445,10 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match store::ping(&state.server.services.pool).await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if clavis::service::upkeep::database_answers(&state.server.services).await {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     }
 }
 
@@ -561,27 +559,7 @@ fn spawn_housekeeping(state: &AppState) {
             oauth.per_address.prune();
             oauth.services.credentials.prune(std::time::Instant::now());
             oauth.revoked.prune(clavis::now());
-            if let Err(e) = clavis::quota::Quotas::prune(&oauth.services.pool, clavis::now()).await
-            {
-                tracing::warn!(error = %e, "pruning hourly counts failed");
-            }
-            if let Err(e) = store::prune_assertion_jtis(&oauth.services.pool, clavis::now()).await {
-                tracing::warn!(error = %e, "pruning used assertion ids failed");
-            }
-            if let Err(e) = store::prune_revoked_tokens(&oauth.services.pool, clavis::now()).await {
-                tracing::warn!(error = %e, "pruning revoked tokens failed");
-            }
-            if let Err(e) = store::prune_audit(
-                &oauth.services.pool,
-                clavis::now() - i64::from(retention) * 86_400,
-            )
-            .await
-            {
-                tracing::warn!(error = %e, "pruning old audit events failed");
-            }
-            if let Err(e) = store::checkpoint(&oauth.services.pool).await {
-                tracing::warn!(error = %e, "checkpointing the database failed");
-            }
+            clavis::service::upkeep::prune(&oauth.services, retention, clavis::now()).await;
         }
     });
 }

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod keys;
 pub mod servers;
 pub mod teams;
+pub mod upkeep;
 
 use std::sync::Arc;
 
