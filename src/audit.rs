@@ -24,6 +24,8 @@ pub enum AuditAction {
     ServerCreated,
     ServerUpdated,
     ServerRemoved,
+    IssuerAdded,
+    IssuerRemoved,
     TeamCreated,
     TeamMemberInvited,
     TeamMemberJoined,
@@ -39,7 +41,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page's filter lists them.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::UserSignedUp,
         Self::UserSignedIn,
         Self::UserSignInFailed,
@@ -53,6 +55,8 @@ impl AuditAction {
         Self::ServerCreated,
         Self::ServerUpdated,
         Self::ServerRemoved,
+        Self::IssuerAdded,
+        Self::IssuerRemoved,
         Self::TeamCreated,
         Self::TeamMemberInvited,
         Self::TeamMemberJoined,
@@ -83,6 +87,8 @@ impl AuditAction {
             Self::ServerCreated => "server.created",
             Self::ServerUpdated => "server.updated",
             Self::ServerRemoved => "server.removed",
+            Self::IssuerAdded => "issuer.added",
+            Self::IssuerRemoved => "issuer.removed",
             Self::TeamCreated => "team.created",
             Self::TeamMemberInvited => "team.member_invited",
             Self::TeamMemberJoined => "team.member_joined",

@@ -172,6 +172,8 @@ mod tests {
             token_lifetime: None,
             tokens_per_hour: None,
             public_keys: None,
+            federation: Vec::new(),
+            no_secret: false,
         };
         let workspace = crate::authz::Workspace::Personal(user);
         let (row, _) = credentials::create(

@@ -20,6 +20,8 @@ pub enum Change {
     Credential(String),
     /// MCP servers were added, changed or removed.
     Servers,
+    /// Trusted issuers were added or removed (SPEC §18).
+    Issuers,
     /// The signing keys changed.
     Keys,
     /// An account was disabled or enabled: every cached credential may be stale.
@@ -33,6 +35,7 @@ impl Change {
         match self {
             Self::Credential(client_id) => format!("credential:{client_id}"),
             Self::Servers => "servers".to_owned(),
+            Self::Issuers => "issuers".to_owned(),
             Self::Keys => "keys".to_owned(),
             Self::Accounts => "accounts".to_owned(),
         }
@@ -43,6 +46,7 @@ impl Change {
     pub fn parse(payload: &str) -> Option<Self> {
         match payload {
             "servers" => Some(Self::Servers),
+            "issuers" => Some(Self::Issuers),
             "keys" => Some(Self::Keys),
             "accounts" => Some(Self::Accounts),
             other => other

@@ -102,10 +102,10 @@ pub fn parse_public_keys(input: &str) -> Result<Vec<ClientKey>, KeyError> {
             serde_json::from_str(input).map_err(|_| KeyError::Unreadable)?;
         match value.get("keys") {
             Some(serde_json::Value::Array(keys)) => {
-                keys.iter().map(from_jwk).collect::<Result<Vec<_>, _>>()?
+                keys.iter().map(public_jwk).collect::<Result<Vec<_>, _>>()?
             }
             Some(_) => return Err(KeyError::Unreadable),
-            None => vec![from_jwk(&value)?],
+            None => vec![public_jwk(&value)?],
         }
     } else {
         return Err(KeyError::Unreadable);
@@ -207,7 +207,9 @@ fn from_pem(block: &str) -> Result<ClientKey, KeyError> {
     }
 }
 
-fn from_jwk(jwk: &serde_json::Value) -> Result<ClientKey, KeyError> {
+/// One public JWK, checked as a pasted one is (a private key, an unsupported type or an
+/// `alg` that is not the type's is refused).
+pub fn public_jwk(jwk: &serde_json::Value) -> Result<ClientKey, KeyError> {
     let field = |name: &str| {
         jwk.get(name)
             .and_then(serde_json::Value::as_str)
@@ -352,7 +354,9 @@ fn rsa_key(
 }
 
 impl ClientKey {
-    fn algorithm(&self) -> Option<Algorithm> {
+    /// The algorithm it verifies (fixed by its type).
+    #[must_use]
+    pub fn algorithm(&self) -> Option<Algorithm> {
         match self.alg.as_str() {
             "EdDSA" => Some(Algorithm::EdDSA),
             "ES256" => Some(Algorithm::ES256),
@@ -361,7 +365,9 @@ impl ClientKey {
         }
     }
 
-    fn decoding_key(&self) -> Option<DecodingKey> {
+    /// The key, ready to verify signatures.
+    #[must_use]
+    pub fn decoding_key(&self) -> Option<DecodingKey> {
         let s = |v: &Option<String>| v.as_deref().unwrap_or_default().to_owned();
         match self.kty.as_str() {
             "OKP" => DecodingKey::from_ed_components(&s(&self.x)).ok(),

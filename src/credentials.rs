@@ -336,6 +336,10 @@ pub enum InvalidCredential {
     ExpiryDate,
     #[error("Choose at least one server.")]
     NoServer,
+    #[error("A credential without a secret needs a federation rule.")]
+    NoSecretWithoutRule,
+    #[error("Federation: {0}")]
+    Rule(crate::federation::InvalidRule),
     #[error("Unknown server {0:?}.")]
     UnknownServer(String),
     #[error(
@@ -378,6 +382,7 @@ impl InvalidCredential {
             Self::NoScope | Self::UnknownScope(_) => "scopes",
             Self::ExpiryInvalid | Self::ExpiryDate => "expires",
             Self::NoServer | Self::UnknownServer(_) => "servers",
+            Self::NoSecretWithoutRule | Self::Rule(_) => "federation",
             Self::AllowedTools => "allowed_tools",
             Self::TokenLifetime => "token_lifetime",
             Self::Authentication => "authentication",
@@ -501,6 +506,20 @@ pub struct CredentialRequest {
     /// `Some`: it authenticates with `private_key_jwt`, with these public keys as given
     /// (PEM, JWK or JWKS); `None`: with a client secret.
     pub public_key: Option<String>,
+    /// Federation rules (SPEC §18): workload tokens that get its tokens.
+    pub federation: Vec<RuleRequest>,
+    /// No secret at all: only its federation rules get it tokens.
+    pub no_secret: bool,
+}
+
+/// A federation rule as asked for: the trusted issuer by name, the audience (empty:
+/// Clavis's issuer URL), the claim conditions, single use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRequest {
+    pub issuer: String,
+    pub audience: String,
+    pub conditions: Vec<crate::federation::Condition>,
+    pub single_use: bool,
 }
 
 impl Default for CredentialRequest {
@@ -515,6 +534,8 @@ impl Default for CredentialRequest {
             token_lifetime: None,
             tokens_per_hour: None,
             public_key: None,
+            federation: Vec::new(),
+            no_secret: false,
         }
     }
 }
@@ -538,6 +559,11 @@ pub struct NewCredential {
     pub tokens_per_hour: Option<i64>,
     /// For `private_key_jwt`: its public keys (then it has no secret).
     pub public_keys: Option<Vec<ClientKey>>,
+    /// Its federation rules, their issuers resolved by the caller (empty from
+    /// [`NewCredential::check`]).
+    pub federation: Vec<crate::federation::FederationRule>,
+    /// No secret (and no keys): only its federation rules get it tokens.
+    pub no_secret: bool,
 }
 
 impl NewCredential {
@@ -597,6 +623,8 @@ impl NewCredential {
                 .map(crate::client_keys::parse_public_keys)
                 .transpose()
                 .map_err(InvalidCredential::PublicKey)?,
+            federation: Vec::new(),
+            no_secret: request.no_secret && request.public_key.is_none(),
         })
     }
 }
@@ -723,7 +751,7 @@ pub async fn create(
     let client_id = generate_client_id();
     // A private_key_jwt credential has no secret: its stored hash is empty, which no
     // digest matches.
-    let secret = new.public_keys.is_none().then(ClientSecret::generate);
+    let secret = (new.public_keys.is_none() && !new.no_secret).then(ClientSecret::generate);
     let secret_hash = secret
         .as_ref()
         .map(|s| key.digest(s).to_vec())
@@ -749,6 +777,7 @@ pub async fn create(
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_keys: public_keys.as_deref(),
+        federation: &new.federation,
     };
     let event = who.did(
         now,
@@ -778,6 +807,7 @@ pub async fn create(
         builtin_mcp: new.builtin_mcp,
         allowed_tools: new.allowed_tools.clone(),
         servers,
+        federation: new.federation.clone(),
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_keys,

@@ -12,6 +12,7 @@ use crate::{
     batch::{Batch, Count},
     cache::CredentialCache,
     credentials::{self, ClientSecret, SecretKey, Status},
+    federation::{Refusal, Workload},
     grant::{Scope, Scopes},
     store::{self, CredentialRow, Pool, StoreError},
     tokens::{self, Claims, Keyring},
@@ -34,8 +35,11 @@ pub enum OAuthError {
         description: &'static str,
         basic: bool,
     },
-    #[error("only the client_credentials grant is supported")]
+    #[error("grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer")]
     UnsupportedGrantType,
+    /// A workload token (SPEC §18) that was refused, naming the failed check.
+    #[error("{0}")]
+    InvalidGrant(crate::federation::Refusal),
     #[error("the requested scope is not granted to this client")]
     InvalidScope,
     #[error("{0}")]
@@ -59,6 +63,7 @@ impl OAuthError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidGrant(_) => "invalid_grant",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::TooManyRequests { .. } => "slow_down",
@@ -95,6 +100,8 @@ pub enum AuthFailure {
     BadAssertion,
     /// An assertion whose `jti` was accepted before.
     ReplayedAssertion,
+    /// A workload token (SPEC §18) that was refused.
+    BadWorkloadToken,
 }
 
 impl AuthFailure {
@@ -110,6 +117,7 @@ impl AuthFailure {
             Self::Suspended => "suspended",
             Self::BadAssertion => "bad_assertion",
             Self::ReplayedAssertion => "replayed_assertion",
+            Self::BadWorkloadToken => "bad_workload_token",
         }
     }
 }
@@ -428,6 +436,63 @@ async fn authenticate_assertion(
     Ok(Ok(row))
 }
 
+/// The credential a verified workload token of the trusted issuer `issuer_id` gets
+/// tokens for (SPEC §18): the one named by `client_id`, else the only one with a rule
+/// of that issuer matching the token (two matching credentials are
+/// [`Refusal::Ambiguous`]); active; and, when the matching rule is single-use, the
+/// token's `jti` recorded once, on every instance, until it expires (keyed by issuer,
+/// in the same store as `private_key_jwt` assertion ids).
+pub async fn federated_client(
+    with: &Authenticator<'_>,
+    workload: &Workload,
+    issuer_id: i64,
+    client_id: Option<&str>,
+    now: UnixTime,
+    at: Instant,
+) -> Result<Result<Arc<CredentialRow>, Refusal>, StoreError> {
+    let Authenticator {
+        pool, cache, jtis, ..
+    } = *with;
+    let candidates = match client_id {
+        Some(id) => vec![id.to_owned()],
+        None => store::federated_client_ids(pool, issuer_id).await?,
+    };
+    let mut found: Option<(Arc<CredentialRow>, bool)> = None;
+    for id in candidates.iter().filter(|id| credentials::is_client_id(id)) {
+        let Some(row) = cache.lookup(pool, id, at).await? else {
+            continue;
+        };
+        let rule = row
+            .federation
+            .iter()
+            .filter(|r| r.issuer_id == issuer_id)
+            .find(|r| r.matches(workload));
+        if let Some(rule) = rule {
+            if found.is_some() {
+                return Ok(Err(Refusal::Ambiguous));
+            }
+            let single_use = rule.single_use;
+            found = Some((row, single_use));
+        }
+    }
+    let Some((row, single_use)) = found else {
+        return Ok(Err(Refusal::NoRule));
+    };
+    let Ok(row) = active(row, now) else {
+        return Ok(Err(Refusal::Inactive));
+    };
+    if single_use {
+        let Some(jti) = &workload.jti else {
+            return Ok(Err(Refusal::NoJti));
+        };
+        let key = format!("iss:{issuer_id}");
+        if !jtis.record(&key, jti, workload.exp).await? {
+            return Ok(Err(Refusal::Replay));
+        }
+    }
+    Ok(Ok(row))
+}
+
 /// The `invalid_client` answer for an authentication failure.
 #[must_use]
 pub fn auth_failed(auth: &ClientAuth) -> OAuthError {
@@ -538,7 +603,7 @@ pub struct TokenResponse {
 }
 
 /// The client credentials grant for an authenticated client: checks `grant_type`,
-/// narrows the scope, resolves the audience and signs the token.
+/// then [`issue`].
 pub fn grant(
     issuer: &Issuer,
     keys: &Keyring,
@@ -549,6 +614,19 @@ pub fn grant(
     if params.get("grant_type") != Some(CLIENT_CREDENTIALS) {
         return Err(OAuthError::UnsupportedGrantType);
     }
+    issue(issuer, keys, client, params, now, None)
+}
+
+/// A token of `client` (its own credentials, or a `workload` token it federates): the
+/// scope narrowed to the request's `scope`, the audience its `resource`, signed.
+pub fn issue(
+    issuer: &Issuer,
+    keys: &Keyring,
+    client: &CredentialRow,
+    params: &Params,
+    now: UnixTime,
+    workload: Option<crate::federation::WorkloadClaim>,
+) -> Result<(TokenResponse, Claims), OAuthError> {
     let scope = match params.get("scope") {
         // An unknown scope is one the client is not granted.
         Some(requested) => match Scopes::parse(requested) {
@@ -569,6 +647,7 @@ pub fn grant(
         exp: token_expiry(issuer, client, now),
         jti: tokens::new_jti(),
         scope: scope.to_string(),
+        workload,
     };
     let access_token = keys.sign(&claims).map_err(|_| OAuthError::Server)?;
     Ok((
@@ -606,13 +685,14 @@ pub fn require_grant_type(params: &Params) -> Result<(), OAuthError> {
 #[derive(Debug, Default)]
 pub struct Usage(Batch<(String, i64), DayCount>);
 
-/// One credential's tokens on one day since the last flush: how many, and the time and
-/// client address of the last request.
-#[derive(Debug, Clone, Copy)]
+/// One credential's tokens on one day since the last flush: how many, the time and
+/// client address of the last request, and the subject of the last workload token.
+#[derive(Debug, Clone)]
 struct DayCount {
     tokens: i64,
     last_used: UnixTime,
     address: IpAddr,
+    workload: Option<Arc<str>>,
 }
 
 impl Count for DayCount {
@@ -621,25 +701,33 @@ impl Count for DayCount {
         if other.last_used >= self.last_used {
             self.last_used = other.last_used;
             self.address = other.address;
+            if other.workload.is_some() {
+                self.workload = other.workload;
+            }
+        } else if self.workload.is_none() {
+            self.workload = other.workload;
         }
     }
 }
 
 impl Usage {
-    /// Counts one token issued to `client_id` at `now`, asked for from `address`.
-    pub fn record(&self, client_id: &str, now: UnixTime, address: IpAddr) {
+    /// Counts one token issued to `client_id` at `now`, asked for from `address`, for
+    /// the workload `subject` when a workload token was presented.
+    pub fn record(&self, client_id: &str, now: UnixTime, address: IpAddr, subject: Option<&str>) {
         let one = DayCount {
             tokens: 1,
             last_used: now,
             address,
+            workload: subject.map(Arc::from),
         };
         let day = now.div_euclid(86_400);
-        self.0
-            .lock()
-            .counts
-            .entry((client_id.to_owned(), day))
-            .and_modify(|count| count.absorb(one))
-            .or_insert(one);
+        let mut held = self.0.lock();
+        match held.counts.entry((client_id.to_owned(), day)) {
+            std::collections::hash_map::Entry::Occupied(mut count) => count.get_mut().absorb(one),
+            std::collections::hash_map::Entry::Vacant(place) => {
+                place.insert(one);
+            }
+        }
     }
 
     /// Writes the counts gathered so far in one transaction; on failure they are kept
@@ -654,6 +742,7 @@ impl Usage {
                     tokens: count.tokens,
                     last_used: count.last_used,
                     address: Some(count.address.to_string()),
+                    workload_subject: count.workload.as_deref().map(str::to_owned),
                 })
                 .collect();
             store::add_usage(pool, &rows).await

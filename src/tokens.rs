@@ -30,6 +30,10 @@ pub struct Claims {
     pub exp: UnixTime,
     pub jti: String,
     pub scope: String,
+    /// The workload whose token was exchanged for this one (SPEC §18): its issuer and
+    /// subject. Absent for a client's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::federation::WorkloadClaim>,
 }
 
 impl Claims {
@@ -434,6 +438,7 @@ mod tests {
             exp: now + 60,
             jti: new_jti(),
             scope: "mcp".into(),
+            workload: None,
         }
     }
 

@@ -91,6 +91,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ServerCommand,
     },
+    /// Manage the issuers whose workload tokens credentials may federate (output is
+    /// JSON).
+    Issuer {
+        #[command(subcommand)]
+        action: IssuerCommand,
+    },
     /// Manage the access-token signing keys.
     Keys {
         #[command(subcommand)]
@@ -122,6 +128,30 @@ pub enum Command {
 fn parse_rfc3339(raw: &str) -> Result<i64, String> {
     clavis::civil::parse_rfc3339(raw)
         .ok_or_else(|| format!("{raw:?} is not an RFC 3339 time such as 2026-11-30T00:00:00Z"))
+}
+
+/// Trusted issuers of workload tokens (SPEC §18).
+#[derive(Debug, Subcommand)]
+pub enum IssuerCommand {
+    /// Trust an issuer (GitHub Actions, GitLab CI, a Kubernetes cluster, …); prints it.
+    Add {
+        /// A short name (letters, digits, `.`, `-`, `_`).
+        #[arg(long)]
+        name: String,
+        /// The `iss` its tokens carry: an https URL (http only on a loopback address).
+        #[arg(long)]
+        issuer: String,
+        /// Where its keys are (default: found by OpenID Connect discovery at the issuer).
+        #[arg(long)]
+        jwks_url: Option<String>,
+    },
+    /// List the trusted issuers.
+    List,
+    /// Stop trusting an issuer; every federation rule naming it goes with it.
+    Remove {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Client-secret checks.
@@ -287,6 +317,23 @@ pub enum CredentialCommand {
         /// personal workspace; the account must be a member.
         #[arg(long)]
         team: Option<i64>,
+        /// A federation rule: workload tokens of this trusted issuer (its name) that meet
+        /// the --claim conditions get this credential's tokens.
+        #[arg(long)]
+        federate: Option<String>,
+        /// The audience the workload token must carry (default: Clavis's issuer URL).
+        #[arg(long, requires = "federate")]
+        federate_audience: Option<String>,
+        /// A claim condition of the rule, CLAIM=PATTERN (`*` matches anything); repeat
+        /// for several.
+        #[arg(long = "claim", requires = "federate")]
+        claims: Vec<String>,
+        /// Accept each workload token (its jti) once.
+        #[arg(long, requires = "federate")]
+        single_use: bool,
+        /// No secret at all: only the federation rule gets it tokens.
+        #[arg(long, requires = "federate")]
+        no_secret: bool,
     },
     /// Change a credential's name, description, allowed tools or quota; what is not
     /// given stays. Prints the credential as JSON.
@@ -467,6 +514,15 @@ pub struct ServeArgs {
     /// metadata services answer); refused otherwise, also when a name resolves there.
     #[arg(long, env = "CLAVIS_ALLOW_LINK_LOCAL_UPSTREAMS")]
     pub allow_link_local_upstreams: bool,
+    /// Seconds between refetches of a trusted issuer's keys on an unknown `kid` (tests
+    /// shorten it).
+    #[arg(
+        long,
+        env = "CLAVIS_JWKS_REFETCH_INTERVAL",
+        default_value_t = 30,
+        hide = true
+    )]
+    pub jwks_refetch_interval: u32,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -528,6 +584,8 @@ pub struct Config {
     pub gateway_body_limit: usize,
     /// Whether gateway upstreams may be at link-local addresses.
     pub allow_link_local_upstreams: bool,
+    /// Least time between refetches of an issuer's keys on an unknown `kid`.
+    pub jwks_refetch_interval: std::time::Duration,
 }
 
 /// A setting that cannot be used; its `Display` is the one line printed at start.
@@ -692,6 +750,9 @@ impl Config {
             gateway_timeout,
             gateway_body_limit,
             allow_link_local_upstreams: s.allow_link_local_upstreams,
+            jwks_refetch_interval: std::time::Duration::from_secs(u64::from(
+                s.jwks_refetch_interval,
+            )),
             addr,
             metrics_addr,
             database_url: shared.database_url.clone(),

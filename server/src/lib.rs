@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod config;
 pub mod forms;
 pub mod gateway;
+pub mod issuer_keys;
 pub mod listener;
 pub mod mcp;
 pub mod metrics;
@@ -131,6 +132,8 @@ pub struct Database {
     pub keys: Arc<Keyring>,
     pub master_key: MasterKey,
     pub servers: Arc<Registry>,
+    /// The trusted issuers of workload tokens (SPEC §18).
+    pub issuers: Arc<clavis::service::issuers::Issuers>,
     /// Revoked access tokens that have not expired.
     pub revoked: Arc<clavis::revoked::RevokedTokens>,
 }
@@ -152,6 +155,7 @@ impl Database {
                 oauth::CREDENTIAL_CACHE_CAPACITY,
             )),
             servers: self.servers.clone(),
+            issuers: self.issuers.clone(),
             master_key: self.master_key.clone(),
         }
     }
@@ -188,6 +192,11 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
         .reload(&pool)
         .await
         .map_err(|e| StartError::Other(format!("cannot load the MCP servers: {e}")))?;
+    let issuers = Arc::new(clavis::service::issuers::Issuers::default());
+    issuers
+        .reload(&pool)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot load the trusted issuers: {e}")))?;
     let revoked = Arc::new(clavis::revoked::RevokedTokens::default());
     revoked
         .load(&pool, clavis::now())
@@ -200,6 +209,7 @@ pub async fn open_database(config: &Config) -> Result<Database, StartError> {
         keys: Arc::new(keys),
         master_key,
         servers,
+        issuers,
         revoked,
     })
 }
@@ -253,6 +263,13 @@ impl AppState {
             verified: clavis::tokens::VerifiedTokens::new(VERIFIED_TOKENS),
             revoked: database.revoked,
             tool_cache: upstream_tools::ToolCache::default(),
+            issuer_keys: issuer_keys::IssuerKeys::new(
+                upstream::guarded_client(
+                    std::time::Duration::from_secs(5),
+                    config.allow_link_local_upstreams,
+                ),
+                config.jwks_refetch_interval,
+            ),
             gateway: upstream::Gateway::new(
                 database.servers.clone(),
                 database.master_key.clone(),
@@ -540,6 +557,9 @@ fn spawn_housekeeping(state: &AppState) {
             }
             if let Err(e) = oauth.gateway.servers.reload(&oauth.services.pool).await {
                 tracing::warn!(error = %e, "reloading MCP servers failed");
+            }
+            if let Err(e) = oauth.services.issuers.reload(&oauth.services.pool).await {
+                tracing::warn!(error = %e, "reloading trusted issuers failed");
             }
         }
     });

@@ -14,7 +14,7 @@ use prometheus_client::{
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
-const REASONS: [AuthFailure; 9] = [
+const REASONS: [AuthFailure; 10] = [
     AuthFailure::Missing,
     AuthFailure::MalformedSecret,
     AuthFailure::UnknownClient,
@@ -24,6 +24,7 @@ const REASONS: [AuthFailure; 9] = [
     AuthFailure::Suspended,
     AuthFailure::BadAssertion,
     AuthFailure::ReplayedAssertion,
+    AuthFailure::BadWorkloadToken,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -61,6 +61,13 @@ async fn apply(oauth: &OAuthState, change: Change) {
                 tracing::warn!(error = %e, "reloading MCP servers failed");
             }
         }
+        Change::Issuers => {
+            oauth.services.credentials.forget_all();
+            oauth.issuer_keys.forget_all();
+            if let Err(e) = oauth.services.issuers.reload(&oauth.services.pool).await {
+                tracing::warn!(error = %e, "reloading trusted issuers failed");
+            }
+        }
         Change::Keys => {
             if let Err(e) = oauth.reload_keys().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
@@ -78,5 +85,6 @@ async fn refresh(oauth: &OAuthState) {
         tracing::warn!(error = %e, "reading revoked tokens failed");
     }
     apply(oauth, Change::Servers).await;
+    apply(oauth, Change::Issuers).await;
     apply(oauth, Change::Keys).await;
 }

@@ -18,6 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use clavis::{
+    federation::{self, Refusal, Workload, WorkloadClaim},
     oauth::{self, AuthFailure, ClientAuth, OAuthError, Params, Usage},
     store::CredentialRow,
     throttle::{ClientAddress, Throttle, address_key},
@@ -50,6 +51,8 @@ pub struct OAuthState {
     pub gateway: crate::upstream::Gateway,
     /// Upstreams' tool lists, kept briefly ([`crate::upstream_tools`]).
     pub tool_cache: crate::upstream_tools::ToolCache,
+    /// Trusted issuers' keys, for workload tokens (SPEC §18).
+    pub issuer_keys: crate::issuer_keys::IssuerKeys,
     /// Access tokens whose signature was verified (for the MCP endpoints).
     pub verified: clavis::tokens::VerifiedTokens,
     /// Revoked access tokens that have not expired (kept as the database has them).
@@ -77,6 +80,17 @@ impl OAuthState {
             .await
         {
             tracing::warn!(error = %e, "reading revoked tokens failed");
+        }
+    }
+
+    /// What client authentication reads.
+    fn authenticator(&self) -> oauth::Authenticator<'_> {
+        oauth::Authenticator {
+            pool: &self.services.pool,
+            cache: &self.services.credentials,
+            key: &self.services.secret_key,
+            issuer: &self.services.issuer,
+            jtis: &self.jtis,
         }
     }
 
@@ -271,13 +285,24 @@ async fn authenticated(
 ) -> Result<(Params, Arc<CredentialRow>), FormError> {
     let params = read_form(headers, body).await?;
     before_auth(&params)?;
+    let client = authenticate(state, headers, address, &params).await?;
+    Ok((params, client))
+}
+
+/// Authenticates the client of a request whose form is read, counting failures.
+async fn authenticate(
+    state: &OAuthState,
+    headers: &HeaderMap,
+    address: IpAddr,
+    params: &Params,
+) -> Result<Arc<CredentialRow>, FormError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if let Some(throttled) = state.exhausted(address) {
         return Err(throttled.into());
     }
-    let auth: ClientAuth = match oauth::client_auth(authorization, &params) {
+    let auth: ClientAuth = match oauth::client_auth(authorization, params) {
         Ok(auth) => auth,
         Err(error) => {
             if matches!(error, OAuthError::InvalidClient { .. })
@@ -289,18 +314,11 @@ async fn authenticated(
             return Err(error.into());
         }
     };
-    let with = oauth::Authenticator {
-        pool: &state.services.pool,
-        cache: &state.services.credentials,
-        key: &state.services.secret_key,
-        issuer: &state.services.issuer,
-        jtis: &state.jtis,
-    };
-    let outcome = oauth::authenticate(&with, &auth, clavis::now(), Instant::now())
+    let outcome = oauth::authenticate(&state.authenticator(), &auth, clavis::now(), Instant::now())
         .await
         .map_err(database_error("client authentication"))?;
     match outcome {
-        Ok(row) => Ok((params, row)),
+        Ok(row) => Ok(row),
         Err(reason) => Err(state
             .failed(reason, Some(&auth.client_id), address)
             .unwrap_or_else(|| oauth::auth_failed(&auth))
@@ -308,7 +326,45 @@ async fn authenticated(
     }
 }
 
-/// `POST /mcp/oauth/token`.
+/// The credential a workload token (SPEC §18) gets tokens for, with the workload:
+/// its issuer trusted, its key fetched (or cached), its signature and times verified,
+/// then a credential's rule matched ([`oauth::federated_client`]).
+async fn federated(
+    state: &OAuthState,
+    assertion: &str,
+    client_id: Option<&str>,
+    now: clavis::UnixTime,
+) -> Result<Result<(Arc<CredentialRow>, Workload), Refusal>, OAuthError> {
+    let (iss, kid) = match federation::peek(assertion) {
+        Ok(peeked) => peeked,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let Some(issuer) = state.services.issuers.by_issuer(&iss) else {
+        return Ok(Err(Refusal::UntrustedIssuer));
+    };
+    let keys = match state.issuer_keys.keys(&issuer, kid.as_deref(), now).await {
+        Ok(keys) => keys,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let workload = match federation::verify(assertion, &issuer.issuer, &keys, now) {
+        Ok(workload) => workload,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let found = oauth::federated_client(
+        &state.authenticator(),
+        &workload,
+        issuer.id,
+        client_id,
+        now,
+        Instant::now(),
+    )
+    .await
+    .map_err(database_error("a workload token"))?;
+    Ok(found.map(|row| (row, workload)))
+}
+
+/// `POST /mcp/oauth/token`: the client credentials grant, or a workload token with the
+/// JWT bearer grant (SPEC §18).
 async fn token(
     State(state): State<Arc<OAuthState>>,
     Extension(ClientAddress(address)): Extension<ClientAddress>,
@@ -317,9 +373,29 @@ async fn token(
 ) -> Response {
     answer(
         async {
-            let (params, client) = authenticated(&state, &headers, address, body, oauth::require_grant_type).await?;
+            let params = read_form(&headers, body).await?;
+            oauth::require_grant_type(&params)?;
             let now = clavis::now();
-            let (response, claims) = oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now)?;
+            let (client, workload) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
+                let (client, workload) = workload_client(&state, &headers, address, &params, now).await?;
+                (client, Some(workload))
+            } else {
+                (authenticate(&state, &headers, address, &params).await?, None)
+            };
+            let (response, claims) = match &workload {
+                Some(workload) => oauth::issue(
+                    &state.services.issuer,
+                    &state.keys(),
+                    &client,
+                    &params,
+                    now,
+                    Some(WorkloadClaim {
+                        iss: workload.issuer.clone(),
+                        sub: workload.subject.clone(),
+                    }),
+                )?,
+                None => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now)?,
+            };
             state
                 .quotas
                 .take(&client.client_id, client.tokens_per_hour, now)
@@ -327,7 +403,8 @@ async fn token(
                     limit: e.limit,
                     retry_after_secs: e.retry_after.unsigned_abs(),
                 })?;
-            state.usage.record(&client.client_id, now, address);
+            let subject = workload.as_ref().map(|w| w.subject.as_str());
+            state.usage.record(&client.client_id, now, address, subject);
             state.metrics.token_issued();
             // At debug: a line per token is a line per request on the busiest path (the
             // benchmark measured ~480 bytes of log per token at info); the counts are in
@@ -337,6 +414,47 @@ async fn token(
         }
         .await,
     )
+}
+
+/// The JWT bearer grant's credential: no client authentication (the workload token is
+/// the proof), an `assertion`, an optional `client_id`; a refused token is
+/// `invalid_grant` naming the check and counts as a failed authentication.
+async fn workload_client(
+    state: &OAuthState,
+    headers: &HeaderMap,
+    address: IpAddr,
+    params: &Params,
+    now: clavis::UnixTime,
+) -> Result<(Arc<CredentialRow>, Workload), FormError> {
+    if let Some(throttled) = state.exhausted(address) {
+        return Err(throttled.into());
+    }
+    if headers.contains_key(header::AUTHORIZATION)
+        || params.get("client_secret").is_some()
+        || params.get("client_assertion").is_some()
+    {
+        return Err(OAuthError::InvalidRequest(
+            "a workload assertion is presented without client authentication",
+        )
+        .into());
+    }
+    let assertion = params
+        .get("assertion")
+        .ok_or(OAuthError::InvalidRequest("assertion is required"))?;
+    let client_id = params.get("client_id");
+    match federated(state, assertion, client_id, now).await? {
+        Ok(found) => Ok(found),
+        Err(refusal) => {
+            tracing::info!(reason = %refusal, "workload token refused");
+            if refusal != Refusal::KeysUnavailable
+                && let Some(throttled) =
+                    state.failed(AuthFailure::BadWorkloadToken, client_id, address)
+            {
+                return Err(throttled.into());
+            }
+            Err(OAuthError::InvalidGrant(refusal).into())
+        }
+    }
 }
 
 /// `POST /mcp/oauth/introspect` (RFC 7662).
@@ -447,7 +565,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "authorization_endpoint": format!("{issuer}/mcp/oauth/authorize"),
         "token_endpoint": format!("{issuer}/mcp/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", federation::GRANT_TYPE],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,

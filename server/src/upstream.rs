@@ -54,6 +54,41 @@ impl reqwest::dns::Resolve for NoLinkLocal {
     }
 }
 
+/// An HTTP client for requests Clavis makes to addresses administrators registered
+/// (upstreams, issuers' keys): no redirect followed (it would send the request, and
+/// an upstream header, elsewhere), names resolved without link-local addresses unless
+/// `allow_link_local`, Nagle off. `None` (logged) when none can be built: then every
+/// such request fails rather than go out through a client without these guards.
+pub(crate) fn guarded_client(
+    connect_timeout: Duration,
+    allow_link_local: bool,
+) -> Option<reqwest::Client> {
+    let builder = || {
+        let builder = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none());
+        if allow_link_local {
+            builder
+        } else {
+            builder.dns_resolver(Arc::new(NoLinkLocal))
+        }
+    };
+    builder()
+        .build()
+        .or_else(|e| {
+            // Only the system's CA certificates can make this fail: go on without them
+            // (https requests then fail, logged) rather than not start.
+            tracing::error!(error = %e, "cannot load the system's CA certificates for https requests");
+            builder().tls_built_in_native_certs(false).build()
+        })
+        .inspect_err(|e| {
+            tracing::error!(error = %e, "cannot build an HTTP client: MCP servers and issuers' keys cannot be reached");
+        })
+        .ok()
+}
+
 impl Gateway {
     /// A gateway waiting `timeout` for answer headers and forwarding bodies up to
     /// `body_limit` bytes; upstreams at link-local addresses only if `allow_link_local`.
@@ -65,30 +100,7 @@ impl Gateway {
         body_limit: usize,
         allow_link_local: bool,
     ) -> Self {
-        let builder = || {
-            let builder = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10).min(timeout))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .tcp_nodelay(true)
-                // A redirect would send the request (and the upstream header) elsewhere.
-                .redirect(reqwest::redirect::Policy::none());
-            if allow_link_local {
-                builder
-            } else {
-                builder.dns_resolver(Arc::new(NoLinkLocal))
-            }
-        };
-        let client = builder().build().or_else(|e| {
-            // Only the system's CA certificates can make this fail: go on without them
-            // (https upstreams then fail with 502, logged) rather than not start.
-            tracing::error!(error = %e, "cannot load the system's CA certificates for https upstreams");
-            builder().tls_built_in_native_certs(false).build()
-        });
-        let client = client
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "cannot build the gateway's HTTP client: MCP servers cannot be reached");
-            })
-            .ok();
+        let client = guarded_client(Duration::from_secs(10).min(timeout), allow_link_local);
         Self {
             servers,
             master_key,

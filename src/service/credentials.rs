@@ -9,6 +9,7 @@ use crate::{
     authz::{Action, Workspace},
     changes::Change,
     credentials::{self, ClientSecret, CredentialEdit, CredentialRequest, NewCredential, Status},
+    federation::{FederationRule, InvalidRule},
     grant::{AllowedTools, Scope, Scopes},
     store::{self, CredentialRow},
 };
@@ -298,8 +299,15 @@ pub async fn create(
         .filter(|s| s.grantable(&actor, workspace))
         .map(|s| (s.slug, s.id))
         .collect();
-    let new = NewCredential::check(request, &known, now)
+    let mut new = NewCredential::check(request, &known, now)
         .map_err(|e| ServiceError::invalid(e.field(), e))?;
+    new.federation = federation_rules(services, &request.federation)
+        .await?
+        .map_err(|e| ServiceError::invalid(e.field(), e))?;
+    if new.no_secret && new.federation.is_empty() {
+        let e = credentials::InvalidCredential::NoSecretWithoutRule;
+        return Err(ServiceError::invalid(e.field(), e));
+    }
     let (row, secret) = credentials::create(
         &services.pool,
         &services.secret_key,
@@ -317,6 +325,42 @@ pub async fn create(
         credential: Credential::of(&row, &services.issuer, now, true),
         secret,
     })
+}
+
+/// The rules asked for, their issuers found by name among the trusted ones and their
+/// audiences defaulted to Clavis's issuer URL.
+async fn federation_rules(
+    services: &Services,
+    asked: &[credentials::RuleRequest],
+) -> Result<Result<Vec<FederationRule>, credentials::InvalidCredential>, ServiceError> {
+    if asked.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    if asked.len() > crate::federation::MAX_RULES {
+        return Ok(Err(credentials::InvalidCredential::Rule(
+            InvalidRule::TooMany,
+        )));
+    }
+    let issuers = super::issuers::list(services).await?;
+    let mut rules = Vec::with_capacity(asked.len());
+    for rule in asked {
+        let Some(issuer) = issuers.iter().find(|i| i.name == rule.issuer) else {
+            return Ok(Err(credentials::InvalidCredential::Rule(
+                InvalidRule::Issuer,
+            )));
+        };
+        match FederationRule::check(
+            issuer.id,
+            &rule.audience,
+            &services.issuer.issuer,
+            rule.conditions.clone(),
+            rule.single_use,
+        ) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => return Ok(Err(credentials::InvalidCredential::Rule(e))),
+        }
+    }
+    Ok(Ok(rules))
 }
 
 /// Changes a credential's name, description, allowed tools or quota.

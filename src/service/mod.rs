@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod credentials;
+pub mod issuers;
 pub mod keys;
 pub mod servers;
 pub mod teams;
@@ -48,6 +49,8 @@ pub struct Services {
     pub credentials: Arc<CredentialCache>,
     /// The registered MCP servers as the gateway sees them.
     pub servers: Arc<Registry>,
+    /// The trusted issuers as the token endpoint sees them (SPEC §18).
+    pub issuers: Arc<issuers::Issuers>,
     /// Seals upstream header values.
     pub master_key: MasterKey,
 }
@@ -158,6 +161,27 @@ impl Services {
         action: Action,
         workspace: Workspace,
     ) -> Result<Option<Actor>, ServiceError> {
+        let decided = self.decide(caller, action, workspace).await;
+        if let (
+            Err(ServiceError::NotFound | ServiceError::AdminOnly),
+            Acting::Person(user_id)
+            | Acting::Credential {
+                creator: user_id, ..
+            },
+        ) = (&decided, caller.acting)
+        {
+            tracing::warn!(user_id, ?action, "refused");
+        }
+        decided
+    }
+
+    /// [`Services::authorize`] without the refusal's log line (for asking what to offer).
+    async fn decide(
+        &self,
+        caller: &Caller,
+        action: Action,
+        workspace: Workspace,
+    ) -> Result<Option<Actor>, ServiceError> {
         let user_id = match caller.acting {
             Acting::Operator => return Ok(None),
             Acting::Person(user_id) => user_id,
@@ -188,7 +212,6 @@ impl Services {
         if crate::authz::may(&actor, action, workspace) {
             return Ok(Some(actor));
         }
-        tracing::warn!(user_id, ?action, "refused");
         Err(if action == Action::Administer {
             ServiceError::AdminOnly
         } else {
@@ -243,7 +266,7 @@ impl Services {
         action: Action,
         workspace: Workspace,
     ) -> Result<bool, ServiceError> {
-        match self.authorize(caller, action, workspace).await {
+        match self.decide(caller, action, workspace).await {
             Ok(_) => Ok(true),
             Err(ServiceError::Internal) => Err(ServiceError::Internal),
             Err(_) => Ok(false),
@@ -300,6 +323,7 @@ mod tests {
             secret_key: Arc::new(SecretKey::generate()),
             credentials: Arc::new(CredentialCache::new(Duration::from_secs(1), 10)),
             servers: Arc::new(Registry::default()),
+            issuers: Arc::default(),
             master_key: MasterKey::from_bytes(&[7; 32]),
         };
         (services, user, team)

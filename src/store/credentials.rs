@@ -5,6 +5,7 @@ use crate::{
     UnixTime,
     audit::Event,
     authz::Workspace,
+    federation::FederationRule,
     grant::{AllowedTools, Scopes},
 };
 
@@ -61,6 +62,11 @@ pub struct CredentialRow {
     /// The MCP servers granted (filled by the lookups that need them).
     #[sqlx(skip)]
     pub servers: Vec<GrantedServer>,
+    /// Its federation rules (filled by the lookup by client id).
+    #[sqlx(skip)]
+    pub federation: Vec<FederationRule>,
+    /// The subject of the last workload token it issued a token for.
+    pub last_workload_subject: Option<String>,
 }
 
 /// A server a credential is granted: enough to resolve a token request's `resource`.
@@ -77,6 +83,7 @@ const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, des
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
      previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
      public_keys, previous_public_keys, team_id, last_used_address, tokens_revoked_before, \
+     last_workload_subject, \
      (team_id IS NULL AND EXISTS (SELECT 1 FROM users u \
          WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) AS suspended, \
      COALESCE((SELECT u.email FROM users u WHERE u.id = credentials.user_id), '') AS created_by";
@@ -109,10 +116,13 @@ pub struct NewCredentialRow<'a> {
     pub token_lifetime: Option<i64>,
     pub tokens_per_hour: Option<i64>,
     pub public_keys: Option<&'a str>,
+    /// Its federation rules (SPEC §18).
+    pub federation: &'a [FederationRule],
 }
 
-/// Inserts a credential with its server grants, in one transaction, and returns its
-/// row id. `Ok(None)` when a granted server no longer exists.
+/// Inserts a credential with its server grants and federation rules, in one
+/// transaction, and returns its row id. `Ok(None)` when a granted server or a rule's
+/// issuer no longer exists.
 pub async fn insert_credential(
     pool: &Pool,
     new: &NewCredentialRow<'_>,
@@ -153,6 +163,23 @@ pub async fn insert_credential(
             .execute(&mut *tx)
             .await?;
             if granted.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
+        for rule in new.federation {
+            let added = sqlx::query(
+                "INSERT INTO federation_rules
+                 (credential_id, issuer_id, audience, conditions, single_use)
+                 SELECT $1, id, $3, $4, $5 FROM trusted_issuers WHERE id = $2",
+            )
+            .bind(id)
+            .bind(rule.issuer_id)
+            .bind(&rule.audience)
+            .bind(super::conditions_json(&rule.conditions))
+            .bind(rule.single_use)
+            .execute(&mut *tx)
+            .await?;
+            if added.rows_affected() == 0 {
                 return Ok(None);
             }
         }
@@ -248,6 +275,7 @@ pub async fn credential_by_client_id(
         return Ok(None);
     };
     row.servers = usable_servers(pool, row.id).await?;
+    row.federation = super::federation_rules(pool, row.id).await?;
     Ok(Some(row))
 }
 

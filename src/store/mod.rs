@@ -1,5 +1,5 @@
 //! All of Clavis's own SQL lives here, one file per aggregate (`users`, `credentials`,
-//! `keys`, `usage`, `revocations`, `servers`, `teams`, `audit`), all re-exported from
+//! `federation`, `keys`, `usage`, `revocations`, `servers`, `teams`, `audit`), all re-exported from
 //! this module. The rest of the core and the server call these functions with the pool
 //! they were given; nothing opens connections on its own.
 //!
@@ -100,6 +100,7 @@ macro_rules! audited_update {
 
 mod audit;
 mod credentials;
+mod federation;
 mod keys;
 mod revocations;
 mod servers;
@@ -109,6 +110,7 @@ mod users;
 
 pub use audit::*;
 pub use credentials::*;
+pub use federation::*;
 pub use keys::*;
 pub use revocations::*;
 pub use servers::*;

@@ -13,6 +13,8 @@ pub struct TokenUsage {
     pub last_used: UnixTime,
     /// The client address of the last of them.
     pub address: Option<String>,
+    /// The subject of the last workload token among them.
+    pub workload_subject: Option<String>,
 }
 
 /// Adds batched usage counts to the credentials and their per-day rows, in one
@@ -25,13 +27,15 @@ pub async fn add_usage(pool: &Pool, batch: &[TokenUsage]) -> Result<(), StoreErr
             "UPDATE credentials SET tokens_issued = tokens_issued + $1,
                  last_used_address = CASE WHEN last_used_at IS NULL OR last_used_at <= $2
                      THEN COALESCE($4, last_used_address) ELSE last_used_address END,
-                 last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END
+                 last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END,
+                 last_workload_subject = COALESCE($5, last_workload_subject)
              WHERE client_id = $3",
         )
         .bind(usage.tokens)
         .bind(usage.last_used)
         .bind(&usage.client_id)
         .bind(&usage.address)
+        .bind(&usage.workload_subject)
         .execute(&mut *tx)
         .await?;
             sqlx::query(

@@ -484,6 +484,8 @@ pub mod ssr {
                 input.tokens_per_hour.as_deref().unwrap_or_default(),
             )?,
             public_key,
+            federation: Vec::new(),
+            no_secret: false,
         })
     }
 

@@ -283,6 +283,8 @@ pub(super) async fn create_credential(
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
+        federation: Vec::new(),
+        no_secret: false,
     };
     let created = service::credentials::create(
         &state.server.services,

@@ -11,7 +11,8 @@ use super::{failure, read_key_file};
 /// `clavis credential …`.
 pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
     use clavis::{
-        credentials::{self, CredentialRequest, Expiry, Status},
+        credentials::{self, CredentialRequest, Expiry, RuleRequest, Status},
+        federation::Condition,
         grant::{AllowedTools, Scopes},
         service::{
             Caller, ServiceError,
@@ -74,6 +75,11 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             auth,
             public_key,
             team,
+            federate,
+            federate_audience,
+            claims,
+            single_use,
+            no_secret,
         } => {
             let owner = owner(user).await?;
             let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
@@ -97,6 +103,20 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 token_lifetime,
                 tokens_per_hour,
                 public_key,
+                federation: match federate {
+                    Some(issuer) => vec![RuleRequest {
+                        issuer,
+                        audience: federate_audience.unwrap_or_default(),
+                        conditions: claims
+                            .iter()
+                            .map(|c| Condition::parse(c))
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| invalid(credentials::InvalidCredential::Rule(e)))?,
+                        single_use,
+                    }],
+                    None => Vec::new(),
+                },
+                no_secret,
             };
             for i in 1..=count {
                 request.name = if count == 1 {

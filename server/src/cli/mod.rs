@@ -6,6 +6,7 @@
 
 mod audit;
 mod credential;
+mod issuer;
 mod server;
 
 use std::io::BufRead;
@@ -64,6 +65,7 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), StartEr
             audit::command(&database.services(&config), since, action).await
         }
         Command::Server { action } => server::command(action, &config).await,
+        Command::Issuer { action } => issuer::command(action, &config).await,
         Command::Keys {
             action: KeysCommand::Rotate,
         } => {

@@ -7,6 +7,7 @@ mod binary;
 mod cluster;
 mod credentials;
 mod eras;
+mod federation;
 mod gateway;
 mod helpers;
 mod mcp;

@@ -70,6 +70,7 @@ impl TestApp {
             exp: now + 300,
             jti: clavis::tokens::new_jti(),
             scope: "mcp".to_owned(),
+            workload: None,
         }
     }
 }
@@ -86,7 +87,7 @@ fn challenge(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-async fn rmcp_client(
+pub(crate) async fn rmcp_client(
     app: &TestApp,
     token: &str,
 ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {

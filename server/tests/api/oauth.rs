@@ -251,6 +251,8 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         token_lifetime: None,
         tokens_per_hour: None,
         public_keys: None,
+        federation: Vec::new(),
+        no_secret: false,
     };
     let user = clavis::store::list_credentials(pool, clavis::authz::Workspace::Personal(1), 1, 0)
         .await
@@ -698,7 +700,10 @@ async fn discovery_metadata_and_the_authorization_endpoint_stub() {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
