@@ -1503,3 +1503,110 @@ fn cli_grants_only_what_the_named_person_may() {
     );
     assert!(create("first@example.com", "introspect").status.success());
 }
+
+/// SPEC §18, §22: trusted issuers and a federated credential without a secret from the
+/// command line; bad rules are refused with the rule's sentence and create nothing.
+#[test]
+fn cli_trusts_issuers_and_creates_federated_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let clavis = |args: &[&str]| run_cli(&db, args, "");
+    let json = |output: std::process::Output| -> serde_json::Value {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let args = ["create-user", "--email", "ops@example.com"];
+    assert!(
+        run_cli(&db, &args, "a long enough password\n")
+            .status
+            .success()
+    );
+
+    let added = json(clavis(&[
+        "issuer",
+        "add",
+        "--name",
+        "github",
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+    ]));
+    assert_eq!(added["name"], "github");
+    assert_eq!(added["jwks_url"], serde_json::Value::Null);
+    let refused = clavis(&[
+        "issuer",
+        "add",
+        "--name",
+        "plain",
+        "--issuer",
+        "http://ci.example",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https"));
+    let taken = clavis(&[
+        "issuer",
+        "add",
+        "--name",
+        "github",
+        "--issuer",
+        "https://other.example",
+    ]);
+    assert!(!taken.status.success());
+
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "credential",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            "deploy",
+        ];
+        args.extend_from_slice(extra);
+        clavis(&args)
+    };
+    let created = json(create(&[
+        "--federate",
+        "github",
+        "--claim",
+        "repository=acme/app",
+        "--claim",
+        "ref=refs/heads/main",
+        "--single-use",
+        "--no-secret",
+    ]));
+    assert_eq!(created["client_secret"], serde_json::Value::Null);
+    assert!(created["client_id"].as_str().unwrap().starts_with("clv_"));
+    for (extra, said) in [
+        (
+            &["--federate", "gitlab", "--claim", "sub=x"][..],
+            "trusted issuer",
+        ),
+        (&["--federate", "github"][..], "CLAIM=PATTERN"),
+        (
+            &["--federate", "github", "--claim", "no-equals"][..],
+            "CLAIM=PATTERN",
+        ),
+    ] {
+        let refused = create(extra);
+        assert!(!refused.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(said), "{extra:?}: {stderr}");
+    }
+    let listed = json(clavis(&["credential", "list", "--user", "ops@example.com"]));
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "refused ones made nothing"
+    );
+
+    let issuers = json(clavis(&["issuer", "list"]));
+    assert_eq!(issuers.as_array().unwrap().len(), 1);
+    let removed = json(clavis(&["issuer", "remove", "github"]));
+    assert_eq!(removed["removed"], true);
+    assert!(!clavis(&["issuer", "remove", "github"]).status.success());
+    assert_eq!(json(clavis(&["issuer", "list"])), serde_json::json!([]));
+}
