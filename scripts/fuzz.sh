@@ -2,7 +2,8 @@
 # Fuzz targets (fuzz/, cargo-fuzz + libFuzzer): the token endpoint's form and client
 # authentication (token_request), access-token verification (access_token),
 # private_key_jwt public keys and assertions (client_assertion) and the gateway's
-# JSON-RPC inspection and SSE narrowing (jsonrpc).
+# JSON-RPC inspection and SSE narrowing (jsonrpc), workload tokens and federation rules
+# (workload_token).
 #
 #   scripts/fuzz.sh build                     build every target (what CI does)
 #   scripts/fuzz.sh run [SECONDS] [TARGET…]   run each for SECONDS (600), then minimise
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC_BOOTSTRAP=1
-targets=(token_request access_token client_assertion jsonrpc)
+targets=(token_request access_token client_assertion jsonrpc workload_token)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2
