@@ -34,6 +34,8 @@ const PATTERN_MAX: usize = 500;
 pub const ISSUER_NAME_MAX: usize = 64;
 /// Longest `jti` recorded.
 const JTI_MAX: usize = 200;
+/// Longest `sub` accepted, in characters.
+const SUBJECT_MAX: usize = 256;
 
 /// An issuer whose tokens Clavis trusts, as an administrator registered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +177,7 @@ impl Condition {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._:-/".contains(c))
             || pattern.is_empty()
+            || pattern.chars().all(|c| c == '*')
             || pattern.chars().count() > PATTERN_MAX
             || pattern.chars().any(char::is_control)
         {
@@ -205,18 +208,39 @@ impl fmt::Display for Condition {
 }
 
 /// The value at `path`: a top-level claim of that exact name (names may hold dots, as
-/// Kubernetes' `kubernetes.io` does), else a dotted path into nested objects.
+/// Kubernetes' `kubernetes.io` does), or a dotted path into nested objects — only when
+/// exactly one reading of the path finds a value, so a claim named with dots cannot
+/// stand in for a nested one (or the reverse).
 fn claim<'a>(claims: &'a serde_json::Map<String, Value>, path: &str) -> Option<&'a Value> {
-    if let Some(value) = claims.get(path) {
-        return Some(value);
+    let mut found = Vec::new();
+    let mut budget = 1000;
+    readings(claims, path, &mut found, &mut budget);
+    match found.as_slice() {
+        [only] if budget > 0 => Some(only),
+        _ => None,
     }
-    path.match_indices('.').find_map(|(at, _)| {
-        let (head, rest) = (&path[..at], &path[at + 1..]);
-        match claims.get(head) {
-            Some(Value::Object(inner)) => claim(inner, rest),
-            _ => None,
+}
+
+/// Every value `path` can name in `claims` (stopping at two, or when `budget` visits are
+/// spent).
+fn readings<'a>(
+    claims: &'a serde_json::Map<String, Value>,
+    path: &str,
+    found: &mut Vec<&'a Value>,
+    budget: &mut u32,
+) {
+    if found.len() > 1 || *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    if let Some(value) = claims.get(path) {
+        found.push(value);
+    }
+    for (at, _) in path.match_indices('.') {
+        if let Some(Value::Object(inner)) = claims.get(&path[..at]) {
+            readings(inner, &path[at + 1..], found, budget);
         }
-    })
+    }
 }
 
 /// `*`-wildcard matching in linear space and at most `pattern × text` steps (the
@@ -252,7 +276,7 @@ pub enum InvalidRule {
     #[error("Audience: at most 500 characters, no spaces.")]
     Audience,
     #[error(
-        "Claims: one CLAIM=PATTERN per line (at most {MAX_CONDITIONS}), for example repository=acme/app; sub or at least one claim is required."
+        "Claims: one CLAIM=PATTERN per line (at most {MAX_CONDITIONS}), for example repository=acme/app; at least one is required, and a pattern of only * would match every workload of the issuer."
     )]
     Condition,
     #[error("At most {MAX_RULES} federation rules per credential.")]
@@ -353,13 +377,23 @@ pub fn issuer_keys(jwks: &Value) -> Vec<IssuerKey> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     pub issuer: String,
-    /// Its `sub` (empty when it has none).
+    /// Its `sub`.
     pub subject: String,
     pub audiences: Vec<String>,
     pub jti: Option<String>,
     pub exp: UnixTime,
+    pub iat: UnixTime,
     /// Every claim, for the rules' conditions.
     pub claims: serde_json::Map<String, Value>,
+}
+
+impl Workload {
+    /// Until when its `jti` must be remembered to refuse a replay: its `exp`, but no
+    /// later than when it becomes too old to be accepted anyway.
+    #[must_use]
+    pub fn replayable_until(&self) -> UnixTime {
+        self.exp.min(self.iat + MAX_AGE + CLOCK_SKEW)
+    }
 }
 
 /// The issuer and subject a Clavis token obtained with a workload token carries, in its
@@ -384,8 +418,12 @@ pub enum Refusal {
     UnknownKey,
     #[error("the assertion's signature does not verify")]
     Signature,
+    #[error("the assertion has no sub, or one longer than 256 characters")]
+    NoSubject,
     #[error("the assertion has expired (exp)")]
     Expired,
+    #[error("the assertion has no iat")]
+    NoIssuedAt,
     #[error("the assertion is issued in the future (iat)")]
     IssuedInFuture,
     #[error("the assertion is older than an hour (iat)")]
@@ -426,8 +464,8 @@ pub fn peek(assertion: &str) -> Result<(String, Option<String>), Refusal> {
 }
 
 /// Verifies a workload token of `issuer` with its `keys` at `now`: an accepted
-/// algorithm that is the key's, the signature, `exp` after now, `iat` neither ahead
-/// (60 s of skew) nor older than [`MAX_AGE`], `nbf` reached. The audience and claims
+/// algorithm that is the key's, the signature, a `sub`, `exp` after now and `iat`
+/// neither ahead nor older than [`MAX_AGE`] (60 s of skew each), `nbf` reached. The audience and claims
 /// are the rules' to judge, the `jti` the caller's.
 pub fn verify(
     assertion: &str,
@@ -477,12 +515,18 @@ pub fn verify(
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(Refusal::UntrustedIssuer);
     }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    // RFC 7523 §3: a sub is required; it is copied into the access token and the
+    // credential's usage, so it is bounded.
+    let subject = text("sub")
+        .filter(|s| !s.is_empty() && s.chars().count() <= SUBJECT_MAX)
+        .ok_or(Refusal::NoSubject)?;
     let time = |name: &str| claims.get(name).and_then(Value::as_i64);
     let exp = time("exp").ok_or(Refusal::Expired)?;
-    if exp <= now {
+    if exp <= now - CLOCK_SKEW {
         return Err(Refusal::Expired);
     }
-    let iat = time("iat").ok_or(Refusal::TooOld)?;
+    let iat = time("iat").ok_or(Refusal::NoIssuedAt)?;
     if iat > now + CLOCK_SKEW {
         return Err(Refusal::IssuedInFuture);
     }
@@ -501,13 +545,13 @@ pub fn verify(
             .collect(),
         _ => Vec::new(),
     };
-    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     Ok(Workload {
         issuer: issuer.to_owned(),
-        subject: text("sub").unwrap_or_default(),
+        subject,
         audiences,
         jti: text("jti").filter(|j| !j.is_empty() && j.len() <= JTI_MAX),
         exp,
+        iat,
         claims,
     })
 }
@@ -561,9 +605,25 @@ mod tests {
         assert!(met("kubernetes.io.pod.name=p-*"));
         assert!(met("run_number=7"));
         assert!(!met("ref=refs/heads/dev"));
-        assert!(!met("missing=*"));
-        assert!(!met("kubernetes.io=*"), "an object is no value to match");
-        for bad in ["no-equals", "=x", "claim=", "bad claim=x", "c=\u{7}"] {
+        assert!(!met("missing=x*"));
+        assert!(!met("kubernetes.io=c*"), "an object is no value to match");
+        // A claim named with dots beside the nested one: two readings, no match.
+        let shadowed = json!({
+            "kubernetes.io.namespace": "ci",
+            "kubernetes.io": { "namespace": "prod" },
+        });
+        let condition = Condition::parse("kubernetes.io.namespace=ci").unwrap();
+        assert!(!condition.matches(shadowed.as_object().unwrap()));
+        // A pattern of only stars would let every workload of the issuer in.
+        for bad in [
+            "no-equals",
+            "=x",
+            "claim=",
+            "bad claim=x",
+            "c=\u{7}",
+            "sub=*",
+            "sub=**",
+        ] {
             assert_eq!(Condition::parse(bad), Err(InvalidRule::Condition), "{bad}");
         }
     }

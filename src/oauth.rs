@@ -436,12 +436,24 @@ async fn authenticate_assertion(
     Ok(Ok(row))
 }
 
+/// Most credentials a workload token without `client_id` is matched against; beyond
+/// it the token must name one.
+pub const FEDERATED_CANDIDATES: usize = 50;
+
+/// A workload token's `jti` to spend once (a single-use rule matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleUse {
+    key: String,
+    jti: String,
+    until: UnixTime,
+}
+
 /// The credential a verified workload token of the trusted issuer `issuer_id` gets
 /// tokens for (SPEC §18): the one named by `client_id`, else the only one with a rule
-/// of that issuer matching the token (two matching credentials are
-/// [`Refusal::Ambiguous`]); active; and, when the matching rule is single-use, the
-/// token's `jti` recorded once, on every instance, until it expires (keyed by issuer,
-/// in the same store as `private_key_jwt` assertion ids).
+/// of that issuer matching the token (two matching credentials, or more than
+/// [`FEDERATED_CANDIDATES`] to try, are [`Refusal::Ambiguous`]); active; and, when any
+/// matching rule is single-use, the `jti` to spend ([`spend`]) once the token is
+/// issued.
 pub async fn federated_client(
     with: &Authenticator<'_>,
     workload: &Workload,
@@ -449,29 +461,32 @@ pub async fn federated_client(
     client_id: Option<&str>,
     now: UnixTime,
     at: Instant,
-) -> Result<Result<Arc<CredentialRow>, Refusal>, StoreError> {
-    let Authenticator {
-        pool, cache, jtis, ..
-    } = *with;
+) -> Result<Result<(Arc<CredentialRow>, Option<SingleUse>), Refusal>, StoreError> {
+    let Authenticator { pool, cache, .. } = *with;
     let candidates = match client_id {
         Some(id) => vec![id.to_owned()],
-        None => store::federated_client_ids(pool, issuer_id).await?,
+        None => store::federated_client_ids(pool, issuer_id, now, FEDERATED_CANDIDATES + 1).await?,
     };
+    if candidates.len() > FEDERATED_CANDIDATES {
+        return Ok(Err(Refusal::Ambiguous));
+    }
     let mut found: Option<(Arc<CredentialRow>, bool)> = None;
     for id in candidates.iter().filter(|id| credentials::is_client_id(id)) {
         let Some(row) = cache.lookup(pool, id, at).await? else {
             continue;
         };
-        let rule = row
+        let mut matching = row
             .federation
             .iter()
-            .filter(|r| r.issuer_id == issuer_id)
-            .find(|r| r.matches(workload));
-        if let Some(rule) = rule {
+            .filter(|r| r.issuer_id == issuer_id && r.matches(workload))
+            .peekable();
+        if matching.peek().is_some() {
             if found.is_some() {
                 return Ok(Err(Refusal::Ambiguous));
             }
-            let single_use = rule.single_use;
+            // Single use if any matching rule says so: a reusable rule beside it does
+            // not lift it.
+            let single_use = matching.any(|r| r.single_use);
             found = Some((row, single_use));
         }
     }
@@ -481,16 +496,38 @@ pub async fn federated_client(
     let Ok(row) = active(row, now) else {
         return Ok(Err(Refusal::Inactive));
     };
-    if single_use {
+    let spend = if single_use {
         let Some(jti) = &workload.jti else {
             return Ok(Err(Refusal::NoJti));
         };
-        let key = format!("iss:{issuer_id}");
-        if !jtis.record(&key, jti, workload.exp).await? {
-            return Ok(Err(Refusal::Replay));
-        }
-    }
-    Ok(Ok(row))
+        Some(SingleUse {
+            key: format!("iss:{issuer_id}"),
+            jti: jti.clone(),
+            until: workload.replayable_until(),
+        })
+    } else {
+        None
+    };
+    Ok(Ok((row, spend)))
+}
+
+/// Spends a single-use workload token's `jti`: once, on every instance (the same store
+/// as `private_key_jwt` assertion ids, keyed by issuer). [`Refusal::Replay`] when it was
+/// spent before.
+pub async fn spend(
+    jtis: &crate::jti::JtiRecorder,
+    single_use: &SingleUse,
+) -> Result<Result<(), Refusal>, StoreError> {
+    Ok(
+        if jtis
+            .record(&single_use.key, &single_use.jti, single_use.until)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Refusal::Replay)
+        },
+    )
 }
 
 /// The `invalid_client` answer for an authentication failure.

@@ -1,7 +1,7 @@
 //! Workload tokens (SPEC §18): verifying them against an issuer's keys, and matching
 //! their claims against federation rules. Input: a selector byte, then bytes that are
 //! either a rule condition and a claims document (parsed and matched: must not panic,
-//! and `*` alone matches every string claim), or a token — whole, or spliced into one
+//! and a plain claim's value matches itself as a pattern), or a token — whole, or spliced into one
 //! signed token in place of its header, payload or signature. Only the signed token may
 //! ever verify, and only it meets the rule.
 #![no_main]
@@ -82,9 +82,15 @@ fuzz_target!(|data: &[u8]| {
             && let Ok(serde_json::Value::Object(claims)) = serde_json::from_str(claims)
         {
             let _ = condition.matches(&claims);
-            let every = Condition::parse(&format!("{}=*", condition.claim)).expect("reads");
-            if let Some(serde_json::Value::String(_)) = claims.get(&condition.claim) {
-                assert!(every.matches(&claims), "* did not match a string claim");
+            // A plain name (no dots, so one reading) whose string value is its own
+            // pattern (no stars) matches.
+            if !condition.claim.contains('.')
+                && let Some(serde_json::Value::String(value)) = claims.get(&condition.claim)
+                && !value.contains('*')
+                && let Ok(exact) = Condition::parse(&format!("{}={value}", condition.claim))
+                && exact.pattern == *value
+            {
+                assert!(exact.matches(&claims), "a value did not match itself");
             }
         }
         let _ = federation::wildcard(line, claims);

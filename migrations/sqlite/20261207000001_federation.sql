@@ -1,8 +1,9 @@
 -- Federated workload identity (SPEC §18): issuers whose tokens Clavis trusts, and the
 -- rules by which a workload token of one gets a credential's tokens. Removing an
 -- issuer removes its rules; removing a credential removes its rules.
+-- AUTOINCREMENT: a removed issuer's id never comes back for another one.
 CREATE TABLE trusted_issuers (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT    NOT NULL UNIQUE,
     issuer     TEXT    NOT NULL UNIQUE,
     jwks_url   TEXT,

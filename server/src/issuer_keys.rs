@@ -9,7 +9,7 @@
 //! `Cache-Control: max-age` says, at most an hour; an unknown `kid` refetches them, at
 //! most once per refetch interval (30 s) per issuer, so a flood of made-up kids costs
 //! one fetch. Concurrent requests wait for the one fetch in flight. When a fetch fails
-//! the keys held stay in use.
+//! the keys held stay in use, for at most a day after they were fetched.
 
 use std::{
     collections::HashMap,
@@ -25,6 +25,8 @@ use serde_json::Value;
 
 /// Longest keys are kept without a refetch.
 const MAX_FRESH: i64 = 3600;
+/// Longest keys are used while every refetch fails.
+const MAX_STALE: i64 = 24 * 3600;
 /// A fetch's whole time.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const DISCOVERY_LIMIT: usize = 64 * 1024;
@@ -34,7 +36,8 @@ const JWKS_LIMIT: usize = 256 * 1024;
 pub struct IssuerKeys {
     client: Option<reqwest::Client>,
     refetch_interval: Duration,
-    slots: Mutex<HashMap<i64, Arc<Slot>>>,
+    /// By issuer URL and JWKS URL (not by row id: an id can come back for another issuer).
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 /// One issuer's keys and the lock of its fetch in flight.
@@ -103,11 +106,16 @@ impl IssuerKeys {
         }
     }
 
-    fn slot(&self, issuer_id: i64) -> Arc<Slot> {
+    fn slot(&self, issuer: &TrustedIssuer) -> Arc<Slot> {
+        let key = format!(
+            "{}\n{}",
+            issuer.issuer,
+            issuer.jwks_url.as_deref().unwrap_or_default()
+        );
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(issuer_id)
+            .entry(key)
             .or_default()
             .clone()
     }
@@ -121,7 +129,7 @@ impl IssuerKeys {
         kid: Option<&str>,
         now: UnixTime,
     ) -> Result<Arc<[IssuerKey]>, Refusal> {
-        let slot = self.slot(issuer.id);
+        let slot = self.slot(issuer);
         let held = || {
             slot.held
                 .read()
@@ -156,17 +164,19 @@ impl IssuerKeys {
             }
         }
         let current = held();
-        if current.keys.is_empty() {
+        // Keys no fetch has confirmed for a day are not trusted any more (the issuer may
+        // have rotated a compromised key out while its JWKS was unreachable).
+        if current.keys.is_empty() || current.fetched_at.is_none_or(|at| now - at > MAX_STALE) {
             return Err(Refusal::KeysUnavailable);
         }
         Ok(current.keys)
     }
 
-    /// What is cached for `issuer_id` now.
+    /// What is cached for `issuer` now.
     #[must_use]
-    pub fn cached(&self, issuer_id: i64) -> Cached {
+    pub fn cached(&self, issuer: &TrustedIssuer) -> Cached {
         let held = self
-            .slot(issuer_id)
+            .slot(issuer)
             .held
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -334,7 +334,7 @@ async fn federated(
     assertion: &str,
     client_id: Option<&str>,
     now: clavis::UnixTime,
-) -> Result<Result<(Arc<CredentialRow>, Workload), Refusal>, OAuthError> {
+) -> Result<Result<Federated, Refusal>, OAuthError> {
     let (iss, kid) = match federation::peek(assertion) {
         Ok(peeked) => peeked,
         Err(refusal) => return Ok(Err(refusal)),
@@ -360,7 +360,11 @@ async fn federated(
     )
     .await
     .map_err(database_error("a workload token"))?;
-    Ok(found.map(|row| (row, workload)))
+    Ok(found.map(|(row, single_use)| Federated {
+        row,
+        workload,
+        single_use,
+    }))
 }
 
 /// `POST /mcp/oauth/token`: the client credentials grant, or a workload token with the
@@ -376,26 +380,33 @@ async fn token(
             let params = read_form(&headers, body).await?;
             oauth::require_grant_type(&params)?;
             let now = clavis::now();
-            let (client, workload) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
-                let (client, workload) = workload_client(&state, &headers, address, &params, now).await?;
-                (client, Some(workload))
+            let (client, federated) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
+                let federated = workload_client(&state, &headers, address, &params, now).await?;
+                (federated.row.clone(), Some(federated))
             } else {
                 (authenticate(&state, &headers, address, &params).await?, None)
             };
-            let (response, claims) = match &workload {
-                Some(workload) => oauth::issue(
-                    &state.services.issuer,
-                    &state.keys(),
-                    &client,
-                    &params,
-                    now,
-                    Some(WorkloadClaim {
-                        iss: workload.issuer.clone(),
-                        sub: workload.subject.clone(),
-                    }),
-                )?,
+            let (response, claims) = match &federated {
+                Some(federated) => {
+                    let workload = WorkloadClaim {
+                        iss: federated.workload.issuer.clone(),
+                        sub: federated.workload.subject.clone(),
+                    };
+                    let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, Some(workload))?;
+                    // Spent only now that the request is good: a bad scope or resource
+                    // does not burn a CI job's one-time token.
+                    if let Some(single_use) = &federated.single_use
+                        && let Err(refusal) = oauth::spend(&state.jtis, single_use)
+                            .await
+                            .map_err(database_error("spending a workload token"))?
+                    {
+                        return Err(refused(&state, refusal, params.get("client_id"), address).into());
+                    }
+                    issued
+                }
                 None => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now)?,
             };
+            let workload = federated.as_ref().map(|f| &f.workload);
             state
                 .quotas
                 .take(&client.client_id, client.tokens_per_hour, now)
@@ -416,6 +427,31 @@ async fn token(
     )
 }
 
+/// A workload token's credential, the workload, and the `jti` to spend.
+struct Federated {
+    row: Arc<CredentialRow>,
+    workload: Workload,
+    single_use: Option<oauth::SingleUse>,
+}
+
+/// The answer to a refused workload token: `invalid_grant` naming the check, counted
+/// as a failed authentication (429 once the address's or client's failures run out;
+/// keys that cannot be fetched are not the client's failure).
+fn refused(
+    state: &OAuthState,
+    refusal: Refusal,
+    client_id: Option<&str>,
+    address: IpAddr,
+) -> OAuthError {
+    tracing::info!(reason = %refusal, "workload token refused");
+    if refusal != Refusal::KeysUnavailable
+        && let Some(throttled) = state.failed(AuthFailure::BadWorkloadToken, client_id, address)
+    {
+        return throttled;
+    }
+    OAuthError::InvalidGrant(refusal)
+}
+
 /// The JWT bearer grant's credential: no client authentication (the workload token is
 /// the proof), an `assertion`, an optional `client_id`; a refused token is
 /// `invalid_grant` naming the check and counts as a failed authentication.
@@ -425,7 +461,7 @@ async fn workload_client(
     address: IpAddr,
     params: &Params,
     now: clavis::UnixTime,
-) -> Result<(Arc<CredentialRow>, Workload), FormError> {
+) -> Result<Federated, FormError> {
     if let Some(throttled) = state.exhausted(address) {
         return Err(throttled.into());
     }
@@ -442,19 +478,9 @@ async fn workload_client(
         .get("assertion")
         .ok_or(OAuthError::InvalidRequest("assertion is required"))?;
     let client_id = params.get("client_id");
-    match federated(state, assertion, client_id, now).await? {
-        Ok(found) => Ok(found),
-        Err(refusal) => {
-            tracing::info!(reason = %refusal, "workload token refused");
-            if refusal != Refusal::KeysUnavailable
-                && let Some(throttled) =
-                    state.failed(AuthFailure::BadWorkloadToken, client_id, address)
-            {
-                return Err(throttled.into());
-            }
-            Err(OAuthError::InvalidGrant(refusal).into())
-        }
-    }
+    federated(state, assertion, client_id, now)
+        .await?
+        .map_err(|refusal| refused(state, refusal, client_id, address).into())
 }
 
 /// `POST /mcp/oauth/introspect` (RFC 7662).

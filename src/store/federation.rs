@@ -98,16 +98,25 @@ pub async fn federation_rules(
     rows.into_iter().map(rule).collect()
 }
 
-/// The client ids of the credentials with a rule naming `issuer_id` (to find the one a
-/// workload token without `client_id` is for).
-pub async fn federated_client_ids(pool: &Pool, issuer_id: i64) -> Result<Vec<String>, StoreError> {
+/// The client ids of up to `limit` unrevoked, unexpired credentials with a rule naming
+/// `issuer_id` (to find the one a workload token without `client_id` is for).
+pub async fn federated_client_ids(
+    pool: &Pool,
+    issuer_id: i64,
+    now: UnixTime,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(on!(pool, |p| sqlx::query_scalar::<_, String>(
         "SELECT DISTINCT c.client_id FROM federation_rules r
          JOIN credentials c ON c.id = r.credential_id
          WHERE r.issuer_id = $1 AND c.revoked_at IS NULL
-         ORDER BY c.client_id"
+           AND (c.expires_at IS NULL OR c.expires_at > $2)
+         ORDER BY c.client_id LIMIT $3"
     )
     .bind(issuer_id)
+    .bind(now)
+    .bind(limit)
     .fetch_all(p)
     .await)?)
 }

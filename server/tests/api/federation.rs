@@ -354,6 +354,16 @@ async fn each_platforms_token_gets_its_credentials_token_and_works_at_mcp() {
         (EC.sign("ec-1", &gitlab(&issuer.url, &aud)), &gitlab_id),
         (ED.sign("ed-1", &kubernetes(&issuer.url, &aud)), &k8s_id),
     ];
+    // A request the endpoint refuses for another reason does not spend a single-use
+    // token: the job can still use it.
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", cases[0].0.as_str()),
+        ("resource", "https://not-granted.example/mcp"),
+    ];
+    let (status, _, body) = send(fed.app.form("/mcp/oauth/token", &form_urlencoded(&form))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_target", "{body}");
     for (assertion, client_id) in &cases {
         let (status, body) = fed.exchange(assertion, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -442,7 +452,7 @@ async fn every_check_refuses_with_its_own_reason() {
             signed(&with(&|c| c["aud"] = json!("https://elsewhere.example"))),
             "no federation rule matches",
         ),
-        (signed(&with(&|c| c["exp"] = json!(now() - 1))), "expired"),
+        (signed(&with(&|c| c["exp"] = json!(now() - 120))), "expired"),
         (
             signed(&with(&|c| c["iat"] = json!(now() + 300))),
             "issued in the future",
@@ -467,6 +477,22 @@ async fn every_check_refuses_with_its_own_reason() {
                 c.as_object_mut().unwrap().remove("jti");
             })),
             "has no jti",
+        ),
+        (
+            signed(&with(&|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            })),
+            "has no sub",
+        ),
+        (
+            signed(&with(&|c| c["sub"] = json!("s".repeat(257)))),
+            "has no sub",
+        ),
+        (
+            signed(&with(&|c| {
+                c.as_object_mut().unwrap().remove("iat");
+            })),
+            "has no iat",
         ),
         // Signed by the Ed25519 key but naming the RSA key's kid and algorithm.
         (
@@ -606,7 +632,7 @@ async fn keys_are_fetched_only_from_registered_places() {
         ("redirect", &redirect),
         ("huge", &huge),
     ] {
-        fed.credential(name, &["sub=*"], false, true).await;
+        fed.credential(name, &["sub=system:*"], false, true).await;
         let said = fed
             .refused(&ED.sign("ed-1", &kubernetes(iss, &aud)), None)
             .await;
