@@ -51,6 +51,12 @@ pub struct Credential {
     pub tokens_per_hour: Option<i64>,
     /// It authenticates with `private_key_jwt` (else with a client secret).
     pub private_key_jwt: bool,
+    /// It has neither a secret nor keys: only its federation rules get it tokens.
+    pub secretless: bool,
+    /// Its federation rules (SPEC §18).
+    pub federation: Vec<FederationRule>,
+    /// The subject of the last workload token it issued a token for.
+    pub last_workload_subject: Option<String>,
     /// The key ids of a `private_key_jwt` credential.
     pub key_ids: Vec<String>,
     /// While a secret (or keys) replaced by the last rotation still works: until when.
@@ -113,6 +119,9 @@ impl Credential {
             token_lifetime: row.token_lifetime,
             tokens_per_hour: row.tokens_per_hour,
             private_key_jwt: row.public_keys.is_some(),
+            secretless: row.public_keys.is_none() && row.secret_hash.is_empty(),
+            federation: row.federation.clone(),
+            last_workload_subject: row.last_workload_subject.clone(),
             key_ids: credentials::verifying_keys(row, i64::MIN)
                 .into_iter()
                 .map(|k| k.kid)

@@ -250,6 +250,29 @@ pub async fn list_credentials(
             row.servers.push(grant.server);
         }
     }
+    // And their federation rules, also in one query.
+    let rules = on!(pool, |p| sqlx::query_as::<
+        _,
+        (i64, i64, String, String, bool),
+    >(&format!(
+        "SELECT r.credential_id, r.issuer_id, r.audience, r.conditions, r.single_use
+         FROM federation_rules r
+         WHERE r.credential_id IN (SELECT id FROM credentials WHERE {filter}
+                                   ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
+         ORDER BY r.id",
+    ))
+    .bind(key)
+    .bind(i64::from(limit))
+    .bind(offset)
+    .fetch_all(p)
+    .await)?;
+    for (credential_id, issuer_id, audience, conditions, single_use) in rules {
+        if let Some(row) = rows.iter_mut().find(|r| r.id == credential_id) {
+            row.federation.push(super::federation::rule((
+                issuer_id, audience, conditions, single_use,
+            ))?);
+        }
+    }
     let total = on!(pool, |p| sqlx::query_scalar::<_, i64>(&format!(
         "SELECT COUNT(*) FROM credentials WHERE {filter}"
     ))

@@ -70,7 +70,7 @@ pub async fn remove_issuer(pool: &Pool, name: &str, event: &Event) -> Result<boo
 
 type RuleTuple = (i64, String, String, bool);
 
-fn rule(
+pub(super) fn rule(
     (issuer_id, audience, conditions, single_use): RuleTuple,
 ) -> Result<FederationRule, StoreError> {
     let conditions: Vec<Condition> = serde_json::from_str(&conditions)

@@ -8,7 +8,8 @@ use axum::{
 };
 use clavis::{
     civil,
-    credentials::{self, CredentialRequest, Expiry},
+    credentials::{self, CredentialRequest, Expiry, RuleRequest},
+    federation::Condition,
     grant::{AllowedTools, Scope, Scopes},
     service::{self, ServiceError, credentials::CredentialChange},
 };
@@ -52,6 +53,10 @@ pub struct Credential {
     /// Tokens it may get per hour; `null`: no limit.
     tokens_per_hour: Option<i64>,
     authentication: Authentication,
+    /// Workload tokens that get its tokens (SPEC §18).
+    federation: Vec<FederationRuleView>,
+    /// The subject of the last workload token it issued a token for.
+    last_workload_subject: Option<String>,
     /// While a rotated-out secret (or key) still works: until when.
     #[schema(format = DateTime)]
     old_secret_expires_at: Option<String>,
@@ -74,10 +79,35 @@ enum Status {
 enum Authentication {
     ClientSecret,
     PrivateKeyJwt,
+    /// No secret or key: only its federation rules get it tokens.
+    None,
 }
 
-impl From<service::credentials::Credential> for Credential {
-    fn from(credential: service::credentials::Credential) -> Self {
+/// A federation rule: workload tokens of `issuer` carrying `audience` whose claims
+/// match every `claims` pattern get the credential's tokens.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederationRuleView {
+    /// The trusted issuer's name (`GET /api/v1/issuers`).
+    issuer: String,
+    /// The `aud` the workload token must carry; default: Clavis's issuer URL.
+    #[serde(default)]
+    audience: Option<String>,
+    /// `CLAIM=PATTERN`, `*` matching any run of characters; a dotted claim reaches into
+    /// nested claims. At least one; a pattern of only `*` is refused.
+    claims: Vec<String>,
+    /// Accept each workload token's `jti` once (CI tokens); default false (a pod reuses
+    /// its service-account token).
+    #[serde(default)]
+    single_use: bool,
+}
+
+impl Credential {
+    /// The API's view of a credential, its rules' issuers named as `issuers` name them.
+    fn of(
+        credential: service::credentials::Credential,
+        issuers: &[std::sync::Arc<clavis::federation::TrustedIssuer>],
+    ) -> Self {
         let status = match credential.status {
             credentials::Status::Revoked => Status::Revoked,
             credentials::Status::Expired => Status::Expired,
@@ -102,12 +132,36 @@ impl From<service::credentials::Credential> for Credential {
             tokens_per_hour: credential.tokens_per_hour,
             authentication: if credential.private_key_jwt {
                 Authentication::PrivateKeyJwt
+            } else if credential.secretless {
+                Authentication::None
             } else {
                 Authentication::ClientSecret
             },
+            federation: credential
+                .federation
+                .iter()
+                .map(|rule| FederationRuleView {
+                    issuer: issuers
+                        .iter()
+                        .find(|i| i.id == rule.issuer_id)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default(),
+                    audience: Some(rule.audience.clone()),
+                    claims: rule.conditions.iter().map(ToString::to_string).collect(),
+                    single_use: rule.single_use,
+                })
+                .collect(),
+            last_workload_subject: credential.last_workload_subject,
             old_secret_expires_at: credential.old_secret_expires_at.map(time),
         }
     }
+}
+
+/// The trusted issuers, to name the issuers of credentials' rules.
+fn issuers(
+    state: &AppState,
+) -> std::sync::Arc<Vec<std::sync::Arc<clavis::federation::TrustedIssuer>>> {
+    state.server.services.issuers.all()
 }
 
 /// One page of credentials, newest first.
@@ -169,7 +223,11 @@ pub(super) async fn list_credentials(
     )
     .await?;
     Ok(Json(CredentialList {
-        items: listed.items.into_iter().map(Credential::from).collect(),
+        items: listed
+            .items
+            .into_iter()
+            .map(|c| Credential::of(c, &issuers(&state)))
+            .collect(),
         page,
         per_page,
         total: listed.total,
@@ -202,10 +260,12 @@ pub struct NewCredential {
     /// Tokens per hour; absent: no limit.
     #[schema(minimum = 1)]
     tokens_per_hour: Option<i64>,
-    /// Default `client_secret`.
+    /// Default `client_secret`; `none` needs a federation rule.
     authentication: Option<Authentication>,
     /// For `private_key_jwt`: a PEM public key, a JWK or a JWKS.
     public_key: Option<String>,
+    /// Federation rules (at most 10).
+    federation: Option<Vec<FederationRuleView>>,
 }
 
 /// A scope a credential may hold.
@@ -283,8 +343,28 @@ pub(super) async fn create_credential(
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
-        federation: Vec::new(),
-        no_secret: false,
+        federation: new
+            .federation
+            .unwrap_or_default()
+            .into_iter()
+            .map(|rule| {
+                Ok(RuleRequest {
+                    issuer: rule.issuer,
+                    audience: rule.audience.unwrap_or_default(),
+                    conditions: rule
+                        .claims
+                        .iter()
+                        .map(|c| Condition::parse(c))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| {
+                            let invalid = credentials::InvalidCredential::Rule(e);
+                            ServiceError::invalid(invalid.field(), invalid)
+                        })?,
+                    single_use: rule.single_use,
+                })
+            })
+            .collect::<Result<_, ServiceError>>()?,
+        no_secret: new.authentication == Some(Authentication::None),
     };
     let created = service::credentials::create(
         &state.server.services,
@@ -296,7 +376,7 @@ pub(super) async fn create_credential(
     let location = format!("{BASE}/credentials/{}", created.credential.client_id);
     let body = WithSecret {
         client_secret: created.secret.map(|s| s.expose().to_owned()),
-        credential: created.credential.into(),
+        credential: Credential::of(created.credential, &issuers(&state)),
     };
     Ok((
         StatusCode::CREATED,
@@ -326,7 +406,7 @@ pub(super) async fn get_credential(
 ) -> Result<Json<Credential>, Problem> {
     let credential =
         service::credentials::get(&state.server.services, &caller.caller, &client_id).await?;
-    Ok(Json(credential.into()))
+    Ok(Json(Credential::of(credential, &issuers(&state))))
 }
 
 /// What may change after creation; absent fields stay as they are.
@@ -390,7 +470,7 @@ pub(super) async fn edit_credential(
     let credential =
         service::credentials::update(&state.server.services, &caller.caller, &client_id, &change)
             .await?;
-    Ok(Json(credential.into()))
+    Ok(Json(Credential::of(credential, &issuers(&state))))
 }
 
 /// A rotation.
@@ -439,7 +519,7 @@ pub(super) async fn rotate_credential(
     .await?;
     Ok(Json(WithSecret {
         client_secret: rotated.secret.map(|s| s.expose().to_owned()),
-        credential: rotated.credential.into(),
+        credential: Credential::of(rotated.credential, &issuers(&state)),
     }))
 }
 
@@ -463,7 +543,7 @@ pub(super) async fn revoke_credential(
 ) -> Result<Json<Credential>, Problem> {
     let credential =
         service::credentials::revoke(&state.server.services, &caller.caller, &client_id).await?;
-    Ok(Json(credential.into()))
+    Ok(Json(Credential::of(credential, &issuers(&state))))
 }
 
 /// A credential's usage.

@@ -37,6 +37,7 @@ use crate::{AppState, bearer};
 
 mod audit;
 mod credentials;
+mod issuers;
 
 /// Where the API lives.
 pub const BASE: &str = "/api/v1";
@@ -57,6 +58,7 @@ pub const BASE: &str = "/api/v1";
     tags(
         (name = "credentials", description = "The workspace's client credentials"),
         (name = "audit", description = "The workspace's audit log"),
+        (name = "issuers", description = "Trusted issuers of workload tokens"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +101,7 @@ pub fn routes(issuer: &str) -> Router<AppState> {
         .routes(routes!(credentials::revoke_credential))
         .routes(routes!(credentials::credential_usage))
         .routes(routes!(audit::audit_log))
+        .routes(routes!(issuers::list_issuers))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
     let document = serde_json::to_vec(&document).unwrap_or_default();

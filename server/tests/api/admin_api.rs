@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, basic, send, unique_email};
 
 impl TestApp {
     /// A credential of the person behind `cookie` with these form fields added.
-    async fn credential_with_form(&self, cookie: &str, extra: &[(&str, &str)]) -> Value {
+    pub(crate) async fn credential_with_form(&self, cookie: &str, extra: &[(&str, &str)]) -> Value {
         let mut form = vec![("name", "automation"), ("expires", "never")];
         form.extend_from_slice(extra);
         let response = self.call("credentials/create", &form, Some(cookie)).await;
@@ -23,7 +23,7 @@ impl TestApp {
 
     /// An API token for an admin credential of the person behind `cookie`: (token,
     /// client id, secret).
-    async fn api_credential(&self, cookie: &str) -> (String, String, String) {
+    pub(crate) async fn api_credential(&self, cookie: &str) -> (String, String, String) {
         let created = self
             .credential_with_form(cookie, &[("mcp", "on"), ("credentials_admin", "on")])
             .await;
@@ -33,7 +33,7 @@ impl TestApp {
         (token, id, secret)
     }
 
-    async fn api_token(&self, id: &str, secret: &str) -> String {
+    pub(crate) async fn api_token(&self, id: &str, secret: &str) -> String {
         self.access_token(
             id,
             secret,
@@ -46,7 +46,7 @@ impl TestApp {
     }
 
     /// An API request: (status, headers, JSON body).
-    async fn api(
+    pub(crate) async fn api(
         &self,
         method: Method,
         path: &str,
@@ -642,6 +642,7 @@ async fn the_openapi_document_describes_what_is_served() {
             "GET /api/v1/credentials",
             "GET /api/v1/credentials/{client_id}",
             "GET /api/v1/credentials/{client_id}/usage",
+            "GET /api/v1/issuers",
             "PATCH /api/v1/credentials/{client_id}",
             "POST /api/v1/credentials",
             "POST /api/v1/credentials/{client_id}/revoke",

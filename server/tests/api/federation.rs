@@ -645,3 +645,77 @@ async fn keys_are_fetched_only_from_registered_places() {
         issuer.port
     );
 }
+
+/// The admin API lists the trusted issuers with the keys held, and creates federated
+/// credentials without a secret whose rules work at once; bad rules are 422s.
+#[tokio::test]
+async fn the_admin_api_creates_federated_credentials_and_lists_issuers() {
+    use reqwest::Method;
+
+    let issuer = Issuer::start(vec![ED.jwk("ed-1")]).await;
+    let fed = Federated::start(&[("k8s", &issuer.url)], &[]).await;
+    let app = &fed.app;
+    let cookie = app.sign_up(&unique_email()).await;
+    let (token, _, _) = app.api_credential(&cookie).await;
+    let create = |body: Value| {
+        let token = token.clone();
+        async move {
+            app.api(Method::POST, "/credentials", Some(&token), Some(&body))
+                .await
+        }
+    };
+    let (status, _, created) = create(json!({
+        "name": "agents",
+        "authentication": "none",
+        "federation": [{ "issuer": "k8s", "claims": ["sub=system:serviceaccount:ci:*"] }],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["client_secret"], Value::Null);
+    assert_eq!(created["authentication"], "none");
+    assert_eq!(
+        created["federation"],
+        json!([{
+            "issuer": "k8s", "audience": app.base, "single_use": false,
+            "claims": ["sub=system:serviceaccount:ci:*"],
+        }])
+    );
+    let (status, body) = fed
+        .exchange(&ED.sign("ed-1", &kubernetes(&issuer.url, &app.base)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        payload(body["access_token"].as_str().unwrap())["client_id"],
+        created["client_id"]
+    );
+
+    let (status, _, issuers) = app.api(Method::GET, "/issuers", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(issuers[0]["name"], "k8s");
+    assert_eq!(issuers[0]["keys"], json!(["ed-1"]));
+    assert!(issuers[0]["keys_fetched_at"].is_string(), "{issuers}");
+
+    for (body, said) in [
+        (
+            json!({ "name": "x", "authentication": "none" }),
+            "needs a federation rule",
+        ),
+        (
+            json!({ "name": "x", "federation": [{ "issuer": "k8s", "claims": ["sub=*"] }] }),
+            "only *",
+        ),
+        (
+            json!({ "name": "x", "federation": [{ "issuer": "nope", "claims": ["sub=a"] }] }),
+            "Choose a trusted issuer",
+        ),
+    ] {
+        let (status, _, problem) = create(body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(said), "{body}: {detail}");
+    }
+}
