@@ -45,6 +45,12 @@ wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
 """
+# A form POST without client authentication (the workload token is in the body).
+FORM_LUA = """
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
 MCP_LUA = """
 wrk.method = "POST"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
@@ -211,7 +217,7 @@ class Bench:
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
         self.scripts = {}
-        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("modern", MODERN_ECHO_LUA), ("jwt", JWT_LUA)):
+        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("modern", MODERN_ECHO_LUA), ("jwt", JWT_LUA), ("form", FORM_LUA)):
             path = workdir / f"{name}.lua"
             path.write_text(text)
             self.scripts[name] = path
@@ -545,6 +551,7 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     facts["log bytes per request"] = (workdir / "clavis-defaults.log").stat().st_size / max(1, defaults_served)
 
     jwt = measure_private_key_jwt(bench, workdir, base, median_of(runs["clavis tokens"], "rps"))
+    workload = measure_workload(bench, workdir, base)
 
     mcp_runs = runs["clavis /mcp whoami"]
 
@@ -648,7 +655,7 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     print(f"  first visit of /login: {sum(wire['identity'].values()):,} bytes plain, {sum(wire['br'].values()):,} with br; binary {wire['binary']:,} bytes")
 
     pg = measure_postgres(bench, workdir, scale, base, client_id, secret, token_body) if not args.no_postgres else None
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire)
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload)
     return 0
 
 
@@ -688,6 +695,78 @@ def measure_private_key_jwt(bench: Bench, workdir: Path, base: str, secret_rps: 
     jwt_rps, secret = median_of(runs, "rps"), median_of(secret_runs, "rps")
     print(f"  private_key_jwt tokens {fmt_rate(jwt_rps):>8} /s vs client secret {fmt_rate(secret)} /s ({jwt_rps / secret:.0%}); p99 {median_of(runs, 'p99'):.2f} ms")
     return {"runs": runs, "secret_runs": secret_runs}
+
+
+def post_form(base: str, body: str) -> tuple[int, dict]:
+    conn = connect(base, timeout=10)
+    conn.request("POST", "/mcp/oauth/token", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def measure_workload(bench: Bench, workdir: Path, base: str) -> dict:
+    """Tokens for a workload token (SPEC §18, the JWT bearer grant) with the issuer's keys
+    cached, beside client-secret tokens in the same rounds; then the first request after
+    the issuer rotated its key (it fetches the JWKS again). The issuer is a static site
+    (discovery document and JWKS) on loopback; the token is reused, as a pod reuses its
+    service-account token."""
+    args = bench.args
+    site = workdir / "issuer"
+    (site / ".well-known").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+
+    def key(seed: str) -> dict:
+        return json.loads(subprocess.run([str(ASSERTIONS), seed], capture_output=True, text=True, check=True).stdout)
+
+    def token(seed: str) -> str:
+        # iss = sub = the issuer URL, aud = Clavis: bench-assertions' private_key_jwt shape
+        # doubles as a workload token.
+        return subprocess.run([str(ASSERTIONS), seed, issuer, base, "1"], capture_output=True, text=True, check=True).stdout.strip()
+
+    first, second = os.urandom(32).hex(), os.urandom(32).hex()
+    (site / ".well-known" / "openid-configuration").write_text(json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/jwks.json"}))
+    (site / "jwks.json").write_text(json.dumps({"keys": [key(first)]}))
+    bench.start([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)], {}, "issuer", f"{issuer}/jwks.json")
+    bench.clavis_cli("issuer", "add", "--name", "bench", "--issuer", issuer)
+    created = json.loads(bench.clavis_cli(
+        "credential", "create", "--user", "bench@example.com", "--name", "workload",
+        "--federate", "bench", "--claim", f"sub={issuer}*", "--no-secret",
+    ))
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    body = urllib.parse.urlencode({"grant_type": grant, "assertion": token(first), "client_id": created["client_id"]})
+    # The running server reads new issuers within its 5 s reload.
+    deadline = time.monotonic() + 15
+    while True:
+        status, answer = post_form(base, body)
+        if status == 200:
+            break
+        if time.monotonic() > deadline:
+            raise BenchError(f"the workload token was refused: {status} {answer}")
+        time.sleep(0.5)
+    check_jwt(answer["access_token"], "EdDSA", "Clavis (workload token)")
+    bench.targets["clavis tokens, workload token"] = (f"{base}/mcp/oauth/token", "form", {"BENCH_BODY": body})
+    runs, secret_runs = [], []
+    bench.warm("clavis tokens, workload token")
+    for _ in range(args.rounds):
+        runs.append(bench.load("clavis tokens, workload token"))
+        secret_runs.append(bench.load("clavis tokens"))
+    rps, secret = median_of(runs, "rps"), median_of(secret_runs, "rps")
+    print(f"  workload tokens {fmt_rate(rps):>8} /s vs client secret {fmt_rate(secret)} /s ({rps / secret:.0%}); p99 {median_of(runs, 'p99'):.2f} ms")
+
+    # Rotation: the issuer adds a key under a new kid; the first token signed with it
+    # makes Clavis fetch the JWKS again (at most once per 30 s: wait that out first).
+    (site / "jwks.json").write_text(json.dumps({"keys": [key(first), key(second)]}))
+    time.sleep(0.5 if args.smoke else 31)
+    rotated = urllib.parse.urlencode({"grant_type": grant, "assertion": token(second), "client_id": created["client_id"]})
+    started = time.perf_counter()
+    status, answer = post_form(base, rotated)
+    first_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    post_form(base, rotated)
+    cached_ms = (time.perf_counter() - started) * 1000
+    print(f"  after a key rotation: first request {first_ms:.1f} ms ({status}), the next {cached_ms:.1f} ms")
+    return {"runs": runs, "secret_runs": secret_runs, "rotation_ms": first_ms, "rotation_status": status, "cached_ms": cached_ms}
 
 
 def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str, sqlite_id: str, sqlite_secret: str, sqlite_body: str) -> dict:
@@ -758,7 +837,7 @@ def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str,
     return {"runs": runs, "before": before, "after": after, "served": served}
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire):
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload):
     tokens = median_of(runs["clavis tokens"], "rps")
     shipped = median_of(runs["clavis tokens, shipped log settings"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
@@ -783,6 +862,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
     bare_share = median_of(bare, "rps") / median_of(direct, "rps")
     added_p50 = median_of(through, "p50") - median_of(direct, "p50")
     jwt_share = median_of(jwt["runs"], "rps") / median_of(jwt["secret_runs"], "rps")
+    workload_share = median_of(workload["runs"], "rps") / median_of(workload["secret_runs"], "rps")
 
     def row(target: str, source: dict | None = None) -> str:
         r = (source or runs)[target]
@@ -835,6 +915,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("minimal axum, static", sign_runs),
         row("minimal axum, sign a JWT", sign_runs),
         row("clavis tokens, private_key_jwt", {"clavis tokens, private_key_jwt": jwt["runs"]}),
+        row("clavis tokens, workload token", {"clavis tokens, workload token": workload["runs"]}),
         row("upstream direct", gateway_runs),
         row("bare forwarder", gateway_runs),
         row("through the gateway", gateway_runs),
@@ -855,6 +936,8 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         "| measure | value | target |",
         "|---|---|---|",
         f"| private_key_jwt tokens/s vs client secret (same rounds) | {jwt_share:.0%} ({fmt_rate(median_of(jwt['runs'], 'rps'))} vs {fmt_rate(median_of(jwt['secret_runs'], 'rps'))}) | >= 60%: {mark(jwt_share >= 0.6)} |",
+        f"| workload-token (jwt-bearer) tokens/s vs client secret (same rounds, keys cached) | {workload_share:.0%} ({fmt_rate(median_of(workload['runs'], 'rps'))} vs {fmt_rate(median_of(workload['secret_runs'], 'rps'))}) | >= 50%: {mark(workload_share >= 0.5)} |",
+        f"| first workload token after the issuer's key rotation (JWKS refetched) vs the next | {workload['rotation_ms']:.1f} ms vs {workload['cached_ms']:.1f} ms (answer {workload['rotation_status']}) | one fetch |",
         f"| tokens/s with the shipped log settings vs `--log warn` | {shipped / tokens:.0%} ({fmt_rate(shipped)} vs {fmt_rate(tokens)}); "
         f"{facts['log bytes per request']:.2f} log bytes per request | within 5%: {mark(shipped >= 0.95 * tokens)} |",
         f"| tokens/s vs the peer | {tokens / peer:.2f}x ({fmt_rate(tokens)} vs {fmt_rate(peer)}) | >= 10x: {mark(tokens >= 10 * peer)} |",

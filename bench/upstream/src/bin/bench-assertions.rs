@@ -31,16 +31,21 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    // A key id of its own per seed, so two keys (a rotation) are told apart.
+    let kid = format!(
+        "bench-{:02x}{:02x}{:02x}{:02x}",
+        seed[0], seed[1], seed[2], seed[3]
+    );
     let [client_id, audience, count] = &args[1..] else {
         let x = b64(key.verifying_key().as_bytes());
-        println!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"bench"}}"#);
+        println!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"{kid}"}}"#);
         return Ok(());
     };
     let count: u64 = count.parse().unwrap_or(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let header = b64(br#"{"alg":"EdDSA","typ":"JWT","kid":"bench"}"#);
+    let header = b64(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for i in 0..count {
         let claims = format!(
