@@ -731,7 +731,7 @@ def measure_workload(bench: Bench, workdir: Path, base: str) -> dict:
     bench.clavis_cli("issuer", "add", "--name", "bench", "--issuer", issuer)
     created = json.loads(bench.clavis_cli(
         "credential", "create", "--user", "bench@example.com", "--name", "workload",
-        "--federate", "bench", "--claim", f"sub={issuer}*", "--no-secret",
+        "--federate", "bench", "--federate-audience", base, "--claim", f"sub={issuer}*", "--no-secret",
     ))
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     body = urllib.parse.urlencode({"grant_type": grant, "assertion": token(first), "client_id": created["client_id"]})
