@@ -556,3 +556,115 @@ async fn killing_one_instance_under_load_loses_no_acknowledged_write() {
         );
     }
 }
+
+/// SPEC §18: a single-use rule's workload token is accepted once across the instances
+/// (the second instance refuses the replay), while a reusable rule's token works on
+/// both; an issuer added from the command line reaches both instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_use_workload_token_is_accepted_once_across_instances() {
+    use crate::federation::{ED, Issuer, github, kubernetes};
+
+    if !on_postgres() {
+        return; // the PostgreSQL pass runs it
+    }
+    let cluster = Cluster::start().await;
+    let (a, b) = (cluster.base(0).to_owned(), cluster.base(1).to_owned());
+    let email = "federated@example.com";
+    let signed_up = cluster
+        .call(
+            &cluster.issuer,
+            "sign_up",
+            &[("email", email), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(signed_up.status(), StatusCode::OK);
+    let issuer = Issuer::start(vec![ED.jwk("ed-1")]).await;
+    let cli = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &cluster.database_url)
+            .env("CLAVIS_MASTER_KEY_FILE", &cluster.key_file)
+            .env("CLAVIS_ISSUER", &cluster.issuer)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    cli(&["issuer", "add", "--name", "ci", "--issuer", &issuer.url]);
+    let create = |claim: &str, single_use: bool| {
+        let mut args = vec![
+            "credential",
+            "create",
+            "--user",
+            email,
+            "--name",
+            "fed",
+            "--federate",
+            "ci",
+            "--claim",
+            claim,
+            "--no-secret",
+        ];
+        if single_use {
+            args.push("--single-use");
+        }
+        cli(&args);
+    };
+    create("repository=acme/app", true);
+    create("sub=system:serviceaccount:ci:*", false);
+
+    let exchange = |base: String, assertion: String| {
+        let client = cluster.client.clone();
+        async move {
+            let form = [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ];
+            let response = client
+                .post(format!("{base}/mcp/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_urlencoded(&form))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // The instances hear of the new issuer (notification, else their 5 s reload).
+    let pod = ED.sign("ed-1", &kubernetes(&issuer.url, &cluster.issuer));
+    for base in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = exchange(base.clone(), pod.clone()).await;
+            if status == StatusCode::OK {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{base}: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let job = ED.sign(
+        "ed-1",
+        &github(&issuer.url, &cluster.issuer, "refs/heads/main"),
+    );
+    let (status, body) = exchange(a.clone(), job.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = exchange(b.clone(), job).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("jti was used before"),
+        "{body}"
+    );
+    // The pod's token is not single use: both instances take it again.
+    for base in [&a, &b] {
+        assert_eq!(exchange(base.clone(), pod.clone()).await.0, StatusCode::OK);
+    }
+}

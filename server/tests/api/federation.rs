@@ -33,12 +33,12 @@ fn fixture(name: &str) -> String {
 
 /// A key pair of the fixtures: its private half signs, its public half is served.
 #[derive(Clone, Copy)]
-struct Pair {
+pub(crate) struct Pair {
     alg: Algorithm,
     file: &'static str,
 }
 
-const ED: Pair = Pair {
+pub(crate) const ED: Pair = Pair {
     alg: Algorithm::EdDSA,
     file: "ed25519",
 };
@@ -53,7 +53,7 @@ const RSA: Pair = Pair {
 
 impl Pair {
     /// The public key as a JWK with `kid`.
-    fn jwk(self, kid: &str) -> Value {
+    pub(crate) fn jwk(self, kid: &str) -> Value {
         let mut keys =
             clavis::client_keys::parse_public_keys(&fixture(&format!("{}.pub", self.file)))
                 .unwrap();
@@ -73,7 +73,7 @@ impl Pair {
     }
 
     /// `claims` signed with this key under `kid`.
-    fn sign(self, kid: &str, claims: &Value) -> String {
+    pub(crate) fn sign(self, kid: &str, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
         header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding_key()).unwrap()
@@ -83,8 +83,8 @@ impl Pair {
 /// A test OpenID Connect issuer: `/.well-known/openid-configuration` and `/jwks` at its
 /// root, plus issuers under `/foreign` (its `jwks_uri` on another origin), `/redirect`
 /// (its JWKS answers with a redirect) and `/huge` (a 10 MB JWKS).
-struct Issuer {
-    url: String,
+pub(crate) struct Issuer {
+    pub(crate) url: String,
     port: u16,
     keys: Arc<Mutex<Vec<Value>>>,
     /// GETs of `/jwks`.
@@ -93,7 +93,7 @@ struct Issuer {
 }
 
 impl Issuer {
-    async fn start(keys: Vec<Value>) -> Self {
+    pub(crate) async fn start(keys: Vec<Value>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
@@ -172,7 +172,7 @@ fn unique_jti() -> String {
 }
 
 /// Claims shaped like a GitHub Actions OIDC token for `acme/app` on `git_ref`.
-fn github(iss: &str, aud: &str, git_ref: &str) -> Value {
+pub(crate) fn github(iss: &str, aud: &str, git_ref: &str) -> Value {
     json!({
         "iss": iss, "aud": aud, "iat": now() - 5, "nbf": now() - 5, "exp": now() + 300,
         "jti": unique_jti(),
@@ -195,7 +195,7 @@ fn gitlab(iss: &str, aud: &str) -> Value {
 }
 
 /// Claims shaped like a projected Kubernetes service-account token.
-fn kubernetes(iss: &str, aud: &str) -> Value {
+pub(crate) fn kubernetes(iss: &str, aud: &str) -> Value {
     json!({
         "iss": iss, "aud": [aud], "iat": now() - 5, "nbf": now() - 5, "exp": now() + 3000,
         "jti": unique_jti(),
@@ -718,4 +718,80 @@ async fn the_admin_api_creates_federated_credentials_and_lists_issuers() {
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(said), "{body}: {detail}");
     }
+}
+
+/// End to end at a gateway server: a pod's workload token alone gets a token for the
+/// `docs` gateway server (its resource), and the official Rust SDK lists and calls the
+/// upstream's tools with it.
+#[tokio::test]
+async fn a_workload_token_alone_reaches_a_gateway_server_with_the_sdk() {
+    let upstream = crate::gateway::Upstream::start().await;
+    let issuer = Issuer::start(vec![ED.jwk("ed-1")]).await;
+    let (app, admin) = crate::gateway::gateway(&[], "docs", &upstream.url).await;
+    let services = &app.state.server.services;
+    clavis::service::issuers::add(services, &Caller::operator(), "k8s", &issuer.url, None)
+        .await
+        .unwrap();
+    let me: Value = app
+        .call("me", &[], Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person = me["id"].as_i64().unwrap();
+    let request = CredentialRequest {
+        name: "agent".into(),
+        servers: vec!["docs".into()],
+        federation: vec![RuleRequest {
+            issuer: "k8s".into(),
+            audience: String::new(),
+            conditions: vec![condition("kubernetes.io.namespace=ci")],
+            single_use: false,
+        }],
+        no_secret: true,
+        ..CredentialRequest::default()
+    };
+    let created = service::create(
+        services,
+        &Caller::person(person, Who::cli()),
+        clavis::authz::Workspace::Personal(person),
+        &request,
+    )
+    .await
+    .unwrap();
+    assert!(created.secret.is_none());
+
+    let pod = ED.sign("ed-1", &kubernetes(&issuer.url, &app.base));
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", pod.as_str()),
+    ];
+    let (status, _, body) = send(app.form("/mcp/oauth/token", &form_urlencoded(&form))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        payload(token)["aud"],
+        app.gateway_url("docs"),
+        "its only resource"
+    );
+
+    let client = crate::gateway::rmcp_client(&app.gateway_url("docs"), token).await;
+    let mut tools: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    tools.sort();
+    assert_eq!(tools, ["echo", "secret", "ticks"]);
+    let echoed = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("echo")
+                .with_arguments(json!({ "text": "from a pod" }).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert!(format!("{echoed:?}").contains("from a pod"), "{echoed:?}");
+    client.cancel().await.unwrap();
 }

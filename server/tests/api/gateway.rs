@@ -263,7 +263,7 @@ impl TestApp {
     }
 }
 
-async fn rmcp_client(
+pub(crate) async fn rmcp_client(
     url: &str,
     token: &str,
 ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
