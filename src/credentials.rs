@@ -467,6 +467,8 @@ pub struct CredentialEdit {
     pub description: String,
     pub allowed_tools: AllowedTools,
     pub tokens_per_hour: Option<i64>,
+    /// The federation rules that replace the credential's; `None` keeps them.
+    pub federation: Option<Vec<crate::federation::FederationRule>>,
 }
 
 impl CredentialEdit {
@@ -483,6 +485,7 @@ impl CredentialEdit {
             description: parse_description(description)?,
             allowed_tools,
             tokens_per_hour: check_tokens_per_hour(tokens_per_hour)?,
+            federation: None,
         })
     }
 }
@@ -727,6 +730,7 @@ pub async fn update(
         &edit.description,
         &edit.allowed_tools,
         edit.tokens_per_hour,
+        edit.federation.as_deref(),
         event,
     )
     .await

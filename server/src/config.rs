@@ -350,6 +350,22 @@ pub enum CredentialCommand {
         /// Tokens per hour, or `none` for no limit.
         #[arg(long)]
         tokens_per_hour: Option<String>,
+        /// Replace its federation rules with one for this trusted issuer (with the
+        /// --claim conditions).
+        #[arg(long, conflicts_with = "no_federation")]
+        federate: Option<String>,
+        /// The audience the workload token must carry (default: Clavis's issuer URL).
+        #[arg(long, requires = "federate")]
+        federate_audience: Option<String>,
+        /// A claim condition of the rule, CLAIM=PATTERN; repeat for several.
+        #[arg(long = "claim", requires = "federate")]
+        claims: Vec<String>,
+        /// Accept each workload token (its jti) once.
+        #[arg(long, requires = "federate")]
+        single_use: bool,
+        /// Remove its federation rules (refused for a credential without a secret).
+        #[arg(long)]
+        no_federation: bool,
     },
     /// Give a credential a new secret (printed once, as JSON); the old one keeps
     /// working for a while so programs can be updated without downtime.

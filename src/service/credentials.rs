@@ -179,6 +179,8 @@ pub struct CredentialChange {
     pub allowed_tools: Option<AllowedTools>,
     /// `Some(None)`: no limit.
     pub tokens_per_hour: Option<Option<i64>>,
+    /// Rules that replace its federation rules (`Some(vec![])` removes them all).
+    pub federation: Option<Vec<credentials::RuleRequest>>,
 }
 
 /// Who may grant what only some may: refused with the rule's own sentence.
@@ -384,17 +386,31 @@ pub async fn update(
         .allowed_tools
         .clone()
         .unwrap_or_else(|| row.allowed_tools.clone());
-    let edit = CredentialEdit::check(
+    let mut edit = CredentialEdit::check(
         change.name.as_deref().unwrap_or(&row.name),
         change.description.as_deref().unwrap_or(&row.description),
         tools,
         change.tokens_per_hour.unwrap_or(row.tokens_per_hour),
     )
     .map_err(|e| ServiceError::invalid(e.field(), e))?;
+    if let Some(asked) = &change.federation {
+        let rules = federation_rules(services, asked)
+            .await?
+            .map_err(|e| ServiceError::invalid(e.field(), e))?;
+        // Without a secret or keys, its rules are all that gets it tokens.
+        if rules.is_empty() && row.public_keys.is_none() && row.secret_hash.is_empty() {
+            let e = credentials::InvalidCredential::NoSecretWithoutRule;
+            return Err(ServiceError::invalid(e.field(), e));
+        }
+        edit.federation = Some(rules);
+    }
     let event = event(caller, crate::now(), AuditAction::CredentialUpdated, &row);
-    let found = credentials::update(&services.pool, client_id, &edit, &event)
-        .await
-        .map_err(internal("updating a credential"))?;
+    let found = match credentials::update(&services.pool, client_id, &edit, &event).await {
+        Err(crate::store::StoreError::Conflict(reason)) => {
+            return Err(ServiceError::Conflict(reason.to_owned()));
+        }
+        other => other.map_err(internal("updating a credential"))?,
+    };
     changed(services, found, client_id).await?;
     tracing::info!(%client_id, "credential updated");
     view_now(services, client_id).await

@@ -396,8 +396,10 @@ pub async fn rotate_credential(
 }
 
 /// Changes what may change of a credential after creation (SPEC §11.3): name,
-/// description, allowed tools, quota. `false` when there is no such
+/// description, allowed tools, quota, and (when given) its federation rules, replaced
+/// whole (SPEC §18). `false` when there is no such
 /// credential; a revoked one can still be renamed.
+#[expect(clippy::too_many_arguments, reason = "one UPDATE's columns")]
 pub async fn update_credential(
     pool: &Pool,
     client_id: &str,
@@ -405,18 +407,55 @@ pub async fn update_credential(
     description: &str,
     allowed_tools: &AllowedTools,
     tokens_per_hour: Option<i64>,
+    federation: Option<&[FederationRule]>,
     event: &Event,
 ) -> Result<bool, StoreError> {
-    audited_update!(pool, event, sqlx::query(
-        "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4, tokens_per_hour = $5
-         WHERE client_id = $1",
-    )
-    .bind(client_id)
-    .bind(name)
-    .bind(description)
-    .bind(allowed_tools.to_string())
-    .bind(tokens_per_hour)
-)
+    on!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4, tokens_per_hour = $5
+             WHERE client_id = $1 RETURNING id",
+        )
+        .bind(client_id)
+        .bind(name)
+        .bind(description)
+        .bind(allowed_tools.to_string())
+        .bind(tokens_per_hour)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        if let Some(rules) = federation {
+            sqlx::query("DELETE FROM federation_rules WHERE credential_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for rule in rules {
+                let added = sqlx::query(
+                    "INSERT INTO federation_rules
+                     (credential_id, issuer_id, audience, conditions, single_use)
+                     SELECT $1, id, $3, $4, $5 FROM trusted_issuers WHERE id = $2",
+                )
+                .bind(id)
+                .bind(rule.issuer_id)
+                .bind(&rule.audience)
+                .bind(super::conditions_json(&rule.conditions))
+                .bind(rule.single_use)
+                .execute(&mut *tx)
+                .await?;
+                if added.rows_affected() == 0 {
+                    // The issuer was removed meanwhile: change nothing.
+                    return Err(StoreError::Conflict(
+                        "a rule's trusted issuer was removed meanwhile",
+                    ));
+                }
+            }
+        }
+        record!(tx, event);
+        tx.commit().await?;
+        Ok(true)
+    })
 }
 
 /// Ends the secret a rotation kept working ("Revoke now"). `false` when the credential

@@ -342,6 +342,7 @@ pub async fn update_credential(
             credentials::parse_tokens_per_hour(tokens_per_hour.as_deref().unwrap_or_default())
                 .map_err(|e| UiError::Invalid(e.to_string()))?,
         ),
+        federation: None,
     };
     service::credentials::update(&ctx.services, &caller(&user).await, &client_id, &change).await?;
     leptos_axum::redirect("/credentials");

@@ -343,27 +343,7 @@ pub(super) async fn create_credential(
         token_lifetime: new.token_lifetime,
         tokens_per_hour: new.tokens_per_hour,
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
-        federation: new
-            .federation
-            .unwrap_or_default()
-            .into_iter()
-            .map(|rule| {
-                Ok(RuleRequest {
-                    issuer: rule.issuer,
-                    audience: rule.audience.unwrap_or_default(),
-                    conditions: rule
-                        .claims
-                        .iter()
-                        .map(|c| Condition::parse(c))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| {
-                            let invalid = credentials::InvalidCredential::Rule(e);
-                            ServiceError::invalid(invalid.field(), invalid)
-                        })?,
-                    single_use: rule.single_use,
-                })
-            })
-            .collect::<Result<_, ServiceError>>()?,
+        federation: rules(new.federation.unwrap_or_default())?,
         no_secret: new.authentication == Some(Authentication::None),
     };
     let created = service::credentials::create(
@@ -423,6 +403,32 @@ pub struct CredentialEdit {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1)]
     tokens_per_hour: Option<Option<i64>>,
+    /// Rules that replace its federation rules; `[]` removes them (refused for a
+    /// credential without a secret).
+    federation: Option<Vec<FederationRuleView>>,
+}
+
+/// The federation rules of a request, their conditions read.
+fn rules(views: Vec<FederationRuleView>) -> Result<Vec<RuleRequest>, ServiceError> {
+    views
+        .into_iter()
+        .map(|rule| {
+            Ok(RuleRequest {
+                issuer: rule.issuer,
+                audience: rule.audience.unwrap_or_default(),
+                conditions: rule
+                    .claims
+                    .iter()
+                    .map(|c| Condition::parse(c))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| {
+                        let invalid = credentials::InvalidCredential::Rule(e);
+                        ServiceError::invalid(invalid.field(), invalid)
+                    })?,
+                single_use: rule.single_use,
+            })
+        })
+        .collect()
 }
 
 /// The allowed tools of a request, as one comma-separated list like the form's field:
@@ -466,6 +472,7 @@ pub(super) async fn edit_credential(
         description: edit.description,
         allowed_tools: edit.allowed_tools.map(tools).transpose()?,
         tokens_per_hour: edit.tokens_per_hour,
+        federation: edit.federation.map(rules).transpose()?,
     };
     let credential =
         service::credentials::update(&state.server.services, &caller.caller, &client_id, &change)

@@ -11,8 +11,7 @@ use super::{failure, read_key_file};
 /// `clavis credential …`.
 pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), StartError> {
     use clavis::{
-        credentials::{self, CredentialRequest, Expiry, RuleRequest, Status},
-        federation::Condition,
+        credentials::{self, CredentialRequest, Expiry, Status},
         grant::{AllowedTools, Scopes},
         service::{
             Caller, ServiceError,
@@ -104,16 +103,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 tokens_per_hour,
                 public_key,
                 federation: match federate {
-                    Some(issuer) => vec![RuleRequest {
-                        issuer,
-                        audience: federate_audience.unwrap_or_default(),
-                        conditions: claims
-                            .iter()
-                            .map(|c| Condition::parse(c))
-                            .collect::<Result<_, _>>()
-                            .map_err(|e| invalid(credentials::InvalidCredential::Rule(e)))?,
-                        single_use,
-                    }],
+                    Some(issuer) => vec![rule(issuer, federate_audience, &claims, single_use)?],
                     None => Vec::new(),
                 },
                 no_secret,
@@ -152,7 +142,17 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             description,
             allowed_tools,
             tokens_per_hour,
+            federate,
+            federate_audience,
+            claims,
+            single_use,
+            no_federation,
         } => {
+            let federation = match federate {
+                Some(issuer) => Some(vec![rule(issuer, federate_audience, &claims, single_use)?]),
+                None if no_federation => Some(Vec::new()),
+                None => None,
+            };
             let change = CredentialChange {
                 name,
                 description,
@@ -166,6 +166,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     Some(n) => Some(credentials::parse_tokens_per_hour(n).map_err(invalid)?),
                     None => None,
                 },
+                federation,
             };
             let edited = service::update(services, &Caller::operator(), &client_id, &change)
                 .await
@@ -178,6 +179,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "description": edited.description,
                     "allowed_tools": edited.allowed_tools.to_strings(),
                     "tokens_per_hour": edited.tokens_per_hour,
+                    "federation_rules": edited.federation.len(),
                 })
             );
         }
@@ -264,4 +266,26 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
     // Closing lets the last connection checkpoint the write-ahead log into the database.
     database.pool.close().await;
     Ok(())
+}
+
+/// The federation rule `--federate ISSUER [--federate-audience AUD] [--claim C=P]…
+/// [--single-use]` asks for.
+fn rule(
+    issuer: String,
+    audience: Option<String>,
+    claims: &[String],
+    single_use: bool,
+) -> Result<clavis::credentials::RuleRequest, StartError> {
+    use clavis::{credentials::InvalidCredential, federation::Condition};
+
+    Ok(clavis::credentials::RuleRequest {
+        issuer,
+        audience: audience.unwrap_or_default(),
+        conditions: claims
+            .iter()
+            .map(|c| Condition::parse(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StartError::Other(InvalidCredential::Rule(e).to_string()))?,
+        single_use,
+    })
 }

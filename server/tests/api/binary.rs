@@ -1602,6 +1602,21 @@ fn cli_trusts_issuers_and_creates_federated_credentials() {
         1,
         "refused ones made nothing"
     );
+    // Editing replaces the rule; a credential without a secret keeps one.
+    let id = created["client_id"].as_str().unwrap();
+    let edited = json(clavis(&[
+        "credential",
+        "edit",
+        id,
+        "--federate",
+        "github",
+        "--claim",
+        "repository=acme/other",
+    ]));
+    assert_eq!(edited["federation_rules"], 1);
+    let refused = clavis(&["credential", "edit", id, "--no-federation"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("needs a federation rule"));
 
     let issuers = json(clavis(&["issuer", "list"]));
     assert_eq!(issuers.as_array().unwrap().len(), 1);

@@ -689,6 +689,32 @@ async fn the_admin_api_creates_federated_credentials_and_lists_issuers() {
         created["client_id"]
     );
 
+    // Editing replaces the rules whole, at once: the pod no longer matches.
+    let path = format!("/credentials/{}", created["client_id"].as_str().unwrap());
+    let replace = json!({ "federation": [{ "issuer": "k8s", "claims": ["sub=system:serviceaccount:prod:*"] }] });
+    let (status, _, edited) = app
+        .api(Method::PATCH, &path, Some(&token), Some(&replace))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(
+        edited["federation"][0]["claims"],
+        json!(["sub=system:serviceaccount:prod:*"])
+    );
+    let said = fed
+        .refused(&ED.sign("ed-1", &kubernetes(&issuer.url, &app.base)), None)
+        .await;
+    assert!(said.contains("no federation rule matches"), "{said}");
+    // A credential without a secret keeps at least one rule.
+    let (status, _, problem) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(&json!({ "federation": [] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
     let (status, _, issuers) = app.api(Method::GET, "/issuers", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(issuers[0]["name"], "k8s");
