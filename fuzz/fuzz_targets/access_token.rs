@@ -30,6 +30,7 @@ static SIGNED: LazyLock<Signed> = LazyLock::new(|| {
         exp: NOW + 600,
         jti: "fuzz".into(),
         scope: "mcp".into(),
+        workload: None,
     };
     let token = keys.sign(&claims).expect("signing works");
     assert_eq!(

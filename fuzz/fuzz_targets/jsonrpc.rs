@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&cut, body)) = data.split_first() else {
         return;
     };
-    let allowed = vec!["search".to_owned()];
+    let allowed = clavis::grant::AllowedTools::from_names(["search"]).expect("a tool name");
 
     if let Ok(inspection) = jsonrpc::inspect(body) {
         let text = std::str::from_utf8(body).expect("only UTF-8 is let through");
