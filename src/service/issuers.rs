@@ -65,20 +65,10 @@ pub async fn list(services: &Services) -> Result<Vec<TrustedIssuer>, ServiceErro
         .map_err(internal("listing trusted issuers"))
 }
 
-/// The trusted issuer of this name.
-pub async fn by_name(services: &Services, name: &str) -> Result<Arc<TrustedIssuer>, ServiceError> {
-    list(services)
-        .await?
-        .into_iter()
-        .find(|i| i.name == name)
-        .map(Arc::new)
-        .ok_or(ServiceError::NotFound)
-}
-
 /// The trusted issuers as the token endpoint sees them, by `iss`: read again after a
 /// change made here, on a notification from another instance, and every 5 s.
 #[derive(Default)]
-pub struct Issuers(std::sync::RwLock<std::sync::Arc<Vec<std::sync::Arc<TrustedIssuer>>>>);
+pub struct Issuers(std::sync::RwLock<Arc<Vec<Arc<TrustedIssuer>>>>);
 
 impl Issuers {
     /// Reads every trusted issuer again.
@@ -86,18 +76,18 @@ impl Issuers {
         let issuers = crate::store::trusted_issuers(pool)
             .await?
             .into_iter()
-            .map(std::sync::Arc::new)
+            .map(Arc::new)
             .collect();
         *self
             .0
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(issuers);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(issuers);
         Ok(())
     }
 
     /// The trusted issuer whose tokens carry this `iss`.
     #[must_use]
-    pub fn by_issuer(&self, iss: &str) -> Option<std::sync::Arc<TrustedIssuer>> {
+    pub fn by_issuer(&self, iss: &str) -> Option<Arc<TrustedIssuer>> {
         self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -108,7 +98,7 @@ impl Issuers {
 
     /// Every trusted issuer, by name.
     #[must_use]
-    pub fn all(&self) -> std::sync::Arc<Vec<std::sync::Arc<TrustedIssuer>>> {
+    pub fn all(&self) -> Arc<Vec<Arc<TrustedIssuer>>> {
         self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
