@@ -166,22 +166,8 @@ pub async fn insert_credential(
                 return Ok(None);
             }
         }
-        for rule in new.federation {
-            let added = sqlx::query(
-                "INSERT INTO federation_rules
-                 (credential_id, issuer_id, audience, conditions, single_use)
-                 SELECT $1, id, $3, $4, $5 FROM trusted_issuers WHERE id = $2",
-            )
-            .bind(id)
-            .bind(rule.issuer_id)
-            .bind(&rule.audience)
-            .bind(super::conditions_json(&rule.conditions))
-            .bind(rule.single_use)
-            .execute(&mut *tx)
-            .await?;
-            if added.rows_affected() == 0 {
-                return Ok(None);
-            }
+        if !insert_rules!(tx, id, new.federation) {
+            return Ok(None);
         }
         record!(tx, event);
         tx.commit().await?;
@@ -431,25 +417,11 @@ pub async fn update_credential(
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            for rule in rules {
-                let added = sqlx::query(
-                    "INSERT INTO federation_rules
-                     (credential_id, issuer_id, audience, conditions, single_use)
-                     SELECT $1, id, $3, $4, $5 FROM trusted_issuers WHERE id = $2",
-                )
-                .bind(id)
-                .bind(rule.issuer_id)
-                .bind(&rule.audience)
-                .bind(super::conditions_json(&rule.conditions))
-                .bind(rule.single_use)
-                .execute(&mut *tx)
-                .await?;
-                if added.rows_affected() == 0 {
-                    // The issuer was removed meanwhile: change nothing.
-                    return Err(StoreError::Conflict(
-                        "a rule's trusted issuer was removed meanwhile",
-                    ));
-                }
+            if !insert_rules!(tx, id, rules) {
+                // The issuer was removed meanwhile: change nothing.
+                return Err(StoreError::Conflict(
+                    "a rule's trusted issuer was removed meanwhile",
+                ));
             }
         }
         record!(tx, event);

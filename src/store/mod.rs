@@ -82,6 +82,34 @@ macro_rules! record {
     }};
 }
 
+/// Adds federation rules `$rules` to the credential with row id `$id` inside the
+/// transaction `$tx`; evaluates to whether every rule's trusted issuer still exists
+/// (it stops at the first that does not: the caller then rolls back).
+macro_rules! insert_rules {
+    ($tx:expr, $id:expr, $rules:expr) => {{
+        let mut all = true;
+        for rule in $rules {
+            let added = sqlx::query(
+                "INSERT INTO federation_rules
+                 (credential_id, issuer_id, audience, conditions, single_use)
+                 SELECT $1, id, $3, $4, $5 FROM trusted_issuers WHERE id = $2",
+            )
+            .bind($id)
+            .bind(rule.issuer_id)
+            .bind(&rule.audience)
+            .bind(crate::store::conditions_json(&rule.conditions))
+            .bind(rule.single_use)
+            .execute(&mut *$tx)
+            .await?;
+            if added.rows_affected() == 0 {
+                all = false;
+                break;
+            }
+        }
+        all
+    }};
+}
+
 /// Runs one `UPDATE` or `DELETE` and, when it changed a row, records `event` in the same
 /// transaction. `true` when a row changed.
 macro_rules! audited_update {
