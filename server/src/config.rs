@@ -264,6 +264,25 @@ impl ClientAuth {
     }
 }
 
+/// One federation rule (SPEC §18), as `credential create` and `credential edit` take it.
+#[derive(Debug, Args)]
+pub struct FederationArgs {
+    /// A federation rule: workload tokens of this trusted issuer (its name) that meet
+    /// the --claim conditions get this credential's tokens.
+    #[arg(long)]
+    pub federate: Option<String>,
+    /// The audience the workload token must carry (default: Clavis's issuer URL).
+    #[arg(long, requires = "federate")]
+    pub federate_audience: Option<String>,
+    /// A claim condition of the rule, CLAIM=PATTERN (`*` matches anything); repeat
+    /// for several.
+    #[arg(long = "claim", requires = "federate")]
+    pub claims: Vec<String>,
+    /// Accept each workload token (its jti) once.
+    #[arg(long, requires = "federate")]
+    pub single_use: bool,
+}
+
 /// Credential management without the dashboard.
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
@@ -317,20 +336,8 @@ pub enum CredentialCommand {
         /// personal workspace; the account must be a member.
         #[arg(long)]
         team: Option<i64>,
-        /// A federation rule: workload tokens of this trusted issuer (its name) that meet
-        /// the --claim conditions get this credential's tokens.
-        #[arg(long)]
-        federate: Option<String>,
-        /// The audience the workload token must carry (default: Clavis's issuer URL).
-        #[arg(long, requires = "federate")]
-        federate_audience: Option<String>,
-        /// A claim condition of the rule, CLAIM=PATTERN (`*` matches anything); repeat
-        /// for several.
-        #[arg(long = "claim", requires = "federate")]
-        claims: Vec<String>,
-        /// Accept each workload token (its jti) once.
-        #[arg(long, requires = "federate")]
-        single_use: bool,
+        #[command(flatten)]
+        federation: FederationArgs,
         /// No secret at all: only the federation rule gets it tokens.
         #[arg(long, requires = "federate")]
         no_secret: bool,
@@ -350,21 +357,11 @@ pub enum CredentialCommand {
         /// Tokens per hour, or `none` for no limit.
         #[arg(long)]
         tokens_per_hour: Option<String>,
-        /// Replace its federation rules with one for this trusted issuer (with the
-        /// --claim conditions).
-        #[arg(long, conflicts_with = "no_federation")]
-        federate: Option<String>,
-        /// The audience the workload token must carry (default: Clavis's issuer URL).
-        #[arg(long, requires = "federate")]
-        federate_audience: Option<String>,
-        /// A claim condition of the rule, CLAIM=PATTERN; repeat for several.
-        #[arg(long = "claim", requires = "federate")]
-        claims: Vec<String>,
-        /// Accept each workload token (its jti) once.
-        #[arg(long, requires = "federate")]
-        single_use: bool,
+        /// With --federate: replaces its federation rules with that one.
+        #[command(flatten)]
+        federation: FederationArgs,
         /// Remove its federation rules (refused for a credential without a secret).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "federate")]
         no_federation: bool,
     },
     /// Give a credential a new secret (printed once, as JSON); the old one keeps

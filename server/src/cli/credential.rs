@@ -2,7 +2,7 @@
 
 use ::server::{
     StartError,
-    config::{Config, CredentialCommand},
+    config::{Config, CredentialCommand, FederationArgs},
 };
 use clavis::{audit::Who, authz::Workspace, service::accounts::Account};
 
@@ -74,10 +74,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             auth,
             public_key,
             team,
-            federate,
-            federate_audience,
-            claims,
-            single_use,
+            federation,
             no_secret,
         } => {
             let owner = owner(user).await?;
@@ -102,10 +99,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 token_lifetime,
                 tokens_per_hour,
                 public_key,
-                federation: match federate {
-                    Some(issuer) => vec![rule(issuer, federate_audience, &claims, single_use)?],
-                    None => Vec::new(),
-                },
+                federation: rule(federation)?.into_iter().collect(),
                 no_secret,
             };
             for i in 1..=count {
@@ -142,14 +136,11 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             description,
             allowed_tools,
             tokens_per_hour,
-            federate,
-            federate_audience,
-            claims,
-            single_use,
+            federation,
             no_federation,
         } => {
-            let federation = match federate {
-                Some(issuer) => Some(vec![rule(issuer, federate_audience, &claims, single_use)?]),
+            let federation = match rule(federation)? {
+                Some(rule) => Some(vec![rule]),
                 None if no_federation => Some(Vec::new()),
                 None => None,
             };
@@ -269,23 +260,22 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
 }
 
 /// The federation rule `--federate ISSUER [--federate-audience AUD] [--claim C=P]…
-/// [--single-use]` asks for.
-fn rule(
-    issuer: String,
-    audience: Option<String>,
-    claims: &[String],
-    single_use: bool,
-) -> Result<clavis::credentials::RuleRequest, StartError> {
+/// [--single-use]` asks for (`None` without `--federate`).
+fn rule(args: FederationArgs) -> Result<Option<clavis::credentials::RuleRequest>, StartError> {
     use clavis::{credentials::InvalidCredential, federation::Condition};
 
-    Ok(clavis::credentials::RuleRequest {
+    let Some(issuer) = args.federate else {
+        return Ok(None);
+    };
+    Ok(Some(clavis::credentials::RuleRequest {
         issuer,
-        audience: audience.unwrap_or_default(),
-        conditions: claims
+        audience: args.federate_audience.unwrap_or_default(),
+        conditions: args
+            .claims
             .iter()
             .map(|c| Condition::parse(c))
             .collect::<Result<_, _>>()
             .map_err(|e| StartError::Other(InvalidCredential::Rule(e).to_string()))?,
-        single_use,
-    })
+        single_use: args.single_use,
+    }))
 }
