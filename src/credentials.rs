@@ -525,6 +525,39 @@ pub struct RuleRequest {
     pub single_use: bool,
 }
 
+impl RuleRequest {
+    /// The rule a form's fields ask for: the trusted issuer's name (empty: no rule), the
+    /// audience (empty: Clavis's issuer URL), one `CLAIM=PATTERN` per line (blank lines
+    /// skipped) and single use. Claims or an audience without an issuer are refused, not
+    /// dropped.
+    pub fn from_form(
+        issuer: &str,
+        audience: &str,
+        claims: &str,
+        single_use: bool,
+    ) -> Result<Option<Self>, crate::federation::InvalidRule> {
+        let conditions = claims
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(crate::federation::Condition::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if issuer.trim().is_empty() {
+            return if conditions.is_empty() && audience.trim().is_empty() {
+                Ok(None)
+            } else {
+                Err(crate::federation::InvalidRule::Issuer)
+            };
+        }
+        Ok(Some(Self {
+            issuer: issuer.trim().to_owned(),
+            audience: audience.trim().to_owned(),
+            conditions,
+            single_use,
+        }))
+    }
+}
+
 impl Default for CredentialRequest {
     fn default() -> Self {
         Self {
@@ -826,6 +859,52 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
+
+    #[test]
+    fn a_rule_from_form_fields_skips_blank_lines_and_refuses_claims_without_an_issuer() {
+        use crate::federation::InvalidRule;
+
+        assert_eq!(RuleRequest::from_form(" ", "", "\n \n", true), Ok(None));
+        let rule = RuleRequest::from_form(
+            " github ",
+            " aud ",
+            "repository=acme/app\r\n\nref=refs/heads/*\n",
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (rule.issuer.as_str(), rule.audience.as_str()),
+            ("github", "aud")
+        );
+        assert_eq!(
+            rule.conditions
+                .iter()
+                .map(|c| format!("{}={}", c.claim, c.pattern))
+                .collect::<Vec<_>>(),
+            ["repository=acme/app", "ref=refs/heads/*"]
+        );
+        assert!(rule.single_use);
+        assert_eq!(
+            RuleRequest::from_form("", "", "repository=acme/app", false),
+            Err(InvalidRule::Issuer),
+            "claims are not silently dropped"
+        );
+        assert_eq!(
+            RuleRequest::from_form("", "aud", "", false),
+            Err(InvalidRule::Issuer)
+        );
+        assert_eq!(
+            RuleRequest::from_form("github", "", "repository", false),
+            Err(InvalidRule::Condition)
+        );
+        // An issuer without claims is left to the rule's own check (`sub` or a condition).
+        assert!(
+            RuleRequest::from_form("github", "", "", false)
+                .unwrap()
+                .is_some()
+        );
+    }
 
     #[test]
     fn a_rotated_out_secret_works_until_its_end_to_the_second_and_no_other_does() {

@@ -331,6 +331,14 @@ impl FederationRule {
     }
 }
 
+/// What an instance holds of an issuer's keys, for its page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CachedKeys {
+    pub kids: Vec<String>,
+    /// `None`: not fetched yet (keys are fetched on first use).
+    pub fetched_at: Option<UnixTime>,
+}
+
 /// A key an issuer signs with, ready to verify (built once per fetch).
 #[derive(Clone)]
 pub struct IssuerKey {

@@ -140,6 +140,12 @@ pub fn App() -> impl IntoView {
                     view=routes::admin_users::AdminUsersPage
                     ssr=SsrMode::Async
                 />
+                <Route path=path!("/issuers") view=routes::issuers::IssuersPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/issuers/remove")
+                    view=routes::issuer_remove::RemoveIssuerPage
+                    ssr=SsrMode::Async
+                />
                 <Route path=path!("/servers") view=routes::servers::ServersPage ssr=SsrMode::Async/>
                 <Route
                     path=path!("/servers/new")

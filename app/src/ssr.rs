@@ -39,6 +39,8 @@ pub struct ServerContext {
     pub allow_link_local_upstreams: bool,
     /// The tools gateway servers list (the credential form offers them).
     pub tool_lists: Arc<dyn ToolLists>,
+    /// The keys held for trusted issuers.
+    pub issuer_keys: Arc<dyn IssuerKeysCache>,
 }
 
 /// One server's tools as its upstream listed them, or why they are not known.
@@ -53,6 +55,12 @@ pub trait ToolLists: Send + Sync {
         &self,
         servers: Vec<Arc<clavis::servers::Server>>,
     ) -> Pin<Box<dyn Future<Output = Vec<ToolList>> + Send + '_>>;
+}
+
+/// What this instance holds of each trusted issuer's keys (the `server` crate's key
+/// cache), for the Trusted issuers page.
+pub trait IssuerKeysCache: Send + Sync {
+    fn cached(&self, issuer: &clavis::federation::TrustedIssuer) -> clavis::federation::CachedKeys;
 }
 
 /// The server context. Missing while the request is still there, it is a wiring bug

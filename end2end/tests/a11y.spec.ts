@@ -89,6 +89,7 @@ test.describe("accessibility", () => {
       "/audit",
       "/servers",
       "/servers/new",
+      "/issuers",
       "/admin/users",
     ]) {
       await checkPage(page, path);

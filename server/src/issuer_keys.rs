@@ -19,7 +19,7 @@ use std::{
 
 use clavis::{
     UnixTime,
-    federation::{IssuerKey, Refusal, TrustedIssuer, fetchable, issuer_keys},
+    federation::{CachedKeys, IssuerKey, Refusal, TrustedIssuer, fetchable, issuer_keys},
 };
 use serde_json::Value;
 
@@ -64,13 +64,6 @@ impl Held {
             && now < self.fresh_until
             && kid.is_none_or(|kid| self.keys.iter().any(|k| k.kid == kid))
     }
-}
-
-/// What is cached for one issuer, for its page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cached {
-    pub kids: Vec<String>,
-    pub fetched_at: Option<UnixTime>,
 }
 
 /// Why a fetch failed (logged; the client is told the keys are unavailable).
@@ -174,14 +167,14 @@ impl IssuerKeys {
 
     /// What is cached for `issuer` now.
     #[must_use]
-    pub fn cached(&self, issuer: &TrustedIssuer) -> Cached {
+    pub fn cached(&self, issuer: &TrustedIssuer) -> CachedKeys {
         let held = self
             .slot(issuer)
             .held
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        Cached {
+        CachedKeys {
             kids: held.keys.iter().map(|k| k.kid.clone()).collect(),
             fetched_at: held.fetched_at,
         }

@@ -290,6 +290,7 @@ impl AppState {
             sign_up_per_address: Arc::new(throttle(config.sign_ups)),
             allow_link_local_upstreams: config.allow_link_local_upstreams,
             tool_lists: oauth.clone(),
+            issuer_keys: oauth.clone(),
         };
         Self(Arc::new(Shared {
             config: Arc::new(config),

@@ -631,6 +631,12 @@ pub const CREDENTIAL_CACHE_CAPACITY: usize = 50_000;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// The tool lists the credential form offers, asked through the gateway's client.
+impl app::ssr::IssuerKeysCache for OAuthState {
+    fn cached(&self, issuer: &clavis::federation::TrustedIssuer) -> clavis::federation::CachedKeys {
+        self.issuer_keys.cached(issuer)
+    }
+}
+
 impl app::ssr::ToolLists for OAuthState {
     fn tools(
         &self,

@@ -443,6 +443,12 @@ pub async fn rotate(
             status_word(credentials::status(row.expires_at, row.revoked_at, now))
         ))
     };
+    if row.public_keys.is_none() && row.secret_hash.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "“{}” has no secret to rotate: only workload tokens get it tokens.",
+            row.name
+        )));
+    }
     let secret = if row.public_keys.is_some() {
         let keys = crate::client_keys::parse_public_keys(public_key.unwrap_or_default())
             .map_err(|e| ServiceError::invalid("public_key", format!("Public key: {e}")))?;

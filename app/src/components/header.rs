@@ -64,6 +64,7 @@ fn Navigation(nav: Option<NavigationView>) -> impl IntoView {
             <A href="/servers">"MCP servers"</A>
             <A href="/teams">"Teams"</A>
             <A href="/audit">"Audit log"</A>
+            {is_admin.then(|| view! { <A href="/issuers">"Trusted issuers"</A> })}
             {is_admin.then(|| view! { <A href="/admin/users">"People"</A> })}
         </nav>
         <ActionForm action=switch attr:class="workspace">

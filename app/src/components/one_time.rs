@@ -8,9 +8,13 @@ use crate::{components::copy::CopyButton, server_fns::credentials::CreatedCreden
 
 #[component]
 pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
-    if created.client_secret.is_none() {
-        return Either::Right(view! { <KeyRegistered created=created/> });
+    if created.workload_only {
+        return Either::Right(Either::Left(view! { <WorkloadOnly created=created/> }));
     }
+    if created.client_secret.is_none() {
+        return Either::Right(Either::Right(view! { <KeyRegistered created=created/> }));
+    }
+    let mcp_url = first_server(&created);
     let CreatedCredential {
         client_id,
         client_secret,
@@ -19,13 +23,10 @@ pub fn OneTimeView(created: CreatedCredential) -> impl IntoView {
         issuer,
         servers,
         rotated,
+        ..
     } = created;
     let client_secret = client_secret.unwrap_or_default();
     let token_url = format!("{issuer}/mcp/oauth/token");
-    // The URL MCP clients are given: the first server granted (the built-in one by default).
-    let mcp_url = servers
-        .first()
-        .map_or_else(|| format!("{issuer}/mcp"), |(_, url)| url.clone());
     let resource = if servers.len() > 1 {
         format!(" \\\n  -d resource='{mcp_url}'")
     } else {
@@ -139,38 +140,96 @@ fn focus_on_mount() -> NodeRef<leptos::html::H1> {
     heading
 }
 
-/// The one-time view of a `private_key_jwt` credential (or its new keys): no secret
-/// exists, so it shows the client ID and how programs use their private key.
+/// The view of a new credential without a secret or keys (SPEC §18): nothing is secret,
+/// so it shows the client ID and how a job or pod trades its platform's token for one.
 #[component]
-fn KeyRegistered(created: CreatedCredential) -> impl IntoView {
+fn WorkloadOnly(created: CreatedCredential) -> impl IntoView {
+    let mcp_url = first_server(&created);
     let CreatedCredential {
         client_id,
         name,
         issuer,
         servers,
+        ..
+    } = created;
+    let resource = if servers.len() > 1 {
+        format!(" \\\n  -d resource='{mcp_url}'")
+    } else {
+        String::new()
+    };
+    let usage = format!(
+        "# WORKLOAD_TOKEN: the job's or pod's token from its platform, for the rule's audience\ncurl -s -X POST '{issuer}/mcp/oauth/token' \\\n  -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer \\\n  -d client_id='{client_id}' \\\n  --data-urlencode assertion=\"$WORKLOAD_TOKEN\"{resource}\n\nMCP server URL:  {mcp_url}\nHeader:          Authorization: Bearer <access_token>"
+    );
+    view! {
+        <NoSecretView
+            title=format!("Credential “{name}” created")
+            intro="This credential has no secret: jobs and pods get its tokens with the token their platform signs for them, when it matches the federation rule. There is nothing to store."
+            client_id=client_id
+            caption="Token request with a workload token"
+            copy_label="Copy command"
+            usage=usage
+        />
+    }
+}
+
+/// The one-time view of a `private_key_jwt` credential (or its new keys): no secret
+/// exists, so it shows the client ID and how programs use their private key.
+#[component]
+fn KeyRegistered(created: CreatedCredential) -> impl IntoView {
+    let mcp_url = first_server(&created);
+    let CreatedCredential {
+        client_id,
+        name,
+        issuer,
         rotated,
         ..
     } = created;
-    let mcp_url = servers
-        .first()
-        .map_or_else(|| format!("{issuer}/mcp"), |(_, url)| url.clone());
     let usage = format!(
         "Token endpoint:   {issuer}/mcp/oauth/token\nClient ID:        {client_id}\nAuthentication:   private_key_jwt (RFC 7523): a JWT signed with your private key,\n                  iss = sub = the client ID, aud = {issuer}, a unique jti,\n                  exp at most 1 hour after iat\nMCP server URL:   {mcp_url}\n\nSDKs that do this themselves need only the server URL, the client ID and the\nprivate key: TypeScript PrivateKeyJwtProvider, Python PrivateKeyJWTOAuthProvider,\nrmcp ClientCredentialsConfig::PrivateKeyJwt."
     );
+    let title = if rotated {
+        format!("New key for “{name}”")
+    } else {
+        format!("Credential “{name}” created")
+    };
+    view! {
+        <NoSecretView
+            title=title
+            intro="This credential has no secret: programs prove who they are with the private key that matches the public key you registered. Keep that private key with them."
+            client_id=client_id
+            caption="Token requests with private_key_jwt"
+            copy_label="Copy settings"
+            usage=usage
+        />
+    }
+}
+
+/// The URL MCP clients are given: the first server granted (the built-in one by default).
+fn first_server(created: &CreatedCredential) -> String {
+    created
+        .servers
+        .first()
+        .map_or_else(|| format!("{}/mcp", created.issuer), |(_, url)| url.clone())
+}
+
+/// A new credential without a secret: the heading, why there is no secret, the client
+/// ID and how to use it.
+#[component]
+fn NoSecretView(
+    title: String,
+    intro: &'static str,
+    client_id: String,
+    caption: &'static str,
+    copy_label: &'static str,
+    usage: String,
+) -> impl IntoView {
     let heading = focus_on_mount();
     view! {
         <section class="one-time" aria-labelledby="created-title">
             <h1 id="created-title" tabindex="-1" node_ref=heading>
-                {if rotated {
-                    format!("New key for “{name}”")
-                } else {
-                    format!("Credential “{name}” created")
-                }}
+                {title}
             </h1>
-            <p>
-                "This credential has no secret: programs prove who they are with the private key "
-                "that matches the public key you registered. Keep that private key with them."
-            </p>
+            <p>{intro}</p>
             <dl class="secret-values">
                 <div>
                     <dt>"Client ID"</dt>
@@ -183,8 +242,8 @@ fn KeyRegistered(created: CreatedCredential) -> impl IntoView {
             <h2>"Use it"</h2>
             <figure class="snippet">
                 <figcaption>
-                    <span>"Token requests with private_key_jwt"</span>
-                    <CopyButton text=usage.clone() label="Copy settings"/>
+                    <span>{caption}</span>
+                    <CopyButton text=usage.clone() label=copy_label/>
                 </figcaption>
                 <pre><code>{usage}</code></pre>
             </figure>

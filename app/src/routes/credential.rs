@@ -8,7 +8,7 @@ use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
     components::{alert::PageError, signed_in::SignedIn},
-    server_fns::credentials::{DayUsage, UsageReport, credential_usage},
+    server_fns::credentials::{DayUsage, RuleView, UsageReport, credential_usage},
 };
 
 #[component]
@@ -108,7 +108,23 @@ fn Report(usage: UsageReport) -> impl IntoView {
                 <dt>"Tokens issued"</dt>
                 <dd>{credential.tokens_issued}</dd>
             </div>
+            <div>
+                <dt>"Authentication"</dt>
+                <dd>{credential.authentication.clone()}</dd>
+            </div>
+            {(!credential.federation.is_empty())
+                .then(|| {
+                    view! {
+                        <div>
+                            <dt>"Last workload"</dt>
+                            <dd data-testid="last-workload-subject">
+                                {credential.last_workload_subject.clone().unwrap_or_else(|| "—".to_owned())}
+                            </dd>
+                        </div>
+                    }
+                })}
         </dl>
+        {federation(&credential.federation)}
         <h2>"Tokens per day"</h2>
         <p class="aside">{format!("{total} tokens in the last 30 days (UTC).")}</p>
         {chart(&days)}
@@ -136,6 +152,40 @@ fn Report(usage: UsageReport) -> impl IntoView {
             <A href="/credentials">"Back to credentials"</A>
         </p>
     }
+}
+
+/// The credential's federation rules (SPEC §18), if any.
+fn federation(rules: &[RuleView]) -> impl IntoView + use<> {
+    (!rules.is_empty()).then(|| {
+        let rules = rules
+            .iter()
+            .map(|rule| {
+                view! {
+                    <li data-testid="federation-rule">
+                        <p>
+                            {format!(
+                                "Tokens of {} for {}{}",
+                                rule.issuer,
+                                rule.audience,
+                                if rule.single_use { ", each accepted once" } else { "" },
+                            )}
+                        </p>
+                        <ul>
+                            {rule
+                                .conditions
+                                .iter()
+                                .map(|c| view! { <li><code>{c.clone()}</code></li> })
+                                .collect_view()}
+                        </ul>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <h2>"Federation"</h2>
+            <ul class="rules">{rules}</ul>
+        }
+    })
 }
 
 /// The bar chart: one bar per day, scaled to the busiest day, with a text alternative

@@ -1,5 +1,6 @@
 //! `/credentials/edit?client_id=…`: change a credential's name, description, allowed
-//! tools and quota (SPEC §11.3). Scopes, servers and authentication stay as created.
+//! tools, quota (SPEC §11.3) and federation rule (§18). Scopes, servers and
+//! authentication stay as created.
 
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
@@ -9,6 +10,7 @@ use crate::{
     components::{
         alert::{ActionError, PageError},
         allowed_tools::AllowedToolsFields,
+        federation::{FederationFields, RuleFields},
         signed_in::SignedIn,
     },
     server_fns::credentials::{CredentialView, UpdateCredential, get_credential},
@@ -47,6 +49,30 @@ pub fn EditCredentialPage() -> impl IntoView {
 
 #[component]
 fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) -> impl IntoView {
+    // The form edits one rule; more (made with the CLI or the admin API) stay as they are.
+    let federation = match credential.federation.as_slice() {
+        [] => Either::Left(RuleFields::default()),
+        [rule] => Either::Left(RuleFields {
+            issuer: rule.issuer.clone(),
+            audience: rule.audience.clone(),
+            claims: rule.conditions.join("\n"),
+            single_use: rule.single_use,
+        }),
+        rules => Either::Right(rules.len()),
+    };
+    let federation = match federation {
+        Either::Left(chosen) => Either::Left(view! {
+            <input type="hidden" name="federation_listed" value="on"/>
+            <FederationFields chosen=chosen/>
+        }),
+        Either::Right(count) => Either::Right(view! {
+            <p class="hint">
+                {format!(
+                    "{count} federation rules: change them with clavis credential edit or the admin API.",
+                )}
+            </p>
+        }),
+    };
     view! {
         <ActionForm action=update attr:class="stack">
             <ActionError action=update/>
@@ -77,6 +103,7 @@ fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) 
                 />
             </label>
             <p class="hint">"Empty: no limit."</p>
+            {federation}
             <div class="actions">
                 <button type="submit" disabled=move || update.pending().get()>
                     "Save"

@@ -12,7 +12,12 @@ use leptos_router::components::A;
 
 use crate::{
     UiError,
-    components::{allowed_tools::AllowedToolsFields, one_time::OneTimeView, signed_in::SignedIn},
+    components::{
+        allowed_tools::AllowedToolsFields,
+        federation::{FederationFields, RuleFields},
+        one_time::OneTimeView,
+        signed_in::SignedIn,
+    },
     forms::form_pairs,
     server_fns::{
         credentials::{
@@ -48,12 +53,16 @@ fn Create() -> impl IntoView {
     if let Some(submitted) = &submitted {
         create.value().set(Some(submitted.result.clone()));
     }
-    let prefill = submitted.map(|s| s.input);
+    // What was sent last (without JavaScript: the posted form), so that a refused form
+    // comes back as it was filled in.
+    let sent = StoredValue::new(submitted.map(|s| s.input));
     move || match create.value().get() {
         Some(Ok(created)) => Either::Left(view! { <OneTimeView created=created/> }),
         other => {
             let error = other.and_then(Result::err);
-            Either::Right(view! { <CreateForm create=create error=error prefill=prefill.clone()/> })
+            Either::Right(
+                view! { <CreateForm create=create error=error prefill=sent.get_value() sent=sent/> },
+            )
         }
     }
 }
@@ -63,6 +72,7 @@ fn CreateForm(
     create: ServerAction<CreateCredential>,
     error: Option<UiError>,
     prefill: Option<CreateCredential>,
+    sent: StoredValue<Option<CreateCredential>>,
 ) -> impl IntoView {
     let name = prefill.as_ref().map(|p| p.name.clone()).unwrap_or_default();
     let description = prefill
@@ -121,12 +131,24 @@ fn CreateForm(
         .as_ref()
         .and_then(|p| p.tokens_per_hour.clone())
         .unwrap_or_default();
+    let federation = prefill
+        .as_ref()
+        .map(|p| RuleFields {
+            issuer: p.federate_issuer.clone().unwrap_or_default(),
+            audience: p.federate_audience.clone().unwrap_or_default(),
+            claims: p.claims.clone().unwrap_or_default(),
+            single_use: p.single_use.is_some(),
+        })
+        .unwrap_or_default();
+    let no_secret = prefill.as_ref().is_some_and(|p| p.no_secret.is_some());
     let servers = Resource::new(|| (), |()| list_servers());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match form_pairs(&ev) {
             Some(pairs) => {
-                create.dispatch(CreateCredential::from_pairs(pairs));
+                let input = CreateCredential::from_pairs(pairs);
+                sent.set_value(Some(input.clone()));
+                create.dispatch(input);
             }
             None => create.value().set(Some(Err(UiError::BadRequest))),
         }
@@ -235,6 +257,7 @@ fn CreateForm(
                     "For Private key JWT only: PEM (-----BEGIN PUBLIC KEY-----), a JWK or a JWKS of up to 5 keys — "
                     "Ed25519, P-256 or RSA of at least 2048 bits. No secret is made; programs sign with the private key."
                 </p>
+                <FederationFields chosen=federation offer_no_secret=true no_secret=no_secret/>
                 <label>
                     "Token lifetime"
                     <select name="token_lifetime">

@@ -158,6 +158,8 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         created_by,
         can_change,
         suspended,
+        workload_only,
+        ..
     } = credential;
     let with_key = !key_ids.is_empty();
     let status_class = format!("status status-{}", status.label().to_lowercase());
@@ -167,7 +169,8 @@ fn Row(credential: CredentialView, actions: Actions) -> impl IntoView {
         </A>
     };
     let edit = can_change.then_some(edit);
-    let rotate = (can_change && status == CredentialStatus::Active).then(|| {
+    // A credential without a secret or keys has nothing to rotate.
+    let rotate = (can_change && status == CredentialStatus::Active && !workload_only).then(|| {
         view! {
             <A href=format!("/credentials/rotate?client_id={client_id}") attr:class="button secondary">
                 {if with_key { "Rotate key" } else { "Rotate secret" }}

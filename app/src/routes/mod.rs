@@ -10,6 +10,8 @@ pub mod credential_rotate;
 pub mod credentials;
 pub mod home;
 pub mod invite;
+pub mod issuer_remove;
+pub mod issuers;
 pub mod login;
 pub mod not_found;
 pub mod server;

@@ -77,6 +77,23 @@ pub struct CredentialView {
     pub can_change: bool,
     /// A personal credential of a disabled person.
     pub suspended: bool,
+    /// Its federation rules (SPEC §18).
+    pub federation: Vec<RuleView>,
+    /// It has no secret and no keys: only workload tokens get it tokens.
+    pub workload_only: bool,
+    /// The subject of the last workload token that got it a token.
+    pub last_workload_subject: Option<String>,
+}
+
+/// A federation rule as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleView {
+    /// The trusted issuer's name.
+    pub issuer: String,
+    pub audience: String,
+    /// `CLAIM=PATTERN` each.
+    pub conditions: Vec<String>,
+    pub single_use: bool,
 }
 
 /// One page of the list.
@@ -105,6 +122,8 @@ pub struct CreatedCredential {
     pub servers: Vec<(String, String)>,
     /// Whether this is a new secret for an existing credential (a rotation).
     pub rotated: bool,
+    /// It has no secret and no keys: only workload tokens get it tokens (SPEC §18).
+    pub workload_only: bool,
 }
 
 impl fmt::Debug for CreatedCredential {
@@ -135,7 +154,11 @@ pub async fn list_credentials(page: u32) -> Result<CredentialPage, UiError> {
     .await?;
     let total_u32 = u32::try_from(listed.total).unwrap_or(u32::MAX);
     Ok(CredentialPage {
-        items: listed.items.iter().map(ssr::view).collect(),
+        items: listed
+            .items
+            .iter()
+            .map(|c| ssr::view(&ctx.services, c))
+            .collect(),
         page,
         pages: total_u32.div_ceil(PAGE_SIZE).max(1),
         total: listed.total,
@@ -152,13 +175,15 @@ pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError
     let ctx = server_context()?;
     let credential =
         clavis::service::credentials::get(&ctx.services, &caller(&user).await, &client_id).await?;
-    Ok(ssr::view(&credential))
+    Ok(ssr::view(&ctx.services, &credential))
 }
 
 /// Creates a credential. The checkboxes `mcp`, `introspect` and `credentials_admin`
 /// (the `credentials:admin` scope) send a value only when checked; `expires` is `never`, `30`, `90`, `365` or `date` (with `expires_on`);
 /// `servers` holds `@builtin` and the slugs of the MCP servers granted; `allowed_tools`
-/// is a comma-separated list (empty: every tool).
+/// is a comma-separated list (empty: every tool). `federate_issuer` (a trusted issuer's
+/// name), `federate_audience`, `claims` (one `CLAIM=PATTERN` per line) and `single_use`
+/// make its federation rule; `no_secret` makes no secret (SPEC §18).
 #[server(endpoint = "credentials/create")]
 pub async fn create_credential(
     name: String,
@@ -174,6 +199,11 @@ pub async fn create_credential(
     tokens_per_hour: Option<String>,
     auth_method: Option<String>,
     public_key: Option<String>,
+    federate_issuer: Option<String>,
+    federate_audience: Option<String>,
+    claims: Option<String>,
+    single_use: Option<String>,
+    no_secret: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -189,6 +219,11 @@ pub async fn create_credential(
         tokens_per_hour,
         auth_method,
         public_key,
+        federate_issuer,
+        federate_audience,
+        claims,
+        single_use,
+        no_secret,
     })
     .await
 }
@@ -212,6 +247,11 @@ impl CreateCredential {
             tokens_per_hour: None,
             auth_method: None,
             public_key: None,
+            federate_issuer: None,
+            federate_audience: None,
+            claims: None,
+            single_use: None,
+            no_secret: None,
         };
         for (name, value) in pairs {
             match name.as_ref() {
@@ -229,6 +269,11 @@ impl CreateCredential {
                 "tokens_per_hour" => input.tokens_per_hour = Some(value),
                 "auth_method" => input.auth_method = Some(value),
                 "public_key" => input.public_key = Some(value),
+                "federate_issuer" => input.federate_issuer = Some(value),
+                "federate_audience" => input.federate_audience = Some(value),
+                "claims" => input.claims = Some(value),
+                "single_use" => input.single_use = Some(value),
+                "no_secret" => input.no_secret = Some(value),
                 _ => {}
             }
         }
@@ -302,7 +347,9 @@ pub async fn rotate_secret(
 /// description, allowed tools (comma-separated, and those ticked: `tools`) and tokens
 /// per hour (empty: no limit). The form says it showed its tool fields
 /// (`tools_listed`); without that, no tools at all leaves them as they are (a form sent
-/// before its tool list appeared must not lift a limit).
+/// before its tool list appeared must not lift a limit). A form that showed the
+/// Federation fieldset (`federation_listed`) replaces the credential's rule with its
+/// fields (no issuer: no rule).
 #[server(endpoint = "credentials/update")]
 pub async fn update_credential(
     client_id: String,
@@ -312,6 +359,11 @@ pub async fn update_credential(
     tools: Option<Vec<String>>,
     tools_listed: Option<String>,
     tokens_per_hour: Option<String>,
+    federation_listed: Option<String>,
+    federate_issuer: Option<String>,
+    federate_audience: Option<String>,
+    claims: Option<String>,
+    single_use: Option<String>,
 ) -> Result<(), UiError> {
     use clavis::{credentials, grant::AllowedTools, service};
 
@@ -342,7 +394,21 @@ pub async fn update_credential(
             credentials::parse_tokens_per_hour(tokens_per_hour.as_deref().unwrap_or_default())
                 .map_err(|e| UiError::Invalid(e.to_string()))?,
         ),
-        federation: None,
+        // Only a form that showed the Federation fieldset replaces the rule.
+        federation: match federation_listed {
+            None => None,
+            Some(_) => Some(
+                credentials::RuleRequest::from_form(
+                    federate_issuer.as_deref().unwrap_or_default(),
+                    federate_audience.as_deref().unwrap_or_default(),
+                    claims.as_deref().unwrap_or_default(),
+                    single_use.is_some(),
+                )
+                .map_err(|e| UiError::Invalid(credentials::InvalidCredential::Rule(e).to_string()))?
+                .into_iter()
+                .collect(),
+            ),
+        },
     };
     service::credentials::update(&ctx.services, &caller(&user).await, &client_id, &change).await?;
     leptos_axum::redirect("/credentials");
@@ -387,7 +453,8 @@ pub mod ssr {
 
     /// A credential as the dashboard shows it (dates formatted, in UTC).
     #[must_use]
-    pub fn view(credential: &Credential) -> CredentialView {
+    pub fn view(services: &service::Services, credential: &Credential) -> CredentialView {
+        let issuers = services.issuers.all();
         CredentialView {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
@@ -427,16 +494,41 @@ pub mod ssr {
                     |(_, label)| (*label).to_owned(),
                 ),
             tokens_per_hour: credential.tokens_per_hour,
-            authentication: if credential.private_key_jwt {
-                "Private key JWT".to_owned()
-            } else {
-                "Client secret".to_owned()
-            },
+            authentication: match (
+                credential.private_key_jwt,
+                credential.secretless,
+                credential.federation.is_empty(),
+            ) {
+                (true, _, _) => "Private key JWT",
+                (false, true, _) => "Workload tokens only",
+                (false, false, true) => "Client secret",
+                (false, false, false) => "Client secret or workload tokens",
+            }
+            .to_owned(),
             key_ids: credential.key_ids.clone(),
             created_by: credential.created_by.clone(),
             can_change: credential.can_change,
             suspended: credential.suspended,
             expires_soon: credential.expires_soon,
+            federation: credential
+                .federation
+                .iter()
+                .map(|rule| super::RuleView {
+                    issuer: issuers
+                        .iter()
+                        .find(|i| i.id == rule.issuer_id)
+                        .map_or_else(|| "(removed)".to_owned(), |i| i.name.clone()),
+                    audience: rule.audience.clone(),
+                    conditions: rule
+                        .conditions
+                        .iter()
+                        .map(|c| format!("{}={}", c.claim, c.pattern))
+                        .collect(),
+                    single_use: rule.single_use,
+                })
+                .collect(),
+            last_workload_subject: credential.last_workload_subject.clone(),
+            workload_only: credential.secretless,
         }
     }
 
@@ -485,8 +577,16 @@ pub mod ssr {
                 input.tokens_per_hour.as_deref().unwrap_or_default(),
             )?,
             public_key,
-            federation: Vec::new(),
-            no_secret: false,
+            federation: credentials::RuleRequest::from_form(
+                input.federate_issuer.as_deref().unwrap_or_default(),
+                input.federate_audience.as_deref().unwrap_or_default(),
+                input.claims.as_deref().unwrap_or_default(),
+                input.single_use.is_some(),
+            )
+            .map_err(credentials::InvalidCredential::Rule)?
+            .into_iter()
+            .collect(),
+            no_secret: input.no_secret.is_some(),
         })
     }
 
@@ -555,7 +655,7 @@ pub mod ssr {
                 })
                 .collect(),
             last_used_address: usage.credential.last_used_address.clone(),
-            credential: view(&usage.credential),
+            credential: view(&ctx.services, &usage.credential),
         })
     }
 
@@ -567,6 +667,7 @@ pub mod ssr {
     ) -> CreatedCredential {
         let credential = created.credential;
         CreatedCredential {
+            workload_only: credential.secretless,
             client_id: credential.client_id,
             client_secret: created.secret.map(|s| s.expose().to_owned()),
             name: credential.name,

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod issuers;
 pub mod servers;
 pub mod teams;

@@ -691,6 +691,23 @@ async fn the_admin_api_creates_federated_credentials_and_lists_issuers() {
 
     // Editing replaces the rules whole, at once: the pod no longer matches.
     let path = format!("/credentials/{}", created["client_id"].as_str().unwrap());
+    // Nothing to rotate: rotating would quietly give it a secret.
+    let (status, _, problem) = app
+        .api(
+            Method::POST,
+            &format!("{path}/rotate"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no secret to rotate"),
+        "{problem}"
+    );
     let replace = json!({ "federation": [{ "issuer": "k8s", "claims": ["sub=system:serviceaccount:prod:*"] }] });
     let (status, _, edited) = app
         .api(Method::PATCH, &path, Some(&token), Some(&replace))
