@@ -9,8 +9,13 @@ use crate::server_fns::servers::{ToolChoices, list_server_tools};
 
 /// `chosen` are the tools allowed now (the edit form) or sent (a form shown again).
 #[component]
-pub fn AllowedToolsFields(chosen: Vec<String>) -> impl IntoView {
-    let choices = Resource::new(|| (), |()| list_server_tools());
+pub fn AllowedToolsFields(
+    chosen: Vec<String>,
+    /// The tools offered, when the page made the resource (before its sign-in gate).
+    #[prop(optional)]
+    choices: Option<Resource<Result<ToolChoices, crate::UiError>>>,
+) -> impl IntoView {
+    let choices = choices.unwrap_or_else(|| Resource::new(|| (), |()| list_server_tools()));
     view! {
         <Suspense fallback=|| ()>
             {move || {

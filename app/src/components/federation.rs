@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::server_fns::issuers::list_issuers;
+use crate::server_fns::issuers::{IssuerList, list_issuers};
 
 /// What the fieldset starts with (a re-shown form, or the rule being edited).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,8 +59,11 @@ pub fn FederationFields(
     #[prop(optional)]
     offer_no_secret: bool,
     #[prop(optional)] no_secret: bool,
+    /// The trusted issuers, when the page made the resource (before its sign-in gate).
+    #[prop(optional)]
+    issuers: Option<Resource<Result<IssuerList, crate::UiError>>>,
 ) -> impl IntoView {
-    let issuers = Resource::new(|| (), |()| list_issuers());
+    let issuers = issuers.unwrap_or_else(|| Resource::new(|| (), |()| list_issuers()));
     let select = NodeRef::<leptos::html::Select>::new();
     let claims = NodeRef::<leptos::html::Textarea>::new();
     let single_use = NodeRef::<leptos::html::Input>::new();

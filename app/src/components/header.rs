@@ -95,3 +95,13 @@ fn Navigation(nav: Option<NavigationView>) -> impl IntoView {
 pub fn workspace_switch() -> ServerAction<SwitchWorkspace> {
     use_context::<ServerAction<SwitchWorkspace>>().unwrap_or_default()
 }
+
+/// The page's workspace switch, made and shared with the page on first use: by a page
+/// whose list reloads after a switch (before its sign-in gate), or by `SignedIn`.
+pub fn provide_workspace_switch() -> ServerAction<SwitchWorkspace> {
+    use_context::<ServerAction<SwitchWorkspace>>().unwrap_or_else(|| {
+        let switch = ServerAction::<SwitchWorkspace>::new();
+        provide_context(switch);
+        switch
+    })
+}

@@ -4,11 +4,8 @@ use leptos::{either::EitherOf3, prelude::*};
 use leptos_router::{components::Redirect, hooks::use_location};
 
 use crate::{
-    components::header::SiteHeader,
-    server_fns::{
-        auth::current_user,
-        teams::{SwitchWorkspace, navigation},
-    },
+    components::header::{SiteHeader, provide_workspace_switch},
+    server_fns::{auth::current_user, teams::navigation},
 };
 
 /// Renders `children` under the site header for a signed-in person, and redirects
@@ -17,8 +14,7 @@ use crate::{
 #[component]
 pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
     // The header's workspace switch, shared with the page (its list reloads after one).
-    let switch = ServerAction::<SwitchWorkspace>::new();
-    provide_context(switch);
+    let switch = provide_workspace_switch();
     // Both created here, in a fixed order, before any suspense: resources created
     // after an await can be numbered differently on the server and in the browser,
     // which breaks hydration.

@@ -24,7 +24,8 @@ use crate::{
             BUILTIN_LABEL, BUILTIN_VALUE, CreateCredential, CreatedCredential,
             TOKEN_LIFETIME_CHOICES,
         },
-        servers::list_servers,
+        issuers::{IssuerList, list_issuers},
+        servers::{ServerList, ToolChoices, list_server_tools, list_servers},
     },
 };
 
@@ -38,17 +39,32 @@ pub struct NoJsCreate {
 
 #[component]
 pub fn NewCredentialPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
+    let create = ServerAction::<CreateCredential>::new();
+    let lists = Lists {
+        servers: Resource::new(|| (), |()| list_servers()),
+        tools: Resource::new(|| (), |()| list_server_tools()),
+        issuers: Resource::new(|| (), |()| list_issuers()),
+    };
     view! {
         <Title text="New credential"/>
         <SignedIn>
-            <Create/>
+            <Create create=create lists=lists/>
         </SignedIn>
     }
 }
 
+/// What the form offers: the servers, their tools, the trusted issuers.
+#[derive(Clone, Copy)]
+struct Lists {
+    servers: Resource<Result<ServerList, UiError>>,
+    tools: Resource<Result<ToolChoices, UiError>>,
+    issuers: Resource<Result<IssuerList, UiError>>,
+}
+
 #[component]
-fn Create() -> impl IntoView {
-    let create = ServerAction::<CreateCredential>::new();
+fn Create(create: ServerAction<CreateCredential>, lists: Lists) -> impl IntoView {
     let submitted = use_context::<NoJsCreate>();
     if let Some(submitted) = &submitted {
         create.value().set(Some(submitted.result.clone()));
@@ -61,7 +77,7 @@ fn Create() -> impl IntoView {
         other => {
             let error = other.and_then(Result::err);
             Either::Right(
-                view! { <CreateForm create=create error=error prefill=sent.get_value() sent=sent/> },
+                view! { <CreateForm create=create lists=lists error=error prefill=sent.get_value() sent=sent/> },
             )
         }
     }
@@ -70,6 +86,7 @@ fn Create() -> impl IntoView {
 #[component]
 fn CreateForm(
     create: ServerAction<CreateCredential>,
+    lists: Lists,
     error: Option<UiError>,
     prefill: Option<CreateCredential>,
     sent: StoredValue<Option<CreateCredential>>,
@@ -141,7 +158,7 @@ fn CreateForm(
         })
         .unwrap_or_default();
     let no_secret = prefill.as_ref().is_some_and(|p| p.no_secret.is_some());
-    let servers = Resource::new(|| (), |()| list_servers());
+    let servers = lists.servers;
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match form_pairs(&ev) {
@@ -222,7 +239,7 @@ fn CreateForm(
                     </Suspense>
                     <p class="hint">"The MCP servers this credential may get tokens for."</p>
                 </fieldset>
-                <AllowedToolsFields chosen=allowed_tools/>
+                <AllowedToolsFields chosen=allowed_tools choices=lists.tools/>
                 <label>
                     "Expires"
                     <select name="expires">
@@ -257,7 +274,7 @@ fn CreateForm(
                     "For Private key JWT only: PEM (-----BEGIN PUBLIC KEY-----), a JWK or a JWKS of up to 5 keys — "
                     "Ed25519, P-256 or RSA of at least 2048 bits. No secret is made; programs sign with the private key."
                 </p>
-                <FederationFields chosen=federation offer_no_secret=true no_secret=no_secret/>
+                <FederationFields chosen=federation offer_no_secret=true no_secret=no_secret issuers=lists.issuers/>
                 <label>
                     "Token lifetime"
                     <select name="token_lifetime">

@@ -6,30 +6,37 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    UiError,
     components::{confirm::ConfirmPage, signed_in::SignedIn},
     server_fns::credentials::{CredentialView, RevokeCredential, get_credential},
 };
 
 #[component]
 pub fn RevokeCredentialPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
+    let query = use_query_map();
+    let client_id = move || query.read().get("client_id").unwrap_or_default();
+    let revoke = ServerAction::<RevokeCredential>::new();
+    let found = Resource::new(client_id, get_credential);
     view! {
         <Title text="Revoke credential"/>
         <SignedIn>
-            <Confirm/>
+            <Confirm revoke=revoke found=found/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Confirm() -> impl IntoView {
-    let query = use_query_map();
-    let client_id = move || query.read().get("client_id").unwrap_or_default();
-    let revoke = ServerAction::<RevokeCredential>::new();
+fn Confirm(
+    revoke: ServerAction<RevokeCredential>,
+    found: Resource<Result<CredentialView, UiError>>,
+) -> impl IntoView {
     view! {
         <ConfirmPage
             title="Revoke credential"
             action=revoke
-            found=Resource::new(client_id, get_credential)
+            found=found
             back="/credentials"
             back_label="Back to credentials"
             question=|credential: &CredentialView| {

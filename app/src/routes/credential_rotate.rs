@@ -14,7 +14,7 @@ use crate::{
     UiError,
     components::{one_time::OneTimeView, signed_in::SignedIn},
     forms::{field, form_pairs},
-    server_fns::credentials::{OLD_SECRET_CHOICES, RotateSecret, get_credential},
+    server_fns::credentials::{CredentialView, OLD_SECRET_CHOICES, RotateSecret, get_credential},
 };
 
 /// The outcome of a rotate form posted without JavaScript, given as context to the
@@ -24,33 +24,42 @@ pub struct NoJsRotate(pub Result<crate::server_fns::credentials::CreatedCredenti
 
 #[component]
 pub fn RotateCredentialPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
+    let rotate = ServerAction::<RotateSecret>::new();
+    let query = use_query_map();
+    let client_id = move || query.read().get("client_id").unwrap_or_default();
+    let credential = Resource::new(client_id, get_credential);
     view! {
         <Title text="Rotate secret"/>
         <SignedIn>
-            <Rotate/>
+            <Rotate rotate=rotate credential=credential/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Rotate() -> impl IntoView {
-    let rotate = ServerAction::<RotateSecret>::new();
+fn Rotate(
+    rotate: ServerAction<RotateSecret>,
+    credential: Resource<Result<CredentialView, UiError>>,
+) -> impl IntoView {
     if let Some(NoJsRotate(result)) = use_context::<NoJsRotate>() {
         rotate.value().set(Some(result));
     }
     move || match rotate.value().get() {
         Some(Ok(rotated)) => Either::Left(view! { <OneTimeView created=rotated/> }),
-        other => {
-            Either::Right(view! { <RotateForm rotate=rotate error=other.and_then(Result::err)/> })
-        }
+        other => Either::Right(
+            view! { <RotateForm rotate=rotate credential=credential error=other.and_then(Result::err)/> },
+        ),
     }
 }
 
 #[component]
-fn RotateForm(rotate: ServerAction<RotateSecret>, error: Option<UiError>) -> impl IntoView {
-    let query = use_query_map();
-    let client_id = move || query.read().get("client_id").unwrap_or_default();
-    let credential = Resource::new(client_id, get_credential);
+fn RotateForm(
+    rotate: ServerAction<RotateSecret>,
+    credential: Resource<Result<CredentialView, UiError>>,
+    error: Option<UiError>,
+) -> impl IntoView {
     let error = StoredValue::new(error);
     view! {
         <div class="narrow-block">

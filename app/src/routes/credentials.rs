@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
+    UiError,
     components::{alert::ActionError, confirm::InlineConfirm, signed_in::SignedIn},
     server_fns::credentials::{
         CredentialPage, CredentialStatus, CredentialView, EndOldSecret, RevokeCredential,
@@ -16,16 +17,8 @@ use crate::{
 /// Where a signed-in person lands.
 #[component]
 pub fn CredentialsPage() -> impl IntoView {
-    view! {
-        <Title text="Credentials"/>
-        <SignedIn>
-            <CredentialList/>
-        </SignedIn>
-    }
-}
-
-#[component]
-fn CredentialList() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
     let query = use_query_map();
     let page = move || {
         query
@@ -36,7 +29,7 @@ fn CredentialList() -> impl IntoView {
     };
     let revoke = ServerAction::<RevokeCredential>::new();
     let end_old = ServerAction::<EndOldSecret>::new();
-    let switch = crate::components::header::workspace_switch();
+    let switch = crate::components::header::provide_workspace_switch();
     let list = Resource::new(
         move || {
             (
@@ -49,6 +42,20 @@ fn CredentialList() -> impl IntoView {
         |(page, ..)| list_credentials(page),
     );
     let actions = Actions { revoke, end_old };
+    view! {
+        <Title text="Credentials"/>
+        <SignedIn>
+            <CredentialList list=list actions=actions/>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn CredentialList(
+    list: Resource<Result<CredentialPage, UiError>>,
+    actions: Actions,
+) -> impl IntoView {
+    let Actions { revoke, end_old } = actions;
     view! {
         <div class="page-head">
             <h1>"Credentials"</h1>

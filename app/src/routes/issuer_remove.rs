@@ -6,30 +6,37 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    UiError,
     components::{confirm::ConfirmPage, signed_in::SignedIn},
     server_fns::issuers::{IssuerView, RemoveIssuer, get_issuer},
 };
 
 #[component]
 pub fn RemoveIssuerPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
+    let query = use_query_map();
+    let name = move || query.read().get("name").unwrap_or_default();
+    let remove = ServerAction::<RemoveIssuer>::new();
+    let found = Resource::new(name, get_issuer);
     view! {
         <Title text="Remove trusted issuer"/>
         <SignedIn>
-            <Confirm/>
+            <Confirm remove=remove found=found/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Confirm() -> impl IntoView {
-    let query = use_query_map();
-    let name = move || query.read().get("name").unwrap_or_default();
-    let remove = ServerAction::<RemoveIssuer>::new();
+fn Confirm(
+    remove: ServerAction<RemoveIssuer>,
+    found: Resource<Result<IssuerView, UiError>>,
+) -> impl IntoView {
     view! {
         <ConfirmPage
             title="Remove trusted issuer"
             action=remove
-            found=Resource::new(name, get_issuer)
+            found=found
             back="/issuers"
             back_label="Back to trusted issuers"
             question=|issuer: &IssuerView| {

@@ -6,6 +6,7 @@ use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
+    UiError,
     components::{
         alert::{ActionError, PageError},
         confirm::InlineConfirm,
@@ -16,22 +17,28 @@ use crate::{
 
 #[component]
 pub fn IssuersPage() -> impl IntoView {
-    view! {
-        <Title text="Trusted issuers"/>
-        <SignedIn>
-            <Issuers/>
-        </SignedIn>
-    }
-}
-
-#[component]
-fn Issuers() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
     let add = ServerAction::<AddIssuer>::new();
     let remove = ServerAction::<RemoveIssuer>::new();
     let list = Resource::new(
         move || (add.version().get(), remove.version().get()),
         |_| list_issuers(),
     );
+    view! {
+        <Title text="Trusted issuers"/>
+        <SignedIn>
+            <Issuers add=add remove=remove list=list/>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn Issuers(
+    add: ServerAction<AddIssuer>,
+    remove: ServerAction<RemoveIssuer>,
+    list: Resource<Result<IssuerList, UiError>>,
+) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -6,24 +6,29 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
+    UiError,
     components::{access::AccessFields, alert::ActionError, signed_in::SignedIn},
-    server_fns::servers::{AddServer, TeamChoice, list_servers},
+    server_fns::servers::{AddServer, ServerList, TeamChoice, list_servers},
 };
 
 #[component]
 pub fn NewServerPage() -> impl IntoView {
+    // Before the sign-in gate (see `ServersPage`).
+    let add = ServerAction::<AddServer>::new();
+    let viewer = Resource::new(|| (), |()| list_servers());
     view! {
         <Title text="Add MCP server"/>
         <SignedIn>
-            <Add/>
+            <Add add=add viewer=viewer/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Add() -> impl IntoView {
-    let add = ServerAction::<AddServer>::new();
-    let viewer = Resource::new(|| (), |()| list_servers());
+fn Add(
+    add: ServerAction<AddServer>,
+    viewer: Resource<Result<ServerList, UiError>>,
+) -> impl IntoView {
     view! {
         <div class="narrow-block">
             <h1>"Add MCP server"</h1>

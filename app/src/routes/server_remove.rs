@@ -6,30 +6,37 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    UiError,
     components::{confirm::ConfirmPage, signed_in::SignedIn},
     server_fns::servers::{RemoveServer, ServerDetail, get_server},
 };
 
 #[component]
 pub fn RemoveServerPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build the page again while rendering
+    // on the server (see `ServersPage`).
+    let query = use_query_map();
+    let slug = move || query.read().get("slug").unwrap_or_default();
+    let remove = ServerAction::<RemoveServer>::new();
+    let found = Resource::new(slug, get_server);
     view! {
         <Title text="Remove server"/>
         <SignedIn>
-            <Confirm/>
+            <Confirm remove=remove found=found/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Confirm() -> impl IntoView {
-    let query = use_query_map();
-    let slug = move || query.read().get("slug").unwrap_or_default();
-    let remove = ServerAction::<RemoveServer>::new();
+fn Confirm(
+    remove: ServerAction<RemoveServer>,
+    found: Resource<Result<ServerDetail, UiError>>,
+) -> impl IntoView {
     view! {
         <ConfirmPage
             title="Remove server"
             action=remove
-            found=Resource::new(slug, get_server)
+            found=found
             back="/servers"
             back_label="Back to MCP servers"
             question=|detail: &ServerDetail| {

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
+    UiError,
     components::{
         alert::{ActionError, PageError},
         confirm::InlineConfirm,
@@ -16,18 +17,24 @@ use crate::{
 
 #[component]
 pub fn ServersPage() -> impl IntoView {
+    // Created before the sign-in gate, which may build its page more than once while
+    // rendering on the server: a resource made inside it could then be sent to the
+    // browser with another build's data than the HTML shows, and hydration fails.
+    let remove = ServerAction::<RemoveServer>::new();
+    let list = Resource::new(move || remove.version().get(), |_| list_servers());
     view! {
         <Title text="MCP servers"/>
         <SignedIn>
-            <Servers/>
+            <Servers remove=remove list=list/>
         </SignedIn>
     }
 }
 
 #[component]
-fn Servers() -> impl IntoView {
-    let remove = ServerAction::<RemoveServer>::new();
-    let list = Resource::new(move || remove.version().get(), |_| list_servers());
+fn Servers(
+    remove: ServerAction<RemoveServer>,
+    list: Resource<Result<ServerList, UiError>>,
+) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
