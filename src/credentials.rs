@@ -536,10 +536,16 @@ impl RuleRequest {
         claims: &str,
         single_use: bool,
     ) -> Result<Option<Self>, crate::federation::InvalidRule> {
-        let conditions = claims
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
+        let lines = || {
+            claims
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+        };
+        if lines().nth(crate::federation::MAX_CONDITIONS).is_some() {
+            return Err(crate::federation::InvalidRule::Condition);
+        }
+        let conditions = lines()
             .map(crate::federation::Condition::parse)
             .collect::<Result<Vec<_>, _>>()?;
         if issuer.trim().is_empty() {
@@ -898,6 +904,14 @@ mod tests {
             RuleRequest::from_form("github", "", "repository", false),
             Err(InvalidRule::Condition)
         );
+        // Counted before any is read.
+        let many = "sub=a\n".repeat(crate::federation::MAX_CONDITIONS + 1);
+        assert_eq!(
+            RuleRequest::from_form("github", "", &many, false),
+            Err(InvalidRule::Condition)
+        );
+        let most = "sub=a\n".repeat(crate::federation::MAX_CONDITIONS);
+        assert!(RuleRequest::from_form("github", "", &most, false).is_ok());
         // An issuer without claims is left to the rule's own check (`sub` or a condition).
         assert!(
             RuleRequest::from_form("github", "", "", false)

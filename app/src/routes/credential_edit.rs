@@ -7,13 +7,18 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
+    UiError,
     components::{
         alert::{ActionError, PageError},
         allowed_tools::AllowedToolsFields,
         federation::{FederationFields, RuleFields},
         signed_in::SignedIn,
     },
-    server_fns::credentials::{CredentialView, UpdateCredential, get_credential},
+    server_fns::{
+        credentials::{CredentialView, UpdateCredential, get_credential},
+        issuers::{IssuerList, list_issuers},
+        servers::{ToolChoices, list_server_tools},
+    },
 };
 
 #[component]
@@ -22,6 +27,10 @@ pub fn EditCredentialPage() -> impl IntoView {
     let client_id = move || query.read().get("client_id").unwrap_or_default();
     let credential = Resource::new(client_id, get_credential);
     let update = ServerAction::<UpdateCredential>::new();
+    // The form's lists, made here rather than after the credential is read (see
+    // `ServersPage`).
+    let issuers = Resource::new(|| (), |()| list_issuers());
+    let tools = Resource::new(|| (), |()| list_server_tools());
     view! {
         <Title text="Edit credential"/>
         <SignedIn>
@@ -30,7 +39,7 @@ pub fn EditCredentialPage() -> impl IntoView {
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match credential.await {
-                            Ok(credential) => Either::Left(view! { <EditForm credential=credential update=update/> }),
+                            Ok(credential) => Either::Left(view! { <EditForm credential=credential update=update issuers=issuers tools=tools/> }),
                             Err(error) => {
                                 Either::Right(
                                     view! {
@@ -48,7 +57,12 @@ pub fn EditCredentialPage() -> impl IntoView {
 }
 
 #[component]
-fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) -> impl IntoView {
+fn EditForm(
+    credential: CredentialView,
+    update: ServerAction<UpdateCredential>,
+    issuers: Resource<Result<IssuerList, UiError>>,
+    tools: Resource<Result<ToolChoices, UiError>>,
+) -> impl IntoView {
     // The form edits one rule; more (made with the CLI or the admin API) stay as they are.
     let federation = match credential.federation.as_slice() {
         [] => Either::Left(RuleFields::default()),
@@ -63,7 +77,7 @@ fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) 
     let federation = match federation {
         Either::Left(chosen) => Either::Left(view! {
             <input type="hidden" name="federation_listed" value="on"/>
-            <FederationFields chosen=chosen/>
+            <FederationFields chosen=chosen issuers=issuers/>
         }),
         Either::Right(count) => Either::Right(view! {
             <p class="hint">
@@ -91,7 +105,7 @@ fn EditForm(credential: CredentialView, update: ServerAction<UpdateCredential>) 
             <label>
                 "Description" <textarea name="description" rows="3">{credential.description}</textarea>
             </label>
-            <AllowedToolsFields chosen=credential.allowed_tools/>
+            <AllowedToolsFields chosen=credential.allowed_tools choices=tools/>
             <label>
                 "Tokens per hour"
                 <input
