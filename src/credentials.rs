@@ -886,7 +886,7 @@ mod tests {
         assert_eq!(
             rule.conditions
                 .iter()
-                .map(|c| format!("{}={}", c.claim, c.pattern))
+                .map(ToString::to_string)
                 .collect::<Vec<_>>(),
             ["repository=acme/app", "ref=refs/heads/*"]
         );

@@ -70,6 +70,13 @@ impl TrustedIssuer {
     }
 }
 
+/// The name of the issuer `id` among `issuers` (how a rule's issuer is shown); `None`
+/// when it is not among them (removed, or added on another instance moments ago).
+#[must_use]
+pub fn issuer_name(issuers: &[std::sync::Arc<TrustedIssuer>], id: i64) -> Option<&str> {
+    issuers.iter().find(|i| i.id == id).map(|i| i.name.as_str())
+}
+
 /// Why an issuer's fields were refused (shown to the administrator).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidIssuer {

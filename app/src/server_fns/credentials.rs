@@ -514,16 +514,11 @@ pub mod ssr {
                 .federation
                 .iter()
                 .map(|rule| super::RuleView {
-                    issuer: issuers
-                        .iter()
-                        .find(|i| i.id == rule.issuer_id)
-                        .map_or_else(|| "(removed)".to_owned(), |i| i.name.clone()),
+                    issuer: clavis::federation::issuer_name(&issuers, rule.issuer_id)
+                        .unwrap_or("(removed)")
+                        .to_owned(),
                     audience: rule.audience.clone(),
-                    conditions: rule
-                        .conditions
-                        .iter()
-                        .map(|c| format!("{}={}", c.claim, c.pattern))
-                        .collect(),
+                    conditions: rule.conditions.iter().map(ToString::to_string).collect(),
                     single_use: rule.single_use,
                 })
                 .collect(),

@@ -141,11 +141,9 @@ impl Credential {
                 .federation
                 .iter()
                 .map(|rule| FederationRuleView {
-                    issuer: issuers
-                        .iter()
-                        .find(|i| i.id == rule.issuer_id)
-                        .map(|i| i.name.clone())
-                        .unwrap_or_default(),
+                    issuer: clavis::federation::issuer_name(issuers, rule.issuer_id)
+                        .unwrap_or_default()
+                        .to_owned(),
                     audience: Some(rule.audience.clone()),
                     claims: rule.conditions.iter().map(ToString::to_string).collect(),
                     single_use: rule.single_use,
