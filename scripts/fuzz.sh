@@ -3,7 +3,7 @@
 # authentication (token_request), access-token verification (access_token),
 # private_key_jwt public keys and assertions (client_assertion) and the gateway's
 # JSON-RPC inspection and SSE narrowing (jsonrpc), workload tokens and federation rules
-# (workload_token).
+# (workload_token), DPoP proofs and nonces (dpop_proof).
 #
 #   scripts/fuzz.sh build                     build every target (what CI does)
 #   scripts/fuzz.sh run [SECONDS] [TARGET…]   run each for SECONDS (600), then minimise
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC_BOOTSTRAP=1
-targets=(token_request access_token client_assertion jsonrpc workload_token)
+targets=(token_request access_token client_assertion jsonrpc workload_token dpop_proof)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2

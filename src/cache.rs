@@ -174,6 +174,7 @@ mod tests {
             public_keys: None,
             federation: Vec::new(),
             no_secret: false,
+            require_dpop: false,
         };
         let workspace = crate::authz::Workspace::Personal(user);
         let (row, _) = credentials::create(

@@ -246,7 +246,6 @@ fn finish(
     mut key: ClientKey,
     kid: Option<String>,
     alg: Option<String>,
-    canonical: &str,
 ) -> Result<ClientKey, KeyError> {
     if alg.is_some_and(|a| a != key.alg) {
         return Err(KeyError::WrongAlg);
@@ -258,7 +257,7 @@ fn finish(
             kid
         }
         Some(_) => return Err(KeyError::Malformed("\"kid\" must be 1 to 200 characters")),
-        None => b64(&Sha256::digest(canonical.as_bytes())),
+        None => key.thumbprint(),
     };
     Ok(key)
 }
@@ -283,13 +282,12 @@ fn ed25519(x: String, kid: Option<String>, alg: Option<String>) -> Result<Client
     ed25519_dalek::VerifyingKey::from_bytes(&bytes)
         .map_err(|_| KeyError::Malformed("not an Ed25519 point"))?;
     let x = b64(&bytes);
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
     let key = ClientKey {
         crv: Some("Ed25519".into()),
         x: Some(x),
         ..blank("EdDSA", "OKP")
     };
-    finish(key, kid, alg, &canonical)
+    finish(key, kid, alg)
 }
 
 fn p256(
@@ -308,14 +306,13 @@ fn p256(
     p256::PublicKey::from_sec1_bytes(&point)
         .map_err(|_| KeyError::Malformed("not a P-256 point"))?;
     let (x, y) = (b64(&x), b64(&y));
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
     let key = ClientKey {
         crv: Some("P-256".into()),
         x: Some(x),
         y: Some(y),
         ..blank("ES256", "EC")
     };
-    finish(key, kid, alg, &canonical)
+    finish(key, kid, alg)
 }
 
 fn rsa_key(
@@ -344,16 +341,42 @@ fn rsa_key(
         return Err(KeyError::Malformed("unusual RSA modulus or exponent"));
     }
     let (n, e) = (b64(&n), b64(&e));
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
     let key = ClientKey {
         n: Some(n),
         e: Some(e),
         ..blank("RS256", "RSA")
     };
-    finish(key, kid, alg, &canonical)
+    finish(key, kid, alg)
 }
 
 impl ClientKey {
+    /// Its RFC 7638 JWK SHA-256 thumbprint: the hash of its required members in
+    /// lexicographic order, without whitespace (the members are kept in canonical
+    /// base64url, so two encodings of one key have one thumbprint).
+    #[must_use]
+    pub fn thumbprint(&self) -> String {
+        let s = |v: &Option<String>| v.as_deref().unwrap_or_default().to_owned();
+        let canonical = match self.kty.as_str() {
+            "OKP" => format!(
+                r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+                s(&self.crv),
+                s(&self.x)
+            ),
+            "EC" => format!(
+                r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                s(&self.crv),
+                s(&self.x),
+                s(&self.y)
+            ),
+            _ => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                s(&self.e),
+                s(&self.n)
+            ),
+        };
+        b64(&Sha256::digest(canonical.as_bytes()))
+    }
+
     /// The algorithm it verifies (fixed by its type).
     #[must_use]
     pub fn algorithm(&self) -> Option<Algorithm> {

@@ -467,6 +467,8 @@ pub struct CredentialEdit {
     pub description: String,
     pub allowed_tools: AllowedTools,
     pub tokens_per_hour: Option<i64>,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
     /// The federation rules that replace the credential's; `None` keeps them.
     pub federation: Option<Vec<crate::federation::FederationRule>>,
 }
@@ -479,12 +481,14 @@ impl CredentialEdit {
         description: &str,
         allowed_tools: AllowedTools,
         tokens_per_hour: Option<i64>,
+        require_dpop: bool,
     ) -> Result<Self, InvalidCredential> {
         Ok(Self {
             name: parse_name(name)?,
             description: parse_description(description)?,
             allowed_tools,
             tokens_per_hour: check_tokens_per_hour(tokens_per_hour)?,
+            require_dpop,
             federation: None,
         })
     }
@@ -513,6 +517,8 @@ pub struct CredentialRequest {
     pub federation: Vec<RuleRequest>,
     /// No secret at all: only its federation rules get it tokens.
     pub no_secret: bool,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
 }
 
 /// A federation rule as asked for: the trusted issuer by name, the audience (empty:
@@ -578,6 +584,7 @@ impl Default for CredentialRequest {
             public_key: None,
             federation: Vec::new(),
             no_secret: false,
+            require_dpop: false,
         }
     }
 }
@@ -606,6 +613,8 @@ pub struct NewCredential {
     pub federation: Vec<crate::federation::FederationRule>,
     /// No secret (and no keys): only its federation rules get it tokens.
     pub no_secret: bool,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
 }
 
 impl NewCredential {
@@ -667,6 +676,7 @@ impl NewCredential {
                 .map_err(InvalidCredential::PublicKey)?,
             federation: Vec::new(),
             no_secret: request.no_secret && request.public_key.is_none(),
+            require_dpop: request.require_dpop,
         })
     }
 }
@@ -769,6 +779,7 @@ pub async fn update(
         &edit.description,
         &edit.allowed_tools,
         edit.tokens_per_hour,
+        edit.require_dpop,
         edit.federation.as_deref(),
         event,
     )
@@ -821,6 +832,7 @@ pub async fn create(
         tokens_per_hour: new.tokens_per_hour,
         public_keys: public_keys.as_deref(),
         federation: &new.federation,
+        require_dpop: new.require_dpop,
     };
     let event = who.did(
         now,
@@ -855,6 +867,7 @@ pub async fn create(
         tokens_per_hour: new.tokens_per_hour,
         public_keys,
         team_id: workspace.team(),
+        require_dpop: new.require_dpop,
         ..CredentialRow::default()
     };
     Ok((row, secret))

@@ -15,6 +15,7 @@ pub mod changes;
 pub mod civil;
 pub mod client_keys;
 pub mod credentials;
+pub mod dpop;
 pub mod federation;
 pub mod grant;
 pub mod jsonrpc;

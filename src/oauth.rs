@@ -51,6 +51,9 @@ pub enum OAuthError {
         "this credential's quota of {limit} tokens per hour is used up; retry after {retry_after_secs} s"
     )]
     QuotaExceeded { limit: i64, retry_after_secs: u64 },
+    /// A DPoP proof that is missing, refused, or lacks the server's nonce (SPEC §19).
+    #[error("{0}")]
+    Dpop(crate::dpop::ProofError),
     #[error("the server could not complete the request")]
     Server,
 }
@@ -68,6 +71,8 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::TooManyRequests { .. } => "slow_down",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::Dpop(crate::dpop::ProofError::Busy) => "temporarily_unavailable",
+            Self::Dpop(e) => e.code(),
             Self::Server => "server_error",
         }
     }
@@ -79,6 +84,7 @@ impl OAuthError {
             Self::InvalidClient { .. } => 401,
             Self::TooManyRequests { .. } | Self::QuotaExceeded { .. } => 429,
             Self::Server => 500,
+            Self::Dpop(crate::dpop::ProofError::Busy) => 503,
             _ => 400,
         }
     }
@@ -647,15 +653,17 @@ pub fn grant(
     client: &CredentialRow,
     params: &Params,
     now: UnixTime,
+    dpop_key: Option<String>,
 ) -> Result<(TokenResponse, Claims), OAuthError> {
     if params.get("grant_type") != Some(CLIENT_CREDENTIALS) {
         return Err(OAuthError::UnsupportedGrantType);
     }
-    issue(issuer, keys, client, params, now, None)
+    issue(issuer, keys, client, params, now, None, dpop_key)
 }
 
 /// A token of `client` (its own credentials, or a `workload` token it federates): the
-/// scope narrowed to the request's `scope`, the audience its `resource`, signed.
+/// scope narrowed to the request's `scope`, the audience its `resource`, bound to
+/// `dpop_key` (a DPoP key's thumbprint) when there is one, signed.
 pub fn issue(
     issuer: &Issuer,
     keys: &Keyring,
@@ -663,6 +671,7 @@ pub fn issue(
     params: &Params,
     now: UnixTime,
     workload: Option<crate::federation::WorkloadClaim>,
+    dpop_key: Option<String>,
 ) -> Result<(TokenResponse, Claims), OAuthError> {
     let scope = match params.get("scope") {
         // An unknown scope is one the client is not granted.
@@ -685,12 +694,17 @@ pub fn issue(
         jti: tokens::new_jti(),
         scope: scope.to_string(),
         workload,
+        cnf: dpop_key.map(|jkt| tokens::Confirmation { jkt }),
     };
     let access_token = keys.sign(&claims).map_err(|_| OAuthError::Server)?;
     Ok((
         TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: claims.exp - now,
             scope: claims.scope.clone(),
         },

@@ -34,6 +34,16 @@ pub struct Claims {
     /// subject. Absent for a client's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<crate::federation::WorkloadClaim>,
+    /// The key the token is bound to (RFC 9449 §6, SPEC §19): only requests with a DPoP
+    /// proof by that key may use it. Absent for a Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800): the thumbprint of its DPoP key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl Claims {
@@ -439,6 +449,7 @@ mod tests {
             jti: new_jti(),
             scope: "mcp".into(),
             workload: None,
+            cnf: None,
         }
     }
 

@@ -31,6 +31,7 @@ static SIGNED: LazyLock<Signed> = LazyLock::new(|| {
         jti: "fuzz".into(),
         scope: "mcp".into(),
         workload: None,
+        cnf: None,
     };
     let token = keys.sign(&claims).expect("signing works");
     assert_eq!(

@@ -4,7 +4,9 @@
 //! access token (`typ: at+jwt`) from this issuer for exactly this resource, has not
 //! expired, its id is not revoked, its credential is active and not suspended (and, at a
 //! gateway server, still granted that server), and it carries the resource's scope
-//! (`mcp`, or `credentials:admin` for the API). Refusals follow RFC 6750 §3 and point at
+//! (`mcp`, or `credentials:admin` for the API). A token bound to a DPoP key (SPEC §19)
+//! is accepted only with the `DPoP` scheme and a fresh proof by that key for this very
+//! request ([`clavis::dpop`]). Refusals follow RFC 6750 §3 and RFC 9449 §7 and point at
 //! the resource's RFC 9728 metadata.
 
 use std::time::Duration;
@@ -12,11 +14,12 @@ use std::time::Duration;
 use axum::{
     Json,
     body::Body,
-    http::{HeaderMap, HeaderValue, StatusCode, Version, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header},
     response::{IntoResponse, Response},
 };
 use clavis::{
     UnixTime,
+    dpop::{self, ProofError},
     grant::{AllowedTools, Scope, Scopes},
     oauth,
 };
@@ -76,47 +79,106 @@ pub struct Resource<'a> {
     pub scope: Scope,
 }
 
-/// Why a request is refused (RFC 6750 §3).
+/// How a token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// `Authorization: DPoP` with a `DPoP` proof (RFC 9449 §7).
+    Dpop,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
+}
+
+/// Why a request is refused (RFC 6750 §3, RFC 9449 §7).
 #[derive(Debug)]
 pub enum Refusal {
-    /// No Bearer token in the `Authorization` header.
+    /// No token in the `Authorization` header.
     NoToken,
-    /// A token was sent and is not acceptable.
-    InvalidToken(String),
+    /// A token was sent (with this scheme) and is not acceptable.
+    InvalidToken(Scheme, String),
+    /// The token is DPoP-bound and its proof is missing or refused.
+    Proof(ProofError),
     /// The token is valid but lacks the resource's scope.
-    InsufficientScope(&'static str),
+    InsufficientScope(Scheme, &'static str),
     /// The database could not be asked.
     Unavailable,
 }
 
 impl Refusal {
-    /// The status, the `WWW-Authenticate` challenge naming the resource's metadata (none
-    /// for `503`), the RFC 6750 error code and a description.
+    /// The status, the `WWW-Authenticate` challenges (none for `503`), the error code
+    /// and a description. Both schemes are offered; the one the client used carries the
+    /// error.
     #[must_use]
     pub fn parts(&self, metadata_url: &str) -> (StatusCode, Option<String>, &'static str, String) {
+        let challenge = |scheme: Scheme, error: Option<(&str, &str)>| {
+            let mut first = format!("{} resource_metadata=\"{metadata_url}\"", scheme.name());
+            if scheme == Scheme::Dpop {
+                first.push_str(&format!(", algs=\"{}\"", crate::dpop::algs()));
+            }
+            if let Some((code, description)) = error {
+                first.push_str(&format!(
+                    ", error=\"{code}\", error_description=\"{description}\""
+                ));
+            }
+            let other = match scheme {
+                Scheme::Bearer => format!(
+                    "DPoP resource_metadata=\"{metadata_url}\", algs=\"{}\"",
+                    crate::dpop::algs()
+                ),
+                Scheme::Dpop => format!("Bearer resource_metadata=\"{metadata_url}\""),
+            };
+            Some(format!("{first}, {other}"))
+        };
         match self {
             Self::NoToken => (
                 StatusCode::UNAUTHORIZED,
-                Some(format!("Bearer resource_metadata=\"{metadata_url}\"")),
+                challenge(Scheme::Bearer, None),
                 "invalid_token",
-                "send an access token in the Authorization header: Bearer <token>".to_owned(),
+                "send an access token in the Authorization header: Bearer <token>, or DPoP <token> with a DPoP proof".to_owned(),
             ),
-            Self::InvalidToken(why) => (
+            Self::InvalidToken(scheme, why) => (
                 StatusCode::UNAUTHORIZED,
-                Some(format!(
-                    "Bearer resource_metadata=\"{metadata_url}\", error=\"invalid_token\", error_description=\"{why}\""
-                )),
+                challenge(*scheme, Some(("invalid_token", why))),
                 "invalid_token",
                 why.clone(),
             ),
-            Self::InsufficientScope(scope) => (
-                StatusCode::FORBIDDEN,
-                Some(format!(
-                    "Bearer resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{scope}\""
-                )),
-                "insufficient_scope",
-                format!("the token lacks the {scope} scope"),
+            Self::Proof(ProofError::Busy) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "temporarily_unavailable",
+                ProofError::Busy.to_string(),
             ),
+            Self::Proof(why) => {
+                let description = why.to_string();
+                (
+                    StatusCode::UNAUTHORIZED,
+                    challenge(Scheme::Dpop, Some((why.code(), &description))),
+                    why.code(),
+                    description,
+                )
+            }
+            Self::InsufficientScope(scheme, scope) => {
+                let mut challenge = format!(
+                    "{} resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{scope}\"",
+                    scheme.name()
+                );
+                if *scheme == Scheme::Dpop {
+                    challenge.push_str(&format!(", algs=\"{}\"", crate::dpop::algs()));
+                }
+                (
+                    StatusCode::FORBIDDEN,
+                    Some(challenge),
+                    "insufficient_scope",
+                    format!("the token lacks the {scope} scope"),
+                )
+            }
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
@@ -140,7 +202,7 @@ impl Refusal {
         };
         let body = match &self {
             Self::NoToken => json!({ "error_description": description }),
-            Self::InsufficientScope(scope) => {
+            Self::InsufficientScope(_, scope) => {
                 json!({ "error": code, "error_description": description, "scope": scope })
             }
             _ => json!({ "error": code, "error_description": description }),
@@ -155,49 +217,99 @@ impl Refusal {
     }
 }
 
-/// The Bearer token of an `Authorization` header (scheme matched case-insensitively).
-/// `None` when there is no header or it is not Bearer: RFC 6750 answers that without an
-/// error code. Tokens in the query string or the body are never looked at.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
+/// The token of an `Authorization` header and its scheme, `Bearer` or `DPoP` (matched
+/// case-insensitively). `None` when there is no header or another scheme: RFC 6750
+/// answers that without an error code. Tokens in the query string or the body are
+/// never looked at.
+fn presented_token(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, Refusal> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
         return Err(Refusal::InvalidToken(
+            Scheme::Bearer,
             "more than one Authorization header".into(),
         ));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| Refusal::InvalidToken("the Authorization header is not ASCII".into()))?;
-    let Some(token) = oauth::scheme_credentials(value, "bearer") else {
+    let value = value.to_str().map_err(|_| {
+        Refusal::InvalidToken(
+            Scheme::Bearer,
+            "the Authorization header is not ASCII".into(),
+        )
+    })?;
+    let (scheme, token) = if let Some(token) = oauth::scheme_credentials(value, "bearer") {
+        (Scheme::Bearer, token)
+    } else if let Some(token) = oauth::scheme_credentials(value, "dpop") {
+        (Scheme::Dpop, token)
+    } else {
         return Ok(None);
     };
     if token.is_empty() {
-        return Err(Refusal::InvalidToken("the Bearer token is empty".into()));
+        return Err(Refusal::InvalidToken(scheme, "the token is empty".into()));
     }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
 }
 
-/// Checks the request's token for `resource` (see the module documentation).
+/// The request whose token is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    pub method: &'a Method,
+    /// The path it was sent to (a DPoP proof names its URL).
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Checks the request's token for `resource` (see the module documentation). A
+/// DPoP-bound token must come with the `DPoP` scheme and a fresh proof by its key for
+/// this request; any other token with the `Bearer` scheme.
 pub async fn authorize(
     state: &OAuthState,
-    headers: &HeaderMap,
+    request: &Presented<'_>,
     resource: &Resource<'_>,
 ) -> Result<Caller, Refusal> {
-    let token = bearer_token(headers)?.ok_or(Refusal::NoToken)?;
+    let (scheme, token) = presented_token(request.headers)?.ok_or(Refusal::NoToken)?;
     let now = clavis::now();
+    let issuer = &state.services.issuer.issuer;
     let claims = state
         .verified
-        .verify(
-            &state.keys(),
-            token,
-            &state.services.issuer.issuer,
-            resource.audience,
-            now,
-        )
-        .map_err(|e| Refusal::InvalidToken(e.to_string()))?;
+        .verify(&state.keys(), token, issuer, resource.audience, now)
+        .map_err(|e| Refusal::InvalidToken(scheme, e.to_string()))?;
+    let proof = match (scheme, &claims.cnf) {
+        (Scheme::Bearer, None) => None,
+        (Scheme::Bearer, Some(_)) => {
+            return Err(Refusal::InvalidToken(
+                scheme,
+                "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof".into(),
+            ));
+        }
+        (Scheme::Dpop, None) => {
+            return Err(Refusal::InvalidToken(
+                scheme,
+                "this token is not bound to a DPoP key: send it as Authorization: Bearer <token>"
+                    .into(),
+            ));
+        }
+        (Scheme::Dpop, Some(cnf)) => {
+            let proof = crate::dpop::proof(request.headers)
+                .map_err(Refusal::Proof)?
+                .ok_or(Refusal::Proof(ProofError::Missing))?;
+            let url = crate::dpop::public_url(issuer, request.path);
+            let wanted = dpop::Request {
+                method: request.method.as_str(),
+                url: &url,
+                access_token: Some(token),
+            };
+            let proof = state
+                .dpop
+                .check(proof, &wanted, now)
+                .map_err(Refusal::Proof)?;
+            if proof.jkt != cnf.jkt {
+                return Err(Refusal::Proof(ProofError::WrongKey));
+            }
+            Some(proof)
+        }
+    };
     let credential =
         oauth::token_credential(&state.token_check(), &claims, now, resource.server_id)
             .await
@@ -207,12 +319,17 @@ pub async fn authorize(
             })?
             .ok_or_else(|| {
                 Refusal::InvalidToken(
+                    scheme,
                     "the token or its credential has been revoked or has expired".into(),
                 )
             })?;
     let scopes = Scopes::known_in(&claims.scope);
     if !scopes.contains(resource.scope) {
-        return Err(Refusal::InsufficientScope(resource.scope.as_str()));
+        return Err(Refusal::InsufficientScope(scheme, resource.scope.as_str()));
+    }
+    // Last: a request refused for another reason does not use its proof up.
+    if let Some(proof) = &proof {
+        state.dpop.spend(proof, now).map_err(Refusal::Proof)?;
     }
     Ok(Caller {
         credential_id: credential.id,

@@ -341,6 +341,10 @@ pub enum CredentialCommand {
         /// No secret at all: only the federation rule gets it tokens.
         #[arg(long, requires = "federate")]
         no_secret: bool,
+        /// Its token requests must carry a DPoP proof, so every token it gets is bound
+        /// to the program's key (SPEC §19).
+        #[arg(long)]
+        require_dpop: bool,
     },
     /// Change a credential's name, description, allowed tools or quota; what is not
     /// given stays. Prints the credential as JSON.
@@ -363,6 +367,9 @@ pub enum CredentialCommand {
         /// Remove its federation rules (refused for a credential without a secret).
         #[arg(long, conflicts_with = "federate")]
         no_federation: bool,
+        /// Whether its token requests must carry a DPoP proof: `yes` or `no`.
+        #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+        require_dpop: Option<bool>,
     },
     /// Give a credential a new secret (printed once, as JSON); the old one keeps
     /// working for a while so programs can be updated without downtime.
@@ -527,6 +534,12 @@ pub struct ServeArgs {
     /// metadata services answer); refused otherwise, also when a name resolves there.
     #[arg(long, env = "CLAVIS_ALLOW_LINK_LOCAL_UPSTREAMS")]
     pub allow_link_local_upstreams: bool,
+    /// Demand server nonces in DPoP proofs (RFC 9449 §8, §9), at the token endpoint and
+    /// every resource: a proof must carry a nonce Clavis handed out in the last 5 to 10
+    /// minutes, so no proof can be made ahead of time. Costs a client one extra round
+    /// trip per nonce; the instances share the nonces.
+    #[arg(long, env = "CLAVIS_DPOP_NONCE")]
+    pub dpop_nonce: bool,
     /// Seconds between refetches of a trusted issuer's keys on an unknown `kid` (tests
     /// shorten it).
     #[arg(
@@ -597,6 +610,8 @@ pub struct Config {
     pub gateway_body_limit: usize,
     /// Whether gateway upstreams may be at link-local addresses.
     pub allow_link_local_upstreams: bool,
+    /// DPoP proofs must carry a server nonce.
+    pub dpop_nonce: bool,
     /// Least time between refetches of an issuer's keys on an unknown `kid`.
     pub jwks_refetch_interval: std::time::Duration,
 }
@@ -763,6 +778,7 @@ impl Config {
             gateway_timeout,
             gateway_body_limit,
             allow_link_local_upstreams: s.allow_link_local_upstreams,
+            dpop_nonce: s.dpop_nonce,
             jwks_refetch_interval: std::time::Duration::from_secs(u64::from(
                 s.jwks_refetch_interval,
             )),

@@ -142,6 +142,7 @@ async fn forward(
     State(state): State<Arc<OAuthState>>,
     Path(slug): Path<String>,
     method: Method,
+    uri: axum::http::Uri,
     version: axum::http::Version,
     headers: HeaderMap,
     body: Body,
@@ -161,7 +162,12 @@ async fn forward(
         server_id: Some(server.id),
         scope: bearer::SCOPE,
     };
-    let caller = match bearer::authorize(&state, &headers, &resource).await {
+    let presented = bearer::Presented {
+        method: &method,
+        path: uri.path(),
+        headers: &headers,
+    };
+    let caller = match bearer::authorize(&state, &presented, &resource).await {
         Ok(caller) => caller,
         Err(refusal) => {
             let answer = refusal.into_response(&metadata_url);

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod bearer;
 pub mod config;
+pub mod dpop;
 pub mod forms;
 pub mod gateway;
 pub mod issuer_keys;
@@ -262,6 +263,11 @@ impl AppState {
             per_address: throttle(config.address_failures),
             verified: clavis::tokens::VerifiedTokens::new(VERIFIED_TOKENS),
             revoked: database.revoked,
+            dpop: clavis::dpop::Dpop::new(
+                config
+                    .dpop_nonce
+                    .then(|| clavis::dpop::Nonces::new(services.secret_key.as_bytes())),
+            ),
             tool_cache: upstream_tools::ToolCache::default(),
             issuer_keys: issuer_keys::IssuerKeys::new(
                 upstream::guarded_client(
@@ -380,6 +386,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
             middleware::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.oauth.clone(),
+            middleware::offer_dpop_nonce,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),

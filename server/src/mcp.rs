@@ -160,6 +160,8 @@ pub fn resource_metadata(issuer: &str, resource: &str, name: &str, scope: Scope)
         "scopes_supported": [scope.as_str()],
         "bearer_methods_supported": ["header"],
         "resource_name": name,
+        "dpop_signing_alg_values_supported": clavis::dpop::ALGORITHMS,
+        "dpop_bound_access_tokens_required": false,
     });
     crate::oauth::cacheable(Json(body).into_response())
 }
@@ -182,7 +184,12 @@ async fn require_bearer(
         server_id: None,
         scope: bearer::SCOPE,
     };
-    match bearer::authorize(&state, request.headers(), &resource).await {
+    let presented = bearer::Presented {
+        method: request.method(),
+        path: request.uri().path(),
+        headers: request.headers(),
+    };
+    match bearer::authorize(&state, &presented, &resource).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

@@ -241,3 +241,22 @@ pub fn ui_error_response(error: &UiError) -> Response {
     }
     response
 }
+
+/// With nonces demanded (`--dpop-nonce`): every answer to a request that carried a proof
+/// gets the current nonce (RFC 9449 §8.2), so clients move to a new one before theirs
+/// goes stale, whatever the endpoint.
+pub async fn offer_dpop_nonce(
+    State(state): State<Arc<OAuthState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let sent_proof = request.headers().contains_key(crate::dpop::PROOF);
+    let mut response = next.run(request).await;
+    if sent_proof
+        && let Some(nonce) = state.dpop.nonce(clavis::now())
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(crate::dpop::NONCE, value);
+    }
+    response
+}

@@ -18,6 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use clavis::{
+    dpop::ProofError,
     federation::{self, Refusal, Workload, WorkloadClaim},
     oauth::{self, AuthFailure, ClientAuth, OAuthError, Params, Usage},
     store::CredentialRow,
@@ -57,6 +58,8 @@ pub struct OAuthState {
     pub verified: clavis::tokens::VerifiedTokens,
     /// Revoked access tokens that have not expired (kept as the database has them).
     pub revoked: Arc<clavis::revoked::RevokedTokens>,
+    /// DPoP proofs: checked, nonces, replays (SPEC §19).
+    pub dpop: clavis::dpop::Dpop,
 }
 
 impl OAuthState {
@@ -192,6 +195,11 @@ fn error_response(error: &OAuthError) -> Response {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"clavis\""),
             );
+        }
+        OAuthError::Dpop(ProofError::Busy) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         OAuthError::TooManyRequests { retry_after_secs } => {
             response
@@ -380,11 +388,22 @@ async fn token(
             let params = read_form(&headers, body).await?;
             oauth::require_grant_type(&params)?;
             let now = clavis::now();
+            // Checked before the client is (it costs no database read); used up only
+            // once the token is issued.
+            let proof = token_request_proof(&state, &headers, now)?;
             let (client, federated) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
                 let federated = workload_client(&state, &headers, address, &params, now).await?;
                 (federated.row.clone(), Some(federated))
             } else {
                 (authenticate(&state, &headers, address, &params).await?, None)
+            };
+            if client.require_dpop && proof.is_none() {
+                return Err(OAuthError::Dpop(ProofError::Required).into());
+            }
+            let dpop_key = proof.as_ref().map(|p| p.jkt.clone());
+            let spend_proof = || match &proof {
+                Some(proof) => state.dpop.spend(proof, now).map_err(OAuthError::Dpop),
+                None => Ok(()),
             };
             let (response, claims) = match &federated {
                 Some(federated) => {
@@ -392,7 +411,8 @@ async fn token(
                         iss: federated.workload.issuer.clone(),
                         sub: federated.workload.subject.clone(),
                     };
-                    let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, Some(workload))?;
+                    let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, Some(workload), dpop_key)?;
+                    spend_proof()?;
                     // Spent only now that the request is good: a bad scope or resource
                     // does not burn a CI job's one-time token.
                     if let Some(single_use) = &federated.single_use
@@ -404,7 +424,11 @@ async fn token(
                     }
                     issued
                 }
-                None => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now)?,
+                None => {
+                    let issued = oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now, dpop_key)?;
+                    spend_proof()?;
+                    issued
+                }
             };
             let workload = federated.as_ref().map(|f| &f.workload);
             state
@@ -425,6 +449,29 @@ async fn token(
         }
         .await,
     )
+}
+
+/// The token request's DPoP proof, checked for `POST` at the token endpoint (SPEC §19);
+/// `None` without one.
+fn token_request_proof(
+    state: &OAuthState,
+    headers: &HeaderMap,
+    now: clavis::UnixTime,
+) -> Result<Option<clavis::dpop::Proof>, OAuthError> {
+    let Some(proof) = crate::dpop::proof(headers).map_err(OAuthError::Dpop)? else {
+        return Ok(None);
+    };
+    let url = state.services.issuer.token_endpoint();
+    let request = clavis::dpop::Request {
+        method: "POST",
+        url: &url,
+        access_token: None,
+    };
+    state
+        .dpop
+        .check(proof, &request, now)
+        .map(Some)
+        .map_err(OAuthError::Dpop)
 }
 
 /// A workload token's credential, the workload, and the `jti` to spend.
@@ -506,11 +553,19 @@ async fn introspect(
             .await
             .map_err(database_error("introspection"))?;
             let body = match claims {
-                Some(c) => json!({
-                    "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
-                    "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
-                    "token_type": "Bearer",
-                }),
+                Some(c) => {
+                    let mut body = json!({
+                        "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
+                        "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+                        "token_type": "Bearer",
+                    });
+                    // RFC 9449 §6.2: a bound token's key, and its type.
+                    if let Some(cnf) = &c.cnf {
+                        body["token_type"] = json!("DPoP");
+                        body["cnf"] = json!({ "jkt": cnf.jkt });
+                    }
+                    body
+                }
                 None => json!({ "active": false }),
             };
             Ok(no_store(Json(body).into_response()))
@@ -602,6 +657,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "revocation_endpoint": format!("{issuer}/mcp/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "dpop_signing_alg_values_supported": clavis::dpop::ALGORITHMS,
     });
     cacheable(Json(body).into_response())
 }

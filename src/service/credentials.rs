@@ -57,6 +57,8 @@ pub struct Credential {
     pub federation: Vec<FederationRule>,
     /// The subject of the last workload token it issued a token for.
     pub last_workload_subject: Option<String>,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
     /// The key ids of a `private_key_jwt` credential.
     pub key_ids: Vec<String>,
     /// While a secret (or keys) replaced by the last rotation still works: until when.
@@ -122,6 +124,7 @@ impl Credential {
             secretless: row.public_keys.is_none() && row.secret_hash.is_empty(),
             federation: row.federation.clone(),
             last_workload_subject: row.last_workload_subject.clone(),
+            require_dpop: row.require_dpop,
             key_ids: credentials::verifying_keys(row, i64::MIN)
                 .into_iter()
                 .map(|k| k.kid)
@@ -179,6 +182,7 @@ pub struct CredentialChange {
     pub allowed_tools: Option<AllowedTools>,
     /// `Some(None)`: no limit.
     pub tokens_per_hour: Option<Option<i64>>,
+    pub require_dpop: Option<bool>,
     /// Rules that replace its federation rules (`Some(vec![])` removes them all).
     pub federation: Option<Vec<credentials::RuleRequest>>,
 }
@@ -391,6 +395,7 @@ pub async fn update(
         change.description.as_deref().unwrap_or(&row.description),
         tools,
         change.tokens_per_hour.unwrap_or(row.tokens_per_hour),
+        change.require_dpop.unwrap_or(row.require_dpop),
     )
     .map_err(|e| ServiceError::invalid(e.field(), e))?;
     if let Some(asked) = &change.federation {

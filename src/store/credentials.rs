@@ -67,6 +67,8 @@ pub struct CredentialRow {
     pub federation: Vec<FederationRule>,
     /// The subject of the last workload token it issued a token for.
     pub last_workload_subject: Option<String>,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
 }
 
 /// A server a credential is granted: enough to resolve a token request's `resource`.
@@ -83,7 +85,7 @@ const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, des
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
      previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
      public_keys, previous_public_keys, team_id, last_used_address, tokens_revoked_before, \
-     last_workload_subject, \
+     last_workload_subject, require_dpop, \
      (team_id IS NULL AND EXISTS (SELECT 1 FROM users u \
          WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) AS suspended, \
      COALESCE((SELECT u.email FROM users u WHERE u.id = credentials.user_id), '') AS created_by";
@@ -118,6 +120,7 @@ pub struct NewCredentialRow<'a> {
     pub public_keys: Option<&'a str>,
     /// Its federation rules (SPEC §18).
     pub federation: &'a [FederationRule],
+    pub require_dpop: bool,
 }
 
 /// Inserts a credential with its server grants and federation rules, in one
@@ -133,8 +136,9 @@ pub async fn insert_credential(
         let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
-              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys, team_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+              builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys, team_id,
+              require_dpop)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING id",
         )
         .bind(new.user_id)
@@ -151,6 +155,7 @@ pub async fn insert_credential(
         .bind(new.tokens_per_hour)
         .bind(new.public_keys)
         .bind(new.team_id)
+        .bind(new.require_dpop)
         .fetch_one(&mut *tx)
         .await?;
         for server_id in new.server_ids {
@@ -393,13 +398,15 @@ pub async fn update_credential(
     description: &str,
     allowed_tools: &AllowedTools,
     tokens_per_hour: Option<i64>,
+    require_dpop: bool,
     federation: Option<&[FederationRule]>,
     event: &Event,
 ) -> Result<bool, StoreError> {
     on!(pool, |p| {
         let mut tx = p.begin().await?;
         let id = sqlx::query_scalar::<_, i64>(
-            "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4, tokens_per_hour = $5
+            "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4,
+                tokens_per_hour = $5, require_dpop = $6
              WHERE client_id = $1 RETURNING id",
         )
         .bind(client_id)
@@ -407,6 +414,7 @@ pub async fn update_credential(
         .bind(description)
         .bind(allowed_tools.to_string())
         .bind(tokens_per_hour)
+        .bind(require_dpop)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {

@@ -112,6 +112,12 @@ fn Report(usage: UsageReport) -> impl IntoView {
                 <dt>"Authentication"</dt>
                 <dd>{credential.authentication.clone()}</dd>
             </div>
+            <div>
+                <dt>"Tokens"</dt>
+                <dd data-testid="token-binding">
+                    {if credential.require_dpop { "DPoP-bound (DPoP required)" } else { "Bearer, or DPoP-bound when the program sends a proof" }}
+                </dd>
+            </div>
             {(!credential.federation.is_empty())
                 .then(|| {
                     view! {

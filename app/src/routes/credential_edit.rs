@@ -117,6 +117,13 @@ fn EditForm(
                 />
             </label>
             <p class="hint">"Empty: no limit."</p>
+            <label class="check">
+                <input type="checkbox" name="require_dpop" value="on" checked=credential.require_dpop/>
+                "Require DPoP"
+            </label>
+            <p class="hint">
+                "Its token requests must carry a DPoP proof; tokens it already has keep working until they expire."
+            </p>
             {federation}
             <div class="actions">
                 <button type="submit" disabled=move || update.pending().get()>

@@ -158,6 +158,7 @@ fn CreateForm(
         })
         .unwrap_or_default();
     let no_secret = prefill.as_ref().is_some_and(|p| p.no_secret.is_some());
+    let require_dpop = prefill.as_ref().is_some_and(|p| p.require_dpop.is_some());
     let servers = lists.servers;
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -302,6 +303,14 @@ fn CreateForm(
                     />
                 </label>
                 <p id="quota-hint" class="hint">"Empty: no limit. Over it, token requests get 429 until the next hour."</p>
+                <label class="check">
+                    <input type="checkbox" name="require_dpop" value="on" checked=require_dpop aria-describedby="dpop-hint"/>
+                    "Require DPoP"
+                </label>
+                <p id="dpop-hint" class="hint">
+                    "Its token requests must carry a DPoP proof, so every token it gets is bound to the program's key: "
+                    "a copied token is useless without that key. Clients that speak DPoP (the MCP TypeScript SDK's DpopSession) need nothing else."
+                </p>
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>
                         "Create credential"

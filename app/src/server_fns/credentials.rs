@@ -83,6 +83,8 @@ pub struct CredentialView {
     pub workload_only: bool,
     /// The subject of the last workload token that got it a token.
     pub last_workload_subject: Option<String>,
+    /// Its token requests must carry a DPoP proof (SPEC §19).
+    pub require_dpop: bool,
 }
 
 /// A federation rule as the dashboard shows it.
@@ -183,7 +185,8 @@ pub async fn get_credential(client_id: String) -> Result<CredentialView, UiError
 /// `servers` holds `@builtin` and the slugs of the MCP servers granted; `allowed_tools`
 /// is a comma-separated list (empty: every tool). `federate_issuer` (a trusted issuer's
 /// name), `federate_audience`, `claims` (one `CLAIM=PATTERN` per line) and `single_use`
-/// make its federation rule; `no_secret` makes no secret (SPEC §18).
+/// make its federation rule; `no_secret` makes no secret (SPEC §18); `require_dpop`
+/// (a checkbox) makes its token requests need a DPoP proof (§19).
 #[server(endpoint = "credentials/create")]
 pub async fn create_credential(
     name: String,
@@ -204,6 +207,7 @@ pub async fn create_credential(
     claims: Option<String>,
     single_use: Option<String>,
     no_secret: Option<String>,
+    require_dpop: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -224,6 +228,7 @@ pub async fn create_credential(
         claims,
         single_use,
         no_secret,
+        require_dpop,
     })
     .await
 }
@@ -252,6 +257,7 @@ impl CreateCredential {
             claims: None,
             single_use: None,
             no_secret: None,
+            require_dpop: None,
         };
         for (name, value) in pairs {
             match name.as_ref() {
@@ -274,6 +280,7 @@ impl CreateCredential {
                 "claims" => input.claims = Some(value),
                 "single_use" => input.single_use = Some(value),
                 "no_secret" => input.no_secret = Some(value),
+                "require_dpop" => input.require_dpop = Some(value),
                 _ => {}
             }
         }
@@ -349,7 +356,8 @@ pub async fn rotate_secret(
 /// (`tools_listed`); without that, no tools at all leaves them as they are (a form sent
 /// before its tool list appeared must not lift a limit). A form that showed the
 /// Federation fieldset (`federation_listed`) replaces the credential's rule with its
-/// fields (no issuer: no rule).
+/// fields (no issuer: no rule). `require_dpop` is the checkbox: absent, DPoP is not
+/// required.
 #[server(endpoint = "credentials/update")]
 pub async fn update_credential(
     client_id: String,
@@ -364,6 +372,7 @@ pub async fn update_credential(
     federate_audience: Option<String>,
     claims: Option<String>,
     single_use: Option<String>,
+    require_dpop: Option<String>,
 ) -> Result<(), UiError> {
     use clavis::{credentials, grant::AllowedTools, service};
 
@@ -394,6 +403,7 @@ pub async fn update_credential(
             credentials::parse_tokens_per_hour(tokens_per_hour.as_deref().unwrap_or_default())
                 .map_err(|e| UiError::Invalid(e.to_string()))?,
         ),
+        require_dpop: Some(require_dpop.is_some()),
         // Only a form that showed the Federation fieldset replaces the rule.
         federation: match federation_listed {
             None => None,
@@ -524,6 +534,7 @@ pub mod ssr {
                 .collect(),
             last_workload_subject: credential.last_workload_subject.clone(),
             workload_only: credential.secretless,
+            require_dpop: credential.require_dpop,
         }
     }
 
@@ -582,6 +593,7 @@ pub mod ssr {
             .into_iter()
             .collect(),
             no_secret: input.no_secret.is_some(),
+            require_dpop: input.require_dpop.is_some(),
         })
     }
 

@@ -57,6 +57,8 @@ pub struct Credential {
     federation: Vec<FederationRuleView>,
     /// The subject of the last workload token it issued a token for.
     last_workload_subject: Option<String>,
+    /// Its token requests must carry a DPoP proof: all its tokens are DPoP-bound.
+    require_dpop: bool,
     /// While a rotated-out secret (or key) still works: until when.
     #[schema(format = DateTime)]
     old_secret_expires_at: Option<String>,
@@ -150,6 +152,7 @@ impl Credential {
                 })
                 .collect(),
             last_workload_subject: credential.last_workload_subject,
+            require_dpop: credential.require_dpop,
             old_secret_expires_at: credential.old_secret_expires_at.map(time),
         }
     }
@@ -264,6 +267,8 @@ pub struct NewCredential {
     public_key: Option<String>,
     /// Federation rules (at most 10).
     federation: Option<Vec<FederationRuleView>>,
+    /// Its token requests must carry a DPoP proof (default false).
+    require_dpop: Option<bool>,
 }
 
 /// A scope a credential may hold.
@@ -343,6 +348,7 @@ pub(super) async fn create_credential(
         public_key: private_key_jwt.then(|| new.public_key.unwrap_or_default()),
         federation: rules(new.federation.unwrap_or_default())?,
         no_secret: new.authentication == Some(Authentication::None),
+        require_dpop: new.require_dpop.unwrap_or(false),
     };
     let created = service::credentials::create(
         &state.server.services,
@@ -404,6 +410,8 @@ pub struct CredentialEdit {
     /// Rules that replace its federation rules; `[]` removes them (refused for a
     /// credential without a secret).
     federation: Option<Vec<FederationRuleView>>,
+    /// Whether its token requests must carry a DPoP proof.
+    require_dpop: Option<bool>,
 }
 
 /// The federation rules of a request, their conditions read.
@@ -470,6 +478,7 @@ pub(super) async fn edit_credential(
         description: edit.description,
         allowed_tools: edit.allowed_tools.map(tools).transpose()?,
         tokens_per_hour: edit.tokens_per_hour,
+        require_dpop: edit.require_dpop,
         federation: edit.federation.map(rules).transpose()?,
     };
     let credential =

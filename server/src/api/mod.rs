@@ -316,7 +316,12 @@ impl FromRequestParts<AppState> for ApiCaller {
             server_id: None,
             scope: Scope::CredentialsAdmin,
         };
-        let caller = bearer::authorize(&state.oauth, &parts.headers, &resource)
+        let presented = bearer::Presented {
+            method: &parts.method,
+            path: parts.uri.path(),
+            headers: &parts.headers,
+        };
+        let caller = bearer::authorize(&state.oauth, &presented, &resource)
             .await
             .map_err(|refusal| {
                 let (status, challenge, _, detail) = refusal.parts(&metadata_url);

@@ -76,6 +76,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             team,
             federation,
             no_secret,
+            require_dpop,
         } => {
             let owner = owner(user).await?;
             let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
@@ -101,6 +102,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 public_key,
                 federation: rule(federation)?.into_iter().collect(),
                 no_secret,
+                require_dpop,
             };
             for i in 1..=count {
                 request.name = if count == 1 {
@@ -120,6 +122,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "expires_at": credential.expires_at,
                     "token_lifetime": credential.token_lifetime,
                     "tokens_per_hour": credential.tokens_per_hour,
+                    "require_dpop": credential.require_dpop,
                 });
                 println!("{created}");
                 if i % 1000 == 0 {
@@ -138,6 +141,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             tokens_per_hour,
             federation,
             no_federation,
+            require_dpop,
         } => {
             let federation = match rule(federation)? {
                 Some(rule) => Some(vec![rule]),
@@ -157,6 +161,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     Some(n) => Some(credentials::parse_tokens_per_hour(n).map_err(invalid)?),
                     None => None,
                 },
+                require_dpop,
                 federation,
             };
             let edited = service::update(services, &Caller::operator(), &client_id, &change)
@@ -171,6 +176,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "allowed_tools": edited.allowed_tools.to_strings(),
                     "tokens_per_hour": edited.tokens_per_hour,
                     "federation_rules": edited.federation.len(),
+                    "require_dpop": edited.require_dpop,
                 })
             );
         }

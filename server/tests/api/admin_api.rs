@@ -295,7 +295,7 @@ async fn tokens_other_workspaces_and_bad_input_get_problems() {
     assert_problem(&answer, StatusCode::UNAUTHORIZED);
     assert_eq!(
         answer.1["www-authenticate"],
-        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
+        format!("Bearer resource_metadata=\"{metadata}\", DPoP resource_metadata=\"{metadata}\", algs=\"EdDSA ES256 RS256 PS256\"").as_str()
     );
     let for_mcp = app
         .access_token(&id, &secret, "grant_type=client_credentials")

@@ -300,7 +300,8 @@ impl Federated {
     }
 }
 
-fn payload(token: &str) -> Value {
+/// The claims of a token, unverified.
+pub(crate) fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -837,4 +838,55 @@ async fn a_workload_token_alone_reaches_a_gateway_server_with_the_sdk() {
         .unwrap();
     assert!(format!("{echoed:?}").contains("from a pod"), "{echoed:?}");
     client.cancel().await.unwrap();
+}
+
+/// A workload token with a DPoP proof (SPEC §19) gets a token bound to the proof's key; a
+/// refused proof does not spend a single-use token, which then gets its bound token.
+#[tokio::test]
+async fn a_workload_token_with_a_proof_gets_a_bound_token() {
+    use crate::dpop::DpopKey;
+
+    let issuer = Issuer::start(vec![ED.jwk("ed-1")]).await;
+    let fed = Federated::start(&[("ci", &issuer.url)], &[]).await;
+    let id = fed
+        .credential("ci", &["repository=acme/app"], true, true)
+        .await;
+    let assertion = ED.sign(
+        "ed-1",
+        &github(&issuer.url, &fed.app.base, "refs/heads/main"),
+    );
+    let form = form_urlencoded(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", &assertion),
+        ("client_id", &id),
+    ]);
+    let key = DpopKey::new("ed25519");
+    let token_url = fed.app.url("/mcp/oauth/token");
+    let wrong = key.proof("POST", &fed.app.url("/mcp"), None);
+    let (status, _, body) = send(
+        fed.app
+            .form("/mcp/oauth/token", &form)
+            .header("dpop", wrong),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof"))
+    );
+    let proof = key.proof("POST", &token_url, None);
+    let (status, _, body) = send(
+        fed.app
+            .form("/mcp/oauth/token", &form)
+            .header("dpop", proof),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap();
+    let bound = payload(token);
+    assert_eq!(bound["cnf"]["jkt"], key.thumbprint());
+    assert_eq!(
+        bound["workload"]["sub"],
+        "repo:acme/app:ref:refs/heads/main"
+    );
 }

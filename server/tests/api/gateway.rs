@@ -632,7 +632,7 @@ async fn tokens_for_another_resource_revoked_ones_and_removed_servers_are_refuse
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         response.headers()["www-authenticate"],
-        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
+        format!("Bearer resource_metadata=\"{metadata}\", DPoP resource_metadata=\"{metadata}\", algs=\"EdDSA ES256 RS256 PS256\"").as_str()
     );
     let (status, _, document) = send(app.client.get(&metadata)).await;
     assert_eq!(status, StatusCode::OK);

@@ -6,6 +6,7 @@ mod admin_api;
 mod binary;
 mod cluster;
 mod credentials;
+mod dpop;
 mod eras;
 mod federation;
 mod gateway;

@@ -71,6 +71,7 @@ impl TestApp {
             jti: clavis::tokens::new_jti(),
             scope: "mcp".to_owned(),
             workload: None,
+            cnf: None,
         }
     }
 }
@@ -149,8 +150,9 @@ async fn without_a_token_the_answer_points_to_the_resource_metadata() {
     let app = TestApp::spawn().await;
     let (id, secret) = credential(&app, &["mcp"]).await;
     let token = app.access_token(&id, &secret, GRANT).await;
+    // SPEC §7's challenge, with DPoP's beside it (§19).
     let expected = format!(
-        "Bearer resource_metadata=\"{}\"",
+        "Bearer resource_metadata=\"{0}\", DPoP resource_metadata=\"{0}\", algs=\"EdDSA ES256 RS256 PS256\"",
         app.resource_metadata_url()
     );
 

@@ -253,6 +253,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         public_keys: None,
         federation: Vec::new(),
         no_secret: false,
+        require_dpop: false,
     };
     let user = clavis::store::list_credentials(pool, clavis::authz::Workspace::Personal(1), 1, 0)
         .await

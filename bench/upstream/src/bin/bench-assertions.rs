@@ -4,6 +4,10 @@
 //!
 //!     bench-assertions SEED_HEX                          # the public key, as a JWK
 //!     bench-assertions SEED_HEX CLIENT_ID AUDIENCE COUNT # COUNT assertions, one per line
+//!     bench-assertions --dpop SEED_HEX URL COUNT [TOKEN] # COUNT DPoP proofs for POST URL
+//!
+//! DPoP proofs (RFC 9449) carry the key in their header, each its own `jti`, `iat` now
+//! (Clavis accepts a proof within 60 s of it), and with TOKEN its hash (`ath`).
 
 use std::io::Write as _;
 
@@ -15,7 +19,11 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let dpop = args.first().is_some_and(|a| a == "--dpop");
+    if dpop {
+        args.remove(0);
+    }
     let seed: Option<[u8; 32]> = args.first().and_then(|hex| {
         let bytes: Option<Vec<u8>> = (0..hex.len())
             .step_by(2)
@@ -31,6 +39,9 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    if dpop {
+        return proofs(&key, &args[1..]);
+    }
     // A key id of its own per seed, so two keys (a rotation) are told apart.
     let kid = format!(
         "bench-{:02x}{:02x}{:02x}{:02x}",
@@ -52,6 +63,37 @@ fn main() -> std::io::Result<()> {
             r#"{{"iss":"{client_id}","sub":"{client_id}","aud":"{audience}","iat":{now},"exp":{},"jti":"b{now}-{i}"}}"#,
             now + 3000
         );
+        let signing_input = format!("{header}.{}", b64(claims.as_bytes()));
+        let signature = b64(&key.sign(signing_input.as_bytes()).to_bytes());
+        writeln!(out, "{signing_input}.{signature}")?;
+    }
+    out.flush()
+}
+
+/// `URL COUNT [TOKEN]`: COUNT proofs for `POST URL`, one per line.
+fn proofs(key: &ed25519_dalek::SigningKey, args: &[String]) -> std::io::Result<()> {
+    let (Some(url), Some(count)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: bench-assertions --dpop SEED_HEX URL COUNT [TOKEN]");
+        std::process::exit(2);
+    };
+    let count: u64 = count.parse().unwrap_or(0);
+    let ath = args.get(2).map(|token| {
+        use sha2::Digest as _;
+        b64(&sha2::Sha256::digest(token.as_bytes()))
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let x = b64(key.verifying_key().as_bytes());
+    let header = b64(format!(
+        r#"{{"typ":"dpop+jwt","alg":"EdDSA","jwk":{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}}}"#
+    )
+    .as_bytes());
+    let ath = ath.map(|a| format!(r#","ath":"{a}""#)).unwrap_or_default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for i in 0..count {
+        let claims =
+            format!(r#"{{"jti":"p{now}-{i}","htm":"POST","htu":"{url}","iat":{now}{ath}}}"#);
         let signing_input = format!("{header}.{}", b64(claims.as_bytes()));
         let signature = b64(&key.sign(signing_input.as_bytes()).to_bytes());
         writeln!(out, "{signing_input}.{signature}")?;
