@@ -60,27 +60,19 @@ wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
 """
 
-# private_key_jwt: each request sends the next pre-made assertion (each is accepted
-# once); wrk's two threads take alternate lines of the file.
-JWT_LUA = """
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-function init(args)
-  lines, n, i = {}, 0, 0
-  for line in io.lines(os.getenv("BENCH_ASSERTIONS")) do
-    if n % 2 == id then lines[#lines + 1] = line end
-    n = n + 1
-  end
-end
+# Requests that each send the next line of a file made ahead of the run (bench/lua,
+# shared with bench/profile.sh).
+LINES_LUA = (ROOT / "bench" / "lua" / "lines.lua").read_text()
+
+# private_key_jwt: the assertion ends the form body.
+JWT_LUA = LINES_LUA + """
 function request()
-  i = i + 1
-  local body = os.getenv("BENCH_BODY") .. (lines[i] or lines[#lines])
+  local body = os.getenv("BENCH_BODY") .. next_line()
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end
 """
+
+DPOP_LUA = LINES_LUA + (ROOT / "bench" / "lua" / "dpop.lua").read_text()
 
 ECHO_LUA = """
 wrk.method = "POST"
@@ -217,7 +209,7 @@ class Bench:
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
         self.scripts = {}
-        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("modern", MODERN_ECHO_LUA), ("jwt", JWT_LUA), ("form", FORM_LUA)):
+        for name, text in (("token", TOKEN_LUA), ("mcp", MCP_LUA), ("echo", ECHO_LUA), ("modern", MODERN_ECHO_LUA), ("jwt", JWT_LUA), ("form", FORM_LUA), ("dpop", DPOP_LUA)):
             path = workdir / f"{name}.lua"
             path.write_text(text)
             self.scripts[name] = path
@@ -463,6 +455,8 @@ def run(args: argparse.Namespace) -> int:
         workdir = Path(tmp)
         bench = Bench(args, workdir)
         try:
+            if args.only == "dpop":
+                return measure_dpop_only(bench, workdir)
             return measure(bench, workdir, scale, facts)
         except BenchError as error:
             print(f"bench failed: {error}", file=sys.stderr)
@@ -473,6 +467,23 @@ def run(args: argparse.Namespace) -> int:
             return 1
         finally:
             bench.stop_all()
+
+
+def measure_dpop_only(bench: Bench, workdir: Path) -> int:
+    """`--only dpop`: the DPoP rounds alone, on a fresh server (printed, not written)."""
+    bench.database_url = f"sqlite://{workdir / 'clavis.db'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    bench.start([str(BIN), "--addr", f"127.0.0.1:{port}", "--log", "warn"],
+                {"DATABASE_URL": bench.database_url, "CLAVIS_ISSUER": base}, "clavis", f"{base}/healthz")
+    bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n")
+    credential = bench.create_credentials("bench@example.com", 1)
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": f"{base}/mcp"})
+    auth = "Basic " + base64.b64encode(f"{credential['client_id']}:{credential['client_secret']}".encode()).decode()
+    bench.targets = {"clavis tokens": (f"{base}/mcp/oauth/token", "token", {"BENCH_BODY": body, "BENCH_AUTH": auth})}
+    bench.warm("clavis tokens")
+    measure_dpop(bench, workdir, base, bench.load("clavis tokens")["rps"])
+    return 0
 
 
 def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
@@ -552,6 +563,7 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
 
     jwt = measure_private_key_jwt(bench, workdir, base, median_of(runs["clavis tokens"], "rps"))
     workload = measure_workload(bench, workdir, base)
+    dpop = measure_dpop(bench, workdir, base, median_of(runs["clavis tokens"], "rps"))
 
     mcp_runs = runs["clavis /mcp whoami"]
 
@@ -655,7 +667,7 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     print(f"  first visit of /login: {sum(wire['identity'].values()):,} bytes plain, {sum(wire['br'].values()):,} with br; binary {wire['binary']:,} bytes")
 
     pg = measure_postgres(bench, workdir, scale, base, client_id, secret, token_body) if not args.no_postgres else None
-    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload)
+    write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload, dpop)
     return 0
 
 
@@ -684,7 +696,7 @@ def measure_private_key_jwt(bench: Bench, workdir: Path, base: str, secret_rps: 
         with open(path, "w") as out:
             subprocess.run([str(ASSERTIONS), seed, client_id, base, str(count)], stdout=out, check=True)
         bench.targets["clavis tokens, private_key_jwt"] = (
-            f"{base}/mcp/oauth/token", "jwt", {"BENCH_BODY": body, "BENCH_ASSERTIONS": str(path)}
+            f"{base}/mcp/oauth/token", "jwt", {"BENCH_BODY": body, "BENCH_LINES": str(path)}
         )
         stats = bench.load("clavis tokens, private_key_jwt", duration)
         if stats["requests"] > count:
@@ -695,6 +707,64 @@ def measure_private_key_jwt(bench: Bench, workdir: Path, base: str, secret_rps: 
     jwt_rps, secret = median_of(runs, "rps"), median_of(secret_runs, "rps")
     print(f"  private_key_jwt tokens {fmt_rate(jwt_rps):>8} /s vs client secret {fmt_rate(secret)} /s ({jwt_rps / secret:.0%}); p99 {median_of(runs, 'p99'):.2f} ms")
     return {"runs": runs, "secret_runs": secret_runs}
+
+
+MCP_WHOAMI = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
+
+
+def measure_dpop(bench: Bench, workdir: Path, base: str, bearer_rps: float) -> dict:
+    """DPoP (SPEC §19) beside Bearer in the same rounds: tokens with a proof (one more
+    signature to verify, a thumbprint, a replay check) against client-secret tokens, and
+    /mcp whoami with a DPoP-bound token and a proof per call against a Bearer token. The
+    proofs are Ed25519, made just before each run (a proof lives 60 s), one per request."""
+    args = bench.args
+    seed = os.urandom(32).hex()
+    credential = bench.create_credentials("bench@example.com", 1)
+    auth = "Basic " + base64.b64encode(f"{credential['client_id']}:{credential['client_secret']}".encode()).decode()
+    token_url, mcp_url = f"{base}/mcp/oauth/token", f"{base}/mcp"
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": mcp_url})
+
+    def proofs(url: str, count: int, token: str | None = None) -> Path:
+        path = workdir / f"proofs-{'mcp' if token else 'token'}.txt"
+        with open(path, "w") as out:
+            subprocess.run([str(ASSERTIONS), "--dpop", seed, url, str(count), *([token] if token else [])], stdout=out, check=True)
+        return path
+
+    conn = connect(base, timeout=10)
+    one = proofs(token_url, 1).read_text().strip()
+    conn.request("POST", "/mcp/oauth/token", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Authorization": auth, "DPoP": one})
+    answer = json.loads(conn.getresponse().read())
+    if answer.get("token_type") != "DPoP":
+        raise BenchError(f"no DPoP token: {answer}")
+    token = answer["access_token"]
+    check_jwt(token, "EdDSA", "Clavis (DPoP)")
+    bearer = post_token(base, credential["client_id"], credential["client_secret"], body)["access_token"]
+    bench.targets["clavis /mcp whoami, Bearer"] = (mcp_url, "mcp", {"BENCH_AUTH": f"Bearer {bearer}"})
+    runs: dict[str, list[dict]] = {k: [] for k in ("tokens, DPoP", "tokens, Bearer", "/mcp, DPoP", "/mcp, Bearer")}
+    for round_no in range(args.rounds + 1):  # the first is the warm-up
+        duration = args.warmup if round_no == 0 else args.duration
+        count = int(max(bearer_rps, 1000) * duration * 1.3) + 1000
+        bench.targets["clavis tokens, DPoP"] = (token_url, "dpop", {
+            "BENCH_BODY": body, "BENCH_AUTH": auth, "BENCH_TYPE": "application/x-www-form-urlencoded",
+            "BENCH_LINES": str(proofs(token_url, count))})
+        tokens = bench.load("clavis tokens, DPoP", duration)
+        bench.targets["clavis /mcp whoami, DPoP"] = (mcp_url, "dpop", {
+            "BENCH_BODY": MCP_WHOAMI, "BENCH_AUTH": f"DPoP {token}", "BENCH_TYPE": "application/json",
+            "BENCH_LINES": str(proofs(mcp_url, count, token))})
+        calls = bench.load("clavis /mcp whoami, DPoP", duration)
+        for stats in (tokens, calls):
+            if stats["requests"] > count:
+                raise BenchError(f"DPoP: {stats['requests']} requests for {count} proofs")
+        if round_no:
+            runs["tokens, DPoP"].append(tokens)
+            runs["tokens, Bearer"].append(bench.load("clavis tokens"))
+            runs["/mcp, DPoP"].append(calls)
+            runs["/mcp, Bearer"].append(bench.load("clavis /mcp whoami, Bearer"))
+    for kind in ("tokens", "/mcp"):
+        d, b = median_of(runs[f"{kind}, DPoP"], "rps"), median_of(runs[f"{kind}, Bearer"], "rps")
+        print(f"  {kind} DPoP {fmt_rate(d):>8} /s vs Bearer {fmt_rate(b)} /s ({d / b:.0%}); p99 {median_of(runs[f'{kind}, DPoP'], 'p99'):.2f} vs {median_of(runs[f'{kind}, Bearer'], 'p99'):.2f} ms")
+    return runs
 
 
 def post_form(base: str, body: str) -> tuple[int, dict]:
@@ -837,7 +907,7 @@ def measure_postgres(bench: Bench, workdir: Path, scale: dict, sqlite_base: str,
     return {"runs": runs, "before": before, "after": after, "served": served}
 
 
-def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload):
+def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, served, idle_rss, load_rss, peak_rss, dash, gateway_runs, sse, pg, jwt, sign_runs, wire, workload, dpop):
     tokens = median_of(runs["clavis tokens"], "rps")
     shipped = median_of(runs["clavis tokens, shipped log settings"], "rps")
     peer = median_of(runs["peer tokens"], "rps")
@@ -863,6 +933,8 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
     added_p50 = median_of(through, "p50") - median_of(direct, "p50")
     jwt_share = median_of(jwt["runs"], "rps") / median_of(jwt["secret_runs"], "rps")
     workload_share = median_of(workload["runs"], "rps") / median_of(workload["secret_runs"], "rps")
+    dpop_tokens = median_of(dpop["tokens, DPoP"], "rps") / median_of(dpop["tokens, Bearer"], "rps")
+    dpop_mcp = median_of(dpop["/mcp, DPoP"], "rps") / median_of(dpop["/mcp, Bearer"], "rps")
 
     def row(target: str, source: dict | None = None) -> str:
         r = (source or runs)[target]
@@ -916,6 +988,10 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("minimal axum, sign a JWT", sign_runs),
         row("clavis tokens, private_key_jwt", {"clavis tokens, private_key_jwt": jwt["runs"]}),
         row("clavis tokens, workload token", {"clavis tokens, workload token": workload["runs"]}),
+        row("tokens, DPoP", dpop),
+        row("tokens, Bearer", dpop),
+        row("/mcp, DPoP", dpop),
+        row("/mcp, Bearer", dpop),
         row("upstream direct", gateway_runs),
         row("bare forwarder", gateway_runs),
         row("through the gateway", gateway_runs),
@@ -937,6 +1013,8 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         "|---|---|---|",
         f"| private_key_jwt tokens/s vs client secret (same rounds) | {jwt_share:.0%} ({fmt_rate(median_of(jwt['runs'], 'rps'))} vs {fmt_rate(median_of(jwt['secret_runs'], 'rps'))}) | >= 60%: {mark(jwt_share >= 0.6)} |",
         f"| workload-token (jwt-bearer) tokens/s vs client secret (same rounds, keys cached) | {workload_share:.0%} ({fmt_rate(median_of(workload['runs'], 'rps'))} vs {fmt_rate(median_of(workload['secret_runs'], 'rps'))}) | >= 50%: {mark(workload_share >= 0.5)} |",
+        f"| DPoP tokens/s vs Bearer (same rounds; Ed25519 proofs) | {dpop_tokens:.0%} ({fmt_rate(median_of(dpop['tokens, DPoP'], 'rps'))} vs {fmt_rate(median_of(dpop['tokens, Bearer'], 'rps'))}) | |",
+        f"| /mcp calls/s with a DPoP-bound token and a proof per call vs Bearer | {dpop_mcp:.0%} ({fmt_rate(median_of(dpop['/mcp, DPoP'], 'rps'))} vs {fmt_rate(median_of(dpop['/mcp, Bearer'], 'rps'))}) | |",
         f"| first workload token after the issuer's key rotation (JWKS refetched) vs the next | {workload['rotation_ms']:.1f} ms vs {workload['cached_ms']:.1f} ms (answer {workload['rotation_status']}) | one fetch |",
         f"| tokens/s with the shipped log settings vs `--log warn` | {shipped / tokens:.0%} ({fmt_rate(shipped)} vs {fmt_rate(tokens)}); "
         f"{facts['log bytes per request']:.2f} log bytes per request | within 5%: {mark(shipped >= 0.95 * tokens)} |",
@@ -988,6 +1066,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
+    parser.add_argument("--only", choices=["dpop"], help="run only these rounds (printed, results.md untouched)")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 1, 1

@@ -6,14 +6,17 @@
 # `cargo leptos build --release --precompress`; the gateway also needs `cargo build --release -p
 # bench-upstream`).
 #
-#   bench/profile.sh tokens|mcp|static|gateway [SECONDS] [perf record options]
+#   bench/profile.sh tokens|mcp|static|gateway|dpop-mcp [SECONDS] [perf record options]
+#
+# dpop-mcp: /mcp with a DPoP-bound token and a fresh proof per call (made ahead of the
+# run by bench-assertions --dpop, so it also needs `cargo build --release -p bench-upstream`).
 #
 # The perf data stays in bench/out/perf-<target>.data for `perf report -i …` (add
 # `--call-graph dwarf` to the options for call chains; release builds have no frame
 # pointers).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-target=${1:?"target: tokens, mcp, static or gateway"}
+target=${1:?"target: tokens, mcp, static, gateway or dpop-mcp"}
 seconds=${2:-10}
 shift $(($# < 2 ? $# : 2))
 BIN=${CLAVIS_BIN:-target/release/clavis}
@@ -89,15 +92,33 @@ EOF
         url="$base/mcp/up"
         mcp_lua echo '{"text":"hello"}' "$(token_for "$id" "$secret" "$url")"
         ;;
+    dpop-mcp)
+        [ -x target/release/bench-assertions ] || { echo "build first: cargo build --release -p bench-upstream" >&2; exit 1; }
+        created=$("$BIN" credential create --user profile@example.com --name profile)
+        id=$(json_field client_id <<<"$created")
+        secret=$(json_field client_secret <<<"$created")
+        seed=$(python3 -c 'import os; print(os.urandom(32).hex())')
+        proof=$(target/release/bench-assertions --dpop "$seed" "$base/mcp/oauth/token" 1)
+        token=$(curl -sf -u "$id:$secret" -H "DPoP: $proof" -d grant_type=client_credentials \
+            --data-urlencode "resource=$base/mcp" "$base/mcp/oauth/token" | json_field access_token)
+        # Enough for 30,000 calls a second: none is used twice.
+        # The warm-up and the run each read their own file from its first line.
+        target/release/bench-assertions --dpop "$seed" "$base/mcp" $((30000 * 3)) "$token" >"$dir/warm.txt"
+        target/release/bench-assertions --dpop "$seed" "$base/mcp" $((30000 * seconds)) "$token" >"$dir/proofs.txt"
+        url="$base/mcp"
+        cat bench/lua/lines.lua bench/lua/dpop.lua >"$lua"
+        export BENCH_TYPE=application/json BENCH_AUTH="DPoP $token" \
+            BENCH_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
+        ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 
-wrk -t2 -c64 -d3s -s "$lua" "$url" >/dev/null # warm-up
+BENCH_LINES="$dir/warm.txt" wrk -t2 -c64 -d3s -s "$lua" "$url" >/dev/null # warm-up
 mkdir -p bench/out
 data="bench/out/perf-$target.data"
 perf record -F 999 -p "$server" -o "$data" "$@" -- sleep "$seconds" 2>/dev/null &
 perf_pid=$!
-wrk -t2 -c64 -d"${seconds}s" --latency -s "$lua" "$url" | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|99)%"
+BENCH_LINES="$dir/proofs.txt" wrk -t2 -c64 -d"${seconds}s" --latency -s "$lua" "$url" | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|99)%"
 wait "$perf_pid"
 echo "RSS of the server: $(awk '/VmRSS|VmHWM/ {printf "%s %s MiB  ", $1, int($2 / 1024)}' "/proc/$server/status")"
 perf report -i "$data" --no-children --sort symbol --percent-limit 0.7 --stdio 2>/dev/null \

@@ -38,7 +38,7 @@ run)
     cargo fuzz build
     for t in "${targets[@]}"; do
         work=target/corpus/$t
-        mkdir -p "$work"
+        mkdir -p "$work" "corpus/$t"
         cargo fuzz run "$t" "$work" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1
         # The repository keeps the hand-written seeds (named) and the 200 smallest inputs
         # of the minimised corpus (named by hash); the full one stays in fuzz/target.

@@ -279,8 +279,12 @@ fn ed25519(x: String, kid: Option<String>, alg: Option<String>) -> Result<Client
     let bytes: [u8; 32] = unb64(&x)?
         .try_into()
         .map_err(|_| KeyError::Malformed("an Ed25519 key is 32 bytes"))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+    let point = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
         .map_err(|_| KeyError::Malformed("not an Ed25519 point"))?;
+    // A point of small order verifies forged signatures.
+    if point.is_weak() {
+        return Err(KeyError::Malformed("a weak Ed25519 key"));
+    }
     let x = b64(&bytes);
     let key = ClientKey {
         crv: Some("Ed25519".into()),

@@ -11,13 +11,12 @@
 //! nonces ([`Nonces`]) and that a proof is used once ([`SeenProofs`]). Cheap checks come
 //! before the signature, so a stale or misdirected proof costs no public-key operation.
 //!
-//! Replay protection is per instance, in memory: a proof is accepted only within
-//! [`WINDOW`] seconds of its `iat`, and only for the one method and URL it names, so a
-//! proof captured in flight can be replayed only within a minute, at that URL, and (at a
-//! resource) with the token it was made for — and only at another instance behind the
-//! same URL. Operators who want even that closed turn on nonces, which the instances
-//! share (they are derived from the shared secret key) — or route each client to one
-//! instance.
+//! Replay protection is per instance, in memory: a proof is accepted only from
+//! [`WINDOW`] seconds before the server's clock to [`SKEW`] seconds after it, and only
+//! for the one method and URL it names, so a proof captured in flight can be replayed
+//! only within that minute, at that URL, and (at a resource) with the token it was made
+//! for — and only at another instance behind the same URL. Nonces do not close that
+//! (every instance accepts every nonce); routing each client to one instance does.
 
 use std::{
     collections::HashMap,
@@ -34,17 +33,24 @@ use crate::{UnixTime, client_keys::ClientKey};
 
 /// The proof signing algorithms accepted, for discovery and the challenges.
 pub const ALGORITHMS: [&str; 4] = ["EdDSA", "ES256", "RS256", "PS256"];
-/// How far a proof's `iat` may be from the server's clock, either way, in seconds.
+/// How old a proof may be (its `iat` before the server's clock), in seconds.
 pub const WINDOW: i64 = 60;
+/// How far ahead of the server's clock a proof's `iat` may be (the client's clock).
+pub const SKEW: i64 = 5;
 /// The longest proof read (an 8192-bit RSA key in the header is about 1.5 KB).
 pub const MAX_PROOF: usize = 8 * 1024;
-/// How long a nonce lasts: the one of the current period and of the one before.
+/// How long a nonce lasts: the one of the current period and of the one before (and of
+/// the next, handed out by an instance whose clock is a little ahead).
 pub const NONCE_PERIOD: i64 = 300;
 /// Longest `jti` accepted.
 const JTI_MAX: usize = 200;
-/// Most proof ids remembered per instance (about 64 MB at most). At the window of a
-/// minute, that is over 17,000 proofs a second, more than two cores verify.
+/// Most proof ids remembered per instance (about 64 MB at most). A proof is remembered
+/// for at most [`WINDOW`] + [`SKEW`] seconds, so that is over 16,000 proofs a second for a
+/// minute, more than two cores verify.
 pub const MAX_REMEMBERED: usize = 1 << 20;
+/// The largest RSA key a proof may carry, in bytes of modulus (4096 bits): a stranger's
+/// proof costs one verification, and that one should stay cheap.
+const RSA_MAX_BYTES: usize = 512;
 const SHARDS: usize = 16;
 
 /// The JWT `typ` of a proof.
@@ -128,7 +134,6 @@ struct Header {
     typ: Option<String>,
     alg: Option<String>,
     jwk: Option<Jwk>,
-    crit: Option<IgnoredAny>,
 }
 
 /// The proof's public key, with the members a private key would have, to refuse it.
@@ -140,10 +145,19 @@ struct Jwk {
     y: Option<String>,
     n: Option<String>,
     e: Option<String>,
-    d: Option<IgnoredAny>,
-    p: Option<IgnoredAny>,
-    q: Option<IgnoredAny>,
-    k: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    d: bool,
+    #[serde(default, deserialize_with = "present")]
+    p: bool,
+    #[serde(default, deserialize_with = "present")]
+    q: bool,
+    #[serde(default, deserialize_with = "present")]
+    k: bool,
+}
+
+/// `true` for a member that is there, whatever its value (`null` too).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]
@@ -151,9 +165,32 @@ struct Claims {
     jti: Option<String>,
     htm: Option<String>,
     htu: Option<String>,
-    iat: Option<i64>,
+    /// A NumericDate: an integer, or a number with a fraction (RFC 7519 §2).
+    iat: Option<serde_json::Number>,
     ath: Option<String>,
     nonce: Option<String>,
+}
+
+/// A JSON object read into `T`, refused unless it is an object (serde would read an
+/// array into a struct, field by field) whose members named in `present` are absent,
+/// even as `null`, and whose object members named in `objects` are objects. Names given
+/// twice make it unreadable too (serde refuses a duplicate field).
+fn object<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    present: &[&str],
+    objects: &[&str],
+) -> Result<T, ProofError> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ProofError::Malformed)?;
+    let map = raw.as_object().ok_or(ProofError::Malformed)?;
+    if present.iter().any(|name| map.contains_key(*name))
+        || objects
+            .iter()
+            .any(|name| map.get(*name).is_some_and(|v| !v.is_object()))
+    {
+        return Err(ProofError::Malformed);
+    }
+    serde_json::from_slice(bytes).map_err(|_| ProofError::Malformed)
 }
 
 fn unb64(text: &str) -> Result<Vec<u8>, ProofError> {
@@ -197,25 +234,12 @@ pub fn verify(proof: &str, request: &Request<'_>, now: UnixTime) -> Result<Proof
     else {
         return Err(ProofError::Malformed);
     };
-    let header: Header =
-        serde_json::from_slice(&unb64(header)?).map_err(|_| ProofError::Malformed)?;
+    // No JWS extension is understood here (`crit`).
+    let header: Header = object(&unb64(header)?, &["crit"], &["jwk"])?;
     if header.typ.as_deref() != Some(PROOF_TYPE) {
         return Err(ProofError::Type);
     }
-    if header.crit.is_some() {
-        // No JWS extension is understood here.
-        return Err(ProofError::Malformed);
-    }
-    let key = public_key(header.jwk.ok_or(ProofError::Key)?)?;
-    let algorithm = match (header.alg.as_deref(), key.kty.as_str()) {
-        (Some("EdDSA"), "OKP") => Algorithm::EdDSA,
-        (Some("ES256"), "EC") => Algorithm::ES256,
-        (Some("RS256"), "RSA") => Algorithm::RS256,
-        (Some("PS256"), "RSA") => Algorithm::PS256,
-        _ => return Err(ProofError::Algorithm),
-    };
-    let claims: Claims =
-        serde_json::from_slice(&unb64(payload)?).map_err(|_| ProofError::Malformed)?;
+    let claims: Claims = object(&unb64(payload)?, &[], &[])?;
     if claims.htm.as_deref() != Some(request.method) {
         return Err(ProofError::Method);
     }
@@ -223,8 +247,17 @@ pub fn verify(proof: &str, request: &Request<'_>, now: UnixTime) -> Result<Proof
     if htu.is_none() || htu != target(request.url) {
         return Err(ProofError::Url);
     }
-    let iat = claims.iat.ok_or(ProofError::Time)?;
-    if iat.abs_diff(now) > WINDOW.unsigned_abs() {
+    let iat = claims
+        .iat
+        .and_then(|n| {
+            n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
+        })
+        .ok_or(ProofError::Time)?;
+    if iat < now.saturating_sub(WINDOW) || iat > now.saturating_add(SKEW) {
         return Err(ProofError::Time);
     }
     let jti = claims
@@ -236,6 +269,15 @@ pub fn verify(proof: &str, request: &Request<'_>, now: UnixTime) -> Result<Proof
     {
         return Err(ProofError::TokenHash);
     }
+    // Only now the key: reading a point or a modulus costs more than all of the above.
+    let key = public_key(header.jwk.ok_or(ProofError::Key)?)?;
+    let algorithm = match (header.alg.as_deref(), key.kty.as_str()) {
+        (Some("EdDSA"), "OKP") => Algorithm::EdDSA,
+        (Some("ES256"), "EC") => Algorithm::ES256,
+        (Some("RS256"), "RSA") => Algorithm::RS256,
+        (Some("PS256"), "RSA") => Algorithm::PS256,
+        _ => return Err(ProofError::Algorithm),
+    };
     let decoding = key.decoding_key().ok_or(ProofError::Key)?;
     let signed = proof.len() - signature.len() - 1;
     match jsonwebtoken::crypto::verify(signature, &proof.as_bytes()[..signed], &decoding, algorithm)
@@ -254,7 +296,11 @@ pub fn verify(proof: &str, request: &Request<'_>, now: UnixTime) -> Result<Proof
 /// The header's key, checked as a pasted public key is (a point on its curve, RSA of
 /// at least 2048 bits); any private member refuses it.
 fn public_key(jwk: Jwk) -> Result<ClientKey, ProofError> {
-    if jwk.d.is_some() || jwk.p.is_some() || jwk.q.is_some() || jwk.k.is_some() {
+    if jwk.d || jwk.p || jwk.q || jwk.k {
+        return Err(ProofError::Key);
+    }
+    // RSA: the usual exponent only, so a stranger's proof stays cheap to verify.
+    if jwk.kty.as_deref() == Some("RSA") && jwk.e.as_deref() != Some("AQAB") {
         return Err(ProofError::Key);
     }
     let mut members = serde_json::Map::new();
@@ -271,7 +317,13 @@ fn public_key(jwk: Jwk) -> Result<ClientKey, ProofError> {
         }
     }
     // Without a kid the key is named by its thumbprint; the thumbprint is taken anew.
-    crate::client_keys::public_jwk(&serde_json::Value::Object(members)).map_err(|_| ProofError::Key)
+    let key = crate::client_keys::public_jwk(&serde_json::Value::Object(members))
+        .map_err(|_| ProofError::Key)?;
+    let modulus = key.n.as_deref().map_or(0, |n| n.len() * 3 / 4);
+    if modulus > RSA_MAX_BYTES {
+        return Err(ProofError::Key);
+    }
+    Ok(key)
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -295,7 +347,8 @@ impl Nonces {
     #[must_use]
     pub fn new(secret: &[u8]) -> Self {
         Self {
-            key: Self::mac(secret, b"clavis dpop nonce key"),
+            // A label no client secret can be (they are printable).
+            key: Self::mac(secret, b"\0clavis dpop nonce key v1"),
         }
     }
 
@@ -320,7 +373,8 @@ impl Nonces {
         self.for_period(now.div_euclid(NONCE_PERIOD))
     }
 
-    /// Whether `nonce` is this period's or the previous one's.
+    /// Whether `nonce` is this period's, the previous one's or (from an instance whose
+    /// clock is ahead) the next one's.
     #[must_use]
     pub fn accepts(&self, nonce: &str, now: UnixTime) -> bool {
         let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(nonce) else {
@@ -331,7 +385,7 @@ impl Nonces {
         };
         let period = i64::from_be_bytes(number);
         let current = now.div_euclid(NONCE_PERIOD);
-        if period != current && period != current - 1 {
+        if !(current - 1..=current + 1).contains(&period) {
             return false;
         }
         let expected = Self::mac(&self.key, &number);
@@ -345,6 +399,8 @@ impl Nonces {
 pub struct SeenProofs {
     shards: Vec<Mutex<Shard>>,
     capacity: usize,
+    /// Keys the ids (random per process), so no client can aim its proofs at one shard.
+    key: [u8; 32],
 }
 
 #[derive(Default)]
@@ -364,28 +420,34 @@ impl SeenProofs {
     /// A store remembering at most `capacity` proofs.
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             capacity: capacity.div_ceil(SHARDS),
+            key,
         }
     }
 
     /// Records `proof` as used at `now`: `Err(Replay)` if it was used before,
     /// `Err(Busy)` when too many proofs are remembered.
     pub fn first_use(&self, proof: &Proof, now: UnixTime) -> Result<(), ProofError> {
-        let mut hash = Sha256::new();
-        hash.update(proof.jkt.as_bytes());
-        hash.update([0]);
-        hash.update(proof.jti.as_bytes());
-        let digest = hash.finalize();
+        let mut mac = HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        mac.update(proof.jkt.as_bytes());
+        mac.update(&[0]);
+        mac.update(proof.jti.as_bytes());
+        let digest = mac.finalize().into_bytes();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         let id = u128::from_le_bytes(id);
         let shard = &self.shards[(id % SHARDS as u128) as usize];
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if now >= shard.next_prune || shard.until.len() >= self.capacity {
+        // Pruned every few seconds; when full, at most once a second (not per request).
+        if now >= shard.next_prune {
             shard.until.retain(|_, until| *until >= now);
-            shard.next_prune = now + 5;
+            let full = shard.until.len() >= self.capacity;
+            shard.next_prune = now + if full { 1 } else { 5 };
         }
         if shard.until.contains_key(&id) {
             return Err(ProofError::Replay);
@@ -394,7 +456,7 @@ impl SeenProofs {
             return Err(ProofError::Busy);
         }
         // Accepted until `iat + WINDOW` at the latest: remembered that long.
-        shard.until.insert(id, proof.iat.max(now) + WINDOW);
+        shard.until.insert(id, proof.iat.saturating_add(WINDOW));
         Ok(())
     }
 
@@ -594,7 +656,10 @@ mod tests {
             Err(ProofError::Url)
         );
         assert_eq!(with(&|c| c["iat"] = json!(NOW - 61)), Err(ProofError::Time));
-        assert_eq!(with(&|c| c["iat"] = json!(NOW + 61)), Err(ProofError::Time));
+        assert_eq!(
+            with(&|c| c["iat"] = json!(NOW + SKEW + 1)),
+            Err(ProofError::Time)
+        );
         assert_eq!(
             with(&|c| c["iat"] = json!("now")),
             Err(ProofError::Malformed)
@@ -627,7 +692,9 @@ mod tests {
         );
         // Within the window, query and fragment, host case and default port do not matter.
         assert!(with(&|c| c["iat"] = json!(NOW - 60)).is_ok());
-        assert!(with(&|c| c["iat"] = json!(NOW + 60)).is_ok());
+        assert!(with(&|c| c["iat"] = json!(NOW + SKEW)).is_ok());
+        // A NumericDate may have a fraction.
+        assert!(with(&|c| c["iat"] = json!(NOW as f64 - 0.5)).is_ok());
         assert!(with(&|c| c["htu"] = json!("https://CLAVIS.example:443/mcp?x=1#f")).is_ok());
         // At the token endpoint there is no token, so no ath is needed.
         let at_token_endpoint = Request {
@@ -676,6 +743,19 @@ mod tests {
             with("ES256", &|h| h["crit"] = json!(["b64"])),
             Err(ProofError::Malformed)
         );
+        // Present is present, even as null.
+        assert_eq!(
+            with("ES256", &|h| h["crit"] = Value::Null),
+            Err(ProofError::Malformed)
+        );
+        assert_eq!(
+            with("ES256", &|h| h["jwk"]["d"] = Value::Null),
+            Err(ProofError::Key)
+        );
+        assert_eq!(
+            with("ES256", &|h| h["jwk"] = json!(["EC", "P-256"])),
+            Err(ProofError::Malformed)
+        );
         assert_eq!(
             with("ES256", &|h| h["alg"] = json!("RS256")),
             Err(ProofError::Algorithm)
@@ -699,6 +779,36 @@ mod tests {
             verify(&foreign, &request(), NOW),
             Err(ProofError::Signature)
         );
+    }
+
+    #[test]
+    fn only_json_objects_are_read_as_header_and_claims() {
+        // serde would read an array into a struct field by field.
+        let (jwk, signing) = key("p256");
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk }).to_string();
+        let c = claims();
+        let array = json!([c["jti"], c["htm"], c["htu"], c["iat"], c["ath"], null]).to_string();
+        let proof = signed(&header, &array, &signing, Algorithm::ES256);
+        assert_eq!(verify(&proof, &request(), NOW), Err(ProofError::Malformed));
+        let header = json!(["dpop+jwt", "ES256", jwk, null]).to_string();
+        let proof = signed(&header, &claims().to_string(), &signing, Algorithm::ES256);
+        assert_eq!(verify(&proof, &request(), NOW), Err(ProofError::Malformed));
+    }
+
+    #[test]
+    fn rsa_keys_with_an_unusual_exponent_and_weak_ed25519_keys_are_refused() {
+        let proof = proof_with(
+            "rsa2048",
+            "RS256",
+            |h| h["jwk"]["e"] = json!("AwAB"),
+            &claims(),
+        );
+        assert_eq!(verify(&proof, &request(), NOW), Err(ProofError::Key));
+        // The identity point (small order): any signature verifies against it.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(&identity) });
+        assert!(crate::client_keys::public_jwk(&weak).is_err());
     }
 
     #[test]
@@ -746,13 +856,15 @@ mod tests {
     }
 
     #[test]
-    fn nonces_last_two_periods_and_are_the_servers_own() {
+    fn nonces_last_a_period_either_side_and_are_the_servers_own() {
         let nonces = Nonces::new(b"shared secret key");
         let nonce = nonces.current(NOW);
         assert!(nonces.accepts(&nonce, NOW));
         assert!(nonces.accepts(&nonce, NOW + NONCE_PERIOD));
         assert!(!nonces.accepts(&nonce, NOW + 2 * NONCE_PERIOD));
-        assert!(!nonces.accepts(&nonce, NOW - NONCE_PERIOD));
+        // From an instance whose clock is a little ahead, into the next period.
+        assert!(nonces.accepts(&nonce, NOW - NONCE_PERIOD));
+        assert!(!nonces.accepts(&nonce, NOW - 2 * NONCE_PERIOD));
         // Another instance with the same secret accepts it; another secret does not.
         assert!(Nonces::new(b"shared secret key").accepts(&nonce, NOW));
         assert!(!Nonces::new(b"another key").accepts(&nonce, NOW));

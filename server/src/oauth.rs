@@ -388,23 +388,20 @@ async fn token(
             let params = read_form(&headers, body).await?;
             oauth::require_grant_type(&params)?;
             let now = clavis::now();
-            // Checked before the client is (it costs no database read); used up only
-            // once the token is issued.
-            let proof = token_request_proof(&state, &headers, now)?;
             let (client, federated) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
                 let federated = workload_client(&state, &headers, address, &params, now).await?;
                 (federated.row.clone(), Some(federated))
             } else {
                 (authenticate(&state, &headers, address, &params).await?, None)
             };
+            // Checked once the client is known (so strangers cannot make Clavis verify
+            // signatures with keys of their choosing), used up once the token is issued
+            // and counted.
+            let proof = token_request_proof(&state, &headers, now)?;
             if client.require_dpop && proof.is_none() {
                 return Err(OAuthError::Dpop(ProofError::Required).into());
             }
             let dpop_key = proof.as_ref().map(|p| p.jkt.clone());
-            let spend_proof = || match &proof {
-                Some(proof) => state.dpop.spend(proof, now).map_err(OAuthError::Dpop),
-                None => Ok(()),
-            };
             let (response, claims) = match &federated {
                 Some(federated) => {
                     let workload = WorkloadClaim {
@@ -412,7 +409,6 @@ async fn token(
                         sub: federated.workload.subject.clone(),
                     };
                     let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, Some(workload), dpop_key)?;
-                    spend_proof()?;
                     // Spent only now that the request is good: a bad scope or resource
                     // does not burn a CI job's one-time token.
                     if let Some(single_use) = &federated.single_use
@@ -424,11 +420,7 @@ async fn token(
                     }
                     issued
                 }
-                None => {
-                    let issued = oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now, dpop_key)?;
-                    spend_proof()?;
-                    issued
-                }
+                None => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now, dpop_key)?,
             };
             let workload = federated.as_ref().map(|f| &f.workload);
             state
@@ -438,6 +430,9 @@ async fn token(
                     limit: e.limit,
                     retry_after_secs: e.retry_after.unsigned_abs(),
                 })?;
+            if let Some(proof) = &proof {
+                state.dpop.spend(proof, now).map_err(OAuthError::Dpop)?;
+            }
             let subject = workload.as_ref().map(|w| w.subject.as_str());
             state.usage.record(&client.client_id, now, address, subject);
             state.metrics.token_issued();

@@ -81,9 +81,10 @@ fn proofs(key: &ed25519_dalek::SigningKey, args: &[String]) -> std::io::Result<(
         use sha2::Digest as _;
         b64(&sha2::Sha256::digest(token.as_bytes()))
     });
-    let now = std::time::SystemTime::now()
+    let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .unwrap_or_default();
+    let (now, run) = (since.as_secs(), since.as_nanos());
     let x = b64(key.verifying_key().as_bytes());
     let header = b64(format!(
         r#"{{"typ":"dpop+jwt","alg":"EdDSA","jwk":{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}}}"#
@@ -93,7 +94,7 @@ fn proofs(key: &ed25519_dalek::SigningKey, args: &[String]) -> std::io::Result<(
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for i in 0..count {
         let claims =
-            format!(r#"{{"jti":"p{now}-{i}","htm":"POST","htu":"{url}","iat":{now}{ath}}}"#);
+            format!(r#"{{"jti":"p{run}-{i}","htm":"POST","htu":"{url}","iat":{now}{ath}}}"#);
         let signing_input = format!("{header}.{}", b64(claims.as_bytes()));
         let signature = b64(&key.sign(signing_input.as_bytes()).to_bytes());
         writeln!(out, "{signing_input}.{signature}")?;
