@@ -175,6 +175,7 @@ mod tests {
             federation: Vec::new(),
             no_secret: false,
             require_dpop: false,
+            call_limits: crate::limits::CallLimits::NONE,
         };
         let workspace = crate::authz::Workspace::Personal(user);
         let (row, _) = credentials::create(

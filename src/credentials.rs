@@ -358,6 +358,8 @@ pub enum InvalidCredential {
         "Tokens per hour: a whole number from 1 to {MAX_TOKENS_PER_HOUR}, or empty for no limit."
     )]
     TokensPerHour,
+    #[error("Calls per minute: {0}.")]
+    CallLimits(crate::limits::InvalidLimit),
 }
 
 impl From<UnknownScope> for InvalidCredential {
@@ -388,6 +390,7 @@ impl InvalidCredential {
             Self::Authentication => "authentication",
             Self::PublicKey(_) => "public_key",
             Self::TokensPerHour => "tokens_per_hour",
+            Self::CallLimits(_) => "calls_per_minute",
         }
     }
 }
@@ -469,6 +472,8 @@ pub struct CredentialEdit {
     pub tokens_per_hour: Option<i64>,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Its calls per minute at gateway servers (SPEC §20).
+    pub call_limits: crate::limits::CallLimits,
     /// The federation rules that replace the credential's; `None` keeps them.
     pub federation: Option<Vec<crate::federation::FederationRule>>,
 }
@@ -489,6 +494,7 @@ impl CredentialEdit {
             allowed_tools,
             tokens_per_hour: check_tokens_per_hour(tokens_per_hour)?,
             require_dpop,
+            call_limits: crate::limits::CallLimits::NONE,
             federation: None,
         })
     }
@@ -519,6 +525,8 @@ pub struct CredentialRequest {
     pub no_secret: bool,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Calls per minute at its gateway servers, as written (`SLUG=N`, `SLUG:TOOL=N`).
+    pub call_limits: Vec<String>,
 }
 
 /// A federation rule as asked for: the trusted issuer by name, the audience (empty:
@@ -585,6 +593,7 @@ impl Default for CredentialRequest {
             federation: Vec::new(),
             no_secret: false,
             require_dpop: false,
+            call_limits: Vec::new(),
         }
     }
 }
@@ -615,6 +624,8 @@ pub struct NewCredential {
     pub no_secret: bool,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Its calls per minute at its gateway servers (SPEC §20).
+    pub call_limits: crate::limits::CallLimits,
 }
 
 impl NewCredential {
@@ -658,6 +669,16 @@ impl NewCredential {
         if !builtin_mcp && server_ids.is_empty() {
             return Err(InvalidCredential::NoServer);
         }
+        let granted: Vec<(String, i64)> = known
+            .iter()
+            .filter(|(_, id)| server_ids.contains(id))
+            .cloned()
+            .collect();
+        let call_limits = crate::limits::CallLimits::parse(
+            request.call_limits.iter().map(String::as_str),
+            &granted,
+        )
+        .map_err(InvalidCredential::CallLimits)?;
         Ok(Self {
             name,
             description,
@@ -677,6 +698,7 @@ impl NewCredential {
             federation: Vec::new(),
             no_secret: request.no_secret && request.public_key.is_none(),
             require_dpop: request.require_dpop,
+            call_limits,
         })
     }
 }
@@ -780,6 +802,7 @@ pub async fn update(
         &edit.allowed_tools,
         edit.tokens_per_hour,
         edit.require_dpop,
+        &edit.call_limits,
         edit.federation.as_deref(),
         event,
     )
@@ -833,6 +856,7 @@ pub async fn create(
         public_keys: public_keys.as_deref(),
         federation: &new.federation,
         require_dpop: new.require_dpop,
+        call_limits: &new.call_limits,
     };
     let event = who.did(
         now,
@@ -868,6 +892,7 @@ pub async fn create(
         public_keys,
         team_id: workspace.team(),
         require_dpop: new.require_dpop,
+        call_limits: new.call_limits.clone(),
         ..CredentialRow::default()
     };
     Ok((row, secret))

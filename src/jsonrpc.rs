@@ -47,6 +47,9 @@ pub const BATCH_MAX: usize = 100;
 
 /// JSON-RPC error code of a header that disagrees with the body (MCP 2026-07-28).
 pub const HEADER_MISMATCH: i64 = -32020;
+/// JSON-RPC error code of a call over a credential's calls-per-minute limit (SPEC §20;
+/// an implementation-defined server error: JSON-RPC and MCP name none for it).
+pub const RATE_LIMITED: i64 = -32029;
 
 /// Where a modern request's protocol version travels in its body.
 const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";

@@ -20,6 +20,7 @@ pub mod federation;
 pub mod grant;
 pub mod jsonrpc;
 pub mod jti;
+pub mod limits;
 pub mod oauth;
 pub mod quota;
 pub mod revoked;

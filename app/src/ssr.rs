@@ -41,6 +41,14 @@ pub struct ServerContext {
     pub tool_lists: Arc<dyn ToolLists>,
     /// The keys held for trusted issuers.
     pub issuer_keys: Arc<dyn IssuerKeysCache>,
+    /// This minute's calls against credentials' per-minute limits.
+    pub call_use: Arc<dyn CallUse>,
+}
+
+/// This minute's calls of a credential (its row id) against each of its limits (the
+/// `server` crate's gateway counts them, in memory, per instance).
+pub trait CallUse: Send + Sync {
+    fn used(&self, credential: i64, limits: &clavis::limits::CallLimits) -> Vec<u32>;
 }
 
 /// One server's tools as its upstream listed them, or why they are not known.

@@ -62,6 +62,8 @@ pub struct Caller {
     pub token_expires_at: UnixTime,
     /// The tools the credential may call at the gateway.
     pub allowed_tools: AllowedTools,
+    /// Its calls per minute at gateway servers.
+    pub call_limits: clavis::limits::CallLimits,
     /// The credential's creator and team (its workspace).
     pub creator: i64,
     pub team_id: Option<i64>,
@@ -338,6 +340,7 @@ pub async fn authorize(
         scopes,
         token_expires_at: claims.exp,
         allowed_tools: credential.allowed_tools.clone(),
+        call_limits: credential.call_limits.clone(),
         creator: credential.user_id,
         team_id: credential.team_id,
     })

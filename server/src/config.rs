@@ -345,6 +345,10 @@ pub enum CredentialCommand {
         /// to the program's key (SPEC §19).
         #[arg(long)]
         require_dpop: bool,
+        /// Calls per minute at a granted gateway server: SLUG=N for all its tools,
+        /// SLUG:TOOL=N for one; repeat for several.
+        #[arg(long = "calls-per-minute", value_name = "SLUG[:TOOL]=N")]
+        calls_per_minute: Vec<String>,
     },
     /// Change a credential's name, description, allowed tools or quota; what is not
     /// given stays. Prints the credential as JSON.
@@ -370,6 +374,12 @@ pub enum CredentialCommand {
         /// Whether its token requests must carry a DPoP proof: `yes` or `no`.
         #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
         require_dpop: Option<bool>,
+        /// Replace its calls-per-minute limits with these (SLUG=N, SLUG:TOOL=N; repeat).
+        #[arg(long = "calls-per-minute", value_name = "SLUG[:TOOL]=N")]
+        calls_per_minute: Vec<String>,
+        /// Remove its calls-per-minute limits.
+        #[arg(long, conflicts_with = "calls_per_minute")]
+        no_call_limits: bool,
     },
     /// Give a credential a new secret (printed once, as JSON); the old one keeps
     /// working for a while so programs can be updated without downtime.

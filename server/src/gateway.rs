@@ -319,6 +319,35 @@ async fn send(
             refused: true,
         };
     }
+    // Counted once the call is one the credential may make, before the upstream is asked.
+    if !caller.call_limits.is_empty() {
+        let tools: Vec<&str> = inspection.counted_tools().collect();
+        if let Err(limited) = state.gateway.limits.take(
+            caller.credential_id,
+            server.id,
+            &tools,
+            &caller.call_limits,
+            clavis::now(),
+        ) {
+            state
+                .metrics
+                .gateway_limited(&server.slug, limited.tool.as_deref().unwrap_or("*"));
+            let mut response = rpc_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                id,
+                jsonrpc::RATE_LIMITED,
+                &limited.to_string(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
+            return Outcome {
+                response,
+                error: true,
+                refused: false,
+            };
+        }
+    }
     let post = method == Method::POST;
     let mut request = match state.gateway.upstream_request(server, method) {
         Ok(request) => request,

@@ -297,6 +297,7 @@ impl AppState {
             allow_link_local_upstreams: config.allow_link_local_upstreams,
             tool_lists: oauth.clone(),
             issuer_keys: oauth.clone(),
+            call_use: oauth.clone(),
         };
         Self(Arc::new(Shared {
             config: Arc::new(config),

@@ -44,6 +44,14 @@ struct Server {
     server: String,
 }
 
+/// A server and a limited tool (`*` for the server's overall limit): bounded, only
+/// limits that exist refuse calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerTool {
+    server: String,
+    tool: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
@@ -59,6 +67,7 @@ pub struct Metrics {
     gateway_calls: Family<Server, Counter>,
     gateway_errors: Family<Server, Counter>,
     gateway_latency: Latency<Server>,
+    gateway_limited: Family<ServerTool, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,6 +115,12 @@ impl Default for Metrics {
             "Time to the upstream's answer headers, by MCP server",
             gateway_latency.clone(),
         );
+        let gateway_limited = Family::<ServerTool, Counter>::default();
+        registry.register(
+            "gateway_limited",
+            "Gateway calls refused by a credential's calls-per-minute limit, by MCP server and tool",
+            gateway_limited.clone(),
+        );
         Self {
             registry,
             tokens_issued,
@@ -114,6 +129,7 @@ impl Default for Metrics {
             gateway_calls,
             gateway_errors,
             gateway_latency,
+            gateway_limited,
         }
     }
 }
@@ -140,6 +156,16 @@ impl Metrics {
 
     /// Records a gateway call to the server `slug`, whether it failed, and the time
     /// until the upstream's answer headers.
+    /// A call a per-minute limit refused (`tool`: `*` for the server's overall limit).
+    pub fn gateway_limited(&self, slug: &str, tool: &str) {
+        self.gateway_limited
+            .get_or_create(&ServerTool {
+                server: slug.to_owned(),
+                tool: tool.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn gateway_call(&self, slug: &str, error: bool, elapsed: Duration) {
         let server = Server {
             server: slug.to_owned(),

@@ -688,6 +688,12 @@ impl app::ssr::IssuerKeysCache for OAuthState {
     }
 }
 
+impl app::ssr::CallUse for OAuthState {
+    fn used(&self, credential: i64, limits: &clavis::limits::CallLimits) -> Vec<u32> {
+        self.gateway.limits.used(credential, limits, clavis::now())
+    }
+}
+
 impl app::ssr::ToolLists for OAuthState {
     fn tools(
         &self,

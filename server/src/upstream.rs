@@ -22,6 +22,8 @@ pub struct Gateway {
     pub servers: Arc<Registry>,
     pub master_key: MasterKey,
     pub usage: GatewayUsage,
+    /// Calls counted against credentials' per-minute limits (SPEC §20).
+    pub limits: clavis::limits::CallCounter,
     /// `None` when no client could be built: every upstream call then fails with 502
     /// (logged at start) rather than go out through a client without the guards.
     client: Option<reqwest::Client>,
@@ -105,6 +107,7 @@ impl Gateway {
             servers,
             master_key,
             usage: GatewayUsage::default(),
+            limits: clavis::limits::CallCounter::default(),
             client,
             timeout,
             body_limit,

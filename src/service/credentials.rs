@@ -59,6 +59,12 @@ pub struct Credential {
     pub last_workload_subject: Option<String>,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Its calls per minute at gateway servers (SPEC §20), as written: `SLUG=N`,
+    /// `SLUG:TOOL=N`.
+    pub call_limits: Vec<String>,
+    /// The same limits, typed, and the credential's row id they are counted under.
+    pub limits: crate::limits::CallLimits,
+    pub row_id: i64,
     /// The key ids of a `private_key_jwt` credential.
     pub key_ids: Vec<String>,
     /// While a secret (or keys) replaced by the last rotation still works: until when.
@@ -125,6 +131,14 @@ impl Credential {
             federation: row.federation.clone(),
             last_workload_subject: row.last_workload_subject.clone(),
             require_dpop: row.require_dpop,
+            limits: row.call_limits.clone(),
+            row_id: row.id,
+            call_limits: row.call_limits.written(|id| {
+                row.servers
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.slug.clone())
+            }),
             key_ids: credentials::verifying_keys(row, i64::MIN)
                 .into_iter()
                 .map(|k| k.kid)
@@ -183,6 +197,8 @@ pub struct CredentialChange {
     /// `Some(None)`: no limit.
     pub tokens_per_hour: Option<Option<i64>>,
     pub require_dpop: Option<bool>,
+    /// Calls per minute, as written; `Some(vec![])` removes every limit.
+    pub call_limits: Option<Vec<String>>,
     /// Rules that replace its federation rules (`Some(vec![])` removes them all).
     pub federation: Option<Vec<credentials::RuleRequest>>,
 }
@@ -398,6 +414,21 @@ pub async fn update(
         change.require_dpop.unwrap_or(row.require_dpop),
     )
     .map_err(|e| ServiceError::invalid(e.field(), e))?;
+    // A limit is at a server the credential is granted (a removed grant drops its own).
+    let granted: Vec<(String, i64)> = row.servers.iter().map(|s| (s.slug.clone(), s.id)).collect();
+    edit.call_limits = match &change.call_limits {
+        Some(written) => {
+            crate::limits::CallLimits::parse(written.iter().map(String::as_str), &granted).map_err(
+                |e| {
+                    let e = credentials::InvalidCredential::CallLimits(e);
+                    ServiceError::invalid(e.field(), e)
+                },
+            )?
+        }
+        None => row
+            .call_limits
+            .only_at(&granted.iter().map(|(_, id)| *id).collect::<Vec<_>>()),
+    };
     if let Some(asked) = &change.federation {
         let rules = federation_rules(services, asked)
             .await?

@@ -69,6 +69,9 @@ pub struct CredentialRow {
     pub last_workload_subject: Option<String>,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Its calls per minute at gateway servers (SPEC §20).
+    #[sqlx(try_from = "String")]
+    pub call_limits: crate::limits::CallLimits,
 }
 
 /// A server a credential is granted: enough to resolve a token request's `resource`.
@@ -85,7 +88,7 @@ const CREDENTIAL_COLUMNS: &str = "id, user_id, client_id, secret_hash, name, des
      created_at, expires_at, revoked_at, last_used_at, tokens_issued, builtin_mcp, allowed_tools, \
      previous_secret_hash, previous_secret_expires_at, token_lifetime, tokens_per_hour, \
      public_keys, previous_public_keys, team_id, last_used_address, tokens_revoked_before, \
-     last_workload_subject, require_dpop, \
+     last_workload_subject, require_dpop, call_limits, \
      (team_id IS NULL AND EXISTS (SELECT 1 FROM users u \
          WHERE u.id = credentials.user_id AND u.disabled_at IS NOT NULL)) AS suspended, \
      COALESCE((SELECT u.email FROM users u WHERE u.id = credentials.user_id), '') AS created_by";
@@ -121,6 +124,7 @@ pub struct NewCredentialRow<'a> {
     /// Its federation rules (SPEC §18).
     pub federation: &'a [FederationRule],
     pub require_dpop: bool,
+    pub call_limits: &'a crate::limits::CallLimits,
 }
 
 /// Inserts a credential with its server grants and federation rules, in one
@@ -137,8 +141,8 @@ pub async fn insert_credential(
             "INSERT INTO credentials
              (user_id, client_id, secret_hash, name, description, scopes, created_at, expires_at,
               builtin_mcp, allowed_tools, token_lifetime, tokens_per_hour, public_keys, team_id,
-              require_dpop)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+              require_dpop, call_limits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING id",
         )
         .bind(new.user_id)
@@ -156,6 +160,7 @@ pub async fn insert_credential(
         .bind(new.public_keys)
         .bind(new.team_id)
         .bind(new.require_dpop)
+        .bind(new.call_limits.to_string())
         .fetch_one(&mut *tx)
         .await?;
         for server_id in new.server_ids {
@@ -399,6 +404,7 @@ pub async fn update_credential(
     allowed_tools: &AllowedTools,
     tokens_per_hour: Option<i64>,
     require_dpop: bool,
+    call_limits: &crate::limits::CallLimits,
     federation: Option<&[FederationRule]>,
     event: &Event,
 ) -> Result<bool, StoreError> {
@@ -406,7 +412,7 @@ pub async fn update_credential(
         let mut tx = p.begin().await?;
         let id = sqlx::query_scalar::<_, i64>(
             "UPDATE credentials SET name = $2, description = $3, allowed_tools = $4,
-                tokens_per_hour = $5, require_dpop = $6
+                tokens_per_hour = $5, require_dpop = $6, call_limits = $7
              WHERE client_id = $1 RETURNING id",
         )
         .bind(client_id)
@@ -415,6 +421,7 @@ pub async fn update_credential(
         .bind(allowed_tools.to_string())
         .bind(tokens_per_hour)
         .bind(require_dpop)
+        .bind(call_limits.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {

@@ -45,6 +45,7 @@ fn Report(usage: UsageReport) -> impl IntoView {
         days,
         tools,
         last_used_address,
+        limits,
     } = usage;
     let total: i64 = days.iter().map(|d| d.tokens).sum();
     let tools = if tools.is_empty() {
@@ -154,10 +155,48 @@ fn Report(usage: UsageReport) -> impl IntoView {
         </details>
         <h2>"Gateway calls"</h2>
         {tools}
+        {call_limits(&limits)}
         <p>
             <A href="/credentials">"Back to credentials"</A>
         </p>
     }
+}
+
+/// The credential's calls-per-minute limits (SPEC §20) and this minute's use, if any.
+fn call_limits(limits: &[(String, u32)]) -> impl IntoView + use<> {
+    (!limits.is_empty()).then(|| {
+        let rows = limits
+            .iter()
+            .map(|(written, used)| {
+                let limit = written.rsplit_once('=').map_or("", |(_, n)| n).to_owned();
+                let target = written.rsplit_once('=').map_or(written.as_str(), |(t, _)| t);
+                let (server, tool) = target.split_once(':').unwrap_or((target, "all tools"));
+                view! {
+                    <tr data-testid="call-limit">
+                        <td>{server.to_owned()}</td>
+                        <td>{tool.to_owned()}</td>
+                        <td>{limit}</td>
+                        <td>{*used}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h2>"Calls per minute"</h2>
+            <table class="data">
+                <thead>
+                    <tr>
+                        <th scope="col">"Server"</th>
+                        <th scope="col">"Tool"</th>
+                        <th scope="col">"Limit"</th>
+                        <th scope="col">"This minute"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <p class="hint">"Counted by each Clavis instance on its own: with several, each allows the limit."</p>
+        }
+    })
 }
 
 /// The credential's federation rules (SPEC §18), if any.

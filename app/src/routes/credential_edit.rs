@@ -117,6 +117,13 @@ fn EditForm(
                 />
             </label>
             <p class="hint">"Empty: no limit."</p>
+            <label>
+                "Calls per minute"
+                <textarea name="calls_per_minute" rows="3" spellcheck="false">
+                    {credential.call_limits.join("\n")}
+                </textarea>
+            </label>
+            <p class="hint">"One limit per line: SERVER=N for all its tools, SERVER:TOOL=N for one. Empty: no limit."</p>
             <label class="check">
                 <input type="checkbox" name="require_dpop" value="on" checked=credential.require_dpop/>
                 "Require DPoP"

@@ -159,6 +159,10 @@ fn CreateForm(
         .unwrap_or_default();
     let no_secret = prefill.as_ref().is_some_and(|p| p.no_secret.is_some());
     let require_dpop = prefill.as_ref().is_some_and(|p| p.require_dpop.is_some());
+    let calls_per_minute = prefill
+        .as_ref()
+        .and_then(|p| p.calls_per_minute.clone())
+        .unwrap_or_default();
     let servers = lists.servers;
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -303,6 +307,16 @@ fn CreateForm(
                     />
                 </label>
                 <p id="quota-hint" class="hint">"Empty: no limit. Over it, token requests get 429 until the next hour."</p>
+                <label>
+                    "Calls per minute"
+                    <textarea name="calls_per_minute" rows="3" spellcheck="false" aria-describedby="calls-hint">
+                        {calls_per_minute}
+                    </textarea>
+                </label>
+                <p id="calls-hint" class="hint">
+                    "At gateway servers, one limit per line: SERVER=N for all its tools, SERVER:TOOL=N for one (e.g. ops=600, ops:deploy=5). "
+                    "Over a limit the gateway answers 429 itself until the next minute. Empty: no limit."
+                </p>
                 <label class="check">
                     <input type="checkbox" name="require_dpop" value="on" checked=require_dpop aria-describedby="dpop-hint"/>
                     "Require DPoP"

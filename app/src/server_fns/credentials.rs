@@ -85,6 +85,8 @@ pub struct CredentialView {
     pub last_workload_subject: Option<String>,
     /// Its token requests must carry a DPoP proof (SPEC §19).
     pub require_dpop: bool,
+    /// Its calls per minute at gateway servers, as written (`SLUG=N`, `SLUG:TOOL=N`).
+    pub call_limits: Vec<String>,
 }
 
 /// A federation rule as the dashboard shows it.
@@ -208,6 +210,7 @@ pub async fn create_credential(
     single_use: Option<String>,
     no_secret: Option<String>,
     require_dpop: Option<String>,
+    calls_per_minute: Option<String>,
 ) -> Result<CreatedCredential, UiError> {
     ssr::create(CreateCredential {
         name,
@@ -229,6 +232,7 @@ pub async fn create_credential(
         single_use,
         no_secret,
         require_dpop,
+        calls_per_minute,
     })
     .await
 }
@@ -258,6 +262,7 @@ impl CreateCredential {
             single_use: None,
             no_secret: None,
             require_dpop: None,
+            calls_per_minute: None,
         };
         for (name, value) in pairs {
             match name.as_ref() {
@@ -281,6 +286,7 @@ impl CreateCredential {
                 "single_use" => input.single_use = Some(value),
                 "no_secret" => input.no_secret = Some(value),
                 "require_dpop" => input.require_dpop = Some(value),
+                "calls_per_minute" => input.calls_per_minute = Some(value),
                 _ => {}
             }
         }
@@ -373,6 +379,7 @@ pub async fn update_credential(
     claims: Option<String>,
     single_use: Option<String>,
     require_dpop: Option<String>,
+    calls_per_minute: Option<String>,
 ) -> Result<(), UiError> {
     use clavis::{credentials, grant::AllowedTools, service};
 
@@ -404,6 +411,8 @@ pub async fn update_credential(
                 .map_err(|e| UiError::Invalid(e.to_string()))?,
         ),
         require_dpop: Some(require_dpop.is_some()),
+        // A form without the field (an older page) leaves the limits as they are.
+        call_limits: calls_per_minute.map(|text| text.lines().map(str::to_owned).collect()),
         // Only a form that showed the Federation fieldset replaces the rule.
         federation: match federation_listed {
             None => None,
@@ -535,6 +544,7 @@ pub mod ssr {
             last_workload_subject: credential.last_workload_subject.clone(),
             workload_only: credential.secretless,
             require_dpop: credential.require_dpop,
+            call_limits: credential.call_limits.clone(),
         }
     }
 
@@ -594,6 +604,13 @@ pub mod ssr {
             .collect(),
             no_secret: input.no_secret.is_some(),
             require_dpop: input.require_dpop.is_some(),
+            call_limits: input
+                .calls_per_minute
+                .as_deref()
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 
@@ -662,6 +679,16 @@ pub mod ssr {
                 })
                 .collect(),
             last_used_address: usage.credential.last_used_address.clone(),
+            limits: usage
+                .credential
+                .call_limits
+                .iter()
+                .cloned()
+                .zip(
+                    ctx.call_use
+                        .used(usage.credential.row_id, &usage.credential.limits),
+                )
+                .collect(),
             credential: view(&ctx.services, &usage.credential),
         })
     }
@@ -721,6 +748,9 @@ pub struct UsageReport {
     pub days: Vec<DayUsage>,
     pub tools: Vec<ToolUsage>,
     pub last_used_address: Option<String>,
+    /// Each calls-per-minute limit as written, and its calls this minute (on this
+    /// instance).
+    pub limits: Vec<(String, u32)>,
 }
 
 /// One credential the person may see, with its usage.

@@ -59,6 +59,9 @@ pub struct Credential {
     last_workload_subject: Option<String>,
     /// Its token requests must carry a DPoP proof: all its tokens are DPoP-bound.
     require_dpop: bool,
+    /// Calls per minute at its gateway servers: `SLUG=N` (all the server's tools) and
+    /// `SLUG:TOOL=N`.
+    calls_per_minute: Vec<String>,
     /// While a rotated-out secret (or key) still works: until when.
     #[schema(format = DateTime)]
     old_secret_expires_at: Option<String>,
@@ -153,6 +156,7 @@ impl Credential {
                 .collect(),
             last_workload_subject: credential.last_workload_subject,
             require_dpop: credential.require_dpop,
+            calls_per_minute: credential.call_limits,
             old_secret_expires_at: credential.old_secret_expires_at.map(time),
         }
     }
@@ -269,6 +273,8 @@ pub struct NewCredential {
     federation: Option<Vec<FederationRuleView>>,
     /// Its token requests must carry a DPoP proof (default false).
     require_dpop: Option<bool>,
+    /// Calls per minute at its gateway servers: `SLUG=N`, `SLUG:TOOL=N` (at most 50).
+    calls_per_minute: Option<Vec<String>>,
 }
 
 /// A scope a credential may hold.
@@ -349,6 +355,7 @@ pub(super) async fn create_credential(
         federation: rules(new.federation.unwrap_or_default())?,
         no_secret: new.authentication == Some(Authentication::None),
         require_dpop: new.require_dpop.unwrap_or(false),
+        call_limits: new.calls_per_minute.unwrap_or_default(),
     };
     let created = service::credentials::create(
         &state.server.services,
@@ -412,6 +419,8 @@ pub struct CredentialEdit {
     federation: Option<Vec<FederationRuleView>>,
     /// Whether its token requests must carry a DPoP proof.
     require_dpop: Option<bool>,
+    /// Limits that replace its calls-per-minute limits; `[]` removes them.
+    calls_per_minute: Option<Vec<String>>,
 }
 
 /// The federation rules of a request, their conditions read.
@@ -479,6 +488,7 @@ pub(super) async fn edit_credential(
         allowed_tools: edit.allowed_tools.map(tools).transpose()?,
         tokens_per_hour: edit.tokens_per_hour,
         require_dpop: edit.require_dpop,
+        call_limits: edit.calls_per_minute,
         federation: edit.federation.map(rules).transpose()?,
     };
     let credential =

@@ -77,6 +77,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             federation,
             no_secret,
             require_dpop,
+            calls_per_minute,
         } => {
             let owner = owner(user).await?;
             let workspace = team.map_or(Workspace::Personal(owner.id), Workspace::Team);
@@ -103,6 +104,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                 federation: rule(federation)?.into_iter().collect(),
                 no_secret,
                 require_dpop,
+                call_limits: calls_per_minute,
             };
             for i in 1..=count {
                 request.name = if count == 1 {
@@ -123,6 +125,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "token_lifetime": credential.token_lifetime,
                     "tokens_per_hour": credential.tokens_per_hour,
                     "require_dpop": credential.require_dpop,
+                    "calls_per_minute": credential.call_limits,
                 });
                 println!("{created}");
                 if i % 1000 == 0 {
@@ -142,6 +145,8 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
             federation,
             no_federation,
             require_dpop,
+            calls_per_minute,
+            no_call_limits,
         } => {
             let federation = match rule(federation)? {
                 Some(rule) => Some(vec![rule]),
@@ -162,6 +167,11 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     None => None,
                 },
                 require_dpop,
+                call_limits: if no_call_limits {
+                    Some(Vec::new())
+                } else {
+                    (!calls_per_minute.is_empty()).then_some(calls_per_minute)
+                },
                 federation,
             };
             let edited = service::update(services, &Caller::operator(), &client_id, &change)
@@ -177,6 +187,7 @@ pub async fn command(action: CredentialCommand, config: &Config) -> Result<(), S
                     "tokens_per_hour": edited.tokens_per_hour,
                     "federation_rules": edited.federation.len(),
                     "require_dpop": edited.require_dpop,
+                    "calls_per_minute": edited.call_limits,
                 })
             );
         }

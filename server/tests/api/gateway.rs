@@ -1404,3 +1404,116 @@ async fn link_local_upstreams_need_the_operators_leave() {
         .await;
     assert!(added.status().is_success());
 }
+
+/// SPEC §20: `docs:echo=2` lets two echo calls a minute through; the third is answered
+/// by Clavis (429, an honest Retry-After, a JSON-RPC error naming the tool and the
+/// limit) and never reaches the upstream; other tools go on; the metric and the
+/// credential's page count it.
+#[tokio::test]
+async fn a_tool_over_its_calls_per_minute_is_refused_before_the_upstream() {
+    let upstream = Upstream::start().await;
+    let (app, admin) = gateway(&[], "docs", &upstream.url).await;
+    let create = |limits: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let response = app
+                .call(
+                    "credentials/create",
+                    &[
+                        ("name", "limited"),
+                        ("expires", "never"),
+                        ("mcp", "on"),
+                        ("servers[0]", "docs"),
+                        ("calls_per_minute", limits),
+                    ],
+                    Some(&admin),
+                )
+                .await;
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // A limit at a server the credential is not granted, or that does not read, is refused.
+    for bad in ["other:echo=2", "docs:echo=0", "docs:echo"] {
+        let (status, body) = create(bad).await;
+        assert!(!status.is_success(), "{bad}: {body}");
+        assert!(body.contains("Calls per minute"), "{bad}: {body}");
+    }
+    let (status, body) = create("docs:echo=2\ndocs=50").await;
+    assert!(status.is_success(), "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let token = app
+        .gateway_token(id, created["client_secret"].as_str().unwrap(), "docs")
+        .await;
+    // Three calls within one clock minute: start early in one.
+    let second = clavis::now().rem_euclid(60);
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second).unsigned_abs())).await;
+    }
+    let session = session(&app, &token).await;
+    let call = |tool: &str, n: i64| {
+        post(
+            &app,
+            "docs",
+            &token,
+            &json!({ "jsonrpc": "2.0", "id": n, "method": "tools/call",
+                     "params": { "name": tool, "arguments": { "text": format!("call {n}") } } }),
+        )
+        .header("mcp-session-id", &session)
+    };
+    for n in 1..=2 {
+        let answer = call("echo", n).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        drop(answer.bytes().await);
+    }
+    let (status, headers, body) = send(call("echo", 3)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let left = 60 - clavis::now().rem_euclid(60);
+    assert!(
+        (left - 1..=left + 1).contains(&retry),
+        "Retry-After {retry}, {left} s left in the minute"
+    );
+    assert_eq!(body["id"], 3);
+    assert_eq!(body["error"]["code"], -32029);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"echo\"") && message.contains("2 calls per minute"),
+        "{message}"
+    );
+    assert!(
+        upstream.bodies().iter().all(|b| !b.contains("call 3")),
+        "the upstream never saw the refused call"
+    );
+    // Another tool is not limited by echo's limit.
+    let answer = call("secret", 4).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    drop(answer.bytes().await);
+
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"clavis_gateway_limited_total{server="docs",tool="echo"} 1"#),
+        "{metrics}"
+    );
+    let page = app
+        .get(&format!("/credentials/{id}"), Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Calls per minute") && page.contains(r#"data-testid="call-limit""#));
+    // The credential's limits as the admin API and the edit form write them.
+    let credentials: Value = app
+        .call("credentials/usage", &[("client_id", id)], Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        credentials["limits"],
+        json!([["docs:echo=2", 2], ["docs=50", 5]]),
+        "all of docs: initialize, initialized, echo twice and secret; the refused call not counted"
+    );
+}

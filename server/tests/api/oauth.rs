@@ -254,6 +254,7 @@ async fn revoked_and_expired_credentials_are_refused_at_once() {
         federation: Vec::new(),
         no_secret: false,
         require_dpop: false,
+        call_limits: clavis::limits::CallLimits::NONE,
     };
     let user = clavis::store::list_credentials(pool, clavis::authz::Workspace::Personal(1), 1, 0)
         .await
