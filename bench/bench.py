@@ -457,6 +457,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.only == "dpop":
                 return measure_dpop_only(bench, workdir)
+            if args.only == "limits":
+                return measure_limits_only(bench, workdir)
             return measure(bench, workdir, scale, facts)
         except BenchError as error:
             print(f"bench failed: {error}", file=sys.stderr)
@@ -483,6 +485,40 @@ def measure_dpop_only(bench: Bench, workdir: Path) -> int:
     bench.targets = {"clavis tokens": (f"{base}/mcp/oauth/token", "token", {"BENCH_BODY": body, "BENCH_AUTH": auth})}
     bench.warm("clavis tokens")
     measure_dpop(bench, workdir, base, bench.load("clavis tokens")["rps"])
+    return 0
+
+
+def measure_limits_only(bench: Bench, workdir: Path) -> int:
+    """`--only limits`: gateway calls by a credential with per-tool call limits (on another
+    tool, so none is refused) against one without, interleaved (printed, not written)."""
+    args = bench.args
+    bench.database_url = f"sqlite://{workdir / 'clavis.db'}"
+    port, up_port = free_port(), free_port()
+    base, upstream_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{up_port}/mcp"
+    bench.start([str(UPSTREAM), str(up_port)], {}, "upstream", upstream_url)
+    bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n")
+    bench.clavis_cli("server", "add", "--name", "Bench upstream", "--slug", "bench", "--mode", "gateway", "--upstream-url", upstream_url)
+    bench.start([str(BIN), "--addr", f"127.0.0.1:{port}", "--log", "warn"],
+                {"DATABASE_URL": bench.database_url, "CLAVIS_ISSUER": base}, "clavis", f"{base}/healthz")
+    gateway_url = f"{base}/mcp/bench"
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": gateway_url})
+    plain = bench.create_credentials("bench@example.com", 1, servers=("bench",))
+    limited = json.loads(bench.clavis_cli(
+        "credential", "create", "--user", "bench@example.com", "--name", "limited", "--server", "bench",
+        "--calls-per-minute", "bench:deploy=5"))
+    bench.targets = {
+        name: (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {post_token(base, c['client_id'], c['client_secret'], body)['access_token']}"})
+        for name, c in (("without limits", plain), ("with call limits", limited))
+    }
+    runs: dict[str, list[dict]] = {t: [] for t in bench.targets}
+    for target in runs:
+        bench.warm(target)
+    for _ in range(args.rounds):
+        for target in runs:
+            runs[target].append(bench.load(target))
+    off, on = median_of(runs["without limits"], "rps"), median_of(runs["with call limits"], "rps")
+    print(f"  gateway calls with call limits {fmt_rate(on):>8} /s vs without {fmt_rate(off)} /s ({on / off:.0%}); "
+          f"rounds {[fmt_rate(r['rps']) for r in runs['with call limits']]} vs {[fmt_rate(r['rps']) for r in runs['without limits']]}")
     return 0
 
 
@@ -612,8 +648,16 @@ def measure(bench: Bench, workdir: Path, scale: dict, facts: dict) -> int:
     bench.targets["bare forwarder, 2026-07-28"] = (forwarder_url, "modern", {"BENCH_AUTH": ""})
     bench.targets["through the gateway, 2026-07-28"] = (gateway_url, "modern", {"BENCH_AUTH": f"Bearer {gw_token}"})
     check_modern_echo(gateway_url, gw_token)
+    # The same calls by a credential with per-tool limits (SPEC §20): every call is
+    # checked and counted against them; the limit is on another tool, so none is refused.
+    limited = json.loads(bench.clavis_cli(
+        "credential", "create", "--user", "bench@example.com", "--name", "limited", "--server", "bench",
+        "--calls-per-minute", "bench:deploy=5",
+    ))
+    limited_token = post_token(base, limited["client_id"], limited["client_secret"], gw_body)["access_token"]
+    bench.targets["through the gateway, with call limits"] = (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {limited_token}"})
     gateway_targets = [
-        "upstream direct", "bare forwarder", "through the gateway",
+        "upstream direct", "bare forwarder", "through the gateway", "through the gateway, with call limits",
         "upstream direct, 2026-07-28", "bare forwarder, 2026-07-28", "through the gateway, 2026-07-28",
     ]
     for target in gateway_targets:
@@ -995,6 +1039,7 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         row("upstream direct", gateway_runs),
         row("bare forwarder", gateway_runs),
         row("through the gateway", gateway_runs),
+        row("through the gateway, with call limits", gateway_runs),
         row("upstream direct, 2026-07-28", gateway_runs),
         row("bare forwarder, 2026-07-28", gateway_runs),
         row("through the gateway, 2026-07-28", gateway_runs),
@@ -1041,6 +1086,8 @@ def write_results(args, facts, scale, runs, mcp_runs, growth, before, after, ser
         f"({fmt_rate(median_of(modern_through, 'rps'))} vs {fmt_rate(median_of(modern_direct, 'rps'))}); a bare forwarder {modern_bare_share:.0%}, "
         f"so the gateway reaches {modern_share / modern_bare_share:.0%} of it (handshake-era calls: {gateway_share / bare_share:.0%}) | "
         f"the check costs <= 5%: {mark(modern_share / modern_bare_share >= 0.95 * gateway_share / bare_share)} |",
+        f"| gateway calls/s with per-tool call limits set vs without (same rounds) | {median_of(gateway_runs['through the gateway, with call limits'], 'rps') / median_of(through, 'rps'):.0%} "
+        f"({fmt_rate(median_of(gateway_runs['through the gateway, with call limits'], 'rps'))} vs {fmt_rate(median_of(through, 'rps'))}) | within noise |",
         f"| latency the gateway adds (p50) | {added_p50:.2f} ms ({median_of(through, 'p50'):.2f} vs {median_of(direct, 'p50'):.2f}) | <= 1 ms: {mark(added_p50 <= 1)} |",
         f"| SSE answer, {100 if args.smoke else 1000} progress events 1 ms apart | last event after {sse['gateway']['total']:.0f} ms through the gateway, "
         f"{sse['direct']['total']:.0f} ms direct; largest gap between events {sse['gateway']['max_gap']:.1f} ms vs {sse['direct']['max_gap']:.1f} ms, "
@@ -1066,7 +1113,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
-    parser.add_argument("--only", choices=["dpop"], help="run only these rounds (printed, results.md untouched)")
+    parser.add_argument("--only", choices=["dpop", "limits"], help="run only these rounds (printed, results.md untouched)")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 1, 1
