@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::UnixTime;
+use crate::{UnixTime, b64};
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -77,10 +77,6 @@ pub enum KeyError {
     WrongAlg,
     #[error("At most {MAX_KEYS} keys, each with a distinct \"kid\".")]
     TooMany,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn unb64(text: &str) -> Result<Vec<u8>, KeyError> {

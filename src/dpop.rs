@@ -29,7 +29,7 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, de::IgnoredAny};
 use sha2::{Digest as _, Sha256};
 
-use crate::{UnixTime, client_keys::ClientKey};
+use crate::{UnixTime, b64, client_keys::ClientKey};
 
 /// The proof signing algorithms accepted, for discovery and the challenges.
 pub const ALGORITHMS: [&str; 4] = ["EdDSA", "ES256", "RS256", "PS256"];
@@ -199,10 +199,6 @@ fn unb64(text: &str) -> Result<Vec<u8>, ProofError> {
         .map_err(|_| ProofError::Malformed)
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The `ath` of a token: its SHA-256 hash, base64url-encoded (RFC 9449 §4.2).
 #[must_use]
 pub fn token_hash(access_token: &str) -> String {
@@ -326,7 +322,15 @@ fn public_key(jwk: Jwk) -> Result<ClientKey, ProofError> {
     Ok(key)
 }
 
-type HmacSha256 = Hmac<Sha256>;
+/// HMAC-SHA-256 of `parts`, one after the other, under `key` (of any length).
+fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
 
 /// Server nonces (RFC 9449 §8, §9), the same on every instance without storage: a nonce
 /// is a period's number with its MAC under a key derived from the shared secret key,
@@ -348,22 +352,14 @@ impl Nonces {
     pub fn new(secret: &[u8]) -> Self {
         Self {
             // A label no client secret can be (they are printable).
-            key: Self::mac(secret, b"\0clavis dpop nonce key v1"),
+            key: mac(secret, &[b"\0clavis dpop nonce key v1"]),
         }
-    }
-
-    fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
-        // HMAC takes a key of any length.
-        let mut mac =
-            HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
-        mac.update(message);
-        mac.finalize().into_bytes().into()
     }
 
     fn for_period(&self, period: i64) -> String {
         let number = period.to_be_bytes();
         let mut nonce = number.to_vec();
-        nonce.extend_from_slice(&Self::mac(&self.key, &number)[..16]);
+        nonce.extend_from_slice(&mac(&self.key, &[&number])[..16]);
         b64(&nonce)
     }
 
@@ -388,7 +384,7 @@ impl Nonces {
         if !(current - 1..=current + 1).contains(&period) {
             return false;
         }
-        let expected = Self::mac(&self.key, &number);
+        let expected = mac(&self.key, &[&number]);
         bytes.len() == 24 && subtle::ConstantTimeEq::ct_eq(&bytes[8..], &expected[..16]).into()
     }
 }
@@ -432,12 +428,10 @@ impl SeenProofs {
     /// Records `proof` as used at `now`: `Err(Replay)` if it was used before,
     /// `Err(Busy)` when too many proofs are remembered.
     pub fn first_use(&self, proof: &Proof, now: UnixTime) -> Result<(), ProofError> {
-        let mut mac = HmacSha256::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key"));
-        mac.update(proof.jkt.as_bytes());
-        mac.update(&[0]);
-        mac.update(proof.jti.as_bytes());
-        let digest = mac.finalize().into_bytes();
+        let digest = mac(
+            &self.key,
+            &[proof.jkt.as_bytes(), &[0], proof.jti.as_bytes()],
+        );
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         let id = u128::from_le_bytes(id);

@@ -35,6 +35,12 @@ pub mod tokens;
 /// Seconds since the Unix epoch, the one time representation in the core and the database.
 pub type UnixTime = i64;
 
+/// Bytes in base64url without padding, as JOSE writes them (JWTs, JWKs, thumbprints).
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The current time, for callers at the edge (handlers, CLI); the core takes time as a parameter.
 #[must_use]
 pub fn now() -> UnixTime {

@@ -700,11 +700,7 @@ pub fn issue(
     Ok((
         TokenResponse {
             access_token,
-            token_type: if claims.cnf.is_some() {
-                "DPoP"
-            } else {
-                "Bearer"
-            },
+            token_type: claims.token_type(),
             expires_in: claims.exp - now,
             scope: claims.scope.clone(),
         },

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    UnixTime,
+    UnixTime, b64,
     sealed::MasterKey,
     store::{self, Pool, StoreError},
 };
@@ -47,6 +47,12 @@ pub struct Confirmation {
 }
 
 impl Claims {
+    /// Its OAuth token type: `DPoP` when it is bound to a key, else `Bearer`.
+    #[must_use]
+    pub fn token_type(&self) -> &'static str {
+        if self.cnf.is_some() { "DPoP" } else { "Bearer" }
+    }
+
     /// Whether claims whose signature verified are for `issuer` and `audience` and
     /// unexpired at `now`.
     pub fn check(&self, issuer: &str, audience: &str, now: UnixTime) -> Result<(), TokenError> {
@@ -93,10 +99,6 @@ pub struct Keyring {
     header: String,
     verifying: HashMap<String, DecodingKey>,
     published: Vec<PublicJwk>,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The associated data a signing key's private half is sealed under.

@@ -19,7 +19,7 @@ use axum::{
 };
 use clavis::{
     UnixTime,
-    dpop::{self, ProofError},
+    dpop::ProofError,
     grant::{AllowedTools, Scope, Scopes},
     oauth,
 };
@@ -119,24 +119,27 @@ impl Refusal {
     /// error.
     #[must_use]
     pub fn parts(&self, metadata_url: &str) -> (StatusCode, Option<String>, &'static str, String) {
-        let challenge = |scheme: Scheme, error: Option<(&str, &str)>| {
-            let mut first = format!("{} resource_metadata=\"{metadata_url}\"", scheme.name());
+        // One scheme's challenge, with these parameters after its own.
+        let one = |scheme: Scheme, params: &[(&str, &str)]| {
+            let mut challenge = format!("{} resource_metadata=\"{metadata_url}\"", scheme.name());
             if scheme == Scheme::Dpop {
-                first.push_str(&format!(", algs=\"{}\"", crate::dpop::algs()));
+                challenge.push_str(&format!(", algs=\"{}\"", crate::dpop::algs()));
             }
-            if let Some((code, description)) = error {
-                first.push_str(&format!(
-                    ", error=\"{code}\", error_description=\"{description}\""
-                ));
+            for (name, value) in params {
+                challenge.push_str(&format!(", {name}=\"{value}\""));
             }
+            challenge
+        };
+        // The scheme the client used (with the error), then the other one offered.
+        let challenge = |scheme: Scheme, error: Option<(&str, &str)>| {
+            let params = error.map_or(Vec::new(), |(code, description)| {
+                vec![("error", code), ("error_description", description)]
+            });
             let other = match scheme {
-                Scheme::Bearer => format!(
-                    "DPoP resource_metadata=\"{metadata_url}\", algs=\"{}\"",
-                    crate::dpop::algs()
-                ),
-                Scheme::Dpop => format!("Bearer resource_metadata=\"{metadata_url}\""),
+                Scheme::Bearer => Scheme::Dpop,
+                Scheme::Dpop => Scheme::Bearer,
             };
-            Some(format!("{first}, {other}"))
+            Some(format!("{}, {}", one(scheme, &params), one(other, &[])))
         };
         match self {
             Self::NoToken => (
@@ -166,21 +169,15 @@ impl Refusal {
                     description,
                 )
             }
-            Self::InsufficientScope(scheme, scope) => {
-                let mut challenge = format!(
-                    "{} resource_metadata=\"{metadata_url}\", error=\"insufficient_scope\", scope=\"{scope}\"",
-                    scheme.name()
-                );
-                if *scheme == Scheme::Dpop {
-                    challenge.push_str(&format!(", algs=\"{}\"", crate::dpop::algs()));
-                }
-                (
-                    StatusCode::FORBIDDEN,
-                    Some(challenge),
-                    "insufficient_scope",
-                    format!("the token lacks the {scope} scope"),
-                )
-            }
+            Self::InsufficientScope(scheme, scope) => (
+                StatusCode::FORBIDDEN,
+                Some(one(
+                    *scheme,
+                    &[("error", "insufficient_scope"), ("scope", scope)],
+                )),
+                "insufficient_scope",
+                format!("the token lacks the {scope} scope"),
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
@@ -293,19 +290,12 @@ pub async fn authorize(
             ));
         }
         (Scheme::Dpop, Some(cnf)) => {
-            let proof = crate::dpop::proof(request.headers)
-                .map_err(Refusal::Proof)?
-                .ok_or(Refusal::Proof(ProofError::Missing))?;
             let url = crate::dpop::public_url(issuer, request.path);
-            let wanted = dpop::Request {
-                method: request.method.as_str(),
-                url: &url,
-                access_token: Some(token),
-            };
-            let proof = state
-                .dpop
-                .check(proof, &wanted, now)
-                .map_err(Refusal::Proof)?;
+            let method = request.method.as_str();
+            let proof =
+                crate::dpop::checked(&state.dpop, request.headers, method, &url, Some(token), now)
+                    .map_err(Refusal::Proof)?
+                    .ok_or(Refusal::Proof(ProofError::Missing))?;
             if proof.jkt != cnf.jkt {
                 return Err(Refusal::Proof(ProofError::WrongKey));
             }

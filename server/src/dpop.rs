@@ -4,7 +4,10 @@
 //! use them, and [`crate::middleware::offer_dpop_nonce`] hands out the nonces.
 
 use axum::http::{HeaderMap, HeaderName};
-use clavis::dpop::ProofError;
+use clavis::{
+    UnixTime,
+    dpop::{Dpop, Proof, ProofError, Request},
+};
 
 /// The request header carrying a proof.
 pub const PROOF: HeaderName = HeaderName::from_static("dpop");
@@ -22,6 +25,27 @@ pub fn proof(headers: &HeaderMap) -> Result<Option<&str>, ProofError> {
         return Err(ProofError::Malformed);
     }
     value.to_str().map(Some).map_err(|_| ProofError::Malformed)
+}
+
+/// The request's proof, if it sent one, checked for `method` at `url` (with the token
+/// it came with, at a resource): [`proof`], then [`Dpop::check`]. Nothing is spent.
+pub fn checked(
+    dpop: &Dpop,
+    headers: &HeaderMap,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    now: UnixTime,
+) -> Result<Option<Proof>, ProofError> {
+    let Some(proof) = proof(headers)? else {
+        return Ok(None);
+    };
+    let request = Request {
+        method,
+        url,
+        access_token,
+    };
+    dpop.check(proof, &request, now).map(Some)
 }
 
 /// The URL a request for `path` was sent to, as clients see it: the issuer (the public

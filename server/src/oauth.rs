@@ -453,20 +453,8 @@ fn token_request_proof(
     headers: &HeaderMap,
     now: clavis::UnixTime,
 ) -> Result<Option<clavis::dpop::Proof>, OAuthError> {
-    let Some(proof) = crate::dpop::proof(headers).map_err(OAuthError::Dpop)? else {
-        return Ok(None);
-    };
     let url = state.services.issuer.token_endpoint();
-    let request = clavis::dpop::Request {
-        method: "POST",
-        url: &url,
-        access_token: None,
-    };
-    state
-        .dpop
-        .check(proof, &request, now)
-        .map(Some)
-        .map_err(OAuthError::Dpop)
+    crate::dpop::checked(&state.dpop, headers, "POST", &url, None, now).map_err(OAuthError::Dpop)
 }
 
 /// A workload token's credential, the workload, and the `jti` to spend.
@@ -552,11 +540,10 @@ async fn introspect(
                     let mut body = json!({
                         "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
                         "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
-                        "token_type": "Bearer",
+                        "token_type": c.token_type(),
                     });
-                    // RFC 9449 §6.2: a bound token's key, and its type.
+                    // RFC 9449 §6.2: a bound token's key.
                     if let Some(cnf) = &c.cnf {
-                        body["token_type"] = json!("DPoP");
                         body["cnf"] = json!({ "jkt": cnf.jkt });
                     }
                     body
