@@ -10,6 +10,7 @@
 //! the resource's RFC 9728 metadata.
 
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use axum::{
     Json,
@@ -262,12 +263,46 @@ pub struct Presented<'a> {
 /// Checks the request's token for `resource` (see the module documentation). A
 /// DPoP-bound token must come with the `DPoP` scheme and a fresh proof by its key for
 /// this request; any other token with the `Bearer` scheme.
+///
+/// Traced as a span with the scheme, the caller's client id and the outcome.
 pub async fn authorize(
     state: &OAuthState,
     request: &Presented<'_>,
     resource: &Resource<'_>,
 ) -> Result<Caller, Refusal> {
+    let span = tracing::info_span!(
+        "token check",
+        otel.name = "check token",
+        clavis.auth.scheme = tracing::field::Empty,
+        oauth.client_id = tracing::field::Empty,
+        clavis.outcome = tracing::field::Empty,
+    );
+    let checked = check(state, request, resource, &span)
+        .instrument(span.clone())
+        .await;
+    let outcome = match &checked {
+        Ok(caller) => {
+            span.record("oauth.client_id", caller.client_id.as_str());
+            "allowed"
+        }
+        Err(Refusal::NoToken) => "no_token",
+        Err(Refusal::InvalidToken(..)) => "invalid_token",
+        Err(Refusal::Proof(e)) => e.code(),
+        Err(Refusal::InsufficientScope(..)) => "insufficient_scope",
+        Err(Refusal::Unavailable) => "unavailable",
+    };
+    span.record("clavis.outcome", outcome);
+    checked
+}
+
+async fn check(
+    state: &OAuthState,
+    request: &Presented<'_>,
+    resource: &Resource<'_>,
+    span: &tracing::Span,
+) -> Result<Caller, Refusal> {
     let (scheme, token) = presented_token(request.headers)?.ok_or(Refusal::NoToken)?;
+    span.record("clavis.auth.scheme", scheme.name());
     let now = clavis::now();
     let issuer = &state.services.issuer.issuer;
     let claims = state

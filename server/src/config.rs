@@ -559,6 +559,16 @@ pub struct ServeArgs {
         hide = true
     )]
     pub jwks_refetch_interval: u32,
+    /// Export traces to this OpenTelemetry collector, over OTLP/HTTP (protobuf): its
+    /// base URL such as `http://localhost:4318` (spans go to `/v1/traces` there). The
+    /// other standard `OTEL_*` variables apply (`OTEL_EXPORTER_OTLP_HEADERS`,
+    /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, …) [default: no traces].
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of new traces recorded, from 0 to 1; a caller's `traceparent` decides
+    /// for its own trace [default: `OTEL_TRACES_SAMPLER`, else 1].
+    #[arg(long, env = "CLAVIS_TRACE_SAMPLING", value_name = "RATIO")]
+    pub trace_sampling: Option<f64>,
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -624,6 +634,64 @@ pub struct Config {
     pub dpop_nonce: bool,
     /// Least time between refetches of an issuer's keys on an unknown `kid`.
     pub jwks_refetch_interval: std::time::Duration,
+    /// Where traces go (SPEC §20); `None`: no traces.
+    pub traces: Option<Traces>,
+}
+
+/// Trace export settings (SPEC §20).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traces {
+    /// The OTLP/HTTP traces URL (`…/v1/traces`); `None`: the one
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` names.
+    pub endpoint: Option<String>,
+    /// The share of new traces recorded; `None`: the SDK's (`OTEL_TRACES_SAMPLER`).
+    pub sampling: Option<f64>,
+}
+
+impl Traces {
+    /// From `--otlp-endpoint` (a collector's base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT`),
+    /// `--trace-sampling` and the environment: traces are on with an endpoint from
+    /// either, unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`.
+    fn from_settings(
+        endpoint: Option<&str>,
+        sampling: Option<f64>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        const SETTING: &str = "--otlp-endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)";
+        if let Some(ratio) = sampling
+            && !(0.0..=1.0).contains(&ratio)
+        {
+            return Err(ConfigError::new(
+                "--trace-sampling (CLAVIS_TRACE_SAMPLING)",
+                format!("{ratio} is not a share from 0 to 1"),
+            ));
+        }
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let off =
+            |name: &str, value: &str| set(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
+        if off("OTEL_SDK_DISABLED", "true") || off("OTEL_TRACES_EXPORTER", "none") {
+            return Ok(None);
+        }
+        let endpoint = match endpoint.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(base) => {
+                let url = url::Url::parse(base)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                    .ok_or_else(|| {
+                        ConfigError::new(SETTING, format!("{base:?} is not an http(s) URL"))
+                    })?;
+                let base = url.as_str().trim_end_matches('/');
+                Some(if base.ends_with("/v1/traces") {
+                    base.to_owned()
+                } else {
+                    format!("{base}/v1/traces")
+                })
+            }
+            None if set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some() => None,
+            None => return Ok(None),
+        };
+        Ok(Some(Self { endpoint, sampling }))
+    }
 }
 
 /// A setting that cannot be used; its `Display` is the one line printed at start.
@@ -789,6 +857,9 @@ impl Config {
             gateway_body_limit,
             allow_link_local_upstreams: s.allow_link_local_upstreams,
             dpop_nonce: s.dpop_nonce,
+            traces: Traces::from_settings(s.otlp_endpoint.as_deref(), s.trace_sampling, |name| {
+                std::env::var(name).ok()
+            })?,
             jwks_refetch_interval: std::time::Duration::from_secs(u64::from(
                 s.jwks_refetch_interval,
             )),
@@ -1096,5 +1167,71 @@ mod tests {
             redact_url("postgres://u:secret@db/clavis"),
             "postgres://u:redacted@db/clavis"
         );
+    }
+
+    #[test]
+    #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    fn traces_are_on_with_an_endpoint_and_off_without_or_when_disabled() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let on = |endpoint: Option<&str>, pairs| {
+            Traces::from_settings(endpoint, None, env(pairs)).unwrap()
+        };
+        assert_eq!(on(None, &[]), None);
+        for base in [
+            "http://collector:4318",
+            "http://collector:4318/",
+            "http://collector:4318/v1/traces",
+        ] {
+            assert_eq!(
+                on(Some(base), &[]).unwrap().endpoint.as_deref(),
+                Some("http://collector:4318/v1/traces"),
+                "{base}"
+            );
+        }
+        assert_eq!(
+            on(Some("https://tempo.example/otlp"), &[])
+                .unwrap()
+                .endpoint
+                .as_deref(),
+            Some("https://tempo.example/otlp/v1/traces")
+        );
+        // The signal's own variable is a whole URL, read by the exporter itself.
+        let signal = on(
+            None,
+            &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/x")],
+        );
+        assert_eq!(
+            signal,
+            Some(Traces {
+                endpoint: None,
+                sampling: None
+            })
+        );
+        assert_eq!(
+            on(Some("http://c:4318"), &[("OTEL_SDK_DISABLED", "TRUE")]),
+            None
+        );
+        assert_eq!(
+            on(Some("http://c:4318"), &[("OTEL_TRACES_EXPORTER", "none")]),
+            None
+        );
+        for bad in ["collector:4318", "ftp://c/", "not a url"] {
+            let e = Traces::from_settings(Some(bad), None, env(&[])).unwrap_err();
+            assert!(e.to_string().contains("--otlp-endpoint"), "{e}");
+        }
+        for ratio in [-0.1, 1.5, f64::NAN] {
+            let e =
+                Traces::from_settings(Some("http://c:4318"), Some(ratio), env(&[])).unwrap_err();
+            assert!(e.to_string().contains("--trace-sampling"), "{e}");
+        }
+        let half = Traces::from_settings(Some("http://c:4318"), Some(0.5), env(&[])).unwrap();
+        assert_eq!(half.unwrap().sampling, Some(0.5));
     }
 }

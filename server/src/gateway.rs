@@ -18,8 +18,8 @@
 //!   upstream; every decision is made on the body.
 //! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`,
 //!   `Mcp-Method`, `Mcp-Name`, every `Mcp-Param-*` (these three with a POST only, whose
-//!   body they mirror), `traceparent` and `tracestate`
-//!   (and `Content-Type` on a GET or DELETE), the server's upstream header,
+//!   body they mirror), `traceparent` and `tracestate` (with traces on, Clavis's span
+//!   for the call takes their place: SPEC §20) (and `Content-Type` on a GET or DELETE), the server's upstream header,
 //!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`,
 //!   `DPoP` or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
 //! - A credential limited to some tools sees only those in `tools/list` answers —
@@ -53,6 +53,7 @@ use clavis::{
 };
 use futures_util::StreamExt as _;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::{AppState, bearer, oauth::OAuthState, upstream::read_limited};
 
@@ -65,10 +66,12 @@ const FORWARDED: [HeaderName; 9] = [
     HeaderName::from_static("last-event-id"),
     MCP_METHOD,
     MCP_NAME,
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("tracestate"),
+    TRACEPARENT,
+    TRACESTATE,
 ];
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// The prefix of the headers that mirror a tool's arguments (`x-mcp-header`).
@@ -349,6 +352,8 @@ async fn send(
         }
     }
     let post = method == Method::POST;
+    let span = upstream_span(server, &method, inspection);
+    let traced = crate::telemetry::traced(&span);
     let mut request = match state.gateway.upstream_request(server, method) {
         Ok(request) => request,
         Err(unusable) => {
@@ -361,8 +366,12 @@ async fn send(
     }
     // The headers mirroring a body go only with the body they were checked against.
     let mirror = |name: &HeaderName| *name == MCP_METHOD || *name == MCP_NAME;
+    // Traced, the upstream's parent is Clavis's span for this call, not the caller's.
+    let trace = |name: &HeaderName| *name == TRACEPARENT || *name == TRACESTATE;
     for name in FORWARDED.iter().filter(|n| {
-        if post {
+        if traced && trace(n) {
+            false
+        } else if post {
             **n != header::CONTENT_TYPE
         } else {
             !mirror(n)
@@ -371,6 +380,11 @@ async fn send(
         for value in headers.get_all(name) {
             request = request.header(name, value);
         }
+    }
+    if traced {
+        let mut context = HeaderMap::new();
+        crate::telemetry::inject(&span, &mut context);
+        request = request.headers(context);
     }
     // Arguments a tool's schema mirrors: the upstream, which knows the schema, checks them.
     for (name, value) in headers.iter().filter(|_| post) {
@@ -387,7 +401,36 @@ async fn send(
     if !body.is_empty() {
         request = request.body(body);
     }
-    let answer = match tokio::time::timeout(state.gateway.timeout(), request.send()).await {
+    let asked = Instant::now();
+    let answer = tokio::time::timeout(state.gateway.timeout(), request.send())
+        .instrument(span.clone())
+        .await;
+    if traced {
+        span.record(
+            "clavis.upstream.ttfb_ms",
+            asked.elapsed().as_secs_f64() * 1000.0,
+        );
+        let error = match &answer {
+            Ok(Ok(answer)) if answer.status().is_server_error() => {
+                Some(answer.status().as_str().to_owned())
+            }
+            Ok(Ok(_)) => None,
+            Ok(Err(_)) => Some("unreachable".to_owned()),
+            Err(_) => Some("timeout".to_owned()),
+        };
+        if let Ok(Ok(answer)) = &answer {
+            span.record(
+                "http.response.status_code",
+                i64::from(answer.status().as_u16()),
+            );
+        }
+        if let Some(error) = error {
+            span.record("error.type", error);
+            span.record("otel.status_code", "error");
+        }
+    }
+    drop(span);
+    let answer = match answer {
         Err(_) => {
             return failed(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -488,6 +531,36 @@ async fn send(
         error: status.is_client_error() || status.is_server_error(),
         refused: false,
     }
+}
+
+/// The span of one call to an upstream (a client span, OpenTelemetry's MCP conventions):
+/// named after the MCP method and tool (`tools/call deploy`), with the server's slug;
+/// the upstream's status and time to its answer's headers are recorded when it answers.
+fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> tracing::Span {
+    let single = match inspection.messages.as_slice() {
+        [one] if !inspection.batch => Some(one),
+        _ => None,
+    };
+    let mcp_method = single.and_then(|m| m.method.as_deref());
+    let tool = single.and_then(|m| m.tool.as_deref());
+    tracing::info_span!(
+        "upstream call",
+        otel.name = %match (mcp_method, tool, inspection.batch) {
+            (Some(m), Some(t), _) => format!("{m} {t}"),
+            (Some(m), None, _) => m.to_owned(),
+            (None, _, true) => "batch".to_owned(),
+            (None, _, false) => method.to_string(),
+        },
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        mcp.method.name = mcp_method,
+        gen_ai.tool.name = tool,
+        clavis.gateway.server = server.slug.as_str(),
+        http.request.method = %method,
+        http.response.status_code = tracing::field::Empty,
+        clavis.upstream.ttfb_ms = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
 }
 
 /// A reqwest error without the URL it carries (the upstream's address stays in Clavis).

@@ -29,9 +29,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Held to the end of `main`: dropping it writes out the lines still buffered, after
-    // the runtime (declared later, dropped earlier) has stopped.
-    let _log = server::telemetry::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,7 +39,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli.command, config)) {
+    // Traces only from the server: the commands make no spans.
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    // Held to the end of `main`: dropping it writes out the lines still buffered, after
+    // the runtime has stopped.
+    let mut log = match server::telemetry::init(&config, serving.then(|| runtime.handle())) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("clavis: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(cli::run(cli.command, config));
+    // The last spans go out through the runtime, before it stops.
+    log.stop_traces();
+    drop(runtime);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clavis: {e}");

@@ -8,41 +8,80 @@ use std::{
 
 use app::UiError;
 use axum::{
-    body::{Body, to_bytes},
+    body::{Body, Bytes, to_bytes},
     extract::{MatchedPath, Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use crate::{config::Config, oauth::OAuthState};
+use futures_util::StreamExt as _;
+use tracing::Instrument as _;
+
+use crate::{config::Config, oauth::OAuthState, telemetry};
 
 /// Requests slower than this are logged at `info` (a sign of trouble worth seeing at the
 /// default level); others at `debug`.
 const SLOW_REQUEST: Duration = Duration::from_secs(1);
 
-/// The access log and the latency histogram by route. One line per request at `debug`
-/// (`info` if slower than [`SLOW_REQUEST`], `warn` for a 5xx), so the default `info`
-/// level writes no request line for ordinary traffic (handlers log events of their own,
-/// such as a failed client authentication). The line names the route's template
-/// (`/invite/{token}`), never the path: paths carry secrets (invitation tokens), and
-/// never the query string, headers or body. Paths no route claims (static files, 404)
-/// are `other`.
+/// The access log, the latency histogram by route, and the request's span.
+///
+/// One log line per request at `debug` (`info` if slower than [`SLOW_REQUEST`], `warn`
+/// for a 5xx), so the default `info` level writes no request line for ordinary traffic
+/// (handlers log events of their own, such as a failed client authentication). The line
+/// names the route's template (`/invite/{token}`), never the path: paths carry secrets
+/// (invitation tokens), and never the query string, headers or body. Paths no route
+/// claims (static files, 404) are `other`.
+///
+/// With traces on ([`crate::telemetry`]), the request is a server span named after its
+/// route (OpenTelemetry's HTTP conventions) that continues the caller's trace: its
+/// `traceparent` header, or for an MCP `POST` without one, the `params._meta.traceparent`
+/// of the 2026-07-28 revision ([`mcp_trace_parent`]).
 pub async fn log_requests(
     State(oauth): State<Arc<OAuthState>>,
     request: Request,
     next: Next,
 ) -> Response {
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("other", MatchedPath::as_str);
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = matched.as_ref().map(MatchedPath::as_str),
+        http.response.status_code = tracing::field::Empty,
+        network.protocol.version = protocol_version(request.version()),
+    );
+    let request = if telemetry::traced(&span)
+        && !telemetry::continue_trace(&span, &telemetry::headers(request.headers()))
+        && method == Method::POST
+    {
+        let limit = match route {
+            "/mcp" => Some(crate::BODY_LIMIT),
+            "/mcp/{slug}" => Some(oauth.gateway.body_limit()),
+            _ => None,
+        };
+        match limit {
+            Some(limit) => mcp_trace_parent(&span, request, limit).await,
+            None => request,
+        }
+    } else {
+        request
+    };
+    let route = route.to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let _entered = span.enter();
     if status >= 500 {
         tracing::warn!(%method, %route, status, micros, "request");
     } else if elapsed > SLOW_REQUEST {
@@ -52,6 +91,103 @@ pub async fn log_requests(
     }
     oauth.metrics.observe(route, elapsed);
     response
+}
+
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// How long an MCP request's body may take to arrive for its `_meta` to be read; a
+/// slower one goes on unread, and the handler's own time limit applies.
+const PEEK_TIME: Duration = Duration::from_secs(5);
+
+/// Continues the trace an MCP request names in `params._meta` (`traceparent`,
+/// `tracestate`; a batch's first message), reading its body (at most `limit` bytes,
+/// within [`PEEK_TIME`]) ahead of the handler, which gets the same bytes. A body too
+/// large, too slow or not a JSON object goes on as it came, its `_meta` unread: the
+/// handler answers it as it would have.
+async fn mcp_trace_parent(span: &tracing::Span, request: Request, limit: usize) -> Request {
+    #[derive(serde::Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(rename = "_meta", borrow)]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow)]
+        traceparent: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        tracestate: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Body<'a> {
+        #[serde(borrow)]
+        One(Message<'a>),
+        #[serde(borrow)]
+        Batch(Vec<Message<'a>>),
+    }
+
+    let (parts, body) = request.into_parts();
+    let (whole, body) = read_ahead(body, limit, PEEK_TIME).await;
+    if let Some(bytes) = &whole {
+        let first = match serde_json::from_slice::<Body<'_>>(bytes) {
+            Ok(Body::One(message)) => Some(message),
+            Ok(Body::Batch(messages)) => messages.into_iter().next(),
+            Err(_) => None,
+        };
+        if let Some(Meta {
+            traceparent: Some(traceparent),
+            tracestate,
+        }) = first.and_then(|m| m.params).and_then(|p| p.meta)
+        {
+            let carrier = telemetry::Meta {
+                traceparent: &traceparent,
+                tracestate: tracestate.as_deref(),
+            };
+            telemetry::continue_trace(span, &carrier);
+        }
+    }
+    Request::from_parts(parts, body)
+}
+
+/// Reads `body` ahead: its bytes if all of them (at most `limit`) arrive within `time`,
+/// and a body that yields exactly what `body` would have, whatever was read.
+async fn read_ahead(body: Body, limit: usize, time: Duration) -> (Option<Bytes>, Body) {
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::new();
+    let deadline = tokio::time::Instant::now() + time;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(None) => {
+                let whole = Bytes::from(read);
+                return (Some(whole.clone()), Body::from(whole));
+            }
+            Ok(Some(Ok(chunk))) => {
+                read.extend_from_slice(&chunk);
+                if read.len() > limit {
+                    break;
+                }
+            }
+            Ok(Some(Err(e))) => {
+                let failed = futures_util::stream::iter([Ok(Bytes::from(read)), Err(e)]);
+                return (None, Body::from_stream(failed));
+            }
+            Err(_) => break,
+        }
+    }
+    let first = futures_util::stream::once(std::future::ready(Ok(Bytes::from(read))));
+    (None, Body::from_stream(first.chain(stream)))
 }
 
 /// Establishes the client's address once per request (the peer, or behind a trusted

@@ -8,6 +8,7 @@ use std::{
     sync::{Arc, PoisonError, RwLock},
     time::{Duration, Instant},
 };
+use tracing::Instrument as _;
 
 use axum::{
     Json, Router,
@@ -383,10 +384,25 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    answer(
-        async {
+    // Attributes a stranger's request cannot fill with a secret: known grant types only,
+    // and the client id of a client that authenticated.
+    let span = tracing::info_span!(
+        "token",
+        otel.name = "issue token",
+        oauth.grant_type = tracing::field::Empty,
+        oauth.client_id = tracing::field::Empty,
+        clavis.outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let result = async {
             let params = read_form(&headers, body).await?;
             oauth::require_grant_type(&params)?;
+            if let Some(grant_type) = params
+                .get("grant_type")
+                .filter(|g| [oauth::CLIENT_CREDENTIALS, federation::GRANT_TYPE].contains(g))
+            {
+                span.record("oauth.grant_type", grant_type);
+            }
             let now = clavis::now();
             let (client, federated) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
                 let federated = workload_client(&state, &headers, address, &params, now).await?;
@@ -397,6 +413,7 @@ async fn token(
             // Checked once the client is known (so strangers cannot make Clavis verify
             // signatures with keys of their choosing), used up once the token is issued
             // and counted.
+            span.record("oauth.client_id", client.client_id.as_str());
             let proof = token_request_proof(&state, &headers, now)?;
             if client.require_dpop && proof.is_none() {
                 return Err(OAuthError::Dpop(ProofError::Required).into());
@@ -442,8 +459,18 @@ async fn token(
             tracing::debug!(client_id = %client.client_id, jti = %claims.jti, scope = %claims.scope, "token issued");
             Ok(no_store(Json(response).into_response()))
         }
-        .await,
-    )
+        .instrument(span.clone())
+        .await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(FormError::OAuth(error)) => error.code(),
+        Err(FormError::TooLarge) => "invalid_request",
+    };
+    span.record("clavis.outcome", outcome);
+    if result.is_err() {
+        span.record("otel.status_code", "error");
+    }
+    answer(result)
 }
 
 /// The token request's DPoP proof, checked for `POST` at the token endpoint (SPEC §19);

@@ -1,29 +1,87 @@
-//! Logging: text or JSON lines on standard error. Nothing logs request headers or bodies,
-//! so secrets, tokens, passwords and session ids cannot reach the log.
+//! Logging and traces.
 //!
-//! Lines are written by a background thread (`tracing-appender`'s non-blocking writer):
-//! a request never waits for standard error. When its buffer is full (a stalled log
-//! reader, or `debug` under heavy load) further lines are dropped rather than stalling
-//! every thread that logs; the count of dropped lines is printed at exit.
+//! Logs: text or JSON lines on standard error. Nothing logs request headers or bodies,
+//! so secrets, tokens, passwords and session ids cannot reach the log. Lines are
+//! written by a background thread (`tracing-appender`'s non-blocking writer): a request
+//! never waits for standard error. When its buffer is full (a stalled log reader, or
+//! `debug` under heavy load) further lines are dropped rather than stalling every
+//! thread that logs; the count of dropped lines is printed at exit.
+//!
+//! Traces (SPEC §20): with an OTLP endpoint, the `tracing` spans of the server
+//! (`server::*` targets) are exported by `tracing-opentelemetry` and `opentelemetry-otlp`
+//! (OTLP/HTTP, protobuf, batched on the SDK's own thread) through the process's reqwest
+//! client; W3C trace context is read and written by the SDK's propagator. Log lines
+//! written inside a traced request carry its `trace_id`. Without an endpoint no layer
+//! wants a span, so `tracing` never builds one: traces off cost nothing.
+//!
+//! No span attribute holds a secret, a token, an assertion or a header's value: the
+//! spans record route templates, methods, statuses, client ids, slugs, MCP methods and
+//! tool names, outcomes and timings, nothing else.
 
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, TextMapPropagator as _},
+    trace::{TraceContextExt as _, TracerProvider as _},
+};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{Sampler, SdkTracerProvider},
+};
+use tracing::{Metadata, Subscriber};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::{
+    Layer, Registry,
+    filter::{FilterExt as _, filter_fn},
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::{self, JsonFields, Writer},
+    },
+    layer::SubscriberExt as _,
+    registry::LookupSpan,
+    util::SubscriberInitExt as _,
+};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, Traces};
 
 /// Lines the writer holds before it drops new ones (tracing-appender's default).
 const BUFFERED_LINES: usize = 128_000;
+/// How long one export may take (the OTLP default).
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a collector's answer read.
+const ANSWER_LIMIT: usize = 64 * 1024;
+/// Where the server's spans come from (its crate's module paths).
+const SPAN_TARGETS: &str = "server";
 
-/// Keeps the log writer running; dropping it (at the end of `main`) writes out every
-/// buffered line and says how many were dropped.
+/// Keeps the log writer running and the traces exported; dropping it (at the end of
+/// `main`) writes out every buffered line and says how many were dropped.
 #[must_use = "the log stops being written when this is dropped"]
 pub struct LogGuard {
     worker: Option<WorkerGuard>,
     dropped: ErrorCounter,
+    traces: Option<SdkTracerProvider>,
+}
+
+impl LogGuard {
+    /// Exports the spans still buffered and stops exporting. Call while the runtime
+    /// that sends them still runs, from outside it.
+    pub fn stop_traces(&mut self) {
+        if let Some(provider) = self.traces.take()
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "the last traces could not be exported");
+        }
+    }
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
+        self.stop_traces();
         // The buffered lines first, so the count comes last.
         drop(self.worker.take());
         let dropped = self.dropped.dropped_lines();
@@ -33,24 +91,240 @@ impl Drop for LogGuard {
     }
 }
 
-/// Installs the global subscriber for the configured format and filter.
-pub fn init(config: &Config) -> LogGuard {
+/// Why traces cannot be exported as configured.
+#[derive(Debug, thiserror::Error)]
+#[error("traces: {0}")]
+pub struct TraceError(String);
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber for the configured format and filter, and with
+/// `runtime` (the server's) exports traces when [`Config::traces`] says so.
+pub fn init(
+    config: &Config,
+    runtime: Option<&tokio::runtime::Handle>,
+) -> Result<LogGuard, TraceError> {
+    let provider = match (&config.traces, runtime) {
+        (Some(traces), Some(runtime)) => Some(provider(traces, runtime.clone())?),
+        _ => None,
+    };
     let (writer, worker) = NonBlockingBuilder::default()
         .buffered_lines_limit(BUFFERED_LINES)
         .lossy(true)
         .thread_name("clavis-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
-    let registry = tracing_subscriber::registry().with(config.log_filter.clone());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
-    let result = match config.log_format {
-        LogFormat::Text => registry.with(fmt).try_init(),
-        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init(),
+    let traced = provider.is_some();
+    // Events only: spans are for the exporter, and a span no layer wants is never built.
+    let events = config
+        .log_filter
+        .clone()
+        .and(filter_fn(|metadata: &Metadata<'_>| metadata.is_event()));
+    let log: BoxedLayer = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .event_format(WithTraceId {
+                inner: format::format(),
+                traced,
+                json: false,
+            })
+            .with_filter(events)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .fmt_fields(JsonFields::new())
+            .event_format(WithTraceId {
+                inner: format::format().json().flatten_event(true),
+                traced,
+                json: true,
+            })
+            .with_filter(events)
+            .boxed(),
     };
+    let mut layers = vec![log];
+    if let Some(provider) = &provider {
+        let spans = filter_fn(|metadata: &Metadata<'_>| {
+            metadata.is_span() && metadata.target().starts_with(SPAN_TARGETS)
+        });
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("clavis"))
+                .with_location(false)
+                .with_threads(false)
+                .with_level(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_filter(spans)
+                .boxed(),
+        );
+    }
     // A subscriber already installed (tests) is fine.
-    drop(result);
-    LogGuard {
+    drop(tracing_subscriber::registry().with(layers).try_init());
+    Ok(LogGuard {
         worker: Some(worker),
         dropped,
+        traces: provider,
+    })
+}
+
+/// The tracer provider: a batch exporter to the collector, the sampler, the resource.
+fn provider(
+    traces: &Traces,
+    runtime: tokio::runtime::Handle,
+) -> Result<SdkTracerProvider, TraceError> {
+    let client = reqwest::Client::builder()
+        .timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|e| TraceError(format!("no HTTP client: {e}")))?;
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_http_client(Exporting { client, runtime });
+    if let Some(endpoint) = &traces.endpoint {
+        exporter = exporter.with_endpoint(endpoint.clone());
     }
+    let exporter = exporter.build().map_err(|e| TraceError(e.to_string()))?;
+    let detected = Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+    let mut resource = Resource::builder().with_attribute(opentelemetry::KeyValue::new(
+        "service.version",
+        env!("CARGO_PKG_VERSION"),
+    ));
+    if !named {
+        resource = resource.with_service_name("clavis");
+    }
+    let mut builder = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build());
+    if let Some(ratio) = traces.sampling {
+        builder = builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))));
+    }
+    Ok(builder.build())
+}
+
+/// The exporter's HTTP client: the process's reqwest, run on the server's runtime (the
+/// SDK exports from a thread of its own, outside any runtime).
+#[derive(Debug)]
+struct Exporting {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for Exporting {
+    async fn send_bytes(
+        &self,
+        request: axum::http::Request<axum::body::Bytes>,
+    ) -> Result<axum::http::Response<axum::body::Bytes>, opentelemetry_http::HttpError> {
+        let request = reqwest::Request::try_from(request)?;
+        let client = self.client.clone();
+        let sent = self.runtime.spawn(async move {
+            let answer = client.execute(request).await?;
+            let mut response = axum::http::Response::builder().status(answer.status());
+            if let Some(headers) = response.headers_mut() {
+                headers.extend(answer.headers().clone());
+            }
+            let body = crate::upstream::read_limited(answer, ANSWER_LIMIT)
+                .await
+                .unwrap_or_default();
+            Ok::<_, opentelemetry_http::HttpError>(response.body(body)?)
+        });
+        sent.await?
+    }
+}
+
+/// Log lines with the trace id of the request they were written in (when traced).
+struct WithTraceId<F> {
+    inner: F,
+    traced: bool,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        // The OpenTelemetry context a traced request's span made current (the
+        // dispatcher cannot be asked from inside it).
+        let context = Context::current();
+        let span = context.span();
+        let trace = span.span_context();
+        if !self.traced || !trace.is_valid() {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let trace_id = trace.trace_id();
+        if self.json
+            && let Some(rest) = line.strip_prefix('{')
+        {
+            write!(writer, "{{\"trace_id\":\"{trace_id}\",{rest}")
+        } else {
+            let body = line.strip_suffix('\n').unwrap_or(&line);
+            writeln!(writer, "{body} trace_id={trace_id}")
+        }
+    }
+}
+
+/// Whether traces are exported: `span` (any of the server's) was built.
+pub fn traced(span: &tracing::Span) -> bool {
+    !span.is_disabled()
+}
+
+/// Continues the caller's trace named by W3C `traceparent`/`tracestate` `carrier` in
+/// `span` (before it is entered). Returns whether there was a valid one.
+pub fn continue_trace(span: &tracing::Span, carrier: &dyn Extractor) -> bool {
+    let parent = TraceContextPropagator::new().extract(carrier);
+    if !parent.span().span_context().is_valid() {
+        return false;
+    }
+    span.set_parent(parent).is_ok()
+}
+
+/// Request headers as a propagation carrier.
+pub fn headers(headers: &HeaderMap) -> impl Extractor + '_ {
+    opentelemetry_http::HeaderExtractor(headers)
+}
+
+/// `traceparent`/`tracestate` from an MCP request's `params._meta` as a carrier.
+pub struct Meta<'a> {
+    pub traceparent: &'a str,
+    pub tracestate: Option<&'a str>,
+}
+
+impl Extractor for Meta<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// `traceparent` and `tracestate` naming `span` (its trace, itself as the parent),
+/// replacing any in `headers`.
+pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    headers.remove("traceparent");
+    headers.remove("tracestate");
+    let context = span.context();
+    TraceContextPropagator::new()
+        .inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
 }

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::form_urlencoded;
+use crate::helpers::{Process, form_urlencoded, free_port, run_cli};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clavis");
 
@@ -127,28 +127,6 @@ async fn serves_until_sigterm_and_never_logs_passwords_or_session_ids() {
     for secret in [password, "wrong wrong wrong", session_id.as_str()] {
         assert!(!log.contains(secret), "the log contains {secret:?}");
     }
-}
-
-/// Runs `clavis args…` on the database `db` with `stdin` as its input (what a password
-/// prompt reads).
-fn run_cli(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-
-    let mut child = Command::new(BIN)
-        .env("DATABASE_URL", db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Accounts and credentials from the command line, as scripts and benchmarks use them.
@@ -1034,16 +1012,8 @@ struct LoggedServer {
     port: u16,
     args: Vec<String>,
     client: reqwest::Client,
-    child: Option<std::process::Child>,
+    child: Option<Process>,
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl LoggedServer {
@@ -1074,7 +1044,7 @@ impl LoggedServer {
             .append(true)
             .open(self.dir.path().join("log"))
             .unwrap();
-        self.child = Some(
+        self.child = Some(Process::new(
             Command::new(BIN)
                 .args(["--addr", &format!("127.0.0.1:{}", self.port)])
                 .args(&self.args)
@@ -1085,7 +1055,7 @@ impl LoggedServer {
                 .stderr(log)
                 .spawn()
                 .unwrap(),
-        );
+        ));
         let started = Instant::now();
         while self.get("/healthz").await.is_err() {
             assert!(
@@ -1111,35 +1081,15 @@ impl LoggedServer {
 
     /// SIGKILL: no shutdown, no checkpoint.
     fn kill(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.child.take().unwrap().kill();
     }
 
     /// SIGTERM, a clean exit, and everything it logged.
     fn stop(mut self) -> String {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = child.wait().unwrap();
+        let status = self.child.take().unwrap().terminate();
         let log = self.log();
         assert!(status.success(), "exit {status:?}: {log}");
         log
-    }
-}
-
-impl Drop for LoggedServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -17,27 +17,11 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, basic, database_url, form_urlencoded, on_postgres, session_cookie};
+use crate::helpers::{
+    PASSWORD, Process, basic, database_url, form_urlencoded, free_port, on_postgres, session_cookie,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clavis");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed (`kill -9`) when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Cluster {
     issuer: String,
@@ -96,7 +80,7 @@ impl Cluster {
                 .stderr(std::fs::File::create(log).unwrap())
                 .spawn()
                 .unwrap();
-            instances.push((format!("http://127.0.0.1:{port}"), Process(child)));
+            instances.push((format!("http://127.0.0.1:{port}"), Process::new(child)));
         }
         for ((base, _), log) in instances.iter().zip(&logs) {
             wait_healthy(&client, base, log).await;
@@ -127,7 +111,7 @@ impl Cluster {
         Self {
             issuer,
             instances,
-            _balancer: Process(balancer),
+            _balancer: Process::new(balancer),
             database_url,
             key_file,
             client,
@@ -525,10 +509,9 @@ async fn killing_one_instance_under_load_loses_no_acknowledged_write() {
             kept.push(credential);
         }
     }
-    let (_, mut victim) = cluster.instances.remove(0);
-    victim.0.kill().unwrap(); // SIGKILL
+    let (_, victim) = cluster.instances.remove(0);
+    victim.kill(); // SIGKILL
     *killed_at.lock().unwrap() = Some(Instant::now());
-    let _ = victim.0.wait();
     tokio::time::sleep(Duration::from_millis(2000)).await;
     stop.store(true, Ordering::Relaxed);
     for task in load {

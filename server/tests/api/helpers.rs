@@ -19,6 +19,71 @@ use server::{
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `clavis args…` on the database `db` with `stdin` as its input (what a password
+/// prompt reads).
+pub fn run_cli(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .env("DATABASE_URL", db)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A child process, killed (`kill -9`) when dropped.
+pub struct Process(Option<std::process::Child>);
+
+impl Process {
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// SIGKILL: no shutdown.
+    pub fn kill(mut self) {
+        drop(self.0.take().map(|mut child| (child.kill(), child.wait())));
+    }
+
+    /// SIGTERM, and how it exited.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().unwrap();
+        let pid = child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(sent.unwrap().success());
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,

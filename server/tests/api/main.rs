@@ -16,3 +16,4 @@ mod oauth;
 mod pages;
 mod private_key_jwt;
 mod teams;
+mod traces;
