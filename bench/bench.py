@@ -459,6 +459,8 @@ def run(args: argparse.Namespace) -> int:
                 return measure_dpop_only(bench, workdir)
             if args.only == "limits":
                 return measure_limits_only(bench, workdir)
+            if args.only == "traces":
+                return measure_traces_only(bench, workdir)
             return measure(bench, workdir, scale, facts)
         except BenchError as error:
             print(f"bench failed: {error}", file=sys.stderr)
@@ -519,6 +521,57 @@ def measure_limits_only(bench: Bench, workdir: Path) -> int:
     off, on = median_of(runs["without limits"], "rps"), median_of(runs["with call limits"], "rps")
     print(f"  gateway calls with call limits {fmt_rate(on):>8} /s vs without {fmt_rate(off)} /s ({on / off:.0%}); "
           f"rounds {[fmt_rate(r['rps']) for r in runs['with call limits']]} vs {[fmt_rate(r['rps']) for r in runs['without limits']]}")
+    return 0
+
+
+def measure_traces_only(bench: Bench, workdir: Path) -> int:
+    """`--only traces`: gateway calls with traces off, on at sampling 0 and on at 100% to
+    a local collector that keeps nothing (SPEC §20), interleaved; with --baseline BIN
+    also that build (the one before traces) without them (printed, not written)."""
+    args = bench.args
+    up_port, otlp_port = free_port(), free_port()
+    upstream_url, collector = f"http://127.0.0.1:{up_port}/mcp", f"http://127.0.0.1:{otlp_port}"
+    bench.start([str(UPSTREAM), str(up_port)], {}, "upstream", upstream_url)
+    bench.start([str(UPSTREAM), str(otlp_port), "--otlp"], {}, "collector", f"{collector}/count")
+    series = {
+        "traces off": (BIN, []),
+        "traces on, sampling 0": (BIN, ["--otlp-endpoint", collector, "--trace-sampling", "0"]),
+        "traces on, sampling 100%": (BIN, ["--otlp-endpoint", collector, "--trace-sampling", "1"]),
+    }
+    if args.baseline:
+        series = {"baseline (before traces)": (Path(args.baseline), []), **series}
+    bench.targets = {}
+    # One server (and database) per series, so each runs as an operator would start it.
+    for i, (name, (binary, flags)) in enumerate(series.items()):
+        database_url = f"sqlite://{workdir / f'traces-{i}.db'}"
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n", database_url=database_url)
+        bench.clavis_cli("server", "add", "--name", "Bench upstream", "--slug", "bench", "--mode", "gateway",
+                         "--upstream-url", upstream_url, database_url=database_url)
+        env = {"DATABASE_URL": database_url, "CLAVIS_ISSUER": base}
+        env.update({k: "" for k in os.environ if k.startswith("OTEL_")})
+        bench.start([str(binary), "--addr", f"127.0.0.1:{port}", "--log", "warn", *flags], env, f"clavis-{i}", f"{base}/healthz")
+        credential = bench.create_credentials("bench@example.com", 1, servers=("bench",), database_url=database_url)
+        gateway_url = f"{base}/mcp/bench"
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": gateway_url})
+        token = post_token(base, credential["client_id"], credential["client_secret"], body)["access_token"]
+        bench.targets[name] = (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {token}"})
+    runs: dict[str, list[dict]] = {t: [] for t in bench.targets}
+    for target in runs:
+        bench.warm(target)
+    for _ in range(args.rounds):
+        for target in runs:
+            runs[target].append(bench.load(target))
+    reference = median_of(runs["traces off"], "rps")
+    for target, rounds in runs.items():
+        rps = median_of(rounds, "rps")
+        print(f"  gateway calls, {target:<26} {fmt_rate(rps):>8} /s ({rps / reference:.0%} of traces off); "
+              f"p99 {median_of(rounds, 'p99')} ms; rounds {[fmt_rate(r['rps']) for r in rounds]}")
+    connection = connect(collector, 5)
+    connection.request("GET", "/count")
+    print(f"  the collector received {connection.getresponse().read().decode()}")
+    connection.close()
     return 0
 
 
@@ -1113,7 +1166,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
-    parser.add_argument("--only", choices=["dpop", "limits"], help="run only these rounds (printed, results.md untouched)")
+    parser.add_argument("--only", choices=["dpop", "limits", "traces"], help="run only these rounds (printed, results.md untouched)")
+    parser.add_argument("--baseline", help="with --only traces: an earlier clavis binary to measure beside")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 1, 1

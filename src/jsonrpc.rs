@@ -868,6 +868,63 @@ impl SseNarrower {
     }
 }
 
+/// W3C trace context a request carries in `params._meta` (MCP 2026-07-28; SPEC §20).
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct TraceMeta<'a> {
+    /// Borrowed from the body when written without escapes.
+    #[serde(borrow)]
+    pub traceparent: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub tracestate: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct TracedMessage<'a> {
+    #[serde(borrow)]
+    params: TracedParams<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct TracedParams<'a> {
+    #[serde(rename = "_meta", borrow)]
+    meta: TraceMeta<'a>,
+}
+
+/// The trace context in `params._meta` of the request object `body` (one message: the
+/// 2026-07-28 revision has no batches), if it has a `traceparent` string. Reads the
+/// body once, keeping nothing but those two members (anything else is skipped unread);
+/// `None` for anything else, duplicate members included.
+#[must_use]
+pub fn trace_context(body: &[u8]) -> Option<TraceMeta<'_>> {
+    serde_json::from_slice::<TracedMessage<'_>>(body)
+        .ok()
+        .map(|message| message.params.meta)
+}
+
+/// `body` with the value of its `params._meta.traceparent` replaced by `traceparent`
+/// (the gateway's span for the call: SPEC §20), every other byte as it was; `None` when
+/// the body has none, or has it written with escapes (the gateway then sends the new
+/// one in the header alone).
+#[must_use]
+pub fn replace_traceparent(body: &[u8], traceparent: &str) -> Option<Vec<u8>> {
+    let meta = trace_context(body)?;
+    let std::borrow::Cow::Borrowed(old) = meta.traceparent else {
+        return None;
+    };
+    // A borrowed string is the body's own bytes between the quotes.
+    let start = (old.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(old.len())?;
+    if body.get(start..end)? != old.as_bytes() {
+        return None;
+    }
+    let escaped = serde_json::to_string(traceparent).ok()?;
+    let mut replaced = Vec::with_capacity(body.len() + escaped.len());
+    replaced.extend_from_slice(&body[..start]);
+    replaced.extend_from_slice(escaped.trim_matches('"').as_bytes());
+    replaced.extend_from_slice(&body[end..]);
+    Some(replaced)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -1263,5 +1320,45 @@ mod tests {
         );
         assert_eq!(narrower.push(b"data: partial"), b"");
         assert_eq!(narrower.finish(), b"data: partial".to_vec());
+    }
+
+    #[test]
+    #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    fn trace_context_is_read_from_meta_and_replaced_byte_for_byte() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"n":1.10},"_meta":{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01","tracestate":"k=v"}}}"#;
+        let meta = trace_context(body).unwrap();
+        assert_eq!(
+            meta.traceparent,
+            "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"
+        );
+        assert_eq!(meta.tracestate.as_deref(), Some("k=v"));
+        let ours = "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-cccccccccccccccc-01";
+        let replaced = replace_traceparent(body, ours).unwrap();
+        let expected =
+            String::from_utf8_lossy(body).replace("bbbbbbbbbbbbbbbb", "cccccccccccccccc");
+        assert_eq!(String::from_utf8(replaced).unwrap(), expected);
+
+        // Nothing to read or replace: no _meta, no traceparent, not a string, a batch,
+        // a duplicate member, not JSON.
+        for body in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":7}}}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":"t"}}}]"#,
+            br#"{"params":{"_meta":{"traceparent":"a","traceparent":"b"}}}"#,
+            b"not json",
+        ] {
+            assert_eq!(
+                trace_context(body),
+                None,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(replace_traceparent(body, ours), None);
+        }
+        // Written with an escape: read, but left for the header alone.
+        let escaped = br#"{"params":{"_meta":{"traceparent":"\u0030\u0030-x"}}}"#;
+        assert_eq!(trace_context(escaped).unwrap().traceparent, "00-x");
+        assert_eq!(replace_traceparent(escaped, ours), None);
     }
 }

@@ -672,6 +672,12 @@ impl Traces {
         if off("OTEL_SDK_DISABLED", "true") || off("OTEL_TRACES_EXPORTER", "none") {
             return Ok(None);
         }
+        // The signal's own variable wins over the general one (the OpenTelemetry
+        // specification's order), not over the flag.
+        let signal = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+        let from_general =
+            endpoint.is_some() && env("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref() == endpoint;
+        let endpoint = endpoint.filter(|_| !(signal && from_general));
         let endpoint = match endpoint.map(str::trim).filter(|e| !e.is_empty()) {
             Some(base) => {
                 let url = url::Url::parse(base)
@@ -687,7 +693,7 @@ impl Traces {
                     format!("{base}/v1/traces")
                 })
             }
-            None if set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some() => None,
+            None if signal => None,
             None => return Ok(None),
         };
         Ok(Some(Self { endpoint, sampling }))

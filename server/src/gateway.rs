@@ -381,9 +381,17 @@ async fn send(
             request = request.header(name, value);
         }
     }
+    let mut body = body;
     if traced {
         let mut context = HeaderMap::new();
         crate::telemetry::inject(&span, &mut context);
+        // A modern request's own trace context in `_meta` names Clavis's span too (the
+        // MCP conventions read it there first); every other byte goes as it came.
+        if let Some(traceparent) = context.get(TRACEPARENT).and_then(|v| v.to_str().ok())
+            && let Some(replaced) = jsonrpc::replace_traceparent(&body, traceparent)
+        {
+            body = Bytes::from(replaced);
+        }
         request = request.headers(context);
     }
     // Arguments a tool's schema mirrors: the upstream, which knows the schema, checks them.
@@ -536,13 +544,15 @@ async fn send(
 /// The span of one call to an upstream (a client span, OpenTelemetry's MCP conventions):
 /// named after the MCP method and tool (`tools/call deploy`), with the server's slug;
 /// the upstream's status and time to its answer's headers are recorded when it answers.
+/// Method and tool names are the caller's words: one that is not a plain name of at most
+/// [`NAME_MAX`] characters is recorded as `_OTHER`.
 fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> tracing::Span {
     let single = match inspection.messages.as_slice() {
         [one] if !inspection.batch => Some(one),
         _ => None,
     };
-    let mcp_method = single.and_then(|m| m.method.as_deref());
-    let tool = single.and_then(|m| m.tool.as_deref());
+    let mcp_method = single.and_then(|m| m.method.as_deref()).map(plain_name);
+    let tool = single.and_then(|m| m.tool.as_deref()).map(plain_name);
     tracing::info_span!(
         "upstream call",
         otel.name = %match (mcp_method, tool, inspection.batch) {
@@ -555,12 +565,26 @@ fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> t
         otel.status_code = tracing::field::Empty,
         mcp.method.name = mcp_method,
         gen_ai.tool.name = tool,
+        gen_ai.operation.name = tool.map(|_| "execute_tool"),
         clavis.gateway.server = server.slug.as_str(),
         http.request.method = %method,
         http.response.status_code = tracing::field::Empty,
         clavis.upstream.ttfb_ms = tracing::field::Empty,
         error.type = tracing::field::Empty,
     )
+}
+
+/// The longest method or tool name a span records (MCP's tool names are 1 to 128).
+const NAME_MAX: usize = 128;
+
+/// `name` if it is a plain name (letters, digits, `_-./`, at most [`NAME_MAX`]), else
+/// `_OTHER`: a span holds no text a caller made up at length.
+fn plain_name(name: &str) -> &str {
+    let plain = (1..=NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b));
+    if plain { name } else { "_OTHER" }
 }
 
 /// A reqwest error without the URL it carries (the upstream's address stays in Clavis).

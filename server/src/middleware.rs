@@ -34,9 +34,10 @@ const SLOW_REQUEST: Duration = Duration::from_secs(1);
 /// claims (static files, 404) are `other`.
 ///
 /// With traces on ([`crate::telemetry`]), the request is a server span named after its
-/// route (OpenTelemetry's HTTP conventions) that continues the caller's trace: its
-/// `traceparent` header, or for an MCP `POST` without one, the `params._meta.traceparent`
-/// of the 2026-07-28 revision ([`mcp_trace_parent`]).
+/// method and route (OpenTelemetry's HTTP conventions; a method HTTP does not define is
+/// `_OTHER`) that continues the caller's trace: its `traceparent` header, or for a
+/// modern MCP `POST` without one, the `params._meta.traceparent` of the 2026-07-28
+/// revision ([`mcp_trace_parent`]).
 pub async fn log_requests(
     State(oauth): State<Arc<OAuthState>>,
     request: Request,
@@ -47,27 +48,27 @@ pub async fn log_requests(
     let route = matched.as_ref().map_or("other", MatchedPath::as_str);
     let span = tracing::info_span!(
         "HTTP request",
-        otel.name = %format_args!("{method} {route}"),
+        otel.name = %match (known_method(&method), &matched) {
+            (Some(method), Some(route)) => format!("{method} {}", route.as_str()),
+            (Some(method), None) => method.to_owned(),
+            (None, _) => "HTTP".to_owned(),
+        },
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
-        http.request.method = %method,
+        http.request.method = known_method(&method).unwrap_or("_OTHER"),
         http.route = matched.as_ref().map(MatchedPath::as_str),
         http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
         network.protocol.version = protocol_version(request.version()),
     );
+    let modern_mcp_post = method == Method::POST
+        && matches!(route, "/mcp" | "/mcp/{slug}")
+        && request.headers().contains_key("mcp-method");
     let request = if telemetry::traced(&span)
         && !telemetry::continue_trace(&span, &telemetry::headers(request.headers()))
-        && method == Method::POST
+        && modern_mcp_post
     {
-        let limit = match route {
-            "/mcp" => Some(crate::BODY_LIMIT),
-            "/mcp/{slug}" => Some(oauth.gateway.body_limit()),
-            _ => None,
-        };
-        match limit {
-            Some(limit) => mcp_trace_parent(&span, request, limit).await,
-            None => request,
-        }
+        mcp_trace_parent(&span, request).await
     } else {
         request
     };
@@ -78,6 +79,7 @@ pub async fn log_requests(
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
+        span.record("error.type", status.to_string());
         span.record("otel.status_code", "error");
     }
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -102,61 +104,35 @@ fn protocol_version(version: Version) -> &'static str {
     }
 }
 
-/// How long an MCP request's body may take to arrive for its `_meta` to be read; a
-/// slower one goes on unread, and the handler's own time limit applies.
-const PEEK_TIME: Duration = Duration::from_secs(5);
+/// The method's name if HTTP defines it (a client may send any token as its method).
+fn known_method(method: &Method) -> Option<&str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.contains(&method.as_str()).then(|| method.as_str())
+}
 
-/// Continues the trace an MCP request names in `params._meta` (`traceparent`,
-/// `tracestate`; a batch's first message), reading its body (at most `limit` bytes,
-/// within [`PEEK_TIME`]) ahead of the handler, which gets the same bytes. A body too
-/// large, too slow or not a JSON object goes on as it came, its `_meta` unread: the
-/// handler answers it as it would have.
-async fn mcp_trace_parent(span: &tracing::Span, request: Request, limit: usize) -> Request {
-    #[derive(serde::Deserialize)]
-    struct Message<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params<'a> {
-        #[serde(rename = "_meta", borrow)]
-        meta: Option<Meta<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta<'a> {
-        #[serde(borrow)]
-        traceparent: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        tracestate: Option<std::borrow::Cow<'a, str>>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Body<'a> {
-        #[serde(borrow)]
-        One(Message<'a>),
-        #[serde(borrow)]
-        Batch(Vec<Message<'a>>),
-    }
+/// The most of an MCP request's body read ahead for its `_meta` (what a refused request
+/// may have drained in any case: [`crate::bearer`]); a larger body goes on unread.
+const PEEK_LIMIT: usize = 64 * 1024;
+/// How long that body may take to arrive; a slower one goes on unread, and the
+/// handler's own time limit applies.
+const PEEK_TIME: Duration = Duration::from_secs(1);
 
+/// Continues the trace a modern MCP request names in `params._meta` (`traceparent`,
+/// `tracestate`), reading its body (at most [`PEEK_LIMIT`] bytes, within [`PEEK_TIME`])
+/// ahead of the handler, which gets the same bytes. A body too large, too slow or not a
+/// JSON-RPC request object goes on as it came, its `_meta` unread: the handler answers
+/// it as it would have. (The 2026-07-28 revision has no batches.)
+async fn mcp_trace_parent(span: &tracing::Span, request: Request) -> Request {
     let (parts, body) = request.into_parts();
-    let (whole, body) = read_ahead(body, limit, PEEK_TIME).await;
-    if let Some(bytes) = &whole {
-        let first = match serde_json::from_slice::<Body<'_>>(bytes) {
-            Ok(Body::One(message)) => Some(message),
-            Ok(Body::Batch(messages)) => messages.into_iter().next(),
-            Err(_) => None,
+    let (whole, body) = read_ahead(body, PEEK_LIMIT, PEEK_TIME).await;
+    if let Some(meta) = whole.as_deref().and_then(clavis::jsonrpc::trace_context) {
+        let carrier = telemetry::Meta {
+            traceparent: &meta.traceparent,
+            tracestate: meta.tracestate.as_deref(),
         };
-        if let Some(Meta {
-            traceparent: Some(traceparent),
-            tracestate,
-        }) = first.and_then(|m| m.params).and_then(|p| p.meta)
-        {
-            let carrier = telemetry::Meta {
-                traceparent: &traceparent,
-                tracestate: tracestate.as_deref(),
-            };
-            telemetry::continue_trace(span, &carrier);
-        }
+        telemetry::continue_trace(span, &carrier);
     }
     Request::from_parts(parts, body)
 }

@@ -467,7 +467,8 @@ async fn token(
         Err(FormError::TooLarge) => "invalid_request",
     };
     span.record("clavis.outcome", outcome);
-    if result.is_err() {
+    // A refused request is the client's error, not Clavis's.
+    if matches!(outcome, "server_error" | "temporarily_unavailable") {
         span.record("otel.status_code", "error");
     }
     answer(result)

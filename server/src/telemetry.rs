@@ -144,7 +144,11 @@ pub fn init(
     let mut layers = vec![log];
     if let Some(provider) = &provider {
         let spans = filter_fn(|metadata: &Metadata<'_>| {
-            metadata.is_span() && metadata.target().starts_with(SPAN_TARGETS)
+            let target = metadata.target();
+            metadata.is_span()
+                && target
+                    .strip_prefix(SPAN_TARGETS)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
         });
         layers.push(
             tracing_opentelemetry::layer()
@@ -172,8 +176,11 @@ fn provider(
     traces: &Traces,
     runtime: tokio::runtime::Handle,
 ) -> Result<SdkTracerProvider, TraceError> {
+    // No redirects: `OTEL_EXPORTER_OTLP_HEADERS` (a collector's key) go to the collector
+    // named and nowhere else.
     let client = reqwest::Client::builder()
         .timeout(EXPORT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| TraceError(format!("no HTTP client: {e}")))?;
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -256,12 +263,15 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
+        if !self.traced {
+            return self.inner.format_event(ctx, writer, event);
+        }
         // The OpenTelemetry context a traced request's span made current (the
         // dispatcher cannot be asked from inside it).
         let context = Context::current();
         let span = context.span();
         let trace = span.span_context();
-        if !self.traced || !trace.is_valid() {
+        if !trace.is_valid() {
             return self.inner.format_event(ctx, writer, event);
         }
         let mut line = String::new();

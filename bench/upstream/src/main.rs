@@ -14,7 +14,11 @@
 //! authenticating or counting, to show what share of the HTTP ceiling one signature
 //! leaves on this machine.
 //!
-//!     cargo run --release -p bench-upstream -- PORT [--forward-to URL | --sign]
+//! With `--otlp` it is an OpenTelemetry collector that keeps nothing: `POST /v1/traces`
+//! is answered at once (an empty OTLP/HTTP success) and counted; `GET /count` says how
+//! many exports and bytes arrived — for the traces rounds, to show they were sent.
+//!
+//!     cargo run --release -p bench-upstream -- PORT [--forward-to URL | --sign | --otlp]
 
 use std::{
     sync::{
@@ -139,6 +143,42 @@ async fn main() -> std::io::Result<()> {
         let router = axum::Router::new()
             .route("/mcp", axum::routing::post(forward))
             .with_state((client, Arc::<str>::from(url.as_str())));
+        return axum::serve(listener, router).await;
+    }
+    if args.get(2).map(String::as_str) == Some("--otlp") {
+        let counts: Arc<(AtomicU64, AtomicU64)> = Arc::default();
+        let router = axum::Router::new()
+            .route(
+                "/v1/traces",
+                axum::routing::post(
+                    |axum::extract::State(counts): axum::extract::State<
+                        Arc<(AtomicU64, AtomicU64)>,
+                    >,
+                     body: axum::body::Bytes| async move {
+                        counts.0.fetch_add(1, Ordering::Relaxed);
+                        counts.1.fetch_add(body.len() as u64, Ordering::Relaxed);
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                            Vec::<u8>::new(),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/count",
+                axum::routing::get(
+                    |axum::extract::State(counts): axum::extract::State<
+                        Arc<(AtomicU64, AtomicU64)>,
+                    >| async move {
+                        json(format!(
+                            r#"{{"exports":{},"bytes":{}}}"#,
+                            counts.0.load(Ordering::Relaxed),
+                            counts.1.load(Ordering::Relaxed)
+                        ))
+                    },
+                ),
+            )
+            .with_state(counts);
         return axum::serve(listener, router).await;
     }
     if args.get(2).map(String::as_str) == Some("--sign") {

@@ -330,14 +330,15 @@ fn upstream_traceparent(upstream: &Upstream, marker: &str) -> Vec<String> {
 }
 
 /// The server span of a gateway call in `trace` under the caller's span `parent`, the
-/// token check and upstream call spans under it, and what the upstream received.
+/// token check and upstream call spans under it, and what the upstream received; the
+/// `traceparent` naming the call span.
 fn assert_gateway_trace(
     spans: &[Span],
     upstream: &Upstream,
     trace: &str,
     parent: &str,
     marker: &str,
-) {
+) -> String {
     let server = child(spans, trace, &bytes_of(parent), "POST /mcp/{slug}");
     assert_eq!(server.kind, SpanKind::Server as i32);
     assert_eq!(text(server, "http.route"), Some("/mcp/{slug}"));
@@ -363,10 +364,12 @@ fn assert_gateway_trace(
     assert!(call.start_time_unix_nano >= server.start_time_unix_nano);
     assert!(call.end_time_unix_nano <= server.end_time_unix_nano);
     // The upstream's parent is Clavis's call span, in the caller's trace.
+    let traceparent = format!("00-{trace}-{}-01", hex(&call.span_id));
     assert_eq!(
         upstream_traceparent(upstream, marker),
-        [format!("00-{trace}-{}-01", hex(&call.span_id))]
+        vec![traceparent.clone()]
     );
+    traceparent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,11 +402,51 @@ async fn a_gateway_call_continues_the_callers_trace_and_hands_the_upstream_its_o
         )
         .await;
     let (client_id, client_secret) = (clavis.client_id.clone(), clavis.client_secret.clone());
+    // Names a caller makes up at length are not recorded: an HTTP method no one
+    // defines, a tool name of 300 characters.
+    let invented = "x".repeat(300);
+    let odd = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            format!("{}/healthz", clavis.base),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(odd.status().is_client_error(), "{}", odd.status());
+    let long = reqwest::Client::new()
+        .post(format!("{}/mcp/docs", clavis.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(
+            json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                    "params": { "name": invented, "arguments": {} } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    drop(long.bytes().await);
     let log = clavis.stop();
 
     let spans = receiver.spans();
     assert_gateway_trace(&spans, &upstream, t1, p1, "first");
-    assert_gateway_trace(&spans, &upstream, t2, p2, "second");
+    let second = assert_gateway_trace(&spans, &upstream, t2, p2, "second");
+    // The modern request's `_meta` names Clavis's span too, the rest of it as sent.
+    let bodies = upstream.bodies();
+    let forwarded = bodies.iter().find(|b| b.contains("second")).unwrap();
+    assert!(
+        forwarded.contains(&format!(r#""traceparent":"{second}""#)),
+        "{forwarded}"
+    );
+    assert!(
+        forwarded.contains(r#""arguments":{"text":"traced"}"#),
+        "{forwarded}"
+    );
+    let brew = spans.iter().find(|s| s.name == "HTTP").unwrap();
+    assert_eq!(text(brew, "http.request.method"), Some("_OTHER"));
+    assert!(spans.iter().any(|s| s.name == "tools/call _OTHER"));
     let tracestates: Vec<_> = upstream
         .seen
         .lock()
@@ -444,6 +487,8 @@ async fn a_gateway_call_continues_the_callers_trace_and_hands_the_upstream_its_o
         token.as_str(),
         &token[token.len() - 20..],
         client_secret.as_str(),
+        invented.as_str(),
+        "BREW",
         UPSTREAM_KEY,
         PASSWORD,
         &header,
