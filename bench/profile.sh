@@ -11,6 +11,9 @@
 # dpop-mcp: /mcp with a DPoP-bound token and a fresh proof per call (made ahead of the
 # run by bench-assertions --dpop, so it also needs `cargo build --release -p bench-upstream`).
 #
+# CLAVIS_ARGS adds flags to the server's (e.g. CLAVIS_ARGS="--otlp-endpoint
+# http://127.0.0.1:4318 --trace-sampling 0" with `bench-upstream 4318 --otlp` running).
+#
 # The perf data stays in bench/out/perf-<target>.data for `perf report -i …` (add
 # `--call-graph dwarf` to the options for call chains; release builds have no frame
 # pointers).
@@ -34,7 +37,8 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 port=$(free_port)
 base="http://127.0.0.1:$port"
 export DATABASE_URL="sqlite://$dir/clavis.db" CLAVIS_MASTER_KEY_FILE="$dir/master.key" CLAVIS_ISSUER="$base"
-"$BIN" --addr "127.0.0.1:$port" --log warn >"$dir/server.log" 2>&1 &
+# shellcheck disable=SC2086 # CLAVIS_ARGS is a list of flags
+"$BIN" --addr "127.0.0.1:$port" --log warn ${CLAVIS_ARGS:-} >"$dir/server.log" 2>&1 &
 server=$!
 pids+=("$server")
 until curl -sf "$base/healthz" >/dev/null; do sleep 0.1; done

@@ -644,8 +644,10 @@ pub struct Traces {
     /// The OTLP/HTTP traces URL (`…/v1/traces`); `None`: the one
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` names.
     pub endpoint: Option<String>,
-    /// The share of new traces recorded; `None`: the SDK's (`OTEL_TRACES_SAMPLER`).
-    pub sampling: Option<f64>,
+    /// The share of new traces recorded: `--trace-sampling`, else what
+    /// `OTEL_TRACES_SAMPLER` (and `…_ARG`) say, else 1. Always parent-based: a caller's
+    /// trace is recorded when its `traceparent` says it is sampled.
+    pub sampling: f64,
 }
 
 impl Traces {
@@ -696,6 +698,19 @@ impl Traces {
             None if signal => None,
             None => return Ok(None),
         };
+        let sampling = sampling.unwrap_or_else(|| {
+            let ratio = || {
+                set("OTEL_TRACES_SAMPLER_ARG")
+                    .and_then(|arg| arg.trim().parse::<f64>().ok())
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .unwrap_or(1.0)
+            };
+            match set("OTEL_TRACES_SAMPLER").as_deref().map(str::trim) {
+                Some("always_off" | "parentbased_always_off") => 0.0,
+                Some("traceidratio" | "parentbased_traceidratio") => ratio(),
+                _ => 1.0,
+            }
+        });
         Ok(Some(Self { endpoint, sampling }))
     }
 }
@@ -1217,7 +1232,7 @@ mod tests {
             signal,
             Some(Traces {
                 endpoint: None,
-                sampling: None
+                sampling: 1.0
             })
         );
         assert_eq!(
@@ -1238,6 +1253,18 @@ mod tests {
             assert!(e.to_string().contains("--trace-sampling"), "{e}");
         }
         let half = Traces::from_settings(Some("http://c:4318"), Some(0.5), env(&[])).unwrap();
-        assert_eq!(half.unwrap().sampling, Some(0.5));
+        assert_eq!(half.unwrap().sampling, 0.5);
+        // Without the flag, the standard variables.
+        let sampling = |pairs| on(Some("http://c:4318"), pairs).unwrap().sampling;
+        assert_eq!(sampling(&[]), 1.0);
+        assert_eq!(sampling(&[("OTEL_TRACES_SAMPLER", "always_off")]), 0.0);
+        assert_eq!(
+            sampling(&[
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25")
+            ]),
+            0.25
+        );
+        assert_eq!(sampling(&[("OTEL_TRACES_SAMPLER", "traceidratio")]), 1.0);
     }
 }

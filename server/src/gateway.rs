@@ -144,12 +144,18 @@ struct Outcome {
 async fn forward(
     State(state): State<Arc<OAuthState>>,
     Path(slug): Path<String>,
-    method: Method,
-    uri: axum::http::Uri,
-    version: axum::http::Version,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let axum::http::request::Parts {
+        method,
+        uri,
+        version,
+        headers,
+        extensions,
+        ..
+    } = parts;
+    let unrecorded = extensions.get::<crate::telemetry::Unrecorded>();
     let Some(server) = gateway_server(&state, &slug) else {
         return not_found();
     };
@@ -248,16 +254,14 @@ async fn forward(
     } else {
         (Bytes::new(), Inspection::default())
     };
-    let outcome = send(
-        &state,
-        &server,
-        &caller,
+    let call = Call {
         method,
-        &headers,
+        headers: &headers,
         body,
-        &inspection,
-    )
-    .await;
+        inspection: &inspection,
+        unrecorded,
+    };
+    let outcome = send(&state, &server, &caller, call).await;
     state
         .metrics
         .gateway_call(&server.slug, outcome.error, started.elapsed());
@@ -290,15 +294,29 @@ async fn forward(
     outcome.response
 }
 
+/// A request to forward, as read and checked.
+struct Call<'a> {
+    method: Method,
+    headers: &'a HeaderMap,
+    body: Bytes,
+    inspection: &'a Inspection,
+    /// The trace context of a request not recorded ([`crate::telemetry`]).
+    unrecorded: Option<&'a crate::telemetry::Unrecorded>,
+}
+
 async fn send(
     state: &OAuthState,
     server: &Server,
     caller: &bearer::Caller,
-    method: Method,
-    headers: &HeaderMap,
-    body: Bytes,
-    inspection: &Inspection,
+    call: Call<'_>,
 ) -> Outcome {
+    let Call {
+        method,
+        headers,
+        body,
+        inspection,
+        unrecorded,
+    } = call;
     let id = inspection.error_id();
     let failed = |status: StatusCode, code: i64, message: String| Outcome {
         response: rpc_error(status, id.clone(), code, &message),
@@ -353,7 +371,7 @@ async fn send(
     }
     let post = method == Method::POST;
     let span = upstream_span(server, &method, inspection);
-    let traced = crate::telemetry::traced(&span);
+    let traced = crate::telemetry::enabled();
     let mut request = match state.gateway.upstream_request(server, method) {
         Ok(request) => request,
         Err(unusable) => {
@@ -384,10 +402,11 @@ async fn send(
     let mut body = body;
     if traced {
         let mut context = HeaderMap::new();
-        crate::telemetry::inject(&span, &mut context);
+        crate::telemetry::inject(&span, unrecorded, &mut context);
         // A modern request's own trace context in `_meta` names Clavis's span too (the
         // MCP conventions read it there first); every other byte goes as it came.
         if let Some(traceparent) = context.get(TRACEPARENT).and_then(|v| v.to_str().ok())
+            && memchr_traceparent(&body)
             && let Some(replaced) = jsonrpc::replace_traceparent(&body, traceparent)
         {
             body = Bytes::from(replaced);
@@ -413,7 +432,7 @@ async fn send(
     let answer = tokio::time::timeout(state.gateway.timeout(), request.send())
         .instrument(span.clone())
         .await;
-    if traced {
+    if crate::telemetry::traced(&span) {
         span.record(
             "clavis.upstream.ttfb_ms",
             asked.elapsed().as_secs_f64() * 1000.0,
@@ -547,6 +566,9 @@ async fn send(
 /// Method and tool names are the caller's words: one that is not a plain name of at most
 /// [`NAME_MAX`] characters is recorded as `_OTHER`.
 fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> tracing::Span {
+    if !crate::telemetry::recording() {
+        return tracing::Span::none();
+    }
     let single = match inspection.messages.as_slice() {
         [one] if !inspection.batch => Some(one),
         _ => None,
@@ -572,6 +594,12 @@ fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> t
         clavis.upstream.ttfb_ms = tracing::field::Empty,
         error.type = tracing::field::Empty,
     )
+}
+
+/// Whether `body` may carry a `traceparent` at all (most do not: no need to read them).
+fn memchr_traceparent(body: &[u8]) -> bool {
+    body.windows(b"traceparent".len())
+        .any(|w| w == b"traceparent")
 }
 
 /// The longest method or tool name a span records (MCP's tool names are 1 to 128).

@@ -33,44 +33,41 @@ const SLOW_REQUEST: Duration = Duration::from_secs(1);
 /// (invitation tokens), and never the query string, headers or body. Paths no route
 /// claims (static files, 404) are `other`.
 ///
-/// With traces on ([`crate::telemetry`]), the request is a server span named after its
-/// method and route (OpenTelemetry's HTTP conventions; a method HTTP does not define is
-/// `_OTHER`) that continues the caller's trace: its `traceparent` header, or for a
-/// modern MCP `POST` without one, the `params._meta.traceparent` of the 2026-07-28
-/// revision ([`mcp_trace_parent`]).
+/// With traces on ([`crate::telemetry`]), the request continues the caller's trace (its
+/// `traceparent` header, or for a modern MCP `POST` without one, the
+/// `params._meta.traceparent` of the 2026-07-28 revision: [`mcp_trace_parent`]) and is
+/// sampled; a recorded one is a server span named after its method and route
+/// ([`request_span`]), one not recorded builds no span and carries the context it
+/// hands on ([`telemetry::Unrecorded`]).
 pub async fn log_requests(
     State(oauth): State<Arc<OAuthState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let method = request.method().clone();
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("other", MatchedPath::as_str);
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.name = %match (known_method(&method), &matched) {
-            (Some(method), Some(route)) => format!("{method} {}", route.as_str()),
-            (Some(method), None) => method.to_owned(),
-            (None, _) => "HTTP".to_owned(),
-        },
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = known_method(&method).unwrap_or("_OTHER"),
-        http.route = matched.as_ref().map(MatchedPath::as_str),
-        http.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-        network.protocol.version = protocol_version(request.version()),
-    );
-    let modern_mcp_post = method == Method::POST
-        && matches!(route, "/mcp" | "/mcp/{slug}")
-        && request.headers().contains_key("mcp-method");
-    let request = if telemetry::traced(&span)
-        && !telemetry::continue_trace(&span, &telemetry::headers(request.headers()))
-        && modern_mcp_post
-    {
-        mcp_trace_parent(&span, request).await
+    let span = if telemetry::enabled() {
+        let mut parent = telemetry::remote_parent(&telemetry::headers(request.headers()));
+        let modern_mcp_post = method == Method::POST
+            && matches!(route, "/mcp" | "/mcp/{slug}")
+            && request.headers().contains_key("mcp-method");
+        if parent.is_none() && modern_mcp_post {
+            (request, parent) = mcp_trace_parent(request).await;
+        }
+        if telemetry::sampled(parent.as_ref()) {
+            let span = request_span(&method, matched.as_ref(), request.version());
+            if let Some(parent) = parent {
+                telemetry::continue_trace(&span, parent);
+            }
+            span
+        } else {
+            let unrecorded = telemetry::Unrecorded::new(parent.as_ref());
+            request.extensions_mut().insert(unrecorded);
+            tracing::Span::none()
+        }
     } else {
-        request
+        tracing::Span::none()
     };
     let route = route.to_owned();
     let started = Instant::now();
@@ -93,6 +90,25 @@ pub async fn log_requests(
     }
     oauth.metrics.observe(route, elapsed);
     response
+}
+
+/// A request's server span (OpenTelemetry's HTTP conventions).
+fn request_span(method: &Method, route: Option<&MatchedPath>, version: Version) -> tracing::Span {
+    tracing::info_span!(
+        "HTTP request",
+        otel.name = %match (known_method(method), route) {
+            (Some(method), Some(route)) => format!("{method} {}", route.as_str()),
+            (Some(method), None) => method.to_owned(),
+            (None, _) => "HTTP".to_owned(),
+        },
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = known_method(method).unwrap_or("_OTHER"),
+        http.route = route.map(MatchedPath::as_str),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        network.protocol.version = protocol_version(version),
+    )
 }
 
 fn protocol_version(version: Version) -> &'static str {
@@ -119,22 +135,24 @@ const PEEK_LIMIT: usize = 64 * 1024;
 /// handler's own time limit applies.
 const PEEK_TIME: Duration = Duration::from_secs(1);
 
-/// Continues the trace a modern MCP request names in `params._meta` (`traceparent`,
+/// The trace a modern MCP request names in `params._meta` (`traceparent`,
 /// `tracestate`), reading its body (at most [`PEEK_LIMIT`] bytes, within [`PEEK_TIME`])
 /// ahead of the handler, which gets the same bytes. A body too large, too slow or not a
 /// JSON-RPC request object goes on as it came, its `_meta` unread: the handler answers
 /// it as it would have. (The 2026-07-28 revision has no batches.)
-async fn mcp_trace_parent(span: &tracing::Span, request: Request) -> Request {
+async fn mcp_trace_parent(request: Request) -> (Request, Option<opentelemetry::Context>) {
     let (parts, body) = request.into_parts();
     let (whole, body) = read_ahead(body, PEEK_LIMIT, PEEK_TIME).await;
-    if let Some(meta) = whole.as_deref().and_then(clavis::jsonrpc::trace_context) {
-        let carrier = telemetry::Meta {
-            traceparent: &meta.traceparent,
-            tracestate: meta.tracestate.as_deref(),
-        };
-        telemetry::continue_trace(span, &carrier);
-    }
-    Request::from_parts(parts, body)
+    let parent = whole
+        .as_deref()
+        .and_then(clavis::jsonrpc::trace_context)
+        .and_then(|meta| {
+            telemetry::remote_parent(&telemetry::Meta {
+                traceparent: &meta.traceparent,
+                tracestate: meta.tracestate.as_deref(),
+            })
+        });
+    (Request::from_parts(parts, body), parent)
 }
 
 /// Reads `body` ahead: its bytes if all of them (at most `limit`) arrive within `time`,

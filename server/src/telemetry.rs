@@ -18,13 +18,19 @@
 //! spans record route templates, methods, statuses, client ids, slugs, MCP methods and
 //! tool names, outcomes and timings, nothing else.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::Duration,
+};
 
 use axum::http::HeaderMap;
 use opentelemetry::{
     Context,
     propagation::{Extractor, TextMapPropagator as _},
-    trace::{TraceContextExt as _, TracerProvider as _},
+    trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        TracerProvider as _,
+    },
 };
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::{
@@ -142,7 +148,9 @@ pub fn init(
             .boxed(),
     };
     let mut layers = vec![log];
-    if let Some(provider) = &provider {
+    if let (Some(provider), Some(traces)) = (&provider, &config.traces) {
+        RATIO.store(traces.sampling.to_bits(), Ordering::Relaxed);
+        ENABLED.store(true, Ordering::Relaxed);
         let spans = filter_fn(|metadata: &Metadata<'_>| {
             let target = metadata.target();
             metadata.is_span()
@@ -202,15 +210,11 @@ fn provider(
     if !named {
         resource = resource.with_service_name("clavis");
     }
-    let mut builder = SdkTracerProvider::builder()
+    let builder = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource.build());
-    if let Some(ratio) = traces.sampling {
-        builder = builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            ratio,
-        ))));
-    }
-    Ok(builder.build())
+    // Sampled before any span is built ([`sampled`]): every span made is recorded.
+    Ok(builder.with_sampler(Sampler::AlwaysOn).build())
 }
 
 /// The exporter's HTTP client: the process's reqwest, run on the server's runtime (the
@@ -289,19 +293,76 @@ where
     }
 }
 
+/// Whether traces are on (an exporter was installed).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The share of new traces recorded (`f64` bits).
+static RATIO: AtomicU64 = AtomicU64::new(0);
+
+/// Whether traces are on: requests are sampled and trace context goes upstream.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether the current trace is recorded: inside a recorded request's span. Spans
+/// inside a request are built only then.
+pub fn recording() -> bool {
+    enabled() && Context::current().span().span_context().is_sampled()
+}
+
+/// The caller's trace context named by W3C `traceparent`/`tracestate` `carrier`, if
+/// valid.
+pub fn remote_parent(carrier: &dyn Extractor) -> Option<Context> {
+    let parent = TraceContextPropagator::new().extract(carrier);
+    parent.span().span_context().is_valid().then_some(parent)
+}
+
+/// Whether a request is recorded, decided before a span is built (parent-based, as
+/// OpenTelemetry's default sampler): as the caller's trace says it is sampled, else
+/// at the sampling ratio. A request not recorded costs no span at all.
+pub fn sampled(parent: Option<&Context>) -> bool {
+    match parent {
+        Some(parent) => parent.span().span_context().is_sampled(),
+        None => {
+            let ratio = f64::from_bits(RATIO.load(Ordering::Relaxed));
+            ratio >= 1.0 || (ratio > 0.0 && rand::random::<f64>() < ratio)
+        }
+    }
+}
+
+/// The trace context a request that is not recorded hands on: a span id of its own,
+/// not sampled, in the caller's trace or a new one.
+#[derive(Debug, Clone)]
+pub struct Unrecorded(pub Context);
+
+impl Unrecorded {
+    pub fn new(parent: Option<&Context>) -> Self {
+        let (trace_id, state) = match parent {
+            Some(parent) => {
+                let span = parent.span();
+                let context = span.span_context();
+                (context.trace_id(), context.trace_state().clone())
+            }
+            None => (TraceId::from_bytes(rand::random()), TraceState::default()),
+        };
+        let context = SpanContext::new(
+            trace_id,
+            SpanId::from_bytes(rand::random()),
+            TraceFlags::default(),
+            false,
+            state,
+        );
+        Self(Context::new().with_remote_span_context(context))
+    }
+}
+
+/// `span` (not yet entered) continues the caller's trace `parent`.
+pub fn continue_trace(span: &tracing::Span, parent: Context) {
+    drop(span.set_parent(parent));
+}
+
 /// Whether traces are exported: `span` (any of the server's) was built.
 pub fn traced(span: &tracing::Span) -> bool {
     !span.is_disabled()
-}
-
-/// Continues the caller's trace named by W3C `traceparent`/`tracestate` `carrier` in
-/// `span` (before it is entered). Returns whether there was a valid one.
-pub fn continue_trace(span: &tracing::Span, carrier: &dyn Extractor) -> bool {
-    let parent = TraceContextPropagator::new().extract(carrier);
-    if !parent.span().span_context().is_valid() {
-        return false;
-    }
-    span.set_parent(parent).is_ok()
 }
 
 /// Request headers as a propagation carrier.
@@ -329,12 +390,17 @@ impl Extractor for Meta<'_> {
     }
 }
 
-/// `traceparent` and `tracestate` naming `span` (its trace, itself as the parent),
+/// `traceparent` and `tracestate` naming `span` (its trace, itself as the parent), or
+/// when it was not built the request's `unrecorded` context, else the current one;
 /// replacing any in `headers`.
-pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+pub fn inject(span: &tracing::Span, unrecorded: Option<&Unrecorded>, headers: &mut HeaderMap) {
     headers.remove("traceparent");
     headers.remove("tracestate");
-    let context = span.context();
+    let context = match unrecorded {
+        _ if !span.is_disabled() => span.context(),
+        Some(unrecorded) => unrecorded.0.clone(),
+        None => Context::current(),
+    };
     TraceContextPropagator::new()
         .inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
 }

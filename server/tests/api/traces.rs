@@ -499,7 +499,8 @@ async fn a_gateway_call_continues_the_callers_trace_and_hands_the_upstream_its_o
 }
 
 /// `--trace-sampling 0`: a new trace is not recorded, yet the upstream still gets a
-/// parent (not sampled); a caller's sampled trace is recorded all the same.
+/// parent (not sampled); a caller's sampled trace is recorded all the same, and one it
+/// does not sample is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_decides_for_new_traces_and_callers_decide_for_theirs() {
     let receiver = Receiver::start().await;
@@ -521,9 +522,24 @@ async fn sampling_decides_for_new_traces_and_callers_decide_for_theirs() {
             &[("traceparent", &format!("00-{trace}-{parent}-01"))],
         )
         .await;
+    // A caller's trace it does not sample: not recorded either, and handed on as such.
+    let (t3, p3) = ("33333333333333333333333333333333", "4444444444444444");
+    clavis
+        .call(
+            &token,
+            json!({ "marker": "declined" }),
+            &[("traceparent", &format!("00-{t3}-{p3}-00"))],
+        )
+        .await;
     clavis.stop();
 
     let spans = receiver.spans();
+    let declined = upstream_traceparent(&upstream, "declined");
+    assert_eq!(declined.len(), 1, "{declined:?}");
+    let parts: Vec<&str> = declined[0].split('-').collect();
+    assert_eq!((parts[1], parts[3]), (t3, "00"), "{declined:?}");
+    assert_ne!(parts[2], p3, "Clavis hands on a span id of its own");
+    assert!(spans.iter().all(|s| hex(&s.trace_id) != t3));
     let unsampled = upstream_traceparent(&upstream, "unsampled");
     assert_eq!(unsampled.len(), 1, "{unsampled:?}");
     let parts: Vec<&str> = unsampled[0].split('-').collect();
