@@ -31,7 +31,7 @@
 //! the `=?base64?…?=` form, a modern request needs them), so an intermediary or server
 //! behind Clavis that routes on headers sees what Clavis decided on.
 
-use std::{collections::HashSet, fmt};
+use std::{borrow::Cow, collections::HashSet, fmt};
 
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -869,48 +869,126 @@ impl SseNarrower {
 }
 
 /// W3C trace context a request carries in `params._meta` (MCP 2026-07-28; SPEC §20).
-#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct TraceMeta<'a> {
     /// Borrowed from the body when written without escapes.
-    #[serde(borrow)]
-    pub traceparent: std::borrow::Cow<'a, str>,
-    #[serde(default)]
+    pub traceparent: Cow<'a, str>,
     pub tracestate: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct TracedMessage<'a> {
-    #[serde(borrow)]
-    params: TracedParams<'a>,
-}
-
-#[derive(serde::Deserialize)]
-struct TracedParams<'a> {
-    #[serde(rename = "_meta", borrow)]
-    meta: TraceMeta<'a>,
 }
 
 /// The trace context in `params._meta` of the request object `body` (one message: the
 /// 2026-07-28 revision has no batches), if it has a `traceparent` string. Reads the
 /// body once, keeping nothing but those two members (anything else is skipped unread);
-/// `None` for anything else, duplicate members included.
+/// every level must be an object (serde would read a struct from an array too), and a
+/// member named twice on the way is refused. `None` for anything else.
 #[must_use]
 pub fn trace_context(body: &[u8]) -> Option<TraceMeta<'_>> {
-    serde_json::from_slice::<TracedMessage<'_>>(body)
-        .ok()
-        .map(|message| message.params.meta)
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let meta = TracePath(&["params", "_meta"])
+        .deserialize(&mut reader)
+        .ok()?;
+    reader.end().ok()?;
+    meta
+}
+
+/// Descends through the objects named by its path to the one holding `traceparent`.
+struct TracePath(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for TracePath {
+    type Value = Option<TraceMeta<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TracePath {
+    type Value = Option<TraceMeta<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let twice = || de::Error::custom("a member named twice");
+        let (mut inner, mut traceparent, mut tracestate) = (None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match self.0 {
+                [next, rest @ ..] if key == *next => {
+                    if inner
+                        .replace(map.next_value_seed(TracePath(rest))?)
+                        .is_some()
+                    {
+                        return Err(twice());
+                    }
+                }
+                [] if key == "traceparent" => {
+                    if traceparent.replace(map.next_value_seed(Text)?).is_some() {
+                        return Err(twice());
+                    }
+                }
+                [] if key == "tracestate" => {
+                    if tracestate.replace(map.next_value::<String>()?).is_some() {
+                        return Err(twice());
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(match self.0 {
+            [] => traceparent.map(|traceparent| TraceMeta {
+                traceparent,
+                tracestate,
+            }),
+            _ => inner.flatten(),
+        })
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(text))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text.to_owned()))
+    }
 }
 
 /// `body` with the value of its `params._meta.traceparent` replaced by `traceparent`
-/// (the gateway's span for the call: SPEC §20), every other byte as it was; `None` when
-/// the body has none, or has it written with escapes (the gateway then sends the new
-/// one in the header alone).
+/// (the gateway's span for the call: SPEC §20), every other byte as it was — only when
+/// both name the same trace (Clavis continued it: a caller's trace Clavis did not join
+/// is left alone), and the value is written without escapes. `None` otherwise.
 #[must_use]
 pub fn replace_traceparent(body: &[u8], traceparent: &str) -> Option<Vec<u8>> {
+    // `00-<trace id>-…`: the trace id is the second field.
+    let trace_id = |value: &str| value.split('-').nth(1).map(str::to_ascii_lowercase);
     let meta = trace_context(body)?;
-    let std::borrow::Cow::Borrowed(old) = meta.traceparent else {
+    let Cow::Borrowed(old) = meta.traceparent else {
         return None;
     };
+    if trace_id(old).is_none() || trace_id(old) != trace_id(traceparent) {
+        return None;
+    }
     // A borrowed string is the body's own bytes between the quotes.
     let start = (old.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
     let end = start.checked_add(old.len())?;
@@ -1325,7 +1403,7 @@ mod tests {
     #[test]
     #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
     fn trace_context_is_read_from_meta_and_replaced_byte_for_byte() {
-        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"n":1.10},"_meta":{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01","tracestate":"k=v"}}}"#;
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"n":1.10,"_meta":{"traceparent":"inner"}},"_meta":{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01","tracestate":"k=v"}}}"#;
         let meta = trace_context(body).unwrap();
         assert_eq!(
             meta.traceparent,
@@ -1337,28 +1415,33 @@ mod tests {
         let expected =
             String::from_utf8_lossy(body).replace("bbbbbbbbbbbbbbbb", "cccccccccccccccc");
         assert_eq!(String::from_utf8(replaced).unwrap(), expected);
+        // Another trace than the one Clavis continued is left alone.
+        let other = "00-dddddddddddddddddddddddddddddddd-cccccccccccccccc-01";
+        assert_eq!(replace_traceparent(body, other), None);
 
         // Nothing to read or replace: no _meta, no traceparent, not a string, a batch,
-        // a duplicate member, not JSON.
+        // arrays where objects belong, a member named twice, trailing bytes, not JSON.
         for body in [
             &br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#[..],
             br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{}}}"#,
             br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":7}}}"#,
-            br#"[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":"t"}}}]"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"}}}]"#,
+            br#"{"params":{"_meta":["00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"]}}"#,
+            br#"{"params":[{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"}]}"#,
             br#"{"params":{"_meta":{"traceparent":"a","traceparent":"b"}}}"#,
+            br#"{"params":{"_meta":{"traceparent":"a"},"_meta":{}}}"#,
+            br#"{"params":{"_meta":{"traceparent":"a"}}} {}"#,
             b"not json",
         ] {
-            assert_eq!(
-                trace_context(body),
-                None,
-                "{}",
-                String::from_utf8_lossy(body)
-            );
+            assert_eq!(trace_context(body), None, "{}", String::from_utf8_lossy(body));
             assert_eq!(replace_traceparent(body, ours), None);
         }
-        // Written with an escape: read, but left for the header alone.
-        let escaped = br#"{"params":{"_meta":{"traceparent":"\u0030\u0030-x"}}}"#;
-        assert_eq!(trace_context(escaped).unwrap().traceparent, "00-x");
+        // Written with escapes (in the value or the key): read, but left for the header.
+        let escaped = br#"{"params":{"_meta":{"trace\u0070arent":"\u0030\u0030-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"}}}"#;
+        assert_eq!(
+            trace_context(escaped).unwrap().traceparent,
+            "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"
+        );
         assert_eq!(replace_traceparent(escaped, ours), None);
     }
 }

@@ -18,8 +18,9 @@
 //!   upstream; every decision is made on the body.
 //! - Forwarded: `Accept`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`,
 //!   `Mcp-Method`, `Mcp-Name`, every `Mcp-Param-*` (these three with a POST only, whose
-//!   body they mirror), `traceparent` and `tracestate` (with traces on, Clavis's span
-//!   for the call takes their place: SPEC §20) (and `Content-Type` on a GET or DELETE), the server's upstream header,
+//!   body they mirror), `traceparent` and `tracestate` (with traces on, Clavis's own
+//!   context takes their place: its call span, or for a request not recorded a span id
+//!   of its own: SPEC §20) (and `Content-Type` on a GET or DELETE), the server's upstream header,
 //!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`,
 //!   `DPoP` or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
 //! - A credential limited to some tools sees only those in `tools/list` answers —
@@ -402,9 +403,10 @@ async fn send(
     let mut body = body;
     if traced {
         let mut context = HeaderMap::new();
-        crate::telemetry::inject(&span, unrecorded, &mut context);
-        // A modern request's own trace context in `_meta` names Clavis's span too (the
-        // MCP conventions read it there first); every other byte goes as it came.
+        crate::telemetry::inject(&span, unrecorded, headers, &mut context);
+        // A modern request's own trace context in `_meta` names Clavis's span too when
+        // Clavis continued that trace (the MCP conventions read it there first); every
+        // other byte goes as it came.
         if let Some(traceparent) = context.get(TRACEPARENT).and_then(|v| v.to_str().ok())
             && memchr_traceparent(&body)
             && let Some(replaced) = jsonrpc::replace_traceparent(&body, traceparent)
@@ -596,10 +598,11 @@ fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> t
     )
 }
 
-/// Whether `body` may carry a `traceparent` at all (most do not: no need to read them).
+/// Whether `body` may carry a `traceparent` at all, its key written plainly or with
+/// escapes (most do not: no need to read them).
 fn memchr_traceparent(body: &[u8]) -> bool {
-    body.windows(b"traceparent".len())
-        .any(|w| w == b"traceparent")
+    memchr::memmem::find(body, b"traceparent").is_some()
+        || memchr::memmem::find(body, b"\\u").is_some()
 }
 
 /// The longest method or tool name a span records (MCP's tool names are 1 to 128).

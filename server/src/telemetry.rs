@@ -391,15 +391,20 @@ impl Extractor for Meta<'_> {
 }
 
 /// `traceparent` and `tracestate` naming `span` (its trace, itself as the parent), or
-/// when it was not built the request's `unrecorded` context, else the current one;
-/// replacing any in `headers`.
-pub fn inject(span: &tracing::Span, unrecorded: Option<&Unrecorded>, headers: &mut HeaderMap) {
+/// when it was not built the request's `unrecorded` context (made here from `request`'s
+/// headers for a request the middleware did not see); replacing any in `headers`.
+pub fn inject(
+    span: &tracing::Span,
+    unrecorded: Option<&Unrecorded>,
+    request: &HeaderMap,
+    headers: &mut HeaderMap,
+) {
     headers.remove("traceparent");
     headers.remove("tracestate");
     let context = match unrecorded {
         _ if !span.is_disabled() => span.context(),
         Some(unrecorded) => unrecorded.0.clone(),
-        None => Context::current(),
+        None => Unrecorded::new(remote_parent(&self::headers(request)).as_ref()).0,
     };
     TraceContextPropagator::new()
         .inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));

@@ -1409,6 +1409,75 @@ async fn link_local_upstreams_need_the_operators_leave() {
 /// by Clavis (429, an honest Retry-After, a JSON-RPC error naming the tool and the
 /// limit) and never reaches the upstream; other tools go on; the metric and the
 /// credential's page count it.
+/// The same limit before an upstream that answers JSON (the one above answers SSE): the
+/// call over it gets Clavis's 429 as JSON, and the upstream saw only the calls allowed.
+#[tokio::test]
+async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
+    let plain = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &plain.url).await;
+    let created: Value = app
+        .call(
+            "credentials/create",
+            &[
+                ("name", "limited"),
+                ("expires", "never"),
+                ("mcp", "on"),
+                ("servers[0]", "docs"),
+                ("calls_per_minute", "docs:safe=1"),
+            ],
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = app
+        .gateway_token(
+            created["client_id"].as_str().unwrap(),
+            created["client_secret"].as_str().unwrap(),
+            "docs",
+        )
+        .await;
+    // Two calls within one clock minute: start early in one.
+    let second = clavis::now().rem_euclid(60);
+    if second > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second).unsigned_abs())).await;
+    }
+    let call = |n: i64| {
+        post(
+            &app,
+            "docs",
+            &token,
+            &json!({ "jsonrpc": "2.0", "id": n, "method": "tools/call",
+                     "params": { "name": "safe", "arguments": { "n": n } } }),
+        )
+    };
+    let (status, headers, _) = send(call(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let (status, headers, body) = send(call(2)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(
+        (body["id"].clone(), body["error"]["code"].clone()),
+        (json!(2), json!(-32029))
+    );
+    let calls = plain
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, body)| String::from_utf8_lossy(body).contains("tools/call"))
+        .count();
+    assert_eq!(calls, 1, "the upstream saw only the call within the limit");
+}
+
 #[tokio::test]
 async fn a_tool_over_its_calls_per_minute_is_refused_before_the_upstream() {
     let upstream = Upstream::start().await;

@@ -402,6 +402,16 @@ async fn a_gateway_call_continues_the_callers_trace_and_hands_the_upstream_its_o
         )
         .await;
     let (client_id, client_secret) = (clavis.client_id.clone(), clavis.client_secret.clone());
+    // Both: the header wins, and the body's other trace is left as the caller wrote it.
+    let (t4, p4) = ("55555555555555555555555555555555", "6666666666666666");
+    let other = format!("00-{}-{}-01", "7".repeat(32), "8".repeat(16));
+    clavis
+        .call(
+            &token,
+            json!({ "marker": "both", "traceparent": other }),
+            &[("traceparent", &format!("00-{t4}-{p4}-01"))],
+        )
+        .await;
     // Names a caller makes up at length are not recorded: an HTTP method no one
     // defines, a tool name of 300 characters.
     let invented = "x".repeat(300);
@@ -443,6 +453,12 @@ async fn a_gateway_call_continues_the_callers_trace_and_hands_the_upstream_its_o
     assert!(
         forwarded.contains(r#""arguments":{"text":"traced"}"#),
         "{forwarded}"
+    );
+    assert_gateway_trace(&spans, &upstream, t4, p4, "both");
+    let both = bodies.iter().find(|b| b.contains("both")).unwrap();
+    assert!(
+        both.contains(&format!(r#""traceparent":"{other}""#)),
+        "{both}"
     );
     let brew = spans.iter().find(|s| s.name == "HTTP").unwrap();
     assert_eq!(text(brew, "http.request.method"), Some("_OTHER"));
