@@ -29,9 +29,9 @@ use serde_json::json;
 use crate::oauth::OAuthState;
 
 /// The most of a refused request's body read (and dropped) to keep its connection.
-const DRAIN_LIMIT: usize = 64 * 1024;
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 /// How long a refused request's body may take to arrive.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// `refusal`, answered before the request's body was read. HTTP/1.1 cannot answer and
 /// then take the next request while a body is still on its way, so hyper would close

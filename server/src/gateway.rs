@@ -314,7 +314,7 @@ async fn send(
     let Call {
         method,
         headers,
-        body,
+        mut body,
         inspection,
         unrecorded,
     } = call;
@@ -400,7 +400,6 @@ async fn send(
             request = request.header(name, value);
         }
     }
-    let mut body = body;
     if traced {
         let mut context = HeaderMap::new();
         crate::telemetry::inject(&span, unrecorded, headers, &mut context);
@@ -408,7 +407,6 @@ async fn send(
         // Clavis continued that trace (the MCP conventions read it there first); every
         // other byte goes as it came.
         if let Some(traceparent) = context.get(TRACEPARENT).and_then(|v| v.to_str().ok())
-            && memchr_traceparent(&body)
             && let Some(replaced) = jsonrpc::replace_traceparent(&body, traceparent)
         {
             body = Bytes::from(replaced);
@@ -434,7 +432,7 @@ async fn send(
     let answer = tokio::time::timeout(state.gateway.timeout(), request.send())
         .instrument(span.clone())
         .await;
-    if crate::telemetry::traced(&span) {
+    if !span.is_disabled() {
         span.record(
             "clavis.upstream.ttfb_ms",
             asked.elapsed().as_secs_f64() * 1000.0,
@@ -596,13 +594,6 @@ fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> t
         clavis.upstream.ttfb_ms = tracing::field::Empty,
         error.type = tracing::field::Empty,
     )
-}
-
-/// Whether `body` may carry a `traceparent` at all, its key written plainly or with
-/// escapes (most do not: no need to read them).
-fn memchr_traceparent(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"traceparent").is_some()
-        || memchr::memmem::find(body, b"\\u").is_some()
 }
 
 /// The longest method or tool name a span records (MCP's tool names are 1 to 128).

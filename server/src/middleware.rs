@@ -18,7 +18,7 @@ use axum::{
 use futures_util::StreamExt as _;
 use tracing::Instrument as _;
 
-use crate::{config::Config, oauth::OAuthState, telemetry};
+use crate::{bearer, config::Config, oauth::OAuthState, telemetry};
 
 /// Requests slower than this are logged at `info` (a sign of trouble worth seeing at the
 /// default level); others at `debug`.
@@ -128,21 +128,15 @@ fn known_method(method: &Method) -> Option<&str> {
     KNOWN.contains(&method.as_str()).then(|| method.as_str())
 }
 
-/// The most of an MCP request's body read ahead for its `_meta` (what a refused request
-/// may have drained in any case: [`crate::bearer`]); a larger body goes on unread.
-const PEEK_LIMIT: usize = 64 * 1024;
-/// How long that body may take to arrive; a slower one goes on unread, and the
-/// handler's own time limit applies.
-const PEEK_TIME: Duration = Duration::from_secs(1);
-
 /// The trace a modern MCP request names in `params._meta` (`traceparent`,
-/// `tracestate`), reading its body (at most [`PEEK_LIMIT`] bytes, within [`PEEK_TIME`])
-/// ahead of the handler, which gets the same bytes. A body too large, too slow or not a
-/// JSON-RPC request object goes on as it came, its `_meta` unread: the handler answers
-/// it as it would have. (The 2026-07-28 revision has no batches.)
+/// `tracestate`), reading its body ahead of the handler, which gets the same bytes: as
+/// much and as long as a refused request's body is drained in any case
+/// ([`crate::bearer::DRAIN_LIMIT`], [`crate::bearer::DRAIN_TIME`]). A body larger or
+/// slower, or not a JSON-RPC request object, goes on as it came, its `_meta` unread
+/// (the handler's own limits apply). (The 2026-07-28 revision has no batches.)
 async fn mcp_trace_parent(request: Request) -> (Request, Option<opentelemetry::Context>) {
     let (parts, body) = request.into_parts();
-    let (whole, body) = read_ahead(body, PEEK_LIMIT, PEEK_TIME).await;
+    let (whole, body) = read_ahead(body, bearer::DRAIN_LIMIT, bearer::DRAIN_TIME).await;
     let parent = whole
         .as_deref()
         .and_then(clavis::jsonrpc::trace_context)

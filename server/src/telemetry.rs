@@ -360,11 +360,6 @@ pub fn continue_trace(span: &tracing::Span, parent: Context) {
     drop(span.set_parent(parent));
 }
 
-/// Whether traces are exported: `span` (any of the server's) was built.
-pub fn traced(span: &tracing::Span) -> bool {
-    !span.is_disabled()
-}
-
 /// Request headers as a propagation carrier.
 pub fn headers(headers: &HeaderMap) -> impl Extractor + '_ {
     opentelemetry_http::HeaderExtractor(headers)
