@@ -490,10 +490,20 @@ def measure_dpop_only(bench: Bench, workdir: Path) -> int:
     return 0
 
 
+def interleaved_rounds(bench: Bench) -> dict[str, list[dict]]:
+    """Every target warmed, then loaded once per round, round after round."""
+    runs: dict[str, list[dict]] = {t: [] for t in bench.targets}
+    for target in runs:
+        bench.warm(target)
+    for _ in range(bench.args.rounds):
+        for target in runs:
+            runs[target].append(bench.load(target))
+    return runs
+
+
 def measure_limits_only(bench: Bench, workdir: Path) -> int:
     """`--only limits`: gateway calls by a credential with per-tool call limits (on another
     tool, so none is refused) against one without, interleaved (printed, not written)."""
-    args = bench.args
     bench.database_url = f"sqlite://{workdir / 'clavis.db'}"
     port, up_port = free_port(), free_port()
     base, upstream_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{up_port}/mcp"
@@ -512,12 +522,7 @@ def measure_limits_only(bench: Bench, workdir: Path) -> int:
         name: (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {post_token(base, c['client_id'], c['client_secret'], body)['access_token']}"})
         for name, c in (("without limits", plain), ("with call limits", limited))
     }
-    runs: dict[str, list[dict]] = {t: [] for t in bench.targets}
-    for target in runs:
-        bench.warm(target)
-    for _ in range(args.rounds):
-        for target in runs:
-            runs[target].append(bench.load(target))
+    runs = interleaved_rounds(bench)
     off, on = median_of(runs["without limits"], "rps"), median_of(runs["with call limits"], "rps")
     print(f"  gateway calls with call limits {fmt_rate(on):>8} /s vs without {fmt_rate(off)} /s ({on / off:.0%}); "
           f"rounds {[fmt_rate(r['rps']) for r in runs['with call limits']]} vs {[fmt_rate(r['rps']) for r in runs['without limits']]}")
@@ -557,12 +562,7 @@ def measure_traces_only(bench: Bench, workdir: Path) -> int:
         body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": gateway_url})
         token = post_token(base, credential["client_id"], credential["client_secret"], body)["access_token"]
         bench.targets[name] = (gateway_url, "echo", {"BENCH_AUTH": f"Bearer {token}"})
-    runs: dict[str, list[dict]] = {t: [] for t in bench.targets}
-    for target in runs:
-        bench.warm(target)
-    for _ in range(args.rounds):
-        for target in runs:
-            runs[target].append(bench.load(target))
+    runs = interleaved_rounds(bench)
     reference = median_of(runs["traces off"], "rps")
     for target, rounds in runs.items():
         rps = median_of(rounds, "rps")

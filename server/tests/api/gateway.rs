@@ -1405,17 +1405,10 @@ async fn link_local_upstreams_need_the_operators_leave() {
     assert!(added.status().is_success());
 }
 
-/// SPEC §20: `docs:echo=2` lets two echo calls a minute through; the third is answered
-/// by Clavis (429, an honest Retry-After, a JSON-RPC error naming the tool and the
-/// limit) and never reaches the upstream; other tools go on; the metric and the
-/// credential's page count it.
-/// The same limit before an upstream that answers JSON (the one above answers SSE): the
-/// call over it gets Clavis's 429 as JSON, and the upstream saw only the calls allowed.
-#[tokio::test]
-async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
-    let plain = Plain::start().await;
-    let (app, admin) = gateway(&[], "docs", &plain.url).await;
-    let created: Value = app
+/// A credential named "limited" granted `docs` with `limits` as its Calls per minute:
+/// the answer's status and body.
+async fn create_limited(app: &TestApp, admin: &str, limits: &str) -> (StatusCode, String) {
+    let response = app
         .call(
             "credentials/create",
             &[
@@ -1423,14 +1416,33 @@ async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
                 ("expires", "never"),
                 ("mcp", "on"),
                 ("servers[0]", "docs"),
-                ("calls_per_minute", "docs:safe=1"),
+                ("calls_per_minute", limits),
             ],
-            Some(&admin),
+            Some(admin),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+/// Waits, if need be, until the clock minute is at most `latest` seconds old, so that the
+/// calls that follow fall within one minute.
+async fn early_in_a_minute(latest: i64) {
+    let second = clavis::now().rem_euclid(60);
+    if second > latest {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second).unsigned_abs())).await;
+    }
+}
+
+/// The same limit before an upstream that answers JSON (the one above answers SSE): the
+/// call over it gets Clavis's 429 as JSON, and the upstream saw only the calls allowed.
+#[tokio::test]
+async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
+    let plain = Plain::start().await;
+    let (app, admin) = gateway(&[], "docs", &plain.url).await;
+    let (status, body) = create_limited(&app, &admin, "docs:safe=1").await;
+    assert!(status.is_success(), "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
     let token = app
         .gateway_token(
             created["client_id"].as_str().unwrap(),
@@ -1439,10 +1451,7 @@ async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
         )
         .await;
     // Two calls within one clock minute: start early in one.
-    let second = clavis::now().rem_euclid(60);
-    if second > 50 {
-        tokio::time::sleep(std::time::Duration::from_secs((61 - second).unsigned_abs())).await;
-    }
+    early_in_a_minute(50).await;
     let call = |n: i64| {
         post(
             &app,
@@ -1478,31 +1487,15 @@ async fn calls_over_a_limit_are_refused_before_an_upstream_that_answers_json() {
     assert_eq!(calls, 1, "the upstream saw only the call within the limit");
 }
 
+/// SPEC §20: `docs:echo=2` lets two echo calls a minute through; the third is answered
+/// by Clavis (429, an honest Retry-After, a JSON-RPC error naming the tool and the
+/// limit) and never reaches the upstream; other tools go on; the metric and the
+/// credential's page count it.
 #[tokio::test]
 async fn a_tool_over_its_calls_per_minute_is_refused_before_the_upstream() {
     let upstream = Upstream::start().await;
     let (app, admin) = gateway(&[], "docs", &upstream.url).await;
-    let create = |limits: &'static str| {
-        let app = &app;
-        let admin = admin.clone();
-        async move {
-            let response = app
-                .call(
-                    "credentials/create",
-                    &[
-                        ("name", "limited"),
-                        ("expires", "never"),
-                        ("mcp", "on"),
-                        ("servers[0]", "docs"),
-                        ("calls_per_minute", limits),
-                    ],
-                    Some(&admin),
-                )
-                .await;
-            let status = response.status();
-            (status, response.text().await.unwrap())
-        }
-    };
+    let create = |limits: &'static str| create_limited(&app, &admin, limits);
     // A limit at a server the credential is not granted, or that does not read, is refused.
     for bad in ["other:echo=2", "docs:echo=0", "docs:echo"] {
         let (status, body) = create(bad).await;
@@ -1517,10 +1510,7 @@ async fn a_tool_over_its_calls_per_minute_is_refused_before_the_upstream() {
         .gateway_token(id, created["client_secret"].as_str().unwrap(), "docs")
         .await;
     // Three calls within one clock minute: start early in one.
-    let second = clavis::now().rem_euclid(60);
-    if second > 45 {
-        tokio::time::sleep(std::time::Duration::from_secs((61 - second).unsigned_abs())).await;
-    }
+    early_in_a_minute(45).await;
     let session = session(&app, &token).await;
     let call = |tool: &str, n: i64| {
         post(
