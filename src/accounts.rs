@@ -383,7 +383,9 @@ pub async fn sign_in(
                 id: row.id,
                 email: row.email,
             }),
-            Some(row.password_hash),
+            // An account made by single sign-on has no password (SPEC §21): no
+            // password signs it in, after the same work as a wrong one.
+            Some(row.password_hash).filter(|hash| !hash.is_empty()),
             row.disabled_at.is_some(),
         ),
         None => (None, None, false),

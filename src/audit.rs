@@ -26,6 +26,10 @@ pub enum AuditAction {
     ServerRemoved,
     IssuerAdded,
     IssuerRemoved,
+    IdentityProviderAdded,
+    IdentityProviderRemoved,
+    UserLinked,
+    TokenForPerson,
     TeamCreated,
     TeamMemberInvited,
     TeamMemberJoined,
@@ -41,7 +45,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page's filter lists them.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 30] = [
         Self::UserSignedUp,
         Self::UserSignedIn,
         Self::UserSignInFailed,
@@ -57,6 +61,10 @@ impl AuditAction {
         Self::ServerRemoved,
         Self::IssuerAdded,
         Self::IssuerRemoved,
+        Self::IdentityProviderAdded,
+        Self::IdentityProviderRemoved,
+        Self::UserLinked,
+        Self::TokenForPerson,
         Self::TeamCreated,
         Self::TeamMemberInvited,
         Self::TeamMemberJoined,
@@ -89,6 +97,10 @@ impl AuditAction {
             Self::ServerRemoved => "server.removed",
             Self::IssuerAdded => "issuer.added",
             Self::IssuerRemoved => "issuer.removed",
+            Self::IdentityProviderAdded => "identity_provider.added",
+            Self::IdentityProviderRemoved => "identity_provider.removed",
+            Self::UserLinked => "user.linked",
+            Self::TokenForPerson => "token.issued_for_person",
             Self::TeamCreated => "team.created",
             Self::TeamMemberInvited => "team.member_invited",
             Self::TeamMemberJoined => "team.member_joined",

@@ -53,10 +53,7 @@ impl TrustedIssuer {
     /// Where its OpenID Connect discovery document is.
     #[must_use]
     pub fn discovery_url(&self) -> String {
-        format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        )
+        discovery_url(&self.issuer)
     }
 
     /// Whether `url` (a discovery document's `jwks_uri`) is on the issuer's own origin:
@@ -102,6 +99,15 @@ impl InvalidIssuer {
             Self::JwksUrl => "jwks_url",
         }
     }
+}
+
+/// Where the OpenID Connect discovery document of `issuer` is.
+#[must_use]
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
 }
 
 /// A checked new trusted issuer.
@@ -403,11 +409,12 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Until when its `jti` must be remembered to refuse a replay: its `exp`, but no
-    /// later than when it becomes too old to be accepted anyway.
+    /// Until when its `jti` must be remembered to refuse a replay: as long as it is
+    /// accepted (its `exp` and the clock skew), but no later than when it becomes too
+    /// old to be accepted anyway.
     #[must_use]
     pub fn replayable_until(&self) -> UnixTime {
-        self.exp.min(self.iat + MAX_AGE + CLOCK_SKEW)
+        (self.exp + CLOCK_SKEW).min(self.iat + MAX_AGE + CLOCK_SKEW)
     }
 }
 
@@ -451,12 +458,28 @@ pub enum Refusal {
     Ambiguous,
     #[error("a single-use rule matched but the assertion has no jti")]
     NoJti,
-    #[error("the assertion's jti was used before (single-use rule)")]
+    #[error("the assertion's jti was used before")]
     Replay,
     #[error("the issuer's keys cannot be fetched right now")]
     KeysUnavailable,
     #[error("the matching credential is revoked, expired or suspended")]
     Inactive,
+    #[error("the ID-JAG's issuer (iss) is not a registered identity provider")]
+    UnknownProvider,
+    #[error("the ID-JAG's audience (aud) is not this issuer")]
+    OtherAudience,
+    #[error("the ID-JAG was issued to another client (client_id)")]
+    OtherClient,
+    #[error("the ID-JAG has no jti (an ID-JAG is accepted once)")]
+    IdJagNoJti,
+    #[error("the ID-JAG names no account here (sub, email)")]
+    UnknownPerson,
+    #[error("the account the ID-JAG names is disabled")]
+    PersonDisabled,
+    #[error("the ID-JAG's resource differs from the request's")]
+    OtherResource,
+    #[error("the ID-JAG's scope or resource is not a string")]
+    IdJagClaims,
 }
 
 /// The unverified `iss` and `kid` of a workload token, to find its issuer and key.

@@ -88,6 +88,12 @@ impl Scopes {
         self.0 & !other.0 == 0
     }
 
+    /// The scopes in both.
+    #[must_use]
+    pub const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
     /// The scopes, in display order.
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))

@@ -27,6 +27,7 @@ pub mod revoked;
 pub mod sealed;
 pub mod servers;
 pub mod service;
+pub mod sso;
 pub mod store;
 pub mod teams;
 pub mod throttle;

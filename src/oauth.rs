@@ -454,6 +454,14 @@ pub struct SingleUse {
     until: UnixTime,
 }
 
+impl SingleUse {
+    /// `jti` to accept once among those of `key` (an issuer), remembered `until`.
+    #[must_use]
+    pub fn new(key: String, jti: String, until: UnixTime) -> Self {
+        Self { key, jti, until }
+    }
+}
+
 /// The credential a verified workload token of the trusted issuer `issuer_id` gets
 /// tokens for (SPEC §18): the one named by `client_id`, else the only one with a rule
 /// of that issuer matching the token (two matching credentials, or more than
@@ -658,39 +666,102 @@ pub fn grant(
     if params.get("grant_type") != Some(CLIENT_CREDENTIALS) {
         return Err(OAuthError::UnsupportedGrantType);
     }
-    issue(issuer, keys, client, params, now, None, dpop_key)
+    issue(
+        issuer,
+        keys,
+        client,
+        params,
+        now,
+        OnBehalf::Client,
+        dpop_key,
+    )
 }
 
-/// A token of `client` (its own credentials, or a `workload` token it federates): the
-/// scope narrowed to the request's `scope`, the audience its `resource`, bound to
-/// `dpop_key` (a DPoP key's thumbprint) when there is one, signed.
+/// Whom a token acts for besides its client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnBehalf {
+    /// The client itself (client credentials).
+    #[default]
+    Client,
+    /// The workload whose token the client federates (SPEC §18).
+    Workload(crate::federation::WorkloadClaim),
+    /// A person an ID-JAG names (SPEC §21).
+    Person(ForPerson),
+}
+
+/// The person an ID-JAG names, and what the ID-JAG allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForPerson {
+    /// Their email: the token's `sub`.
+    pub email: String,
+    /// The ID-JAG's scopes; `None`: it names none.
+    pub scope: Option<Scopes>,
+    /// The ID-JAG's `resource`, when it names one.
+    pub resource: Option<String>,
+    /// The ID-JAG's `exp`: the token lasts no longer (a person disabled later gets
+    /// no new ID-JAG accepted, and what they had runs out with it).
+    pub until: UnixTime,
+}
+
+/// A token of `client` (its own credentials, a workload token it federates, or an
+/// ID-JAG for a person): the scope narrowed to the request's `scope` (and, for a
+/// person, to the ID-JAG's), the audience its `resource` (the ID-JAG's when it names
+/// one), bound to `dpop_key` (a DPoP key's thumbprint) when there is one, signed.
 pub fn issue(
     issuer: &Issuer,
     keys: &Keyring,
     client: &CredentialRow,
     params: &Params,
     now: UnixTime,
-    workload: Option<crate::federation::WorkloadClaim>,
+    on_behalf: OnBehalf,
     dpop_key: Option<String>,
 ) -> Result<(TokenResponse, Claims), OAuthError> {
+    let (granted, resource) = match &on_behalf {
+        OnBehalf::Person(person) => {
+            let granted = person
+                .scope
+                .map_or(client.scopes, |s| s.intersection(client.scopes));
+            if granted.is_empty() {
+                return Err(OAuthError::InvalidScope);
+            }
+            let resource = match (&person.resource, params.get("resource")) {
+                (Some(named), Some(asked)) if named != asked => {
+                    return Err(OAuthError::InvalidGrant(
+                        crate::federation::Refusal::OtherResource,
+                    ));
+                }
+                (Some(named), _) => Some(named.as_str()),
+                (None, asked) => asked,
+            };
+            (granted, resource)
+        }
+        _ => (client.scopes, params.get("resource")),
+    };
     let scope = match params.get("scope") {
         // An unknown scope is one the client is not granted.
         Some(requested) => match Scopes::parse(requested) {
-            Ok(requested) if !requested.is_empty() && requested.is_subset(client.scopes) => {
-                requested
-            }
+            Ok(requested) if !requested.is_empty() && requested.is_subset(granted) => requested,
             _ => return Err(OAuthError::InvalidScope),
         },
-        None => client.scopes,
+        None => granted,
     };
-    let aud = issuer.audience(client, params.get("resource"))?;
+    let aud = issuer.audience(client, resource)?;
+    let mut exp = token_expiry(issuer, client, now);
+    let (sub, workload) = match on_behalf {
+        OnBehalf::Client => (client.client_id.clone(), None),
+        OnBehalf::Workload(workload) => (client.client_id.clone(), Some(workload)),
+        OnBehalf::Person(person) => {
+            exp = exp.min(person.until.max(now + 1));
+            (person.email, None)
+        }
+    };
     let claims = Claims {
         iss: issuer.issuer.clone(),
-        sub: client.client_id.clone(),
+        sub,
         client_id: client.client_id.clone(),
         aud,
         iat: now,
-        exp: token_expiry(issuer, client, now),
+        exp,
         jti: tokens::new_jti(),
         scope: scope.to_string(),
         workload,

@@ -142,6 +142,11 @@ pub fn App() -> impl IntoView {
                 />
                 <Route path=path!("/issuers") view=routes::issuers::IssuersPage ssr=SsrMode::Async/>
                 <Route
+                    path=path!("/identity-providers")
+                    view=routes::identity_providers::IdentityProvidersPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/issuers/remove")
                     view=routes::issuer_remove::RemoveIssuerPage
                     ssr=SsrMode::Async

@@ -90,6 +90,7 @@ test.describe("accessibility", () => {
       "/servers",
       "/servers/new",
       "/issuers",
+      "/identity-providers",
       "/admin/users",
     ]) {
       await checkPage(page, path);

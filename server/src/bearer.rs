@@ -68,6 +68,9 @@ pub struct Caller {
     /// The credential's creator and team (its workspace).
     pub creator: i64,
     pub team_id: Option<i64>,
+    /// The person the token acts for (their email, its `sub`), when an ID-JAG got it
+    /// (SPEC §21); `None` for a credential's own token.
+    pub person: Option<String>,
 }
 
 /// The resource a request is for.
@@ -372,5 +375,6 @@ async fn check(
         call_limits: credential.call_limits.clone(),
         creator: credential.user_id,
         team_id: credential.team_id,
+        person: (claims.sub != claims.client_id).then(|| claims.sub.clone()),
     })
 }

@@ -97,6 +97,11 @@ pub enum Command {
         #[command(subcommand)]
         action: IssuerCommand,
     },
+    /// Identity providers people sign in with (SPEC §21).
+    Idp {
+        #[command(subcommand)]
+        action: IdpCommand,
+    },
     /// Manage the access-token signing keys.
     Keys {
         #[command(subcommand)]
@@ -148,6 +153,39 @@ pub enum IssuerCommand {
     /// List the trusted issuers.
     List,
     /// Stop trusting an issuer; every federation rule naming it goes with it.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Identity providers (SPEC §21, §22).
+#[derive(Debug, Subcommand)]
+pub enum IdpCommand {
+    /// Register an OpenID Connect provider; its client secret is read from the first
+    /// line of standard input. Prints it (`clavis idp list` and the dashboard show the
+    /// redirect URI to register there: <issuer>/sso/NAME/callback).
+    Add {
+        /// A short name (letters, digits, `.`, `-`, `_`): the callback is
+        /// `<issuer>/sso/NAME/callback`.
+        #[arg(long)]
+        name: String,
+        /// The provider's issuer URL (its discovery document is below it).
+        #[arg(long)]
+        issuer: String,
+        /// Clavis's client id at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// What the sign-in button says after "Sign in with" (default: the name).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// An email domain that may sign in with it (repeatable; default: any).
+        #[arg(long = "email-domain")]
+        email_domains: Vec<String>,
+    },
+    /// List the identity providers (without their secrets), with their redirect URIs.
+    List,
+    /// Remove an identity provider; the accounts it created stay.
     Remove {
         /// Its name.
         name: String,
@@ -470,7 +508,8 @@ pub struct ServeArgs {
     /// Access-token lifetime in seconds (1 to 86400).
     #[arg(long, env = "CLAVIS_TOKEN_TTL", default_value = "3600")]
     pub token_ttl: String,
-    /// Who may create a dashboard account: `open` (anyone, from the sign-up page) or
+    /// Who may create a dashboard account: `open` (anyone, from the sign-up page or by
+    /// single sign-on), `sso-only` (by single sign-on only: no password sign-up) or
     /// `closed` (only `clavis create-user`; an invitation needs an existing account).
     #[arg(
         long,
@@ -590,6 +629,9 @@ pub enum Signup {
     Open,
     /// Only `clavis create-user` (an invitation needs an existing account).
     Closed,
+    /// By single sign-on only (SPEC §21): the first sign-in with an identity provider
+    /// creates the account; there is no password sign-up.
+    SsoOnly,
 }
 
 /// Checked configuration.
@@ -605,6 +647,8 @@ pub struct Config {
     pub issuer_origin: String,
     pub token_ttl_secs: u32,
     pub signup_open: bool,
+    /// Whether a first single sign-on creates an account (`open` and `sso-only`).
+    pub sso_signup: bool,
     pub log_format: LogFormat,
     pub log_filter: Targets,
     pub site_root: PathBuf,
@@ -789,6 +833,7 @@ impl Config {
                 )
             })?;
         let signup_open = s.signup == Signup::Open;
+        let sso_signup = matches!(s.signup, Signup::Open | Signup::SsoOnly);
         let log_format = shared.log_format;
         let log_filter = shared.log.parse::<Targets>().map_err(|_| {
             ConfigError::new(
@@ -891,6 +936,7 @@ impl Config {
             issuer_origin,
             token_ttl_secs,
             signup_open,
+            sso_signup,
             log_format,
             log_filter,
             site_root: s.site_root.clone(),
@@ -1089,6 +1135,8 @@ mod tests {
         let cli = Cli::parse_from(["clavis", "--signup", "CLOSED", "--log-format", "Json"]);
         assert_eq!(cli.settings.serve.signup, Signup::Closed);
         assert_eq!(cli.settings.shared.log_format, LogFormat::Json);
+        let cli = Cli::parse_from(["clavis", "--signup", "sso-only"]);
+        assert_eq!(cli.settings.serve.signup, Signup::SsoOnly);
         let cli = Cli::parse_from([
             "clavis", "server", "add", "--name", "n", "--slug", "s", "--mode", "external",
         ]);

@@ -21,7 +21,8 @@
 //!   body they mirror), `traceparent` and `tracestate` (with traces on, Clavis's own
 //!   context takes their place: its call span, or for a request not recorded a span id
 //!   of its own: SPEC §20) (and `Content-Type` on a GET or DELETE), the server's upstream header,
-//!   `X-Clavis-Client-Id` and `X-Clavis-Scope`. Nothing else — never `Authorization`,
+//!   `X-Clavis-Client-Id`, `X-Clavis-Scope` and, for a token acting for a person (an
+//!   ID-JAG's, SPEC §21), `X-Clavis-Subject` (their email). Nothing else — never `Authorization`,
 //!   `DPoP` or `Cookie`. Back: the status, `Content-Type` and `Mcp-Session-Id`.
 //! - A credential limited to some tools sees only those in `tools/list` answers —
 //!   every answer carrying `result.tools`, whatever id the upstream echoes, in the JSON
@@ -80,6 +81,7 @@ const MCP_PARAM: &str = "mcp-param-";
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const CLIENT_ID: HeaderName = HeaderName::from_static("x-clavis-client-id");
 const SCOPE: HeaderName = HeaderName::from_static("x-clavis-scope");
+const SUBJECT: HeaderName = HeaderName::from_static("x-clavis-subject");
 /// Largest JSON answer read whole to narrow a `tools/list`.
 const TOOLS_LIST_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -424,6 +426,13 @@ async fn send(
     }
     if let Ok(value) = HeaderValue::from_str(&caller.scopes.to_string()) {
         request = request.header(SCOPE, value);
+    }
+    if let Some(value) = caller
+        .person
+        .as_deref()
+        .and_then(|p| HeaderValue::from_str(p).ok())
+    {
+        request = request.header(SUBJECT, value);
     }
     if !body.is_empty() {
         request = request.body(body);

@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod notify;
 pub mod oauth;
 pub mod sessions;
+pub mod sso;
 pub mod telemetry;
 pub mod upstream;
 pub mod upstream_tools;
@@ -276,6 +277,10 @@ impl AppState {
                 ),
                 config.jwks_refetch_interval,
             ),
+            providers: sso::Providers::new(upstream::guarded_client(
+                std::time::Duration::from_secs(5),
+                config.allow_link_local_upstreams,
+            )),
             gateway: upstream::Gateway::new(
                 database.servers.clone(),
                 database.master_key.clone(),
@@ -341,6 +346,7 @@ pub fn router(state: AppState) -> Router {
     let everything_else = everything_else
         .merge(oauth::routes())
         .merge(mcp::routes(&state))
+        .merge(sso::routes())
         .route(
             "/credentials/new",
             axum::routing::post(forms::create_credential),

@@ -48,6 +48,10 @@ pub struct Identity {
     pub token_expires_at: String,
     /// Seconds left until then.
     pub token_expires_in: i64,
+    /// The person the token acts for (their email), when an agent got it with an
+    /// ID-JAG from their identity provider; absent for the credential's own token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 /// The MCP server: one tool, `whoami`. Cheap to create: the stateless transport makes
@@ -61,7 +65,7 @@ pub struct McpServer {
 impl McpServer {
     /// Answers who the caller is: the credential behind the access token.
     #[tool(
-        description = "Who is calling: the credential's name, client_id and scopes, and when this access token expires.",
+        description = "Who is calling: the credential's name, client_id and scopes, when this access token expires, and the person it acts for if any.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn whoami(
@@ -78,6 +82,7 @@ impl McpServer {
             scopes: caller.scopes.to_strings(),
             token_expires_at: civil::format_rfc3339(caller.token_expires_at),
             token_expires_in: (caller.token_expires_at - clavis::now()).max(0),
+            person: caller.person.clone(),
         }))
     }
 }

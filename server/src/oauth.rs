@@ -21,7 +21,7 @@ use axum::{
 use clavis::{
     dpop::ProofError,
     federation::{self, Refusal, Workload, WorkloadClaim},
-    oauth::{self, AuthFailure, ClientAuth, OAuthError, Params, Usage},
+    oauth::{self, AuthFailure, ClientAuth, OAuthError, OnBehalf, Params, Usage},
     store::CredentialRow,
     throttle::{ClientAddress, Throttle, address_key},
     tokens::Keyring,
@@ -55,6 +55,8 @@ pub struct OAuthState {
     pub tool_cache: crate::upstream_tools::ToolCache,
     /// Trusted issuers' keys, for workload tokens (SPEC §18).
     pub issuer_keys: crate::issuer_keys::IssuerKeys,
+    /// Identity providers' discovery documents (SPEC §21: sign-in and ID-JAGs).
+    pub providers: crate::sso::Providers,
     /// Access tokens whose signature was verified (for the MCP endpoints).
     pub verified: clavis::tokens::VerifiedTokens,
     /// Revoked access tokens that have not expired (kept as the database has them).
@@ -408,11 +410,19 @@ async fn token(
                 span.record("oauth.grant_type", grant_type);
             }
             let now = clavis::now();
-            let (client, federated) = if params.get("grant_type") == Some(federation::GRANT_TYPE) {
+            let jwt_bearer = params.get("grant_type") == Some(federation::GRANT_TYPE);
+            let (client, federated, person) = if jwt_bearer
+                && params.get("assertion").is_some_and(clavis::sso::is_id_jag)
+            {
+                // An ID-JAG (SPEC §21) comes with the client's own authentication.
+                let client = authenticate(&state, &headers, address, &params).await?;
+                let person = id_jag_person(&state, &client, &params, address, now).await?;
+                (client, None, Some(person))
+            } else if jwt_bearer {
                 let federated = workload_client(&state, &headers, address, &params, now).await?;
-                (federated.row.clone(), Some(federated))
+                (federated.row.clone(), Some(federated), None)
             } else {
-                (authenticate(&state, &headers, address, &params).await?, None)
+                (authenticate(&state, &headers, address, &params).await?, None, None)
             };
             // Checked once the client is known (so strangers cannot make Clavis verify
             // signatures with keys of their choosing), used up once the token is issued
@@ -423,13 +433,15 @@ async fn token(
                 return Err(OAuthError::Dpop(ProofError::Required).into());
             }
             let dpop_key = proof.as_ref().map(|p| p.jkt.clone());
-            let (response, claims) = match &federated {
-                Some(federated) => {
+            let (response, claims) = match (&federated, &person) {
+                // Its jti is spent below, once the quota and the proof let it through.
+                (_, Some(person)) => oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, OnBehalf::Person(person.grant.clone()), dpop_key)?,
+                (Some(federated), None) => {
                     let workload = WorkloadClaim {
                         iss: federated.workload.issuer.clone(),
                         sub: federated.workload.subject.clone(),
                     };
-                    let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, Some(workload), dpop_key)?;
+                    let issued = oauth::issue(&state.services.issuer, &state.keys(), &client, &params, now, OnBehalf::Workload(workload), dpop_key)?;
                     // Spent only now that the request is good: a bad scope or resource
                     // does not burn a CI job's one-time token.
                     if let Some(single_use) = &federated.single_use
@@ -441,7 +453,7 @@ async fn token(
                     }
                     issued
                 }
-                None => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now, dpop_key)?,
+                (None, None) => oauth::grant(&state.services.issuer, &state.keys(), &client, &params, now, dpop_key)?,
             };
             let workload = federated.as_ref().map(|f| &f.workload);
             state
@@ -454,7 +466,20 @@ async fn token(
             if let Some(proof) = &proof {
                 state.dpop.spend(proof, now).map_err(OAuthError::Dpop)?;
             }
-            let subject = workload.as_ref().map(|w| w.subject.as_str());
+            if let Some(person) = &person
+                && let Err(refusal) = oauth::spend(&state.jtis, &person.once)
+                    .await
+                    .map_err(database_error("spending an ID-JAG"))?
+            {
+                return Err(refused(&state, refusal, Some(&client.client_id), address).into());
+            }
+            let subject = workload
+                .as_ref()
+                .map(|w| w.subject.as_str())
+                .or(person.as_ref().map(|p| p.grant.email.as_str()));
+            if let Some(person) = &person {
+                record_for_person(&state, &client, person, address, now).await;
+            }
             state.usage.record(&client.client_id, now, address, subject);
             state.metrics.token_issued();
             // At debug: a line per token is a line per request on the busiest path (the
@@ -543,6 +568,96 @@ async fn workload_client(
     federated(state, assertion, client_id, now)
         .await?
         .map_err(|refusal| refused(state, refusal, client_id, address).into())
+}
+
+/// The person an ID-JAG (SPEC §21) names, what it allows, and its `jti` to spend.
+struct Person {
+    grant: oauth::ForPerson,
+    provider: String,
+    user_id: i64,
+    once: oauth::SingleUse,
+}
+
+/// Checks an ID-JAG presented by the authenticated `client`: a registered identity
+/// provider's, signed by its keys, in time, for this issuer and this client, naming an
+/// account that is not disabled. A refusal is `invalid_grant` naming the check.
+async fn id_jag_person(
+    state: &OAuthState,
+    client: &CredentialRow,
+    params: &Params,
+    address: IpAddr,
+    now: clavis::UnixTime,
+) -> Result<Person, FormError> {
+    let assertion = params
+        .get("assertion")
+        .ok_or(OAuthError::InvalidRequest("assertion is required"))?;
+    let refuse =
+        |refusal| -> FormError { refused(state, refusal, Some(&client.client_id), address).into() };
+    let (iss, kid) = federation::peek(assertion).map_err(refuse)?;
+    let provider = clavis::service::identity::by_issuer(&state.services, &iss)
+        .await
+        .map_err(|_| OAuthError::Server)?
+        .ok_or_else(|| refuse(Refusal::UnknownProvider))?;
+    let discovered = state.providers.discover(&provider).await.map_err(|e| {
+        tracing::warn!(provider = %provider.name, error = %e, "an identity provider's discovery failed");
+        refuse(Refusal::KeysUnavailable)
+    })?;
+    let keys = state
+        .issuer_keys
+        .keys(
+            &provider.key_source(&discovered.jwks_uri),
+            kid.as_deref(),
+            now,
+        )
+        .await
+        .map_err(refuse)?;
+    let token = federation::verify(assertion, &provider.issuer, &keys, now).map_err(refuse)?;
+    let jag = clavis::sso::check_id_jag(&token, &state.services.issuer.issuer, &client.client_id)
+        .map_err(refuse)?;
+    let user = clavis::service::identity::id_jag_person(&state.services, &provider, &jag)
+        .await
+        .map_err(|_| OAuthError::Server)?
+        .map_err(refuse)?;
+    Ok(Person {
+        grant: oauth::ForPerson {
+            email: user.email,
+            scope: jag.scope,
+            resource: jag.resource,
+            until: token.exp,
+        },
+        provider: provider.name,
+        user_id: user.id,
+        once: oauth::SingleUse::new(
+            format!("idp:{}", provider.id),
+            jag.jti,
+            jag.replayable_until,
+        ),
+    })
+}
+
+/// Records in the credential's workspace that it got a token acting for a person
+/// (SPEC §21): the audit log names them.
+async fn record_for_person(
+    state: &OAuthState,
+    client: &CredentialRow,
+    person: &Person,
+    address: IpAddr,
+    now: clavis::UnixTime,
+) {
+    let workspace = client.team_id.map_or(
+        clavis::authz::Workspace::Personal(client.user_id),
+        clavis::authz::Workspace::Team,
+    );
+    let who = clavis::audit::Who::credential(&client.client_id, Some(address.to_string()));
+    let event = who.did(
+        now,
+        clavis::audit::AuditAction::TokenForPerson,
+        format!("{} via {}", person.grant.email, person.provider),
+        Some(workspace),
+    );
+    if let Err(e) = clavis::store::record(&state.services.pool, &event).await {
+        tracing::error!(error = %e, user_id = person.user_id, "recording a token for a person failed");
+    }
 }
 
 /// `POST /mcp/oauth/introspect` (RFC 7662).
@@ -661,6 +776,7 @@ async fn metadata(State(state): State<Arc<OAuthState>>) -> Response {
         "token_endpoint": format!("{issuer}/mcp/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": ["client_credentials", federation::GRANT_TYPE],
+        "authorization_grant_profiles_supported": [clavis::sso::ID_JAG_PROFILE],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,

@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod credentials;
+pub mod identity;
 pub mod issuers;
 pub mod keys;
 pub mod servers;

@@ -65,6 +65,7 @@ fn Navigation(nav: Option<NavigationView>) -> impl IntoView {
             <A href="/teams">"Teams"</A>
             <A href="/audit">"Audit log"</A>
             {is_admin.then(|| view! { <A href="/issuers">"Trusted issuers"</A> })}
+            {is_admin.then(|| view! { <A href="/identity-providers">"Identity providers"</A> })}
             {is_admin.then(|| view! { <A href="/admin/users">"People"</A> })}
         </nav>
         <ActionForm action=switch attr:class="workspace">

@@ -9,3 +9,4 @@ pub mod federation;
 pub mod header;
 pub mod one_time;
 pub mod signed_in;
+pub mod sso;

@@ -9,6 +9,7 @@ pub mod credential_revoke;
 pub mod credential_rotate;
 pub mod credentials;
 pub mod home;
+pub mod identity_providers;
 pub mod invite;
 pub mod issuer_remove;
 pub mod issuers;

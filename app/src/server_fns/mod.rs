@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod identity;
 pub mod issuers;
 pub mod servers;
 pub mod teams;

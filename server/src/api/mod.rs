@@ -58,7 +58,7 @@ pub const BASE: &str = "/api/v1";
     tags(
         (name = "credentials", description = "The workspace's client credentials"),
         (name = "audit", description = "The workspace's audit log"),
-        (name = "issuers", description = "Trusted issuers of workload tokens"),
+        (name = "issuers", description = "Trusted issuers of workload tokens, and identity providers"),
     )
 )]
 struct ApiDoc;
@@ -102,6 +102,7 @@ pub fn routes(issuer: &str) -> Router<AppState> {
         .routes(routes!(credentials::credential_usage))
         .routes(routes!(audit::audit_log))
         .routes(routes!(issuers::list_issuers))
+        .routes(routes!(issuers::list_identity_providers))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
     let document = serde_json::to_vec(&document).unwrap_or_default();

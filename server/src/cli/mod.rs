@@ -6,6 +6,7 @@
 
 mod audit;
 mod credential;
+mod idp;
 mod issuer;
 mod server;
 
@@ -66,6 +67,7 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), StartEr
         }
         Command::Server { action } => server::command(action, &config).await,
         Command::Issuer { action } => issuer::command(action, &config).await,
+        Command::Idp { action } => idp::command(action, &config).await,
         Command::Keys {
             action: KeysCommand::Rotate,
         } => {

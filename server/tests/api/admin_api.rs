@@ -642,6 +642,7 @@ async fn the_openapi_document_describes_what_is_served() {
             "GET /api/v1/credentials",
             "GET /api/v1/credentials/{client_id}",
             "GET /api/v1/credentials/{client_id}/usage",
+            "GET /api/v1/identity-providers",
             "GET /api/v1/issuers",
             "PATCH /api/v1/credentials/{client_id}",
             "POST /api/v1/credentials",

@@ -42,7 +42,7 @@ pub(crate) const ED: Pair = Pair {
     alg: Algorithm::EdDSA,
     file: "ed25519",
 };
-const EC: Pair = Pair {
+pub(crate) const EC: Pair = Pair {
     alg: Algorithm::ES256,
     file: "p256",
 };
@@ -74,8 +74,14 @@ impl Pair {
 
     /// `claims` signed with this key under `kid`.
     pub(crate) fn sign(self, kid: &str, claims: &Value) -> String {
+        self.sign_typed(kid, "JWT", claims)
+    }
+
+    /// `claims` signed with this key under `kid`, with this `typ`.
+    pub(crate) fn sign_typed(self, kid: &str, typ: &str, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
         header.kid = Some(kid.to_owned());
+        header.typ = Some(typ.to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding_key()).unwrap()
     }
 }
@@ -104,9 +110,15 @@ impl Issuer {
             let (served, counted, base) = (served.clone(), counted.clone(), base.clone());
             async move {
                 let path = uri.path();
+                // The endpoints an OpenID provider's discovery also names (SPEC §21).
                 let discovery = |prefix: &str, jwks: String| {
-                    axum::Json(json!({ "issuer": format!("{base}{prefix}"), "jwks_uri": jwks }))
-                        .into_response()
+                    axum::Json(json!({
+                        "issuer": format!("{base}{prefix}"),
+                        "jwks_uri": jwks,
+                        "authorization_endpoint": format!("{base}{prefix}/authorize"),
+                        "token_endpoint": format!("{base}{prefix}/token"),
+                    }))
+                    .into_response()
                 };
                 use axum::response::IntoResponse as _;
                 match path {

@@ -15,5 +15,6 @@ mod mcp;
 mod oauth;
 mod pages;
 mod private_key_jwt;
+mod sso;
 mod teams;
 mod traces;
