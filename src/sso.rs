@@ -61,6 +61,24 @@ impl fmt::Debug for IdentityProvider {
     }
 }
 
+impl From<crate::store::ProviderRow> for IdentityProvider {
+    fn from(row: crate::store::ProviderRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            display_name: row.display_name,
+            issuer: row.issuer,
+            client_id: row.client_id,
+            client_secret: row.client_secret,
+            // Written by Clavis only; unreadable means no domain allowed rather than
+            // any (an empty list allows every domain).
+            email_domains: serde_json::from_str(&row.email_domains)
+                .unwrap_or_else(|_| vec!["invalid.invalid".to_owned()]),
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// What the client secret is sealed for: one provider's name.
 fn secret_purpose(name: &str) -> String {
     format!("identity-provider-secret:{name}")
@@ -253,6 +271,19 @@ impl NewProvider {
     #[must_use]
     pub fn sealed_secret(&self, master: &MasterKey) -> Vec<u8> {
         master.seal(&secret_purpose(&self.name), self.client_secret.as_bytes())
+    }
+
+    /// Its columns, with the secret as sealed.
+    #[must_use]
+    pub fn row<'a>(&'a self, sealed_secret: &'a [u8]) -> crate::store::NewProviderRow<'a> {
+        crate::store::NewProviderRow {
+            name: &self.name,
+            display_name: &self.display_name,
+            issuer: &self.issuer,
+            client_id: &self.client_id,
+            sealed_secret,
+            email_domains: &self.email_domains,
+        }
     }
 }
 

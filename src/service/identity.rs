@@ -25,7 +25,7 @@ pub async fn add(
     let event = caller
         .who
         .did(now, AuditAction::IdentityProviderAdded, &new.name, None);
-    let id = store::insert_identity_provider(&services.pool, new, &sealed, now, &event)
+    let id = store::insert_identity_provider(&services.pool, &new.row(&sealed), now, &event)
         .await
         .map_err(internal("adding an identity provider"))?
         .ok_or_else(|| invalid(InvalidProvider::Taken))?;
@@ -66,9 +66,12 @@ pub async fn remove(services: &Services, caller: &Caller, name: &str) -> Result<
 /// Every identity provider, by name (the sign-in page offers them; their secrets stay
 /// sealed).
 pub async fn list(services: &Services) -> Result<Vec<IdentityProvider>, ServiceError> {
-    store::identity_providers(&services.pool)
+    Ok(store::identity_providers(&services.pool)
         .await
-        .map_err(internal("listing identity providers"))
+        .map_err(internal("listing identity providers"))?
+        .into_iter()
+        .map(IdentityProvider::from)
+        .collect())
 }
 
 /// The identity provider of this name.
@@ -76,6 +79,7 @@ pub async fn get(services: &Services, name: &str) -> Result<IdentityProvider, Se
     store::identity_provider(&services.pool, name)
         .await
         .map_err(internal("reading an identity provider"))?
+        .map(IdentityProvider::from)
         .ok_or(ServiceError::NotFound)
 }
 
@@ -84,9 +88,10 @@ pub async fn by_issuer(
     services: &Services,
     iss: &str,
 ) -> Result<Option<IdentityProvider>, ServiceError> {
-    store::identity_provider_by_issuer(&services.pool, iss)
+    Ok(store::identity_provider_by_issuer(&services.pool, iss)
         .await
-        .map_err(internal("reading an identity provider"))
+        .map_err(internal("reading an identity provider"))?
+        .map(IdentityProvider::from))
 }
 
 /// What a single sign-on may do besides signing an account in.

@@ -1,50 +1,41 @@
 //! Identity providers and the accounts their subjects are (SPEC §21).
 
 use super::{Pool, StoreError, UserRow};
-use crate::{
-    UnixTime,
-    audit::Event,
-    sso::{IdentityProvider, NewProvider},
-};
+use crate::{UnixTime, audit::Event};
 
-type ProviderTuple = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    String,
-    UnixTime,
-);
+/// A stored identity provider (`crate::sso::IdentityProvider` is made from it).
+#[derive(Clone, sqlx::FromRow)]
+pub struct ProviderRow {
+    pub id: i64,
+    pub name: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// Sealed with the master key.
+    pub client_secret: Vec<u8>,
+    /// JSON: `["example.com", …]`.
+    pub email_domains: String,
+    pub created_at: UnixTime,
+}
+
+/// A new identity provider's columns.
+pub struct NewProviderRow<'a> {
+    pub name: &'a str,
+    pub display_name: &'a str,
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub sealed_secret: &'a [u8],
+    pub email_domains: &'a [String],
+}
 
 const PROVIDER_COLUMNS: &str =
     "id, name, display_name, issuer, client_id, client_secret, email_domains, created_at";
-
-fn provider(
-    (id, name, display_name, issuer, client_id, client_secret, domains, created_at): ProviderTuple,
-) -> IdentityProvider {
-    IdentityProvider {
-        id,
-        name,
-        display_name,
-        issuer,
-        client_id,
-        client_secret,
-        // Written by `insert_identity_provider` only; unreadable means none allowed
-        // rather than any (an empty list allows every domain).
-        email_domains: serde_json::from_str(&domains)
-            .unwrap_or_else(|_| vec!["invalid.invalid".to_owned()]),
-        created_at,
-    }
-}
 
 /// Registers an identity provider with its sealed secret; `Ok(None)` when its name or
 /// issuer is taken.
 pub async fn insert_identity_provider(
     pool: &Pool,
-    new: &NewProvider,
-    sealed_secret: &[u8],
+    new: &NewProviderRow<'_>,
     now: UnixTime,
     event: &Event,
 ) -> Result<Option<i64>, StoreError> {
@@ -58,11 +49,11 @@ pub async fn insert_identity_provider(
              ON CONFLICT DO NOTHING
              RETURNING id",
         )
-        .bind(&new.name)
-        .bind(&new.display_name)
-        .bind(&new.issuer)
-        .bind(&new.client_id)
-        .bind(sealed_secret)
+        .bind(new.name)
+        .bind(new.display_name)
+        .bind(new.issuer)
+        .bind(new.client_id)
+        .bind(new.sealed_secret)
         .bind(&domains)
         .bind(now)
         .fetch_optional(&mut *tx)
@@ -76,41 +67,38 @@ pub async fn insert_identity_provider(
 }
 
 /// Every identity provider, by name.
-pub async fn identity_providers(pool: &Pool) -> Result<Vec<IdentityProvider>, StoreError> {
-    let rows = on!(pool, |p| sqlx::query_as::<_, ProviderTuple>(&format!(
+pub async fn identity_providers(pool: &Pool) -> Result<Vec<ProviderRow>, StoreError> {
+    let rows = on!(pool, |p| sqlx::query_as::<_, ProviderRow>(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers ORDER BY name"
     ))
     .fetch_all(p)
     .await)?;
-    Ok(rows.into_iter().map(provider).collect())
+    Ok(rows)
 }
 
 /// The identity provider of this name.
-pub async fn identity_provider(
-    pool: &Pool,
-    name: &str,
-) -> Result<Option<IdentityProvider>, StoreError> {
-    let row = on!(pool, |p| sqlx::query_as::<_, ProviderTuple>(&format!(
+pub async fn identity_provider(pool: &Pool, name: &str) -> Result<Option<ProviderRow>, StoreError> {
+    let row = on!(pool, |p| sqlx::query_as::<_, ProviderRow>(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE name = $1"
     ))
     .bind(name)
     .fetch_optional(p)
     .await)?;
-    Ok(row.map(provider))
+    Ok(row)
 }
 
 /// The identity provider whose tokens carry this `iss`.
 pub async fn identity_provider_by_issuer(
     pool: &Pool,
     issuer: &str,
-) -> Result<Option<IdentityProvider>, StoreError> {
-    let row = on!(pool, |p| sqlx::query_as::<_, ProviderTuple>(&format!(
+) -> Result<Option<ProviderRow>, StoreError> {
+    let row = on!(pool, |p| sqlx::query_as::<_, ProviderRow>(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE issuer = $1"
     ))
     .bind(issuer)
     .fetch_optional(p)
     .await)?;
-    Ok(row.map(provider))
+    Ok(row)
 }
 
 /// Removes an identity provider and its links to accounts (the accounts stay);
