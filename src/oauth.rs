@@ -678,10 +678,9 @@ pub fn grant(
 }
 
 /// Whom a token acts for besides its client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnBehalf {
     /// The client itself (client credentials).
-    #[default]
     Client,
     /// The workload whose token the client federates (SPEC §18).
     Workload(crate::federation::WorkloadClaim),

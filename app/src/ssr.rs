@@ -127,6 +127,24 @@ pub async fn client_address_key() -> IpAddr {
     )
 }
 
+/// Puts a freshly authenticated user (a password's or an identity provider's) in
+/// `session` under a new id (no fixation).
+pub async fn sign_in_session(
+    session: &Session,
+    user: clavis::accounts::User,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session
+        .insert(
+            USER_KEY,
+            SessionUser {
+                id: user.id,
+                email: user.email,
+            },
+        )
+        .await
+}
+
 /// The signed-in user, if any.
 pub async fn session_user() -> Result<Option<SessionUser>, UiError> {
     session()

@@ -644,10 +644,7 @@ async fn record_for_person(
     address: IpAddr,
     now: clavis::UnixTime,
 ) {
-    let workspace = client.team_id.map_or(
-        clavis::authz::Workspace::Personal(client.user_id),
-        clavis::authz::Workspace::Team,
-    );
+    let workspace = clavis::authz::Workspace::of(client.user_id, client.team_id);
     let who = clavis::audit::Who::credential(&client.client_id, Some(address.to_string()));
     let event = who.did(
         now,

@@ -20,7 +20,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::{SessionUser, server_fns::auth::safe_next, ssr::USER_KEY};
+use app::{
+    SessionUser,
+    server_fns::auth::safe_next,
+    ssr::{USER_KEY, sign_in_session},
+};
 use axum::{
     Router,
     extract::{Path, Query, State},
@@ -305,7 +309,7 @@ async fn callback(
     match signed_in(&state, &name, query, ip, &session).await {
         Ok((user, next)) => {
             state.oauth.providers.starts.give_back(&address_of(address));
-            if let Err(e) = start_session(&session, user).await {
+            if let Err(e) = sign_in_session(&session, user).await {
                 tracing::error!(error = %e, "single sign-on: writing the session failed");
                 return failed(SsoError::Internal);
             }
@@ -415,21 +419,4 @@ async fn signed_in(
     .await?;
     tracing::info!(user_id = user.id, provider = %provider.name, "signed in with an identity provider");
     Ok((user, pending.next))
-}
-
-/// Puts the person in the session under a new id (no fixation).
-async fn start_session(
-    session: &Session,
-    user: clavis::accounts::User,
-) -> Result<(), tower_sessions::session::Error> {
-    session.cycle_id().await?;
-    session
-        .insert(
-            USER_KEY,
-            SessionUser {
-                id: user.id,
-                email: user.email,
-            },
-        )
-        .await
 }

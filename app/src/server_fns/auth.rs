@@ -165,26 +165,14 @@ pub async fn sign_out() -> Result<(), UiError> {
     Ok(())
 }
 
-/// Puts a freshly authenticated user in a session with a new id (no fixation).
+/// Puts a freshly authenticated user in this request's session ([`crate::ssr::sign_in_session`]).
 #[cfg(feature = "ssr")]
 async fn start_session(user: clavis::accounts::User) -> Result<(), UiError> {
-    use crate::ssr::{USER_KEY, internal, session};
+    use crate::ssr::{internal, session, sign_in_session};
 
-    let session = session().await?;
-    session
-        .cycle_id()
+    sign_in_session(&session().await?, user)
         .await
-        .map_err(internal("cycling the session id"))?;
-    session
-        .insert(
-            USER_KEY,
-            SessionUser {
-                id: user.id,
-                email: user.email,
-            },
-        )
-        .await
-        .map_err(internal("writing the session"))
+        .map_err(internal("starting the session"))
 }
 
 #[cfg(test)]
