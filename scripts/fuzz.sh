@@ -5,7 +5,9 @@
 # JSON-RPC inspection and SSE narrowing (jsonrpc), workload tokens and federation rules
 # (workload_token), DPoP proofs and nonces (dpop_proof).
 #
-#   scripts/fuzz.sh build                     build every target (what CI does)
+#   scripts/fuzz.sh build                     build every target and replay its corpus
+#   scripts/fuzz.sh build --dev               the same unoptimised: builds in half the
+#                                             time, what the test command does
 #   scripts/fuzz.sh run [SECONDS] [TARGET…]   run each for SECONDS (600), then minimise
 #                                             its corpus (fuzz/target/corpus/TARGET) and
 #                                             keep a small sample in fuzz/corpus/TARGET
@@ -25,10 +27,12 @@ fi
 
 case "${1:-build}" in
 build)
-    cargo fuzz build
+    mode=()
+    [ "${2:-}" = "--dev" ] && mode=(--dev)
+    cargo fuzz build "${mode[@]}"
     for t in "${targets[@]}"; do
-        # A few seconds over the committed corpus: the targets start and find nothing.
-        cargo fuzz run "$t" "corpus/$t" -- -runs=0
+        # Once over the committed corpus: the targets start and find nothing.
+        cargo fuzz run "${mode[@]}" "$t" "corpus/$t" -- -runs=0
     done
     ;;
 run)
@@ -49,7 +53,7 @@ run)
     done
     ;;
 *)
-    sed -n '2,13p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,15p' "${BASH_SOURCE[0]}" >&2
     exit 2
     ;;
 esac

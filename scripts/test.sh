@@ -8,7 +8,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # A clean CI clone gains nothing from incremental artefacts (gigabytes on disk).
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Each step says how long the one before took and how far in the run is: where a slow
+# run spent its time is in its log (which ends with the test runner's summary).
+started=$SECONDS
+last=$SECONDS
+step() {
+    [ $SECONDS -gt "$started" ] && printf '(%d s)\n' $((SECONDS - last))
+    last=$SECONDS
+    printf '\n\033[1m== %s\033[0m  [%d min in]\n' "$*" $(((SECONDS - started) / 60))
+}
 
 step "toolchain"
 bash scripts/setup.sh --test
@@ -22,11 +30,17 @@ cargo clippy -p app --lib --locked --target wasm32-unknown-unknown --no-default-
 
 step "fuzz targets build and replay their corpora (long runs: scripts/fuzz.sh run)"
 cargo fmt --check --manifest-path fuzz/Cargo.toml
-bash scripts/fuzz.sh build
+bash scripts/fuzz.sh build --dev
 
 step "release build (server + wasm bundle, and the benchmark's upstream MCP server)"
-cargo leptos build --release --precompress
-cargo build --release --locked -p bench-upstream
+# What the tests check is the code, not the optimiser: the release build here skips LTO
+# and optimises lightly (half the time of the shipping profile on 2 cores). Run or bench
+# (scripts/run.sh, bench/run.sh) and cargo rebuilds with the shipping profile.
+quick_release=(env CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_WASM_RELEASE_LTO=false
+    CARGO_PROFILE_WASM_RELEASE_CODEGEN_UNITS=16)
+"${quick_release[@]}" cargo leptos build --release --precompress
+"${quick_release[@]}" cargo build --release --locked -p bench-upstream
 
 step "end-to-end tests (Playwright, Chromium)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
