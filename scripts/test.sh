@@ -17,6 +17,15 @@ step() {
     last=$SECONDS
     printf '\n\033[1m== %s\033[0m  [%d min in]\n' "$*" $(((SECONDS - started) / 60))
 }
+# A step that hangs fails on its own, naming itself, instead of running into CI's limit
+# with nothing said (libtest names a test running for over 60 s before that).
+bounded() {
+    local minutes=$1 rc=0
+    shift
+    timeout -k 20s "${minutes}m" "$@" || rc=$?
+    [ "$rc" -eq 124 ] && printf '\ntest command: stopped after %s min: %s\n' "$minutes" "$*" >&2
+    return "$rc"
+}
 
 step "toolchain"
 bash scripts/setup.sh --test
@@ -44,7 +53,7 @@ quick_release=(env CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=f
 
 step "end-to-end tests (Playwright, Chromium)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd end2end && CLAVIS_E2E_PORT=$port npx playwright test)
+(cd end2end && CLAVIS_E2E_PORT=$port bounded 30 npx playwright test)
 
 step "admin API against its OpenAPI document (schemathesis, a short run)"
 bash scripts/schemathesis.sh
@@ -53,7 +62,7 @@ step "benchmark smoke run (a few seconds: checks bench/ still works, asserts no 
 python3 bench/bench.py --smoke
 
 step "unit and integration tests on SQLite"
-cargo test --workspace --locked
+bounded 40 cargo test --workspace --locked
 
 step "the integration tests again on PostgreSQL (a fresh database per test)"
 pg=$(bash scripts/postgres.sh)
@@ -61,4 +70,4 @@ pg=$(bash scripts/postgres.sh)
 command -v psql >/dev/null && for db in $(psql "$pg" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'clavis\_t\_%'"); do
     psql "$pg" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
 done
-CLAVIS_TEST_DATABASE=$pg cargo test --locked -p server --test api
+CLAVIS_TEST_DATABASE=$pg bounded 20 cargo test --locked -p server --test api
