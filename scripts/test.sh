@@ -70,4 +70,5 @@ pg=$(bash scripts/postgres.sh)
 command -v psql >/dev/null && for db in $(psql "$pg" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'clavis\_t\_%'"); do
     psql "$pg" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
 done
-CLAVIS_TEST_DATABASE=$pg bounded 20 cargo test --locked -p server --test api
+# `--workspace` as above: the same features, so nothing is built again.
+CLAVIS_TEST_DATABASE=$pg bounded 20 cargo test --workspace --locked --test api

@@ -573,7 +573,10 @@ struct Acknowledged {
 /// private.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_kill_9_under_load() {
-    use std::sync::{Arc, Mutex};
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    };
 
     const PASSWORD: &str = "a durable password";
     let mut server = LoggedServer::start(&["--log", "warn"]).await;
@@ -594,21 +597,21 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
         .unwrap();
 
     // Four clients asking for tokens, until the server is gone.
+    let issued = Arc::new(AtomicU32::new(0));
     let tokens: Vec<_> = (0..4)
         .map(|_| {
-            let (client, base, id, secret) = (
+            let (client, base, id, secret, issued) = (
                 client.clone(),
                 base.clone(),
                 load_id.clone(),
                 load_secret.clone(),
+                issued.clone(),
             );
             tokio::spawn(async move {
-                let mut issued = 0u32;
                 while let Ok(response) = token_request(&client, &base, &id, &secret).await {
                     assert_eq!(response.status().as_u16(), 200);
-                    issued += 1;
+                    issued.fetch_add(1, Ordering::Relaxed);
                 }
-                issued
             })
         })
         .collect();
@@ -663,13 +666,30 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
         })
     };
 
+    // Killed once both loads have done enough to check (at least 1.5 s of load, at most
+    // 60 s): a fixed 1.5 s was too short on a loaded machine (one run acknowledged a
+    // single revocation in it).
+    let enough = || {
+        let acknowledged = acknowledged.lock().unwrap();
+        let revoked = acknowledged
+            .credentials
+            .iter()
+            .filter(|c| c.2 == Some(true));
+        issued.load(Ordering::Relaxed) >= 100
+            && !acknowledged.accounts.is_empty()
+            && revoked.count() >= 2
+    };
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !enough() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill(); // no shutdown, no checkpoint
     dashboard.await.unwrap();
-    let mut issued = 0;
     for load in tokens {
-        issued += load.await.unwrap();
+        load.await.unwrap();
     }
+    let issued = issued.load(Ordering::Relaxed);
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     let revoked = acknowledged
         .credentials
