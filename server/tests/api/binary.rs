@@ -566,6 +566,16 @@ struct Acknowledged {
     credentials: Vec<(String, String, Option<bool>)>,
 }
 
+impl Acknowledged {
+    /// The credentials whose revocation was acknowledged.
+    fn revoked(&self) -> usize {
+        self.credentials
+            .iter()
+            .filter(|c| c.2 == Some(true))
+            .count()
+    }
+}
+
 /// SPEC §9 and §16: under token and dashboard load, `kill -9` the server; after a
 /// restart every account, credential and revocation it acknowledged is there and every
 /// revoked credential is still refused (SQLite here; the PostgreSQL pass kills one of
@@ -669,15 +679,13 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
     // Killed once both loads have done enough to check (at least 1.5 s of load, at most
     // 60 s): a fixed 1.5 s was too short on a loaded machine (one run acknowledged a
     // single revocation in it).
+    const MIN_TOKENS: u32 = 100;
+    const MIN_REVOCATIONS: usize = 2;
     let enough = || {
         let acknowledged = acknowledged.lock().unwrap();
-        let revoked = acknowledged
-            .credentials
-            .iter()
-            .filter(|c| c.2 == Some(true));
-        issued.load(Ordering::Relaxed) >= 100
+        issued.load(Ordering::Relaxed) >= MIN_TOKENS
             && !acknowledged.accounts.is_empty()
-            && revoked.count() >= 2
+            && acknowledged.revoked() >= MIN_REVOCATIONS
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -691,19 +699,15 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
     }
     let issued = issued.load(Ordering::Relaxed);
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
-    let revoked = acknowledged
-        .credentials
-        .iter()
-        .filter(|c| c.2 == Some(true))
-        .count();
+    let revoked = acknowledged.revoked();
     eprintln!(
         "before kill -9: {issued} tokens; acknowledged {} accounts, {} credentials, {revoked} revocations",
         acknowledged.accounts.len(),
         acknowledged.credentials.len()
     );
-    assert!(issued >= 100, "token load ran: {issued}");
+    assert!(issued >= MIN_TOKENS, "token load ran: {issued}");
     assert!(
-        !acknowledged.accounts.is_empty() && revoked >= 2,
+        !acknowledged.accounts.is_empty() && revoked >= MIN_REVOCATIONS,
         "dashboard load ran: {} accounts, {revoked} revocations",
         acknowledged.accounts.len()
     );
