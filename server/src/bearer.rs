@@ -10,7 +10,6 @@
 //! the resource's RFC 9728 metadata.
 
 use std::time::Duration;
-use tracing::Instrument as _;
 
 use axum::{
     Json,
@@ -26,7 +25,9 @@ use clavis::{
 };
 use serde_json::json;
 
-use crate::oauth::OAuthState;
+use opentelemetry::trace::SpanKind;
+
+use crate::{oauth::OAuthState, telemetry::Span};
 
 /// The most of a refused request's body read (and dropped) to keep its connection.
 pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
@@ -273,23 +274,11 @@ pub async fn authorize(
     request: &Presented<'_>,
     resource: &Resource<'_>,
 ) -> Result<Caller, Refusal> {
-    let span = if crate::telemetry::recording() {
-        tracing::info_span!(
-            "token check",
-            otel.name = "check token",
-            clavis.auth.scheme = tracing::field::Empty,
-            oauth.client_id = tracing::field::Empty,
-            clavis.outcome = tracing::field::Empty,
-        )
-    } else {
-        tracing::Span::none()
-    };
-    let checked = check(state, request, resource, &span)
-        .instrument(span.clone())
-        .await;
+    let span = Span::child(SpanKind::Internal, || ("check token".into(), Vec::new()));
+    let checked = span.around(check(state, request, resource, &span)).await;
     let outcome = match &checked {
         Ok(caller) => {
-            span.record("oauth.client_id", caller.client_id.as_str());
+            span.record("oauth.client_id", caller.client_id.clone());
             "allowed"
         }
         Err(Refusal::NoToken) => "no_token",
@@ -306,7 +295,7 @@ async fn check(
     state: &OAuthState,
     request: &Presented<'_>,
     resource: &Resource<'_>,
-    span: &tracing::Span,
+    span: &Span,
 ) -> Result<Caller, Refusal> {
     let (scheme, token) = presented_token(request.headers)?.ok_or(Refusal::NoToken)?;
     span.record("clavis.auth.scheme", scheme.name());

@@ -54,10 +54,10 @@ use clavis::{
     servers::{self, Mode, Server},
 };
 use futures_util::StreamExt as _;
+use opentelemetry::{KeyValue, trace::SpanKind};
 use serde_json::Value;
-use tracing::Instrument as _;
 
-use crate::{AppState, bearer, oauth::OAuthState, upstream::read_limited};
+use crate::{AppState, bearer, oauth::OAuthState, telemetry::Span, upstream::read_limited};
 
 /// Request headers passed to the upstream as they are (and every `Mcp-Param-*`).
 const FORWARDED: [HeaderName; 9] = [
@@ -438,10 +438,13 @@ async fn send(
         request = request.body(body);
     }
     let asked = Instant::now();
-    let answer = tokio::time::timeout(state.gateway.timeout(), request.send())
-        .instrument(span.clone())
+    let answer = span
+        .around(tokio::time::timeout(
+            state.gateway.timeout(),
+            request.send(),
+        ))
         .await;
-    if !span.is_disabled() {
+    if span.is_recorded() {
         span.record(
             "clavis.upstream.ttfb_ms",
             asked.elapsed().as_secs_f64() * 1000.0,
@@ -460,9 +463,8 @@ async fn send(
                 i64::from(answer.status().as_u16()),
             );
         }
-        if let Some(error) = error {
-            span.record("error.type", error);
-            span.record("otel.status_code", "error");
+        if error.is_some() {
+            span.fail(error);
         }
     }
     drop(span);
@@ -574,35 +576,33 @@ async fn send(
 /// the upstream's status and time to its answer's headers are recorded when it answers.
 /// Method and tool names are the caller's words: one that is not a plain name of at most
 /// [`NAME_MAX`] characters is recorded as `_OTHER`.
-fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> tracing::Span {
-    if !crate::telemetry::recording() {
-        return tracing::Span::none();
-    }
-    let single = match inspection.messages.as_slice() {
-        [one] if !inspection.batch => Some(one),
-        _ => None,
-    };
-    let mcp_method = single.and_then(|m| m.method.as_deref()).map(plain_name);
-    let tool = single.and_then(|m| m.tool.as_deref()).map(plain_name);
-    tracing::info_span!(
-        "upstream call",
-        otel.name = %match (mcp_method, tool, inspection.batch) {
+fn upstream_span(server: &Server, method: &Method, inspection: &Inspection) -> Span {
+    Span::child(SpanKind::Client, || {
+        let single = match inspection.messages.as_slice() {
+            [one] if !inspection.batch => Some(one),
+            _ => None,
+        };
+        let mcp_method = single.and_then(|m| m.method.as_deref()).map(plain_name);
+        let tool = single.and_then(|m| m.tool.as_deref()).map(plain_name);
+        let name = match (mcp_method, tool, inspection.batch) {
             (Some(m), Some(t), _) => format!("{m} {t}"),
             (Some(m), None, _) => m.to_owned(),
             (None, _, true) => "batch".to_owned(),
             (None, _, false) => method.to_string(),
-        },
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        mcp.method.name = mcp_method,
-        gen_ai.tool.name = tool,
-        gen_ai.operation.name = tool.map(|_| "execute_tool"),
-        clavis.gateway.server = server.slug.as_str(),
-        http.request.method = %method,
-        http.response.status_code = tracing::field::Empty,
-        clavis.upstream.ttfb_ms = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    )
+        };
+        let mut attributes = vec![
+            KeyValue::new("clavis.gateway.server", server.slug.clone()),
+            KeyValue::new("http.request.method", method.to_string()),
+        ];
+        if let Some(mcp_method) = mcp_method {
+            attributes.push(KeyValue::new("mcp.method.name", mcp_method.to_owned()));
+        }
+        if let Some(tool) = tool {
+            attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_owned()));
+            attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+        }
+        (name.into(), attributes)
+    })
 }
 
 /// The longest method or tool name a span records (MCP's tool names are 1 to 128).

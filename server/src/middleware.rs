@@ -16,7 +16,7 @@ use axum::{
 };
 
 use futures_util::StreamExt as _;
-use tracing::Instrument as _;
+use opentelemetry::KeyValue;
 
 use crate::{bearer, config::Config, oauth::OAuthState, telemetry};
 
@@ -56,31 +56,27 @@ pub async fn log_requests(
             (request, parent) = mcp_trace_parent(request).await;
         }
         if telemetry::sampled(parent.as_ref()) {
-            let span = request_span(&method, matched.as_ref(), request.version());
-            if let Some(parent) = parent {
-                telemetry::continue_trace(&span, parent);
-            }
-            span
+            request_span(&method, matched.as_ref(), request.version(), parent)
         } else {
             let unrecorded = telemetry::Unrecorded::new(parent.as_ref());
             request.extensions_mut().insert(unrecorded);
-            tracing::Span::none()
+            telemetry::Span::none()
         }
     } else {
-        tracing::Span::none()
+        telemetry::Span::none()
     };
     let route = route.to_owned();
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = span.around(next.run(request)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
-        span.record("error.type", status.to_string());
-        span.record("otel.status_code", "error");
+        span.fail(Some(status.to_string()));
     }
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    let _entered = span.enter();
+    // The log line carries the request's trace id.
+    let _current = span.enter();
     if status >= 500 {
         tracing::warn!(%method, %route, status, micros, "request");
     } else if elapsed > SLOW_REQUEST {
@@ -92,23 +88,28 @@ pub async fn log_requests(
     response
 }
 
-/// A request's server span (OpenTelemetry's HTTP conventions).
-fn request_span(method: &Method, route: Option<&MatchedPath>, version: Version) -> tracing::Span {
-    tracing::info_span!(
-        "HTTP request",
-        otel.name = %match (known_method(method), route) {
-            (Some(method), Some(route)) => format!("{method} {}", route.as_str()),
-            (Some(method), None) => method.to_owned(),
-            (None, _) => "HTTP".to_owned(),
-        },
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = known_method(method).unwrap_or("_OTHER"),
-        http.route = route.map(MatchedPath::as_str),
-        http.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-        network.protocol.version = protocol_version(version),
-    )
+/// A request's server span (OpenTelemetry's HTTP conventions), continuing the caller's
+/// trace `parent` if any.
+fn request_span(
+    method: &Method,
+    route: Option<&MatchedPath>,
+    version: Version,
+    parent: Option<opentelemetry::Context>,
+) -> telemetry::Span {
+    let known = known_method(method);
+    let name: std::borrow::Cow<'static, str> = match (known, route) {
+        (Some(method), Some(route)) => format!("{method} {}", route.as_str()).into(),
+        (Some(method), None) => method.into(),
+        (None, _) => "HTTP".into(),
+    };
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", known.unwrap_or("_OTHER")),
+        KeyValue::new("network.protocol.version", protocol_version(version)),
+    ];
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.as_str().to_owned()));
+    }
+    telemetry::Span::server(name, attributes, parent)
 }
 
 fn protocol_version(version: Version) -> &'static str {
@@ -121,11 +122,11 @@ fn protocol_version(version: Version) -> &'static str {
 }
 
 /// The method's name if HTTP defines it (a client may send any token as its method).
-fn known_method(method: &Method) -> Option<&str> {
+fn known_method(method: &Method) -> Option<&'static str> {
     const KNOWN: [&str; 9] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
     ];
-    KNOWN.contains(&method.as_str()).then(|| method.as_str())
+    KNOWN.into_iter().find(|known| *known == method.as_str())
 }
 
 /// The trace a modern MCP request names in `params._meta` (`traceparent`,

@@ -3,12 +3,12 @@
 //! endpoint stub the MCP SDKs' metadata schemas require. Thin: read the form, call the
 //! core, shape the answer.
 
+use opentelemetry::trace::SpanKind;
 use std::{
     net::IpAddr,
     sync::{Arc, PoisonError, RwLock},
     time::{Duration, Instant},
 };
-use tracing::Instrument as _;
 
 use axum::{
     Json, Router,
@@ -28,7 +28,7 @@ use clavis::{
 };
 use serde_json::json;
 
-use crate::{AppState, metrics::Metrics};
+use crate::{AppState, metrics::Metrics, telemetry};
 
 /// Largest token, introspection or revocation request body.
 pub const FORM_LIMIT: usize = 16 * 1024;
@@ -388,26 +388,15 @@ async fn token(
 ) -> Response {
     // Attributes a stranger's request cannot fill with a secret: known grant types only,
     // and the client id of a client that authenticated.
-    let span = if crate::telemetry::recording() {
-        tracing::info_span!(
-            "token",
-            otel.name = "issue token",
-            oauth.grant_type = tracing::field::Empty,
-            oauth.client_id = tracing::field::Empty,
-            clavis.outcome = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        )
-    } else {
-        tracing::Span::none()
-    };
-    let result = async {
+    let span = telemetry::Span::child(SpanKind::Internal, || ("issue token".into(), Vec::new()));
+    let result = span.around(async {
             let params = read_form(&headers, body).await?;
             oauth::require_grant_type(&params)?;
             if let Some(grant_type) = params
                 .get("grant_type")
                 .filter(|g| [oauth::CLIENT_CREDENTIALS, federation::GRANT_TYPE].contains(g))
             {
-                span.record("oauth.grant_type", grant_type);
+                span.record("oauth.grant_type", grant_type.to_owned());
             }
             let now = clavis::now();
             let jwt_bearer = params.get("grant_type") == Some(federation::GRANT_TYPE);
@@ -427,7 +416,7 @@ async fn token(
             // Checked once the client is known (so strangers cannot make Clavis verify
             // signatures with keys of their choosing), used up once the token is issued
             // and counted.
-            span.record("oauth.client_id", client.client_id.as_str());
+            span.record("oauth.client_id", client.client_id.clone());
             let proof = token_request_proof(&state, &headers, now)?;
             if client.require_dpop && proof.is_none() {
                 return Err(OAuthError::Dpop(ProofError::Required).into());
@@ -487,8 +476,7 @@ async fn token(
             // the credential's usage and /metrics.
             tracing::debug!(client_id = %client.client_id, jti = %claims.jti, scope = %claims.scope, "token issued");
             Ok(no_store(Json(response).into_response()))
-        }
-        .instrument(span.clone())
+        })
         .await;
     let outcome = match &result {
         Ok(_) => "issued",
@@ -498,7 +486,7 @@ async fn token(
     span.record("clavis.outcome", outcome);
     // A refused request is the client's error, not Clavis's.
     if matches!(outcome, "server_error" | "temporarily_unavailable") {
-        span.record("otel.status_code", "error");
+        span.fail(None);
     }
     answer(result)
 }

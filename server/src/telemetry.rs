@@ -7,40 +7,50 @@
 //! `debug` under heavy load) further lines are dropped rather than stalling every
 //! thread that logs; the count of dropped lines is printed at exit.
 //!
-//! Traces (SPEC §20): with an OTLP endpoint, the `tracing` spans of the server
-//! (`server::*` targets) are exported by `tracing-opentelemetry` and `opentelemetry-otlp`
+//! Traces (SPEC §20): with an OTLP endpoint, the server's spans ([`Span`]) are made
+//! with the OpenTelemetry API and exported by its SDK and `opentelemetry-otlp`
 //! (OTLP/HTTP, protobuf, batched on the SDK's own thread) through the process's reqwest
-//! client; W3C trace context is read and written by the SDK's propagator. Log lines
-//! written inside a traced request carry its `trace_id`. Without an endpoint no layer
-//! wants a span, so `tracing` never builds one: traces off cost nothing.
+//! client; W3C trace context is read and written by the SDK's propagator. A recorded
+//! request's context is current while its future is polled, so log lines written inside
+//! it carry its `trace_id` and its child spans find their parent. Without an endpoint no
+//! span is built: traces off cost nothing.
+//!
+//! The spans are OpenTelemetry's own, not `tracing` spans bridged by
+//! `tracing-opentelemetry`: the bridge kept a `tracing` span, its registry entry and an
+//! OpenTelemetry span for each, and entered and left both on every poll, which cost a
+//! recorded gateway call about as much as exporting its spans did (bench/results.md).
 //!
 //! No span attribute holds a secret, a token, an assertion or a header's value: the
 //! spans record route templates, methods, statuses, client ids, slugs, MCP methods and
 //! tool names, outcomes and timings, nothing else.
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    borrow::Cow,
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use axum::http::HeaderMap;
 use opentelemetry::{
-    Context,
+    Context, ContextGuard, KeyValue, Value,
+    context::FutureExt as _,
     propagation::{Extractor, TextMapPropagator as _},
     trace::{
-        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-        TracerProvider as _,
+        SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags,
+        TraceId, TraceState, Tracer as _, TracerProvider as _,
     },
 };
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{Sampler, SdkTracerProvider},
+    trace::{Sampler, SdkTracer, SdkTracerProvider},
 };
 use tracing::{Metadata, Subscriber};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
     Layer, Registry,
     filter::{FilterExt as _, filter_fn},
@@ -61,8 +71,6 @@ const BUFFERED_LINES: usize = 128_000;
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a collector's answer read.
 const ANSWER_LIMIT: usize = 64 * 1024;
-/// Where the server's spans come from (its crate's module paths).
-const SPAN_TARGETS: &str = "server";
 
 /// Keeps the log writer running and the traces exported; dropping it (at the end of
 /// `main`) writes out every buffered line and says how many were dropped.
@@ -147,31 +155,15 @@ pub fn init(
             .with_filter(events)
             .boxed(),
     };
-    let mut layers = vec![log];
     if let (Some(provider), Some(traces)) = (&provider, &config.traces) {
         RATIO.store(traces.sampling.to_bits(), Ordering::Relaxed);
-        ENABLED.store(true, Ordering::Relaxed);
-        let spans = filter_fn(|metadata: &Metadata<'_>| {
-            let target = metadata.target();
-            metadata.is_span()
-                && target
-                    .strip_prefix(SPAN_TARGETS)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-        });
-        layers.push(
-            tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("clavis"))
-                .with_location(false)
-                .with_threads(false)
-                .with_level(false)
-                .with_target(false)
-                .with_tracked_inactivity(false)
-                .with_filter(spans)
-                .boxed(),
-        );
+        // Set once per process (the server's `main`).
+        if TRACER.set(provider.tracer("clavis")).is_ok() {
+            ENABLED.store(true, Ordering::Relaxed);
+        }
     }
     // A subscriber already installed (tests) is fine.
-    drop(tracing_subscriber::registry().with(layers).try_init());
+    drop(tracing_subscriber::registry().with(log).try_init());
     Ok(LogGuard {
         worker: Some(worker),
         dropped,
@@ -270,8 +262,7 @@ where
         if !self.traced {
             return self.inner.format_event(ctx, writer, event);
         }
-        // The OpenTelemetry context a traced request's span made current (the
-        // dispatcher cannot be asked from inside it).
+        // The OpenTelemetry context a traced request's span made current.
         let context = Context::current();
         let span = context.span();
         let trace = span.span_context();
@@ -295,6 +286,8 @@ where
 
 /// Whether traces are on (an exporter was installed).
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// What makes the spans, when traces are on.
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// The share of new traces recorded (`f64` bits).
 static RATIO: AtomicU64 = AtomicU64::new(0);
 
@@ -355,9 +348,107 @@ impl Unrecorded {
     }
 }
 
-/// `span` (not yet entered) continues the caller's trace `parent`.
-pub fn continue_trace(span: &tracing::Span, parent: Context) {
-    drop(span.set_parent(parent));
+/// One span of a recorded request, or none (when traces are off or the request is not
+/// recorded): then every method does nothing. A span ends when dropped; while a future
+/// runs [`Span::around`] it is the current span (its parent for child spans, its trace
+/// id for log lines).
+#[must_use = "a span ends when dropped"]
+pub struct Span(Option<Context>);
+
+impl Span {
+    pub const fn none() -> Self {
+        Self(None)
+    }
+
+    /// A request's server span, a new trace or continuing the caller's `parent` (the
+    /// request was [`sampled`]).
+    pub fn server(
+        name: impl Into<Cow<'static, str>>,
+        attributes: Vec<KeyValue>,
+        parent: Option<Context>,
+    ) -> Self {
+        Self::start(
+            name,
+            SpanKind::Server,
+            attributes,
+            parent.unwrap_or_default(),
+        )
+    }
+
+    /// A span inside the current one, if the current trace is recorded ([`recording`]):
+    /// its name and attributes are made (by `made`) only then.
+    pub fn child(
+        kind: SpanKind,
+        made: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>),
+    ) -> Self {
+        if !recording() {
+            return Self::none();
+        }
+        let (name, attributes) = made();
+        Self::start(name, kind, attributes, Context::current())
+    }
+
+    fn start(
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: Context,
+    ) -> Self {
+        let Some(tracer) = TRACER.get() else {
+            return Self::none();
+        };
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_attributes(attributes);
+        let span = tracer.build_with_context(builder, &parent);
+        Self(Some(parent.with_span(span)))
+    }
+
+    /// Whether this span is recorded (it was built).
+    pub fn is_recorded(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Sets attribute `key`.
+    pub fn record(&self, key: &'static str, value: impl Into<Value>) {
+        if let Some(context) = &self.0 {
+            context.span().set_attribute(KeyValue::new(key, value));
+        }
+    }
+
+    /// Marks the span failed (OpenTelemetry's `Error` status), with `error.type` when
+    /// given.
+    pub fn fail(&self, error_type: Option<String>) {
+        if let Some(context) = &self.0 {
+            let span = context.span();
+            if let Some(error_type) = error_type {
+                span.set_attribute(KeyValue::new("error.type", error_type));
+            }
+            span.set_status(Status::error(""));
+        }
+    }
+
+    /// Runs `future` with this span current.
+    pub async fn around<F: Future>(&self, future: F) -> F::Output {
+        match &self.0 {
+            Some(context) => future.with_context(context.clone()).await,
+            None => future.await,
+        }
+    }
+
+    /// Makes this span current until the guard is dropped (for code outside
+    /// [`Span::around`]; not to be held across an `.await`).
+    pub fn enter(&self) -> Option<ContextGuard> {
+        self.0.as_ref().map(|context| context.clone().attach())
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(context) = &self.0 {
+            context.span().end();
+        }
+    }
 }
 
 /// Request headers as a propagation carrier.
@@ -389,18 +480,22 @@ impl Extractor for Meta<'_> {
 /// when it was not built the request's `unrecorded` context (made here from `request`'s
 /// headers for a request the middleware did not see); replacing any in `headers`.
 pub fn inject(
-    span: &tracing::Span,
+    span: &Span,
     unrecorded: Option<&Unrecorded>,
     request: &HeaderMap,
     headers: &mut HeaderMap,
 ) {
     headers.remove("traceparent");
     headers.remove("tracestate");
-    let context = match unrecorded {
-        _ if !span.is_disabled() => span.context(),
-        Some(unrecorded) => unrecorded.0.clone(),
-        None => Unrecorded::new(remote_parent(&self::headers(request)).as_ref()).0,
+    let made;
+    let context = match (&span.0, unrecorded) {
+        (Some(context), _) => context,
+        (None, Some(unrecorded)) => &unrecorded.0,
+        (None, None) => {
+            made = Unrecorded::new(remote_parent(&self::headers(request)).as_ref()).0;
+            &made
+        }
     };
     TraceContextPropagator::new()
-        .inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
+        .inject_context(context, &mut opentelemetry_http::HeaderInjector(headers));
 }

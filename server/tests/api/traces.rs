@@ -570,3 +570,49 @@ async fn sampling_decides_for_new_traces_and_callers_decide_for_theirs() {
     );
     assert_gateway_trace(&spans, &upstream, trace, parent, "\"sampled\"");
 }
+
+/// A call Clavis cannot deliver is a failed trace: the upstream call span says why
+/// (`unreachable`) and the server span the status Clavis answered (`502`), both with
+/// OpenTelemetry's error status; a call delivered is not marked failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_cannot_be_reached_is_a_failed_span() {
+    let receiver = Receiver::start().await;
+    // A port nothing listens on.
+    let closed = format!("http://127.0.0.1:{}/mcp", free_port());
+    let clavis = Clavis::start(&closed, &["--otlp-endpoint", &receiver.url]).await;
+    let token = clavis.token().await;
+    let (trace, parent) = ("99999999999999999999999999999999", "aaaaaaaaaaaaaaaa");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/mcp/docs", clavis.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .body(
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": { "name": "echo", "arguments": {} } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::BAD_GATEWAY);
+    clavis.stop();
+
+    let spans = receiver.spans();
+    const ERROR: i32 = 2; // opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR
+    let status = |span: &Span| span.status.as_ref().map_or(0, |s| s.code);
+    let server = child(&spans, trace, &bytes_of(parent), "POST /mcp/{slug}");
+    assert_eq!(int(server, "http.response.status_code"), Some(502));
+    assert_eq!(text(server, "error.type"), Some("502"));
+    assert_eq!(status(server), ERROR);
+    let call = child(&spans, trace, &server.span_id, "tools/call echo");
+    assert_eq!(text(call, "error.type"), Some("unreachable"));
+    assert_eq!(status(call), ERROR);
+    assert_eq!(int(call, "http.response.status_code"), None);
+    let check = child(&spans, trace, &server.span_id, "check token");
+    assert_eq!(text(check, "clavis.outcome"), Some("allowed"));
+    assert_ne!(status(check), ERROR);
+    let issue = spans.iter().find(|s| s.name == "issue token").unwrap();
+    assert_ne!(status(issue), ERROR);
+}
