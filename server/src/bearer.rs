@@ -278,7 +278,7 @@ pub async fn authorize(
     let checked = span.around(check(state, request, resource, &span)).await;
     let outcome = match &checked {
         Ok(caller) => {
-            span.record("oauth.client_id", caller.client_id.clone());
+            span.record_with("oauth.client_id", || caller.client_id.clone());
             "allowed"
         }
         Err(Refusal::NoToken) => "no_token",

@@ -373,14 +373,15 @@ async fn send(
         }
     }
     let post = method == Method::POST;
-    let span = upstream_span(server, &method, inspection);
-    let traced = crate::telemetry::enabled();
-    let mut request = match state.gateway.upstream_request(server, method) {
+    let mut request = match state.gateway.upstream_request(server, method.clone()) {
         Ok(request) => request,
         Err(unusable) => {
             return failed(StatusCode::BAD_GATEWAY, -32000, unusable.message(server));
         }
     };
+    // Only a call that is made has a span (one refused above is the server span's 502).
+    let span = upstream_span(server, &method, inspection);
+    let traced = crate::telemetry::enabled();
     if post {
         // The body was read as UTF-8 JSON: say so, whatever charset the client named.
         request = request.header(header::CONTENT_TYPE, "application/json");

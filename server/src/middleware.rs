@@ -71,7 +71,7 @@ pub async fn log_requests(
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
-    if status >= 500 {
+    if status >= 500 && span.is_recorded() {
         span.fail(Some(status.to_string()));
     }
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);

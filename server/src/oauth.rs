@@ -396,7 +396,7 @@ async fn token(
                 .get("grant_type")
                 .filter(|g| [oauth::CLIENT_CREDENTIALS, federation::GRANT_TYPE].contains(g))
             {
-                span.record("oauth.grant_type", grant_type.to_owned());
+                span.record_with("oauth.grant_type", || grant_type.to_owned());
             }
             let now = clavis::now();
             let jwt_bearer = params.get("grant_type") == Some(federation::GRANT_TYPE);
@@ -416,7 +416,7 @@ async fn token(
             // Checked once the client is known (so strangers cannot make Clavis verify
             // signatures with keys of their choosing), used up once the token is issued
             // and counted.
-            span.record("oauth.client_id", client.client_id.clone());
+            span.record_with("oauth.client_id", || client.client_id.clone());
             let proof = token_request_proof(&state, &headers, now)?;
             if client.require_dpop && proof.is_none() {
                 return Err(OAuthError::Dpop(ProofError::Required).into());

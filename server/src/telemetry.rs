@@ -129,7 +129,7 @@ pub fn init(
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
     let traced = provider.is_some();
-    // Events only: spans are for the exporter, and a span no layer wants is never built.
+    // Events only: no layer wants `tracing` spans (the exported spans are [`Span`]s).
     let events = config
         .log_filter
         .clone()
@@ -411,8 +411,14 @@ impl Span {
 
     /// Sets attribute `key`.
     pub fn record(&self, key: &'static str, value: impl Into<Value>) {
+        self.record_with(key, || value);
+    }
+
+    /// Sets attribute `key` to what `value` makes, made only when this span is recorded
+    /// (an owned copy costs nothing when traces are off).
+    pub fn record_with<V: Into<Value>>(&self, key: &'static str, value: impl FnOnce() -> V) {
         if let Some(context) = &self.0 {
-            context.span().set_attribute(KeyValue::new(key, value));
+            context.span().set_attribute(KeyValue::new(key, value()));
         }
     }
 

@@ -577,8 +577,14 @@ async fn sampling_decides_for_new_traces_and_callers_decide_for_theirs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_cannot_be_reached_is_a_failed_span() {
     let receiver = Receiver::start().await;
-    // A port nothing listens on.
-    let closed = format!("http://127.0.0.1:{}/mcp", free_port());
+    // A port bound and never listened on, held for the whole test: connections to it
+    // are refused, and no other server can take it meanwhile.
+    let unlistened = tokio::net::TcpSocket::new_v4().unwrap();
+    unlistened.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = format!(
+        "http://127.0.0.1:{}/mcp",
+        unlistened.local_addr().unwrap().port()
+    );
     let clavis = Clavis::start(&closed, &["--otlp-endpoint", &receiver.url]).await;
     let token = clavis.token().await;
     let (trace, parent) = ("99999999999999999999999999999999", "aaaaaaaaaaaaaaaa");
@@ -598,6 +604,7 @@ async fn an_upstream_that_cannot_be_reached_is_a_failed_span() {
         .unwrap();
     assert_eq!(answer.status(), reqwest::StatusCode::BAD_GATEWAY);
     clavis.stop();
+    drop(unlistened);
 
     let spans = receiver.spans();
     const ERROR: i32 = 2; // opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR
