@@ -23,6 +23,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -461,6 +462,8 @@ def run(args: argparse.Namespace) -> int:
                 return measure_limits_only(bench, workdir)
             if args.only == "traces":
                 return measure_traces_only(bench, workdir)
+            if args.only == "audit":
+                return measure_audit_only(bench, workdir)
             return measure(bench, workdir, scale, facts)
         except BenchError as error:
             print(f"bench failed: {error}", file=sys.stderr)
@@ -499,6 +502,47 @@ def interleaved_rounds(bench: Bench) -> dict[str, list[dict]]:
         for target in runs:
             runs[target].append(bench.load(target))
     return runs
+
+
+def measure_audit_only(bench: Bench, workdir: Path) -> int:
+    """`--only audit`: a person's (not an administrator's) audit page as the log grows from
+    10,000 to 1,000,000 events, theirs the oldest 100 and every other one another
+    person's (the page must not walk the others' events); with --baseline BIN that build
+    too, on a database of its own, timed at the same sizes (printed, not written)."""
+    args = bench.args
+    binaries = {"this build": BIN, **({"baseline": Path(args.baseline)} if args.baseline else {})}
+    servers = {}
+    for i, (name, binary) in enumerate(binaries.items()):
+        db = workdir / f"audit-{i}.db"
+        database_url = f"sqlite://{db}"
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        bench.clavis_cli("create-user", "--email", "bench@example.com", stdin=PASSWORD + "\n", database_url=database_url)
+        bench.clavis_cli("create-user", "--email", "audit@example.com", stdin=PASSWORD + "\n", database_url=database_url)
+        bench.start([str(binary), "--addr", f"127.0.0.1:{port}", "--log", "warn"],
+                    {"DATABASE_URL": database_url, "CLAVIS_ISSUER": base}, f"clavis-{i}", f"{base}/healthz")
+        with sqlite3.connect(db, timeout=30) as conn:
+            (person,) = conn.execute("SELECT id FROM users WHERE email = 'audit@example.com'").fetchone()
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
+                "SELECT i, 'audit@example.com', 'credential.created', 'clv_' || i, ? FROM n", (person,))
+        servers[name] = (db, base, sign_in(base, "audit@example.com"))
+    sizes = [10_000, 100_000, 1_000_000]
+    requests = 20 if args.smoke else 200
+    for size in sizes:
+        for name, (db, base, cookie) in servers.items():
+            with sqlite3.connect(db, timeout=30) as conn:
+                (count,) = conn.execute("SELECT count(*) FROM audit_log").fetchone()
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                    "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
+                    "SELECT 1000 + i, 'other@example.com', 'credential.created', 'clv_other', 999999999 FROM n",
+                    (max(0, size - count),))
+            page = time_dashboard(base, cookie, requests, "/audit", "audit-row", 50)
+            print(f"  audit page of a person, {size:>9,} events in the log, {name:<10}: "
+                  f"median {page['median']:.2f} ms, p95 {page['p95']:.2f} ms ({page['rows']} rows)")
+    return 0
 
 
 def measure_limits_only(bench: Bench, workdir: Path) -> int:
@@ -1166,7 +1210,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
-    parser.add_argument("--only", choices=["dpop", "limits", "traces"], help="run only these rounds (printed, results.md untouched)")
+    parser.add_argument("--only", choices=["dpop", "limits", "traces", "audit"], help="run only these rounds (printed, results.md untouched)")
     parser.add_argument("--baseline", help="with --only traces: an earlier clavis binary to measure beside")
     args = parser.parse_args()
     if args.smoke:
