@@ -507,7 +507,8 @@ def interleaved_rounds(bench: Bench) -> dict[str, list[dict]]:
 def measure_audit_only(bench: Bench, workdir: Path) -> int:
     """`--only audit`: a person's (not an administrator's) audit page as the log grows from
     10,000 to 1,000,000 events, theirs the oldest 100 and every other one another
-    person's (the page must not walk the others' events); with --baseline BIN that build
+    person's (the page must not walk the others' events; all recent, so that retention
+    keeps them); with --baseline BIN that build
     too, on a database of its own, timed at the same sizes (printed, not written)."""
     args = bench.args
     binaries = {"this build": BIN, **({"baseline": Path(args.baseline)} if args.baseline else {})}
@@ -526,7 +527,8 @@ def measure_audit_only(bench: Bench, workdir: Path) -> int:
             conn.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
                 "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
-                "SELECT i, 'audit@example.com', 'credential.created', 'clv_' || i, ? FROM n", (person,))
+                "SELECT ? + i, 'audit@example.com', 'credential.created', 'clv_' || i, ? FROM n",
+                (int(time.time()) - 3600, person))
         servers[name] = (db, base, sign_in(base, "audit@example.com"))
     sizes = [10_000, 100_000, 1_000_000]
     requests = 20 if args.smoke else 200
@@ -537,8 +539,8 @@ def measure_audit_only(bench: Bench, workdir: Path) -> int:
                 conn.execute(
                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
                     "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
-                    "SELECT 1000 + i, 'other@example.com', 'credential.created', 'clv_other', 999999999 FROM n",
-                    (max(0, size - count),))
+                    "SELECT ?, 'other@example.com', 'credential.created', 'clv_other', 999999999 FROM n",
+                    (max(0, size - count), int(time.time())))
             page = time_dashboard(base, cookie, requests, "/audit", "audit-row", 50)
             print(f"  audit page of a person, {size:>9,} events in the log, {name:<10}: "
                   f"median {page['median']:.2f} ms, p95 {page['p95']:.2f} ms ({page['rows']} rows)")
