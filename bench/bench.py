@@ -504,11 +504,20 @@ def interleaved_rounds(bench: Bench) -> dict[str, list[dict]]:
     return runs
 
 
+def add_audit_events(conn: sqlite3.Connection, count: int, actor: str, person: int) -> None:
+    """Writes `count` recent `credential.created` events by `actor` in `person`'s workspace
+    (recent, so that retention keeps them)."""
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
+        "SELECT ?, ?, 'credential.created', 'clv_' || i, ? FROM n",
+        (max(0, count), int(time.time()), actor, person))
+
+
 def measure_audit_only(bench: Bench, workdir: Path) -> int:
     """`--only audit`: a person's (not an administrator's) audit page as the log grows from
     10,000 to 1,000,000 events, theirs the oldest 100 and every other one another
-    person's (the page must not walk the others' events; all recent, so that retention
-    keeps them); with --baseline BIN that build
+    person's (the page must not walk the others' events); with --baseline BIN that build
     too, on a database of its own, timed at the same sizes (printed, not written)."""
     args = bench.args
     binaries = {"this build": BIN, **({"baseline": Path(args.baseline)} if args.baseline else {})}
@@ -524,11 +533,7 @@ def measure_audit_only(bench: Bench, workdir: Path) -> int:
                     {"DATABASE_URL": database_url, "CLAVIS_ISSUER": base}, f"clavis-{i}", f"{base}/healthz")
         with sqlite3.connect(db, timeout=30) as conn:
             (person,) = conn.execute("SELECT id FROM users WHERE email = 'audit@example.com'").fetchone()
-            conn.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
-                "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
-                "SELECT ? + i, 'audit@example.com', 'credential.created', 'clv_' || i, ? FROM n",
-                (int(time.time()) - 3600, person))
+            add_audit_events(conn, 100, "audit@example.com", person)
         servers[name] = (db, base, sign_in(base, "audit@example.com"))
     sizes = [10_000, 100_000, 1_000_000]
     requests = 20 if args.smoke else 200
@@ -536,11 +541,7 @@ def measure_audit_only(bench: Bench, workdir: Path) -> int:
         for name, (db, base, cookie) in servers.items():
             with sqlite3.connect(db, timeout=30) as conn:
                 (count,) = conn.execute("SELECT count(*) FROM audit_log").fetchone()
-                conn.execute(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-                    "INSERT INTO audit_log (at, actor, action, target, personal_user_id) "
-                    "SELECT ?, 'other@example.com', 'credential.created', 'clv_other', 999999999 FROM n",
-                    (max(0, size - count), int(time.time())))
+                add_audit_events(conn, size - count, "other@example.com", 999_999_999)
             page = time_dashboard(base, cookie, requests, "/audit", "audit-row", 50)
             print(f"  audit page of a person, {size:>9,} events in the log, {name:<10}: "
                   f"median {page['median']:.2f} ms, p95 {page['p95']:.2f} ms ({page['rows']} rows)")
